@@ -1,0 +1,2 @@
+//! kiln.
+pub use kiln_runtime as runtime;

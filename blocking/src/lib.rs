@@ -1,0 +1,86 @@
+//! kiln's elastic blocking thread pool: the engine under `kiln::spawn_blocking` (asyncio's
+//! `run_in_executor`) and `kiln::fs`.
+//!
+//! The pool runs opaque [`Job`]s. Threads start on demand up to a cap
+//! ([`DEFAULT_MAX_THREADS`]), idle ones exit after a keep-alive ([`DEFAULT_KEEP_ALIVE`]), and
+//! jobs beyond the cap wait in a FIFO queue (a `crossbeam-channel`). Submitting a job costs one
+//! CAS on the idle ledger and one channel push when a thread is idle; no lock is taken.
+//!
+//! Modules, each documenting its protocol:
+//! - `idle`: the packed waiting/claimed ledger that lets a submitter promise its job to an
+//!   idle thread and stops that thread from retiring in the meantime (loom-tested);
+//! - `pool`: the submit path, the thread loop, retirement and the numbered shutdown protocol.
+//!
+//! The crate has no `unsafe` code.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let pool = kiln_blocking::Builder::new()
+//!     .max_threads(8)
+//!     .keep_alive(Duration::from_secs(2))
+//!     .build()?;
+//! let (tx, rx) = std::sync::mpsc::channel();
+//! pool.spawn(Box::new(move || {
+//!     // blocking work, e.g. a file read
+//!     tx.send("done").unwrap();
+//! }))
+//! .unwrap();
+//! assert_eq!(rx.recv().unwrap(), "done");
+//! assert!(pool.shutdown(Some(Duration::from_secs(5))));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod builder;
+mod error;
+mod idle;
+mod loom;
+mod metrics;
+mod pool;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub use builder::{Builder, ThreadHook, ThreadNameFn};
+pub use error::SpawnError;
+pub use metrics::PoolMetrics;
+pub use pool::Pool;
+
+use std::time::Duration;
+
+/// A unit of work for the pool.
+///
+/// The pool runs it at most once; a job dropped unrun (queued when the pool shut down) is how
+/// the pool reports cancellation, so callers that wrap a task in a job cancel the task in the
+/// job's destructor.
+///
+/// # Examples
+///
+/// ```
+/// let job: kiln_blocking::Job = Box::new(|| println!("on a pool thread"));
+/// let pool = kiln_blocking::Builder::new().build().unwrap();
+/// pool.spawn(job).unwrap();
+/// pool.shutdown(None);
+/// ```
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The default thread cap of a pool.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(kiln_blocking::DEFAULT_MAX_THREADS, 512);
+/// ```
+pub const DEFAULT_MAX_THREADS: usize = 512;
+
+/// The default time an idle pool thread waits for a job before exiting.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(kiln_blocking::DEFAULT_KEEP_ALIVE.as_secs(), 10);
+/// ```
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);

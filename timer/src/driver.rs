@@ -1,0 +1,470 @@
+//! The driver: one timing wheel behind one lock, shared by the worker that owns it and by every
+//! thread that registers, resets or cancels a timer on it.
+//!
+//! # Ownership
+//! - [`Driver`] is held by the worker (or current-thread runtime) whose event loop drives it;
+//!   dropping it shuts the driver down.
+//! - [`TimerHandle`] (cheap clone) is what sleeps capture; any thread may use it.
+//! - `Synced` is everything behind the one lock: the wheel, the owner's park record and the
+//!   shutdown flag. Every state change of an [`Entry`] happens with that lock held.
+//!
+//! # Entry protocol
+//! An [`Entry`] is shared between the wheel (while pending) and its `Sleep`. Its `state` is
+//! `PENDING` while it sits in the wheel and `FIRED` once it was taken out for firing (or
+//! found due when reset). Both transitions happen under the wheel lock, so a `Sleep` that
+//! reads `FIRED` knows its node was released and need not lock to cancel. Waking happens
+//! after the wheel lock is released, in batches.
+//!
+//! No lost wake-up: the firing thread stores `FIRED` and then takes the waker under the
+//! entry's waker lock; a polling thread stores its waker under that same lock and then reads
+//! `state`. Whichever takes the waker lock second sees the other's write.
+//!
+//! # Parking protocol
+//! 1. The owner calls [`Driver::before_park`], which returns the earliest expiration `X` and,
+//!    under the lock, records `parked_until = X` (or "forever").
+//! 2. The owner parks in its poller with timeout `X - now`.
+//! 3. Any insert or reset (from any thread) whose tick is earlier than `parked_until` clears
+//!    the record and, after unlocking, calls [`Unpark::unpark`]. Because the record is written
+//!    and read under the same lock as the wheel, an insert either happens before step 1 (and
+//!    `X` includes it) or sees the record. `unpark` must be sticky: one issued between steps
+//!    1 and 2 must make the park in step 2 return at once (`polling::Poller::notify` is).
+//! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
+
+use crate::clock::{Clock, ManualClock};
+use crate::loom::{Arc, AtomicBool, AtomicU8, Mutex, Ordering};
+use crate::wheel::{Key, Wheel, TICK_NANOS};
+use std::fmt;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Wakes the worker that owns a [`Driver`] out of its park.
+///
+/// Implemented by the runtime (for a worker with a `polling::Poller`, `unpark` calls
+/// `Poller::notify`). It must be *sticky*: an `unpark` that arrives before the owner actually
+/// blocks must make that block return immediately.
+///
+/// ```
+/// use kiln_timer::{Driver, Unpark};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// struct Count(AtomicUsize);
+/// impl Unpark for Count {
+///     fn unpark(&self) {
+///         self.0.fetch_add(1, Ordering::SeqCst);
+///     }
+/// }
+/// let driver = Driver::new(Arc::new(Count(AtomicUsize::new(0))));
+/// assert_eq!(driver.next_deadline(), None);
+/// ```
+pub trait Unpark: Send + Sync + 'static {
+    /// Wakes the owner if it is parked (or makes its next park return at once).
+    fn unpark(&self);
+}
+
+const PENDING: u8 = 0;
+const FIRED: u8 = 1;
+
+/// The part of one timer shared by its `Sleep` and, while pending, the wheel.
+pub(crate) struct Entry {
+    /// `PENDING` or `FIRED`; written only with the wheel lock held (see module docs).
+    state: AtomicU8,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Entry {
+    pub(crate) fn new(waker: Option<Waker>) -> Entry {
+        Entry {
+            state: AtomicU8::new(PENDING),
+            waker: Mutex::new(waker),
+        }
+    }
+
+    /// Acquire pairs with the Release store in `set_state(FIRED)`.
+    pub(crate) fn is_fired(&self) -> bool {
+        self.state.load(Ordering::Acquire) == FIRED
+    }
+
+    fn set_state(&self, state: u8) {
+        // Release pairs with the Acquire load in `is_fired`.
+        self.state.store(state, Ordering::Release);
+    }
+
+    /// Stores `waker` unless the stored one would wake the same task.
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.waker.lock();
+        match &*slot {
+            Some(old) if old.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Outcome of registering or resetting an entry.
+pub(crate) enum Registered {
+    /// In the wheel under this key.
+    Pending(Key),
+    /// Already due (or the driver is shut down): the entry is `FIRED` and not in the wheel.
+    Due,
+}
+
+struct Synced {
+    wheel: Wheel<Arc<Entry>>,
+    /// `Some(tick)` while the owner is parked until `tick` (`u64::MAX`: no deadline).
+    parked_until: Option<u64>,
+    shutdown: bool,
+}
+
+pub(crate) struct Inner {
+    origin: Instant,
+    clock: Clock,
+    unpark: std::sync::Arc<dyn Unpark>,
+    /// Mirrors `Synced::shutdown` for lock-free checks; set once, under the lock.
+    shutdown: AtomicBool,
+    synced: Mutex<Synced>,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // Acquire pairs with the Release store in `Driver::shutdown`.
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// The first tick at or after `t` (deadlines round up so they never fire early).
+    fn deadline_tick(&self, t: Instant) -> u64 {
+        match t.checked_duration_since(self.origin) {
+            None => 0,
+            Some(d) => {
+                u64::try_from(d.as_nanos().div_ceil(u128::from(TICK_NANOS))).unwrap_or(u64::MAX)
+            }
+        }
+    }
+
+    /// The last tick at or before `t`.
+    fn now_tick(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.origin);
+        u64::try_from(d.as_nanos() / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
+    }
+
+    fn tick_instant(&self, tick: u64) -> Option<Instant> {
+        const _: () = assert!(TICK_NANOS == 1_000, "ticks are microseconds");
+        self.origin.checked_add(Duration::from_micros(tick))
+    }
+
+    /// Registers `entry` (state `PENDING`, not in the wheel) to fire at `deadline`.
+    pub(crate) fn insert(&self, deadline: Instant, entry: &Arc<Entry>) -> Registered {
+        let when = self.deadline_tick(deadline);
+        let mut synced = self.synced.lock();
+        let (result, unpark) = Self::link(&mut synced, when, entry);
+        drop(synced);
+        if unpark {
+            self.unpark.unpark();
+        }
+        result
+    }
+
+    /// Moves `entry` (registered earlier under `key`, possibly fired since) to `deadline`.
+    /// If the new deadline is already due the entry fires now and its waker is woken.
+    pub(crate) fn reset(&self, key: Key, entry: &Arc<Entry>, deadline: Instant) -> Registered {
+        let when = self.deadline_tick(deadline);
+        let mut synced = self.synced.lock();
+        let ours = synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        let (result, unpark) = if ours && !synced.shutdown {
+            match synced.wheel.reschedule(key, when) {
+                Ok(()) => (
+                    Registered::Pending(key),
+                    Self::should_unpark(&mut synced, when),
+                ),
+                Err(e) => {
+                    e.set_state(FIRED);
+                    (Registered::Due, false)
+                }
+            }
+        } else {
+            // Fired earlier (or shut down): register afresh.
+            entry.set_state(PENDING);
+            Self::link(&mut synced, when, entry)
+        };
+        drop(synced);
+        if unpark {
+            self.unpark.unpark();
+        }
+        if let Registered::Due = result {
+            entry.wake();
+        }
+        result
+    }
+
+    fn link(synced: &mut Synced, when: u64, entry: &Arc<Entry>) -> (Registered, bool) {
+        if synced.shutdown {
+            entry.set_state(FIRED);
+            return (Registered::Due, false);
+        }
+        match synced.wheel.insert(when, entry.clone()) {
+            Ok(key) => (Registered::Pending(key), Self::should_unpark(synced, when)),
+            Err(_) => {
+                entry.set_state(FIRED);
+                (Registered::Due, false)
+            }
+        }
+    }
+
+    fn should_unpark(synced: &mut Synced, when: u64) -> bool {
+        match synced.parked_until {
+            Some(until) if when < until => {
+                synced.parked_until = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes `entry` from the wheel if `key` still names it. O(1).
+    pub(crate) fn cancel(&self, key: Key, entry: &Arc<Entry>) {
+        let mut synced = self.synced.lock();
+        if synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            let e = synced.wheel.remove(key);
+            drop(synced);
+            drop(e);
+        }
+    }
+}
+
+/// A cheap, cloneable reference to one [`Driver`]; what sleeps capture. `Send + Sync`.
+///
+/// ```
+/// use kiln_timer::{Driver, Unpark};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// struct Nop;
+/// impl Unpark for Nop {
+///     fn unpark(&self) {}
+/// }
+/// let driver = Driver::new(Arc::new(Nop));
+/// let handle = driver.handle();
+/// let sleep = handle.sleep(Duration::from_millis(10));
+/// assert!(!sleep.is_elapsed());
+/// ```
+#[derive(Clone)]
+pub struct TimerHandle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl TimerHandle {
+    /// The driver's clock: `Instant::now()`, or the manual clock's reading.
+    pub fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    /// Whether the driver has been shut down (sleeps on it then complete at once).
+    pub fn is_shutdown(&self) -> bool {
+        self.inner.is_shutdown()
+    }
+
+    /// Whether both handles refer to the same driver.
+    pub fn same_driver(&self, other: &TimerHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("shutdown", &self.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One timing wheel and its driving interface; one per worker. `Send + Sync`.
+///
+/// The owner loops: [`before_park`](Driver::before_park) → park with that deadline →
+/// [`after_park`](Driver::after_park) → [`process`](Driver::process). Other threads may
+/// register, reset and cancel timers, and may also call `process`.
+///
+/// ```
+/// use kiln_timer::{Driver, Unpark};
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+///
+/// struct Nop;
+/// impl Unpark for Nop {
+///     fn unpark(&self) {}
+/// }
+/// let driver = Driver::new(Arc::new(Nop));
+/// let handle = driver.handle();
+/// let mut sleep = handle.sleep(Duration::from_millis(1));
+/// let waker = futures::task::noop_waker();
+/// let mut cx = std::task::Context::from_waker(&waker);
+/// assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+/// let deadline = driver.next_deadline().unwrap();
+/// assert!(deadline >= sleep.deadline());
+/// assert_eq!(driver.process_at(deadline), 1);
+/// assert!(sleep.is_elapsed());
+/// # use std::future::Future;
+/// ```
+pub struct Driver {
+    handle: TimerHandle,
+}
+
+impl Driver {
+    /// A driver on the system clock; `unpark` wakes its owner.
+    pub fn new(unpark: std::sync::Arc<dyn Unpark>) -> Driver {
+        Driver::build(unpark, Clock::System)
+    }
+
+    /// A driver whose "now" is `clock` (for deterministic tests).
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, ManualClock, Unpark};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let clock = ManualClock::new(Instant::now());
+    /// let driver = Driver::with_manual_clock(Arc::new(Nop), clock.clone());
+    /// assert_eq!(driver.handle().now(), clock.now());
+    /// ```
+    pub fn with_manual_clock(unpark: std::sync::Arc<dyn Unpark>, clock: ManualClock) -> Driver {
+        Driver::build(unpark, Clock::Manual(clock))
+    }
+
+    fn build(unpark: std::sync::Arc<dyn Unpark>, clock: Clock) -> Driver {
+        let origin = clock.now();
+        Driver {
+            handle: TimerHandle {
+                inner: Arc::new(Inner {
+                    origin,
+                    clock,
+                    unpark,
+                    shutdown: AtomicBool::new(false),
+                    synced: Mutex::new(Synced {
+                        wheel: Wheel::new(),
+                        parked_until: None,
+                        shutdown: false,
+                    }),
+                }),
+            },
+        }
+    }
+
+    /// A handle for registering timers on this driver.
+    pub fn handle(&self) -> TimerHandle {
+        self.handle.clone()
+    }
+
+    /// The instant at which the owner should next call [`process`](Driver::process), or
+    /// `None` when no timer is pending. It is never later than the earliest deadline by more
+    /// than the wheel's 1 µs tick (deadlines are rounded up to whole microseconds after the
+    /// driver's creation). When many timers share a coarse slot far ahead it may be earlier:
+    /// the start of that slot, where `process` cascades them to finer slots.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let inner = &self.handle.inner;
+        let synced = inner.synced.lock();
+        let tick = synced.wheel.next_expiration()?;
+        drop(synced);
+        inner.tick_instant(tick)
+    }
+
+    /// Like [`next_deadline`](Driver::next_deadline), and records that the owner parks until
+    /// then: a timer registered or reset earlier than that from any thread calls
+    /// [`Unpark::unpark`] until [`after_park`](Driver::after_park).
+    pub fn before_park(&self) -> Option<Instant> {
+        let inner = &self.handle.inner;
+        let mut synced = inner.synced.lock();
+        let tick = synced.wheel.next_expiration();
+        synced.parked_until = Some(tick.unwrap_or(u64::MAX));
+        drop(synced);
+        tick.and_then(|t| inner.tick_instant(t))
+    }
+
+    /// The owner is running again: stop unparking it.
+    pub fn after_park(&self) {
+        self.handle.inner.synced.lock().parked_until = None;
+    }
+
+    /// Fires every timer due at the driver's clock now; returns how many fired.
+    pub fn process(&self) -> usize {
+        self.process_at(self.handle.inner.now())
+    }
+
+    /// Fires every timer whose deadline is at or before `now`; returns how many fired.
+    ///
+    /// Wakers are called after the wheel lock is released. A `now` earlier than one passed
+    /// before does nothing.
+    pub fn process_at(&self, now: Instant) -> usize {
+        let inner = &self.handle.inner;
+        let now = inner.now_tick(now);
+        let mut batch: Vec<Arc<Entry>> = Vec::new();
+        let mut synced = inner.synced.lock();
+        if synced.shutdown || synced.wheel.next_slot_start().map_or(true, |t| t > now) {
+            return 0;
+        }
+        let fired = synced.wheel.advance(now, |entry| {
+            entry.set_state(FIRED);
+            batch.push(entry);
+        });
+        drop(synced);
+        for entry in batch {
+            entry.wake();
+        }
+        fired
+    }
+
+    /// Number of timers pending in the wheel.
+    pub fn pending(&self) -> usize {
+        self.handle.inner.synced.lock().wheel.len()
+    }
+
+    /// Shuts the driver down: every pending timer completes (its task is woken), and every
+    /// later sleep on this driver completes on its first poll; a `Timeout` then reports
+    /// `Elapsed` unless its future is ready first. Idempotent; also done on drop.
+    pub fn shutdown(&self) {
+        let inner = &self.handle.inner;
+        let mut batch: Vec<Arc<Entry>> = Vec::new();
+        let mut synced = inner.synced.lock();
+        if synced.shutdown {
+            return;
+        }
+        synced.shutdown = true;
+        // Release pairs with the Acquire load in `Inner::is_shutdown`.
+        inner.shutdown.store(true, Ordering::Release);
+        synced.wheel.drain(|entry| {
+            entry.set_state(FIRED);
+            batch.push(entry);
+        });
+        drop(synced);
+        for entry in batch {
+            entry.wake();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("pending", &self.pending())
+            .field("shutdown", &self.handle.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,231 @@
+//! kiln-timer: a hierarchical timing wheel per worker, and the [`Sleep`], [`Timeout`] and
+//! [`Interval`] futures built on it (re-exported as `kiln::time`).
+//!
+//! # Shape
+//! Each worker owns a [`Driver`]: one wheel behind one lock. The runtime makes the worker's
+//! [`TimerHandle`] current with [`context::enter`]; [`sleep`], [`timeout`] and [`interval`]
+//! capture it when created. A sleep stays registered with that driver even when its task
+//! moves to another worker, and may be polled, reset or dropped (cancelled) from any thread.
+//!
+//! The worker loop drives the wheel:
+//!
+//! ```text
+//! loop {
+//!     run tasks …; every so often driver.process();
+//!     let deadline = driver.before_park();          // earliest timer, and "I'm parking"
+//!     poller.wait(&mut events, deadline.map(|d| d.saturating_duration_since(Instant::now())));
+//!     driver.after_park();
+//!     driver.process();                             // wake every task whose timer is due
+//! }
+//! ```
+//!
+//! A timer registered from another thread earlier than the parked deadline calls the
+//! driver's [`Unpark`] (the runtime's `Poller::notify`), so the owner never oversleeps.
+//!
+//! # Precision
+//! - The wheel ticks in **1 µs** units with 11 levels of 64 slots: level 0 has 1 µs slots and
+//!   the top level spans the whole `u64` microsecond range, so long deadlines are never
+//!   clamped. Deadlines round *up* to the next microsecond and "now" rounds *down*, so a timer
+//!   never fires early and at most 1 µs late from rounding. Nothing is rounded to 1 ms.
+//!   Insert, reset and cancel are O(1); an entry cascades at most once per level it crosses.
+//! - **Sub-millisecond parking.** `polling` 3.x's epoll backend (Linux, Android) creates a
+//!   `timerfd` (`CLOCK_MONOTONIC`) in `Poller::new`, registers it in the epoll set, and on
+//!   every `wait(Some(timeout))` arms it with `timerfd_settime` at full nanosecond precision,
+//!   calling `epoll_wait` with no timeout of its own (see `polling-3.11/src/epoll.rs`,
+//!   `wait_deadline`). So `poller.wait(&mut events, Some(deadline - now))` honours
+//!   sub-millisecond timeouts; no extra timerfd is needed in the runtime. (Only if
+//!   `timerfd_create` fails does it fall back to an `epoll_wait` timeout rounded to whole
+//!   milliseconds.) Other backends (kqueue, IOCP, poll) have their own granularity.
+//! - **Timer slack.** Linux adds a per-thread "timer slack" (default 50 µs) to timeouts of
+//!   `epoll_wait`, `poll`, `nanosleep` and condition-variable waits, but not to `timerfd`
+//!   expirations, which are armed as exact high-resolution timers. With `polling`'s timerfd
+//!   path the slack therefore does not delay timer wake-ups and the runtime need not lower it;
+//!   on paths without a timerfd, `prctl(PR_SET_TIMERSLACK, 1)` on worker threads would remove
+//!   up to 50 µs of lateness.
+//!
+//! # Shutdown
+//! [`Driver::shutdown`] (also run when the `Driver` is dropped) completes every pending
+//! sleep, and every sleep polled on that driver afterwards completes on its first poll;
+//! a [`Timeout`] then reports [`Elapsed`] unless its future is ready first. Nothing panics.
+//!
+//! # Example
+//! ```
+//! use kiln_timer::{Driver, Unpark};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! struct Nop;
+//! impl Unpark for Nop {
+//!     fn unpark(&self) {}
+//! }
+//! let driver = Driver::new(Arc::new(Nop));
+//! let _enter = kiln_timer::context::enter(driver.handle());
+//! let mut sleep = kiln_timer::sleep(Duration::from_micros(200));
+//! let waker = futures::task::noop_waker();
+//! let mut cx = std::task::Context::from_waker(&waker);
+//! use std::future::Future;
+//! while std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending() {
+//!     // A worker would park in its poller until `driver.before_park()`.
+//!     if let Some(at) = driver.next_deadline() {
+//!         std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+//!     }
+//!     driver.process();
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod clock;
+pub mod context;
+mod driver;
+mod interval;
+mod loom;
+mod sleep;
+mod timeout;
+mod wheel;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use clock::ManualClock;
+pub use driver::{Driver, TimerHandle, Unpark};
+pub use interval::{Interval, MissedTickBehavior};
+pub use sleep::Sleep;
+pub use std::time::{Duration, Instant};
+pub use timeout::{Elapsed, Timeout};
+
+use std::future::IntoFuture;
+
+/// Completes `d` from now.
+///
+/// # Panics
+/// If called outside a kiln runtime (no timer driver is entered on this thread).
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// let sleep = kiln_timer::sleep(std::time::Duration::from_millis(10));
+/// assert_eq!(driver.pending(), 0); // registers at its first poll
+/// # drop(sleep);
+/// ```
+#[track_caller]
+pub fn sleep(d: Duration) -> Sleep {
+    context::current("kiln::time::sleep").sleep(d)
+}
+
+/// Completes at `deadline` (at once if it has passed).
+///
+/// # Panics
+/// If called outside a kiln runtime.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// use std::time::Instant;
+///
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// futures::executor::block_on(kiln_timer::sleep_until(Instant::now())); // already due
+/// ```
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    context::current("kiln::time::sleep_until").sleep_until(deadline)
+}
+
+/// Runs `f` for at most `d`: `Ok(output)`, or `Err(Elapsed)` with `f` dropped.
+///
+/// # Panics
+/// If called outside a kiln runtime.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// let t = kiln_timer::timeout(std::time::Duration::ZERO, std::future::pending::<()>());
+/// assert!(futures::executor::block_on(t).is_err());
+/// ```
+#[track_caller]
+pub fn timeout<F: IntoFuture>(d: Duration, f: F) -> Timeout<F::IntoFuture> {
+    context::current("kiln::time::timeout").timeout(d, f)
+}
+
+/// Runs `f` until `deadline`: `Ok(output)`, or `Err(Elapsed)` with `f` dropped.
+///
+/// # Panics
+/// If called outside a kiln runtime.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// use std::time::{Duration, Instant};
+///
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// let t = kiln_timer::timeout_at(Instant::now() + Duration::from_secs(1), async { "done" });
+/// assert_eq!(futures::executor::block_on(t), Ok("done"));
+/// ```
+#[track_caller]
+pub fn timeout_at<F: IntoFuture>(deadline: Instant, f: F) -> Timeout<F::IntoFuture> {
+    context::current("kiln::time::timeout_at").timeout_at(deadline, f)
+}
+
+/// Ticks every `period`, the first tick at once.
+///
+/// # Panics
+/// If called outside a kiln runtime, or if `period` is zero.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// use kiln_timer::MissedTickBehavior;
+///
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// let mut ticks = kiln_timer::interval(std::time::Duration::from_millis(1));
+/// ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    let handle = context::current("kiln::time::interval");
+    let now = handle.now();
+    handle.interval_at(now, period)
+}
+
+/// Ticks every `period`, the first tick at `start`.
+///
+/// # Panics
+/// If called outside a kiln runtime, or if `period` is zero.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// use std::time::{Duration, Instant};
+///
+/// let driver = Driver::new(Arc::new(Nop));
+/// let _enter = kiln_timer::context::enter(driver.handle());
+/// let start = Instant::now() + Duration::from_millis(5);
+/// let ticks = kiln_timer::interval_at(start, Duration::from_millis(1));
+/// # drop(ticks);
+/// ```
+#[track_caller]
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    context::current("kiln::time::interval_at").interval_at(start, period)
+}

@@ -1,0 +1,562 @@
+//! Unit tests of the driver and the futures, on a manual clock, plus a small threaded
+//! harness that drives real sleeps the way a worker loop does.
+
+use crate::{context, Driver, Elapsed, ManualClock, MissedTickBehavior, Sleep, Unpark};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct CountUnpark(AtomicUsize);
+
+impl Unpark for CountUnpark {
+    fn unpark(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Default)]
+struct CountWake(AtomicUsize);
+
+impl Wake for CountWake {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountWake>, Waker) {
+    let c = Arc::new(CountWake::default());
+    (c.clone(), Waker::from(c))
+}
+
+fn manual() -> (Driver, ManualClock, Arc<CountUnpark>) {
+    let clock = ManualClock::new(Instant::now());
+    let unpark = Arc::new(CountUnpark::default());
+    (
+        Driver::with_manual_clock(unpark.clone(), clock.clone()),
+        clock,
+        unpark,
+    )
+}
+
+fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(waker))
+}
+
+const MS: Duration = Duration::from_millis(1);
+const US: Duration = Duration::from_micros(1);
+
+#[test]
+fn fires_in_deadline_order_never_early() {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let offsets = [
+        7 * MS,
+        US,
+        3 * MS,
+        250 * US,
+        2 * MS + 3 * US,
+        64 * US,
+        65 * US,
+        1000 * MS,
+    ];
+    let mut sleeps: Vec<(Sleep, Arc<CountWake>, Waker)> = offsets
+        .iter()
+        .map(|d| {
+            let (c, w) = counting_waker();
+            (driver.handle().sleep_until(t0 + *d), c, w)
+        })
+        .collect();
+    for (s, _, w) in &mut sleeps {
+        assert!(poll(s, w).is_pending());
+    }
+    assert_eq!(driver.pending(), offsets.len());
+    let mut order = Vec::new();
+    while let Some(next) = driver.next_deadline() {
+        // One nanosecond before the reported deadline nothing fires …
+        assert_eq!(driver.process_at(next - Duration::from_nanos(1)), 0);
+        let fired = driver.process_at(next);
+        for (i, (s, c, _)) in sleeps.iter().enumerate() {
+            if c.0.load(Ordering::SeqCst) == 1 && !order.contains(&i) {
+                assert!(next >= s.deadline(), "fired early");
+                assert!(next - s.deadline() < US, "fired more than a tick late");
+                assert!(s.is_elapsed());
+                order.push(i);
+            }
+        }
+        // … and levels above 0 cascade without firing.
+        assert!(fired <= 1);
+    }
+    let mut expected: Vec<usize> = (0..offsets.len()).collect();
+    expected.sort_by_key(|i| offsets[*i]);
+    assert_eq!(order, expected);
+    for (s, _, w) in &mut sleeps {
+        assert_eq!(poll(s, w), Poll::Ready(()));
+    }
+}
+
+#[test]
+fn cancel_by_drop_removes_and_never_wakes() {
+    let (driver, clock, _) = manual();
+    let (c, w) = counting_waker();
+    let mut s = driver.handle().sleep(MS);
+    assert!(poll(&mut s, &w).is_pending());
+    assert_eq!(driver.pending(), 1);
+    drop(s);
+    assert_eq!(driver.pending(), 0);
+    assert_eq!(driver.next_deadline(), None);
+    clock.advance(10 * MS);
+    assert_eq!(driver.process(), 0);
+    assert_eq!(c.0.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn reset_earlier_and_later() {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let (c, w) = counting_waker();
+    let mut s = driver.handle().sleep_until(t0 + 10 * MS);
+    assert!(poll(&mut s, &w).is_pending());
+    Pin::new(&mut s).reset(t0 + 2 * MS);
+    assert_eq!(driver.process_at(t0 + 2 * MS - US), 0);
+    assert_eq!(driver.process_at(t0 + 2 * MS), 1);
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut s, &w).is_ready());
+    // Reset after completion re-arms it.
+    Pin::new(&mut s).reset(t0 + 30 * MS);
+    assert!(!s.is_elapsed());
+    assert!(poll(&mut s, &w).is_pending());
+    Pin::new(&mut s).reset(t0 + 50 * MS);
+    assert_eq!(driver.process_at(t0 + 30 * MS), 0);
+    assert_eq!(driver.process_at(t0 + 50 * MS), 1);
+    assert_eq!(c.0.load(Ordering::SeqCst), 2);
+    // Reset into the past fires at once and wakes the stored waker.
+    assert!(poll(&mut s, &w).is_ready());
+    Pin::new(&mut s).reset(t0 + 60 * MS);
+    assert!(poll(&mut s, &w).is_pending());
+    Pin::new(&mut s).reset(t0);
+    assert!(s.is_elapsed());
+    assert_eq!(c.0.load(Ordering::SeqCst), 3);
+    assert_eq!(driver.pending(), 0);
+}
+
+#[test]
+fn due_at_registration_skips_the_wheel() {
+    let (driver, clock, unpark) = manual();
+    let (c, w) = counting_waker();
+    let mut past = driver.handle().sleep_until(clock.now() - MS);
+    assert_eq!(poll(&mut past, &w), Poll::Ready(()));
+    let mut now = driver.handle().sleep(Duration::ZERO);
+    assert_eq!(poll(&mut now, &w), Poll::Ready(()));
+    assert!(past.is_elapsed() && now.is_elapsed());
+    assert_eq!(driver.pending(), 0);
+    assert_eq!(
+        (c.0.load(Ordering::SeqCst), unpark.0.load(Ordering::SeqCst)),
+        (0, 0)
+    );
+}
+
+#[test]
+fn long_spans_cascade_through_levels() {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let day = Duration::from_secs(86_400);
+    let offsets = [
+        US,
+        MS,
+        Duration::from_secs(1),
+        3600 * Duration::from_secs(1),
+        day,
+        400 * day,
+    ];
+    let mut sleeps: Vec<(Sleep, Arc<CountWake>, Waker)> = offsets
+        .iter()
+        .map(|d| {
+            let (c, w) = counting_waker();
+            (driver.handle().sleep_until(t0 + *d), c, w)
+        })
+        .collect();
+    for (s, _, w) in &mut sleeps {
+        assert!(poll(s, w).is_pending());
+    }
+    // Step the clock in uneven strides that straddle every deadline.
+    let mut now = t0;
+    let stride = [
+        Duration::from_nanos(700),
+        13 * US,
+        7 * MS,
+        Duration::from_secs(97),
+    ];
+    let mut i = 0;
+    while driver.pending() > 0 {
+        now += stride[i % stride.len()] * (1 + (i as u32 % 5));
+        if let Some(next) = driver.next_deadline() {
+            if next > now + Duration::from_secs(3600) {
+                now = next;
+            }
+        }
+        driver.process_at(now);
+        for (s, c, _) in &sleeps {
+            let fired = c.0.load(Ordering::SeqCst) == 1;
+            assert_eq!(fired, s.deadline() <= now, "fires exactly when due");
+        }
+        i += 1;
+    }
+    assert!(i < 100_000);
+}
+
+#[test]
+fn huge_durations_do_not_overflow() {
+    let (driver, _, _) = manual();
+    let (_, w) = counting_waker();
+    let mut s = driver.handle().sleep(Duration::MAX);
+    assert!(poll(&mut s, &w).is_pending());
+    assert!(driver.next_deadline().is_some());
+    drop(s);
+    assert_eq!(driver.pending(), 0);
+}
+
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn timeout_elapses_and_drops_inner_future() {
+    let (driver, clock, _) = manual();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let inner = async move {
+        let _flag = flag;
+        std::future::pending::<u32>().await
+    };
+    let (_, w) = counting_waker();
+    let mut t = Box::pin(driver.handle().timeout(5 * MS, inner));
+    assert!(t.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    clock.advance(5 * MS);
+    assert_eq!(driver.process(), 1);
+    let out = t.as_mut().poll(&mut Context::from_waker(&w));
+    assert!(matches!(out, Poll::Ready(Err(Elapsed { .. }))));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "inner future dropped on elapse"
+    );
+    assert!(t.get_ref().is_none());
+    let ok = driver.handle().timeout(MS, async { 5 });
+    assert_eq!(futures::executor::block_on(ok), Ok(5));
+    assert_eq!(driver.pending(), 0);
+}
+
+/// Polls `iv` once and returns the tick if ready.
+fn try_tick(iv: &mut crate::Interval, w: &Waker) -> Option<Instant> {
+    match iv.poll_tick(&mut Context::from_waker(w)) {
+        Poll::Ready(t) => Some(t),
+        Poll::Pending => None,
+    }
+}
+
+fn interval_after_stall(behavior: MissedTickBehavior) -> Vec<Duration> {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let p = 10 * MS;
+    let mut iv = driver.handle().interval_at(t0, p);
+    iv.set_missed_tick_behavior(behavior);
+    let (_, w) = counting_waker();
+    let mut ticks = Vec::new();
+    assert_eq!(try_tick(&mut iv, &w), Some(t0));
+    assert_eq!(try_tick(&mut iv, &w), None);
+    clock.set(t0 + p);
+    driver.process();
+    ticks.push(try_tick(&mut iv, &w).unwrap() - t0);
+    // The task stalls: the tick due at 20 ms completes at 45 ms; those at 30 and 40 are missed.
+    clock.set(t0 + 45 * MS);
+    driver.process();
+    while let Some(t) = try_tick(&mut iv, &w) {
+        ticks.push(t - t0);
+    }
+    // Then runs on time until 80 ms.
+    while clock.now() < t0 + 80 * MS {
+        clock.advance(MS);
+        driver.process();
+        while let Some(t) = try_tick(&mut iv, &w) {
+            ticks.push(t - t0);
+        }
+    }
+    ticks
+}
+
+#[test]
+fn interval_burst_delay_skip() {
+    let ms = |v: &[u64]| {
+        v.iter()
+            .map(|m| Duration::from_millis(*m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        interval_after_stall(MissedTickBehavior::Burst),
+        ms(&[10, 20, 30, 40, 50, 60, 70, 80])
+    );
+    assert_eq!(
+        interval_after_stall(MissedTickBehavior::Delay),
+        ms(&[10, 20, 55, 65, 75])
+    );
+    assert_eq!(
+        interval_after_stall(MissedTickBehavior::Skip),
+        ms(&[10, 20, 50, 60, 70, 80])
+    );
+}
+
+#[test]
+fn interval_reset_and_zero_period() {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let mut iv = driver.handle().interval_at(t0, 10 * MS);
+    let (_, w) = counting_waker();
+    assert_eq!(try_tick(&mut iv, &w), Some(t0));
+    clock.advance(3 * MS);
+    iv.reset();
+    clock.advance(10 * MS);
+    driver.process();
+    assert_eq!(try_tick(&mut iv, &w), Some(t0 + 13 * MS));
+    iv.reset_immediately();
+    assert_eq!(try_tick(&mut iv, &w), Some(t0 + 13 * MS));
+    let handle = std::panic::AssertUnwindSafe(driver.handle());
+    let zero = std::panic::catch_unwind(|| handle.interval_at(t0, Duration::ZERO));
+    assert!(zero.is_err());
+}
+
+#[test]
+fn insert_earlier_than_parked_deadline_unparks() {
+    let (driver, clock, unpark) = manual();
+    let handle = driver.handle();
+    let (_, w) = counting_waker();
+    let mut far = handle.sleep(100 * MS);
+    assert!(poll(&mut far, &w).is_pending());
+    let parked = driver.before_park().unwrap();
+    assert!(parked <= far.deadline());
+    let t0 = clock.now();
+    // A later timer from another thread does not unpark.
+    let h = handle.clone();
+    let w2 = w.clone();
+    let later = std::thread::spawn(move || {
+        let mut s = h.sleep_until(t0 + 200 * MS);
+        assert!(poll(&mut s, &w2).is_pending());
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(unpark.0.load(Ordering::SeqCst), 0);
+    // An earlier one does, once.
+    let h = handle.clone();
+    let w2 = w.clone();
+    let (early, early2) = std::thread::spawn(move || {
+        let mut a = h.sleep_until(t0 + 5 * MS);
+        let mut b = h.sleep_until(t0 + 4 * MS);
+        assert!(poll(&mut a, &w2).is_pending());
+        assert!(poll(&mut b, &w2).is_pending());
+        (a, b)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(unpark.0.load(Ordering::SeqCst), 1);
+    driver.after_park();
+    assert_eq!(driver.next_deadline(), Some(early2.deadline()));
+    // Parked with nothing earlier pending: a reset earlier unparks too.
+    driver.before_park();
+    let mut far = far;
+    Pin::new(&mut far).reset(t0 + MS);
+    assert_eq!(unpark.0.load(Ordering::SeqCst), 2);
+    driver.after_park();
+    let mut extra = handle.sleep(US);
+    assert!(poll(&mut extra, &w).is_pending());
+    assert_eq!(unpark.0.load(Ordering::SeqCst), 2, "not parked: no unpark");
+    drop((later, early));
+}
+
+#[test]
+fn waker_is_updated_on_every_poll() {
+    let (driver, clock, _) = manual();
+    let (a, wa) = counting_waker();
+    let (b, wb) = counting_waker();
+    let mut s = driver.handle().sleep(MS);
+    assert!(poll(&mut s, &wa).is_pending());
+    assert!(poll(&mut s, &wb).is_pending());
+    clock.advance(MS);
+    driver.process();
+    assert_eq!(
+        (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+        (0, 1)
+    );
+}
+
+#[test]
+fn shutdown_completes_everything() {
+    let (driver, _, _) = manual();
+    let (c, w) = counting_waker();
+    let mut s = driver.handle().sleep(Duration::from_secs(60));
+    assert!(poll(&mut s, &w).is_pending());
+    let mut t = driver
+        .handle()
+        .timeout(Duration::from_secs(60), std::future::pending::<()>());
+    driver.shutdown();
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut s, &w).is_ready());
+    assert!(driver.handle().is_shutdown());
+    let mut later = driver.handle().sleep(Duration::from_secs(60));
+    assert!(poll(&mut later, &w).is_ready());
+    assert!(matches!(
+        poll(&mut Box::pin(&mut t), &w),
+        Poll::Ready(Err(_))
+    ));
+    assert_eq!(driver.process(), 0);
+    let handle = driver.handle();
+    drop(driver);
+    let mut after_drop = handle.sleep(MS);
+    assert!(poll(&mut after_drop, &w).is_ready());
+}
+
+#[test]
+#[should_panic(expected = "kiln::time::sleep must be called from inside a kiln runtime")]
+fn sleep_outside_runtime_panics() {
+    drop(crate::sleep(MS));
+}
+
+#[test]
+fn context_nests_and_restores() {
+    let (a, _, _) = manual();
+    let (b, _, _) = manual();
+    assert!(context::try_current().is_none());
+    let ga = context::enter(a.handle());
+    {
+        let _gb = context::enter(b.handle());
+        assert!(context::try_current().unwrap().same_driver(&b.handle()));
+        let s = crate::sleep(MS);
+        assert!(s.handle().same_driver(&b.handle()));
+    }
+    assert!(context::try_current().unwrap().same_driver(&a.handle()));
+    drop(ga);
+    assert!(context::try_current().is_none());
+}
+
+/// A stand-in for a worker: parks on a condvar until the driver's next deadline.
+struct Parker {
+    notified: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Unpark for Parker {
+    fn unpark(&self) {
+        *self.notified.lock().unwrap() = true;
+        self.cv.notify_one();
+    }
+}
+
+struct Harness {
+    driver: Arc<Driver>,
+    parker: Arc<Parker>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Harness {
+    fn start() -> Harness {
+        let parker = Arc::new(Parker {
+            notified: Mutex::new(false),
+            cv: Condvar::new(),
+        });
+        let driver = Arc::new(Driver::new(parker.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, p, s) = (driver.clone(), parker.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let deadline = d.before_park();
+                let mut notified = p.notified.lock().unwrap();
+                while !*notified {
+                    match deadline {
+                        Some(at) => {
+                            let now = Instant::now();
+                            if now >= at {
+                                break;
+                            }
+                            notified = p.cv.wait_timeout(notified, at - now).unwrap().0;
+                        }
+                        None => notified = p.cv.wait(notified).unwrap(),
+                    }
+                }
+                *notified = false;
+                drop(notified);
+                d.after_park();
+                d.process();
+            }
+        });
+        Harness {
+            driver,
+            parker,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.parker.unpark();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn harness_drives_real_sleeps_from_many_threads() {
+    let h = Harness::start();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let handle = h.driver.handle();
+            std::thread::spawn(move || {
+                for j in 0..20u32 {
+                    let d = Duration::from_micros(50 + 137 * u64::from(i * 20 + j) % 3000);
+                    let start = Instant::now();
+                    let s = handle.sleep(d);
+                    let deadline = s.deadline();
+                    futures::executor::block_on(s);
+                    assert!(Instant::now() >= deadline, "never early");
+                    assert!(start.elapsed() >= d);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(h.driver.pending(), 0);
+}
+
+#[test]
+fn harness_sleep_moves_between_threads_and_cancels_anywhere() {
+    let h = Harness::start();
+    let handle = h.driver.handle();
+    let (_, w) = counting_waker();
+    // Polled (registered) here, completed on another thread.
+    let mut s = handle.sleep(2 * MS);
+    assert!(poll(&mut s, &w).is_pending());
+    std::thread::spawn(move || futures::executor::block_on(s))
+        .join()
+        .unwrap();
+    // Registered here, dropped (cancelled) on another thread.
+    let mut s = handle.sleep(Duration::from_secs(3600));
+    assert!(poll(&mut s, &w).is_pending());
+    assert_eq!(h.driver.pending(), 1);
+    std::thread::spawn(move || drop(s)).join().unwrap();
+    assert_eq!(h.driver.pending(), 0);
+    // Timeout through the harness.
+    let t = handle.timeout(MS, std::future::pending::<()>());
+    assert!(futures::executor::block_on(t).is_err());
+}

@@ -10,10 +10,15 @@
 //!
 //! # Entry protocol
 //! An [`Entry`] is shared between the wheel (while pending) and its `Sleep`. Its `state` is
-//! `PENDING` while it sits in the wheel and `FIRED` once it was taken out for firing (or
-//! found due when reset). Both transitions happen under the wheel lock, so a `Sleep` that
-//! reads `FIRED` knows its node was released and need not lock to cancel. Waking happens
-//! after the wheel lock is released, in batches.
+//! a generation number and a `FIRED` bit:
+//! - `fire` sets `FIRED` when the entry leaves the wheel to be woken (or is found due when
+//!   registered or reset);
+//! - `rearm` clears it and bumps the generation when a fired entry is registered again.
+//!
+//! Both happen under the wheel lock, so a `Sleep` that reads `FIRED` knows its node was
+//! released and need not lock to cancel. Waking happens after the wheel lock is released,
+//! in batches, and only if the state still equals the fired state recorded at firing: a
+//! stale wake must not take the waker that a re-armed registration is relying on.
 //!
 //! No lost wake-up: the firing thread stores `FIRED` and then takes the waker under the
 //! entry's waker lock; a polling thread stores its waker under that same lock and then reads
@@ -31,7 +36,7 @@
 //! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
 
 use crate::clock::{Clock, ManualClock};
-use crate::loom::{Arc, AtomicBool, AtomicU8, Mutex, Ordering};
+use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::wheel::{Key, Wheel, TICK_NANOS};
 use std::fmt;
 use std::task::Waker;
@@ -62,32 +67,47 @@ pub trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
 }
 
-const PENDING: u8 = 0;
-const FIRED: u8 = 1;
+/// `state` bit 0: set while the current registration has fired.
+const FIRED: u64 = 1;
+/// `state` bits 1..: the registration's generation, bumped when a fired entry is re-armed.
+const GEN_ONE: u64 = 2;
 
 /// The part of one timer shared by its `Sleep` and, while pending, the wheel.
 pub(crate) struct Entry {
-    /// `PENDING` or `FIRED`; written only with the wheel lock held (see module docs).
-    state: AtomicU8,
+    /// Generation and `FIRED` bit; written only with the wheel lock held (see module docs).
+    state: AtomicU64,
     waker: Mutex<Option<Waker>>,
 }
 
 impl Entry {
     pub(crate) fn new(waker: Option<Waker>) -> Entry {
         Entry {
-            state: AtomicU8::new(PENDING),
+            state: AtomicU64::new(0),
             waker: Mutex::new(waker),
         }
     }
 
-    /// Acquire pairs with the Release store in `set_state(FIRED)`.
+    /// Acquire pairs with the Release store in `fire`.
     pub(crate) fn is_fired(&self) -> bool {
-        self.state.load(Ordering::Acquire) == FIRED
+        self.state.load(Ordering::Acquire) & FIRED != 0
     }
 
-    fn set_state(&self, state: u8) {
+    /// Marks the current registration fired and returns the state to hand to `wake`.
+    /// Called with the wheel lock held.
+    fn fire(&self) -> u64 {
+        let fired = self.state.load(Ordering::Relaxed) | FIRED;
         // Release pairs with the Acquire load in `is_fired`.
-        self.state.store(state, Ordering::Release);
+        self.state.store(fired, Ordering::Release);
+        fired
+    }
+
+    /// Starts a new registration of a fired entry. Called with the wheel lock held.
+    fn rearm(&self) {
+        let state = self.state.load(Ordering::Relaxed);
+        if state & FIRED != 0 {
+            self.state
+                .store((state & !FIRED).wrapping_add(GEN_ONE), Ordering::Release);
+        }
     }
 
     /// Stores `waker` unless the stored one would wake the same task.
@@ -99,8 +119,18 @@ impl Entry {
         }
     }
 
-    fn wake(&self) {
-        let waker = self.waker.lock().take();
+    /// Wakes the stored waker for the registration that fired as `fired`. If the entry was
+    /// re-armed since, the stored waker belongs to the new registration and is left alone.
+    fn wake(&self, fired: u64) {
+        let waker = {
+            let mut slot = self.waker.lock();
+            // Acquire pairs with the Release store in `rearm`.
+            if self.state.load(Ordering::Acquire) == fired {
+                slot.take()
+            } else {
+                None
+            }
+        };
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -111,8 +141,9 @@ impl Entry {
 pub(crate) enum Registered {
     /// In the wheel under this key.
     Pending(Key),
-    /// Already due (or the driver is shut down): the entry is `FIRED` and not in the wheel.
-    Due,
+    /// Already due (or the driver is shut down): the entry has fired (with this state) and
+    /// is not in the wheel.
+    Due(u64),
 }
 
 struct Synced {
@@ -162,7 +193,7 @@ impl Inner {
         self.origin.checked_add(Duration::from_micros(tick))
     }
 
-    /// Registers `entry` (state `PENDING`, not in the wheel) to fire at `deadline`.
+    /// Registers a new `entry` (not fired, not in the wheel) to fire at `deadline`.
     pub(crate) fn insert(&self, deadline: Instant, entry: &Arc<Entry>) -> Registered {
         let when = self.deadline_tick(deadline);
         let mut synced = self.synced.lock();
@@ -180,43 +211,37 @@ impl Inner {
         let when = self.deadline_tick(deadline);
         let mut synced = self.synced.lock();
         let ours = synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
-        let (result, unpark) = if ours && !synced.shutdown {
+        let (result, unpark) = if ours {
             match synced.wheel.reschedule(key, when) {
                 Ok(()) => (
                     Registered::Pending(key),
                     Self::should_unpark(&mut synced, when),
                 ),
-                Err(e) => {
-                    e.set_state(FIRED);
-                    (Registered::Due, false)
-                }
+                // The wheel's `Arc` is dropped here, under the lock; `entry` still holds one.
+                Err(_) => (Registered::Due(entry.fire()), false),
             }
         } else {
-            // Fired earlier (or shut down): register afresh.
-            entry.set_state(PENDING);
+            // Fired earlier (or the driver shut down): register afresh.
+            entry.rearm();
             Self::link(&mut synced, when, entry)
         };
         drop(synced);
         if unpark {
             self.unpark.unpark();
         }
-        if let Registered::Due = result {
-            entry.wake();
+        if let Registered::Due(fired) = result {
+            entry.wake(fired);
         }
         result
     }
 
     fn link(synced: &mut Synced, when: u64, entry: &Arc<Entry>) -> (Registered, bool) {
         if synced.shutdown {
-            entry.set_state(FIRED);
-            return (Registered::Due, false);
+            return (Registered::Due(entry.fire()), false);
         }
         match synced.wheel.insert(when, entry.clone()) {
             Ok(key) => (Registered::Pending(key), Self::should_unpark(synced, when)),
-            Err(_) => {
-                entry.set_state(FIRED);
-                (Registered::Due, false)
-            }
+            Err(_) => (Registered::Due(entry.fire()), false),
         }
     }
 
@@ -409,18 +434,18 @@ impl Driver {
     pub fn process_at(&self, now: Instant) -> usize {
         let inner = &self.handle.inner;
         let now = inner.now_tick(now);
-        let mut batch: Vec<Arc<Entry>> = Vec::new();
+        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
         let mut synced = inner.synced.lock();
         if synced.shutdown || synced.wheel.next_slot_start().map_or(true, |t| t > now) {
             return 0;
         }
         let fired = synced.wheel.advance(now, |entry| {
-            entry.set_state(FIRED);
-            batch.push(entry);
+            let fired = entry.fire();
+            batch.push((entry, fired));
         });
         drop(synced);
-        for entry in batch {
-            entry.wake();
+        for (entry, fired) in batch {
+            entry.wake(fired);
         }
         fired
     }
@@ -435,7 +460,7 @@ impl Driver {
     /// `Elapsed` unless its future is ready first. Idempotent; also done on drop.
     pub fn shutdown(&self) {
         let inner = &self.handle.inner;
-        let mut batch: Vec<Arc<Entry>> = Vec::new();
+        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
         let mut synced = inner.synced.lock();
         if synced.shutdown {
             return;
@@ -444,12 +469,12 @@ impl Driver {
         // Release pairs with the Acquire load in `Inner::is_shutdown`.
         inner.shutdown.store(true, Ordering::Release);
         synced.wheel.drain(|entry| {
-            entry.set_state(FIRED);
-            batch.push(entry);
+            let fired = entry.fire();
+            batch.push((entry, fired));
         });
         drop(synced);
-        for entry in batch {
-            entry.wake();
+        for (entry, fired) in batch {
+            entry.wake(fired);
         }
     }
 }

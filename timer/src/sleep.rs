@@ -149,7 +149,7 @@ impl Future for Sleep {
                 this.reg = Some(Registration { entry, key });
                 Poll::Pending
             }
-            Registered::Due => {
+            Registered::Due(_) => {
                 this.done = true;
                 Poll::Ready(())
             }

@@ -1,2 +1,41 @@
-//! kiln.
-pub use kiln_runtime as runtime;
+//! # kiln
+//!
+//! A multi-threaded, work-stealing async runtime with per-core event loops and a separate
+//! pool for blocking and CPU-heavy work. If you know Python's asyncio, you already know kiln:
+//!
+//! | asyncio | kiln |
+//! |---|---|
+//! | `asyncio.run(main())` | [`kiln::run(main())`](run) |
+//! | `asyncio.create_task(coro)` | [`kiln::spawn(fut)`](spawn) |
+//! | `await asyncio.sleep(0)` | [`kiln::task::yield_now().await`](task::yield_now) |
+//! | `loop.run_in_executor(None, f)` | [`kiln::spawn_blocking(f).await`](spawn_blocking) |
+//! | `task.cancel()` | [`JoinHandle::abort`] |
+//!
+//! ```
+//! let total = kiln::run(async {
+//!     let tasks: Vec<_> = (0..10u64).map(|i| kiln::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for t in tasks {
+//!         sum += t.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(total, 285);
+//! ```
+
+pub use kiln_runtime::{
+    run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
+    RuntimeMetrics,
+};
+
+/// Tasks: spawning, yielding, ids.
+pub mod task {
+    pub use kiln_runtime::task::{id, try_id, yield_now, Id, JoinError, JoinHandle};
+    pub use kiln_runtime::{spawn, spawn_blocking};
+}
+
+/// Time: sleeps, timeouts and intervals with microsecond precision, driven by each worker's
+/// timer wheel.
+pub mod time {
+    pub use kiln_timer::*;
+}

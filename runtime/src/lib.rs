@@ -1,1 +1,34 @@
-//! kiln-runtime.
+//! kiln-runtime: the scheduler, per-worker event loops and the task system of kiln.
+//!
+//! Most users depend on the `kiln` facade, which re-exports this crate's API. Architecture:
+//!
+//! - [`task`]: one allocation per task (header with an atomic state word, vtable, id), the
+//!   [`JoinHandle`], and [`JoinError`]. State transitions live in `task/state.rs`.
+//! - `scheduler`: the multi-thread work-stealing scheduler (local queues, a LIFO slot, a
+//!   shared injector, bounded searching, parking in each worker's own `polling::Poller`) and
+//!   the current-thread flavor on the same task cell.
+//! - `driver`: each worker's event loop: its poller and its timer wheel.
+//! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
+//!
+//! ```
+//! let rt = kiln_runtime::Runtime::new().unwrap();
+//! let v = rt.block_on(async { kiln_runtime::spawn(async { 1 }).await.unwrap() });
+//! assert_eq!(v, 1);
+//! ```
+
+mod blocking;
+mod builder;
+mod context;
+pub mod coop;
+mod driver;
+pub(crate) mod io;
+pub(crate) mod loom;
+mod metrics;
+mod runtime;
+mod scheduler;
+pub mod task;
+
+pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
+pub use metrics::RuntimeMetrics;
+pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
+pub use task::{JoinError, JoinHandle};

@@ -1,0 +1,105 @@
+//! `spawn_blocking`: a closure run on the blocking pool, wrapped in a task cell so it has a
+//! `JoinHandle` with the same `abort`, panic and cancellation semantics as any task.
+//!
+//! Protocol: the task is created `NOTIFIED` and submitted to the pool as a job. When a pool
+//! thread runs the job it polls the task once: the closure runs unless the task was aborted
+//! first (then it is cancelled without running). A job the pool drops unrun (shutdown, or a
+//! refused submission) cancels its task on drop, so the `JoinHandle` never hangs.
+
+use crate::task::{self, JoinHandle, Notified, RawTask, Schedule};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The closure as a future that completes on its first poll.
+struct BlockingTask<F>(Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let f = self
+            .0
+            .take()
+            .expect("kiln: blocking task polled after completion");
+        Poll::Ready(f())
+    }
+}
+
+/// The scheduler of blocking tasks: the pool itself.
+struct BlockingSchedule {
+    pool: kiln_blocking::Pool,
+    handle: crate::Handle,
+}
+
+impl Schedule for BlockingSchedule {
+    fn schedule(&self, task: Notified) {
+        submit(&self.pool, &self.handle, task);
+    }
+
+    fn release(&self, _task: RawTask) -> bool {
+        false
+    }
+}
+
+/// A queued blocking job; cancels its task if dropped unrun.
+struct Job {
+    task: Option<Notified>,
+    handle: crate::Handle,
+}
+
+impl Job {
+    fn run(mut self) {
+        if let Some(task) = self.task.take() {
+            let _enter = self.handle.enter();
+            task.run();
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            cancel_unrun(task);
+        }
+    }
+}
+
+fn cancel_unrun(task: Notified) {
+    let raw = task_raw(&task);
+    raw.shutdown();
+    drop(task);
+}
+
+fn task_raw(task: &Notified) -> RawTask {
+    task.raw()
+}
+
+fn submit(pool: &kiln_blocking::Pool, handle: &crate::Handle, task: Notified) {
+    let job = Job {
+        task: Some(task),
+        handle: handle.clone(),
+    };
+    // A refused job is handed back inside the error; dropping it cancels the task.
+    let _ = pool.spawn(Box::new(move || job.run()));
+}
+
+/// Runs `f` on `handle`'s blocking pool.
+#[track_caller]
+pub(crate) fn spawn_blocking<F, R>(handle: &crate::Handle, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let pool = handle.scheduler().blocking().clone();
+    let schedule = BlockingSchedule {
+        pool: pool.clone(),
+        handle: handle.clone(),
+    };
+    let (join, notified) =
+        task::unowned(BlockingTask(Some(f)), schedule, std::panic::Location::caller());
+    submit(&pool, handle, notified);
+    join
+}

@@ -1,0 +1,306 @@
+//! [`Builder`]: every runtime tunable, named and documented, with its default.
+
+use crate::scheduler::multi::Config;
+use crate::Runtime;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default ticks between a worker's non-blocking polls of its poller and timers.
+pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
+/// Default ticks between a worker's fairness checks of the shared injector.
+pub const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 61;
+
+pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    MultiThread,
+    CurrentThread,
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = kiln::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .thread_name("my-worker")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    pub(crate) kind: Kind,
+    pub(crate) worker_threads: Option<usize>,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
+    pub(crate) thread_name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
+    pub(crate) thread_stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) event_interval: u32,
+    pub(crate) global_queue_interval: u32,
+    pub(crate) lifo_slot: bool,
+}
+
+impl Builder {
+    /// A work-stealing runtime with one worker per CPU (see [`Builder::worker_threads`]).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn new_multi_thread() -> Builder {
+        Builder::new(Kind::MultiThread)
+    }
+
+    /// A runtime that runs every task on the thread calling `block_on`.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(async { kiln::spawn(async { 5 }).await.unwrap() }), 5);
+    /// ```
+    pub fn new_current_thread() -> Builder {
+        Builder::new(Kind::CurrentThread)
+    }
+
+    fn new(kind: Kind) -> Builder {
+        Builder {
+            kind,
+            worker_threads: None,
+            max_blocking_threads: kiln_blocking::DEFAULT_MAX_THREADS,
+            blocking_keep_alive: kiln_blocking::DEFAULT_KEEP_ALIVE,
+            thread_name: Arc::new(|| "kiln-worker".to_string()),
+            thread_stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+            global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
+            lifo_slot: true,
+        }
+    }
+
+    /// Number of worker threads (multi-thread flavor; default `num_cpus::get()`). Zero is an
+    /// error from [`Builder::build`]. Ignored by the current-thread flavor.
+    ///
+    /// ```
+    /// let err = kiln::Builder::new_multi_thread().worker_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Cap on blocking-pool threads (default 512). Zero is an error from `build`.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().max_blocking_threads(4).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before it exits (default 10 s).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .blocking_keep_alive(std::time::Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocking_keep_alive(&mut self, d: Duration) -> &mut Builder {
+        self.blocking_keep_alive = d;
+        self
+    }
+
+    /// Name of every thread the runtime starts (default `kiln-worker`).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().thread_name("svc").build().unwrap();
+    /// let name = rt.block_on(async {
+    ///     kiln::spawn(async { std::thread::current().name().map(String::from) }).await.unwrap()
+    /// });
+    /// assert_eq!(name.as_deref(), Some("svc"));
+    /// ```
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        let name: String = name.into();
+        self.thread_name = Arc::new(move || name.clone());
+        self
+    }
+
+    /// A function naming each thread the runtime starts.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// static N: AtomicUsize = AtomicUsize::new(0);
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .thread_name_fn(|| format!("w-{}", N.fetch_add(1, Ordering::Relaxed)))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Builder {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Stack size of every thread the runtime starts.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().thread_stack_size(4 << 20).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
+        self.thread_stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs on every runtime thread (workers and blocking threads) as it starts.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// drop(rt);
+    /// assert!(started.load(Ordering::SeqCst) >= 2);
+    /// ```
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs on every runtime thread just before it exits.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .on_thread_stop(|| println!("bye"))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Ticks between non-blocking polls of a busy worker's poller and timers (default 61).
+    /// Lower favours I/O latency, higher favours throughput. Zero is an error from `build`.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().event_interval(31).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn event_interval(&mut self, ticks: u32) -> &mut Builder {
+        self.event_interval = ticks;
+        self
+    }
+
+    /// Ticks between a worker's fairness checks of the shared injector (default 61). Zero is
+    /// an error from `build`.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().global_queue_interval(31).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Builder {
+        self.global_queue_interval = ticks;
+        self
+    }
+
+    /// Turns the LIFO slot off (it is on by default): a woken task then always goes to the back
+    /// of its worker's queue.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().disable_lifo_slot().build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn disable_lifo_slot(&mut self) -> &mut Builder {
+        self.lifo_slot = false;
+        self
+    }
+
+    /// Builds the runtime, starting its worker threads.
+    ///
+    /// # Errors
+    /// `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)`, a zero interval;
+    /// the OS error if a poller or a thread cannot be created.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().worker_threads(2).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        if self.worker_threads == Some(0) {
+            return Err(invalid("worker_threads(0): a multi-thread runtime needs at least one worker thread"));
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(invalid("max_blocking_threads(0): the blocking pool needs at least one thread"));
+        }
+        if self.event_interval == 0 {
+            return Err(invalid("event_interval(0): the interval must be at least one tick"));
+        }
+        if self.global_queue_interval == 0 {
+            return Err(invalid("global_queue_interval(0): the interval must be at least one tick"));
+        }
+        Runtime::from_builder(self)
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        Config {
+            event_interval: self.event_interval,
+            global_queue_interval: self.global_queue_interval,
+            lifo_slot: self.lifo_slot,
+        }
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.worker_threads.unwrap_or_else(num_cpus::get).max(1)
+    }
+
+    pub(crate) fn blocking_pool(&self) -> io::Result<kiln_blocking::Pool> {
+        let mut b = kiln_blocking::Builder::new();
+        b.max_threads(self.max_blocking_threads)
+            .keep_alive(self.blocking_keep_alive)
+            .thread_name_fn(self.thread_name.clone());
+        if let Some(size) = self.thread_stack_size {
+            b.stack_size(size);
+        }
+        if let Some(f) = &self.on_thread_start {
+            b.on_thread_start(f.clone());
+        }
+        if let Some(f) = &self.on_thread_stop {
+            b.on_thread_stop(f.clone());
+        }
+        b.build()
+    }
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("kiln::Builder: {msg}"))
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("kind", &self.kind)
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("blocking_keep_alive", &self.blocking_keep_alive)
+            .field("event_interval", &self.event_interval)
+            .field("global_queue_interval", &self.global_queue_interval)
+            .field("lifo_slot", &self.lifo_slot)
+            .finish_non_exhaustive()
+    }
+}

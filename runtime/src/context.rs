@@ -1,0 +1,98 @@
+//! Thread-local runtime context.
+//!
+//! - `HANDLE`: the runtime `kiln::spawn` and friends use on this thread. Set for the life of
+//!   every worker thread, during `block_on`, and by [`crate::Handle::enter`] (nestable guards).
+//! - `SCHEDULER`: set only while a thread *drives* a scheduler (a multi-thread worker, or the
+//!   thread inside a current-thread `block_on`); lets a wake on that thread push to the local
+//!   queue instead of the shared injector.
+//! - `BLOCKING_FORBIDDEN`: set on threads that run tasks; `block_on` there would deadlock the
+//!   worker, so it panics with a message that says so.
+
+use crate::scheduler::SchedulerContext;
+use crate::Handle;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+thread_local! {
+    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static SCHEDULER: RefCell<Option<Rc<SchedulerContext>>> = const { RefCell::new(None) };
+    static BLOCKING_FORBIDDEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the current handle, or `None` outside any runtime.
+pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    let mut f = Some(f);
+    HANDLE
+        .try_with(|h| (f.take().expect("called once"))(h.borrow().as_ref()))
+        .unwrap_or_else(|_| (f.take().expect("called once"))(None))
+}
+
+/// Restores the previous handle on drop.
+pub(crate) struct HandleGuard(Option<Handle>);
+
+pub(crate) fn set_handle(handle: Handle) -> HandleGuard {
+    HandleGuard(HANDLE.with(|h| h.borrow_mut().replace(handle)))
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = HANDLE.try_with(|h| *h.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the scheduler this thread drives, if any.
+#[inline]
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(Option<&SchedulerContext>) -> R) -> R {
+    let mut f = Some(f);
+    SCHEDULER
+        .try_with(|s| (f.take().expect("called once"))(s.borrow().as_deref()))
+        .unwrap_or_else(|_| (f.take().expect("called once"))(None))
+}
+
+/// Restores the previous scheduler context on drop.
+pub(crate) struct SchedulerGuard(Option<Rc<SchedulerContext>>);
+
+pub(crate) fn set_scheduler(cx: Rc<SchedulerContext>) -> SchedulerGuard {
+    SchedulerGuard(SCHEDULER.with(|s| s.borrow_mut().replace(cx)))
+}
+
+impl Drop for SchedulerGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        // Take the old value out before dropping it: its destructor may touch the context.
+        let old = SCHEDULER.try_with(|s| std::mem::replace(&mut *s.borrow_mut(), prev));
+        drop(old);
+    }
+}
+
+/// Marks this thread as one that runs tasks until the guard drops.
+pub(crate) struct RuntimeThreadGuard(bool);
+
+/// Enters "runtime thread" mode.
+///
+/// # Panics
+/// If the thread already drives a kiln runtime (a nested `block_on`).
+pub(crate) fn enter_runtime_thread() -> RuntimeThreadGuard {
+    let was = BLOCKING_FORBIDDEN.with(|b| b.replace(true));
+    if was {
+        panic!(
+            "kiln: cannot block_on inside a runtime: this thread is already driving asynchronous \
+             tasks, so blocking it would stall them. Use `.await` inside async code, or run the \
+             blocking section with `kiln::spawn_blocking`."
+        );
+    }
+    RuntimeThreadGuard(was)
+}
+
+impl Drop for RuntimeThreadGuard {
+    fn drop(&mut self) {
+        let was = self.0;
+        let _ = BLOCKING_FORBIDDEN.try_with(|b| b.set(was));
+    }
+}
+
+/// Whether this thread currently runs kiln tasks.
+pub(crate) fn is_runtime_thread() -> bool {
+    BLOCKING_FORBIDDEN.try_with(Cell::get).unwrap_or(false)
+}

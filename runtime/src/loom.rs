@@ -1,0 +1,96 @@
+//! The one place this crate takes its concurrency primitives from.
+//!
+//! Under `cfg(loom)` every atomic, lock, cell and thread used by the concurrent core comes from
+//! `loom`, so the models in `loom_tests` explore every interleaving of the real code. Otherwise
+//! the std (and `parking_lot`) types are used. The std [`UnsafeCell`] is wrapped so that both
+//! sides expose the same `with`/`with_mut` closure API and nothing reaches the raw cell directly.
+
+#[cfg(loom)]
+pub(crate) use loom::{
+    cell::UnsafeCell,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex, MutexGuard,
+    },
+};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc,
+};
+
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Condvar, MutexGuard};
+
+/// `parking_lot::Mutex` with loom's `lock()` signature (`LockResult`-free callers use
+/// [`Mutex::lock`] which never fails).
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+#[cfg(not(loom))]
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Mutex(parking_lot::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock()
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.0.try_lock()
+    }
+}
+
+/// Locks a loom mutex with the same infallible signature as the std side.
+#[cfg(loom)]
+pub(crate) trait LockExt<T> {
+    fn lock(&self) -> MutexGuard<'_, T>;
+    fn try_lock(&self) -> Option<MutexGuard<'_, T>>;
+}
+
+#[cfg(loom)]
+impl<T> LockExt<T> for Mutex<T> {
+    fn lock(&self) -> MutexGuard<'_, T> {
+        loom::sync::Mutex::lock(self).expect("kiln: lock poisoned")
+    }
+    fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        loom::sync::Mutex::try_lock(self).ok()
+    }
+}
+
+/// `std::cell::UnsafeCell` behind loom's closure API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(data: T) -> UnsafeCell<T> {
+        UnsafeCell(std::cell::UnsafeCell::new(data))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with an exclusive raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Runs `body` under the loom model checker, or once, plainly, without `cfg(loom)`.
+#[cfg(test)]
+#[allow(dead_code, reason = "used by whichever test flavor is compiled")]
+pub(crate) fn model<F: Fn() + Sync + Send + 'static>(body: F) {
+    #[cfg(loom)]
+    loom::model(body);
+    #[cfg(not(loom))]
+    body();
+}

@@ -1,0 +1,89 @@
+//! The two scheduler flavors behind one [`Scheduler`] enum.
+//!
+//! - [`multi`]: N workers, each with a local queue, a LIFO slot and its own event loop, sharing
+//!   an injector; idle workers steal.
+//! - [`current`]: one thread (the one inside `block_on`) runs every task: asyncio's model.
+
+pub(crate) mod current;
+pub(crate) mod multi;
+
+use crate::driver::DriverHandle;
+use crate::loom::Arc;
+use crate::task::{JoinHandle, Notified};
+use std::future::Future;
+
+/// What the thread-local `SCHEDULER` slot holds while a thread drives a scheduler.
+pub(crate) enum SchedulerContext {
+    Multi(multi::WorkerContext),
+    Current(current::Context),
+}
+
+/// A handle to either flavor's shared state.
+#[derive(Clone)]
+pub(crate) enum Scheduler {
+    Multi(Arc<multi::Shared>),
+    Current(Arc<current::Shared>),
+}
+
+impl Scheduler {
+    #[track_caller]
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let at = std::panic::Location::caller();
+        match self {
+            Scheduler::Multi(s) => multi::Shared::spawn(s, future, at),
+            Scheduler::Current(s) => current::Shared::spawn(s, future, at),
+        }
+    }
+
+    pub(crate) fn blocking(&self) -> &kiln_blocking::Pool {
+        match self {
+            Scheduler::Multi(s) => &s.blocking,
+            Scheduler::Current(s) => &s.blocking,
+        }
+    }
+
+    /// The driver a thread outside the workers (a `block_on` caller, a blocking-pool thread)
+    /// registers timers and I/O with.
+    pub(crate) fn outside_driver(&self) -> &Arc<DriverHandle> {
+        match self {
+            Scheduler::Multi(s) => &s.remotes[0].driver,
+            Scheduler::Current(s) => &s.driver,
+        }
+    }
+
+    /// The driver of the worker this thread runs, or the outside one.
+    pub(crate) fn current_driver(&self) -> Arc<DriverHandle> {
+        crate::context::with_scheduler(|cx| match (cx, self) {
+            (Some(SchedulerContext::Multi(w)), Scheduler::Multi(s)) if Arc::ptr_eq(&w.shared, s) => {
+                s.remotes[w.index].driver.clone()
+            }
+            _ => self.outside_driver().clone(),
+        })
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        match self {
+            Scheduler::Multi(s) => s.is_shutdown(),
+            Scheduler::Current(s) => s.is_shutdown(),
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Scheduler) -> bool {
+        match (self, other) {
+            (Scheduler::Multi(a), Scheduler::Multi(b)) => Arc::ptr_eq(a, b),
+            (Scheduler::Current(a), Scheduler::Current(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Drops queued references without running them (shutdown).
+pub(crate) fn drain(tasks: impl IntoIterator<Item = Notified>) {
+    for task in tasks {
+        drop(task);
+    }
+}

@@ -1,0 +1,269 @@
+//! The multi-thread, work-stealing scheduler.
+//!
+//! State by owner:
+//! - [`Shared`] (all workers, behind an `Arc`, also the task cells' scheduler): the injector,
+//!   one [`Remote`] per worker, the idle/searching accounting, the owned-task list.
+//! - [`Remote`] (what other threads may touch of one worker): its queue's `Steal` handle, its
+//!   driver handle (poller notify, timers, I/O registrations), its published metrics.
+//! - `Core` (one worker thread only, in `worker.rs`): the `Local` queue, the LIFO slot, tick
+//!   counters and the event buffer.
+//! - [`WorkerContext`] (thread-local, while the thread runs its loop): the `Core` behind a
+//!   `RefCell`, borrowed only for queue operations, never across a task poll.
+//!
+//! Scheduling: a wake on one of this runtime's worker threads goes to that worker's LIFO slot
+//! (the displaced task to the back of its local queue); a task that yielded goes to the back
+//! of the local queue; any other thread pushes to the injector. After a push, a sleeping
+//! worker is notified if nobody is searching (`idle.rs` proves no wake-up is lost).
+//!
+//! Shutdown protocol:
+//! 1. `shutdown` is set (SeqCst) and every worker's poller is notified.
+//! 2. Each worker leaves its loop after its current poll, drops the tasks in its LIFO slot and
+//!    local queue (references only), and calls `owned.close_and_shutdown_all()`: every task
+//!    not running elsewhere is cancelled and its future dropped on that worker thread; a task
+//!    running elsewhere is cancelled by its runner when its poll returns.
+//! 3. The last worker out drains the injector. A remote push that raced with it sees
+//!    `shutdown` after its push and drains the injector itself.
+//! 4. `Runtime` waits for the workers (bounded by `shutdown_timeout`), then shuts the timers
+//!    and the blocking pool down.
+
+mod idle;
+mod queue;
+mod worker;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub(crate) use worker::{run_worker, WorkerContext};
+
+use crate::driver::DriverHandle;
+use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
+#[cfg(loom)]
+use crate::loom::LockExt as _;
+use crate::scheduler::SchedulerContext;
+use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
+use idle::Idle;
+use queue::{Inject, Steal};
+use std::future::Future;
+use std::time::Duration;
+
+/// Tunables the workers read.
+pub(crate) struct Config {
+    pub(crate) event_interval: u32,
+    pub(crate) global_queue_interval: u32,
+    pub(crate) lifo_slot: bool,
+}
+
+/// One worker's published counters (written by its owner with Relaxed stores).
+#[derive(Default)]
+pub(crate) struct WorkerMetrics {
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) stolen_tasks: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) io_events: AtomicU64,
+    pub(crate) timers_fired: AtomicU64,
+    pub(crate) lifo_polls: AtomicU64,
+}
+
+/// What other threads may touch of one worker.
+pub(crate) struct Remote {
+    pub(crate) steal: Steal,
+    pub(crate) driver: Arc<DriverHandle>,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+/// State shared by every worker of one runtime.
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[Remote]>,
+    inject: Inject,
+    idle: Idle,
+    pub(crate) owned: OwnedTasks,
+    shutdown: AtomicBool,
+    pub(crate) config: Config,
+    pub(crate) blocking: kiln_blocking::Pool,
+    /// Workers still in their loop, and a condvar signalled as each leaves (shutdown waits).
+    workers_alive: Mutex<usize>,
+    workers_done: Condvar,
+    /// Workers that have not yet finished their part of shutdown (the last drains the injector).
+    workers_running: AtomicUsize,
+}
+
+/// The per-worker halves `Runtime` hands to each worker thread.
+pub(crate) struct Parts {
+    pub(crate) locals: Vec<(queue::Local, crate::driver::Driver)>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        workers: usize,
+        config: Config,
+        blocking: kiln_blocking::Pool,
+    ) -> std::io::Result<(Arc<Shared>, Parts)> {
+        let mut remotes = Vec::with_capacity(workers);
+        let mut locals = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (local, steal) = queue::local();
+            let driver = DriverHandle::new()?;
+            locals.push((local, crate::driver::Driver::new(driver.clone())));
+            remotes.push(Remote {
+                steal,
+                driver,
+                metrics: WorkerMetrics::default(),
+            });
+        }
+        let shared = Arc::new(Shared {
+            remotes: remotes.into_boxed_slice(),
+            inject: Inject::new(),
+            idle: Idle::new(workers),
+            owned: OwnedTasks::new(workers * 4),
+            shutdown: AtomicBool::new(false),
+            config,
+            blocking,
+            workers_alive: Mutex::new(workers),
+            workers_done: Condvar::new(),
+            workers_running: AtomicUsize::new(workers),
+        });
+        Ok((shared, Parts { locals }))
+    }
+
+    pub(crate) fn spawn<F>(
+        this: &Arc<Shared>,
+        future: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (join, notified) = crate::task::spawn_task(future, this.clone(), &this.owned, at);
+        if let Some(task) = notified {
+            this.schedule_task(task, false);
+        }
+        join
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
+        let task = crate::context::with_scheduler(|cx| match cx {
+            Some(SchedulerContext::Multi(cx)) if std::ptr::eq(&*cx.shared, &**self) => {
+                cx.schedule_local(task, is_yield);
+                None
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = task {
+            self.schedule_remote(task);
+        }
+    }
+
+    fn schedule_remote(&self, task: Notified) {
+        self.inject.push(task);
+        self.notify_parked();
+        if self.shutdown.load(SeqCst) {
+            // Step 3 of the shutdown protocol: the workers may have drained the injector
+            // before our push landed.
+            crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
+        }
+    }
+
+    /// Wakes a sleeping worker if work waits and nobody is searching.
+    pub(crate) fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].driver.unpark();
+        }
+    }
+
+    /// Whether any queue other than `except`'s holds work (the re-check before parking).
+    fn has_queued_work(&self, except: usize) -> bool {
+        !self.inject.is_empty()
+            || self
+                .remotes
+                .iter()
+                .enumerate()
+                .any(|(i, r)| i != except && !r.steal.is_empty())
+    }
+
+    /// Step 1 of the shutdown protocol.
+    pub(crate) fn begin_shutdown(&self) {
+        if self.shutdown.swap(true, SeqCst) {
+            return;
+        }
+        for remote in self.remotes.iter() {
+            remote.driver.unpark();
+        }
+    }
+
+    /// Steps 2 and 3, run by each worker as it leaves its loop.
+    fn worker_shutdown(&self) {
+        self.owned.close_and_shutdown_all();
+        if self.workers_running.fetch_sub(1, AcqRel) == 1 {
+            crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
+        }
+    }
+
+    fn worker_exited(&self) {
+        let mut alive = self.workers_alive.lock();
+        *alive -= 1;
+        self.workers_done.notify_all();
+    }
+
+    /// Step 4: waits until every worker left, or `timeout` passed. `true` if all left.
+    pub(crate) fn wait_workers(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut alive = self.workers_alive.lock();
+        while *alive > 0 {
+            match deadline {
+                None => {
+                    #[cfg(not(loom))]
+                    self.workers_done.wait(&mut alive);
+                    #[cfg(loom)]
+                    {
+                        alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
+                    }
+                }
+                Some(deadline) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    #[cfg(not(loom))]
+                    self.workers_done.wait_for(&mut alive, deadline - now);
+                    #[cfg(loom)]
+                    {
+                        alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    pub(crate) fn injector_depth(&self) -> usize {
+        self.inject.len()
+    }
+
+    pub(crate) fn local_queue_depth(&self, worker: usize) -> usize {
+        self.remotes[worker].steal.len()
+    }
+
+    pub(crate) fn num_searching(&self) -> usize {
+        self.idle.num_searching()
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified) {
+        self.schedule_task(task, false);
+    }
+
+    fn yield_now(&self, task: Notified) {
+        self.schedule_task(task, true);
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+}

@@ -1,0 +1,310 @@
+//! One worker thread: its run loop, stealing and parking.
+//!
+//! Loop, per tick: (every `global_queue_interval` ticks the injector first, for fairness) →
+//! LIFO slot → local queue → a batch from the injector → steal from a random sibling → park.
+//! Every `event_interval` ticks the worker polls its poller without blocking and fires due
+//! timers, so a busy worker still services its I/O and timers. The LIFO slot runs at most
+//! [`MAX_LIFO_POLLS`] tasks in a row, so two tasks waking each other cannot starve the queue.
+
+use super::queue::Local;
+use super::{Shared, SchedulerContext};
+use crate::coop;
+use crate::driver::{Driver, ParkStats};
+use crate::loom::{Arc, Ordering::Relaxed};
+use crate::task::Notified;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
+pub(crate) const MAX_LIFO_POLLS: usize = 3;
+
+/// The thread-owned half of a worker.
+pub(crate) struct Core {
+    index: usize,
+    local: Local,
+    lifo: Option<Notified>,
+    tick: u32,
+    is_searching: bool,
+    rand: u32,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    polls: u64,
+    steals: u64,
+    stolen_tasks: u64,
+    parks: u64,
+    io_events: u64,
+    timers_fired: u64,
+    lifo_polls: u64,
+}
+
+/// What the thread-local scheduler slot holds on a worker thread.
+pub(crate) struct WorkerContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) index: usize,
+    core: RefCell<Core>,
+    driver: RefCell<Driver>,
+}
+
+impl WorkerContext {
+    /// Queues a task woken on this worker's own thread.
+    pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            // Only reachable if a destructor wakes a task while the core is borrowed.
+            return self.shared.schedule_remote(task);
+        };
+        if !is_yield && self.shared.config.lifo_slot {
+            match core.lifo.replace(task) {
+                None => return,
+                Some(prev) => core.local.push(prev),
+            }
+        } else {
+            core.local.push(task);
+        }
+        let should_notify = !core.is_searching && core.local.len() + usize::from(core.lifo.is_some()) > 1;
+        drop(core);
+        if should_notify {
+            self.shared.notify_parked();
+        }
+    }
+}
+
+/// Runs worker `index` on the current thread until shutdown.
+pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver: Driver) {
+    let core = Core {
+        index,
+        local,
+        lifo: None,
+        tick: 0,
+        is_searching: false,
+        rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+        stats: Stats::default(),
+    };
+    let cx = Rc::new(SchedulerContext::Multi(WorkerContext {
+        shared: shared.clone(),
+        index,
+        core: RefCell::new(core),
+        driver: RefCell::new(driver),
+    }));
+    let _sched = crate::context::set_scheduler(cx.clone());
+    let SchedulerContext::Multi(cx) = &*cx else {
+        unreachable!()
+    };
+    let timer_handle = shared.remotes[index].driver.timer.handle();
+    let _timer = kiln_timer::context::enter(timer_handle);
+    cx.run();
+    cx.shutdown();
+    shared.worker_exited();
+}
+
+impl WorkerContext {
+    fn run(&self) {
+        let shared = &*self.shared;
+        let event_interval = shared.config.event_interval.max(1);
+        loop {
+            if shared.is_shutdown() {
+                return;
+            }
+            let maintenance = {
+                let mut core = self.core.borrow_mut();
+                core.tick = core.tick.wrapping_add(1);
+                core.tick % event_interval == 0
+            };
+            if maintenance {
+                self.maintenance();
+            }
+            let task = self.core.borrow_mut().next_task(shared);
+            if let Some(task) = task {
+                self.run_task(task);
+                continue;
+            }
+            if let Some(task) = self.steal_work() {
+                self.run_task(task);
+                continue;
+            }
+            self.park();
+        }
+    }
+
+    /// Polls the poller without blocking, fires due timers, publishes metrics.
+    fn maintenance(&self) {
+        let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
+        let mut core = self.core.borrow_mut();
+        core.record_park(stats, false);
+        core.publish(&self.shared);
+    }
+
+    fn run_task(&self, task: Notified) {
+        {
+            let mut core = self.core.borrow_mut();
+            core.stats.polls += 1;
+            if core.is_searching {
+                core.is_searching = false;
+                drop(core);
+                if self.shared.idle.transition_worker_from_searching() {
+                    self.shared.notify_parked();
+                }
+            }
+        }
+        coop::with_budget(|| {
+            task.run();
+            for _ in 0..MAX_LIFO_POLLS {
+                let next = self.core.borrow_mut().lifo.take();
+                let Some(next) = next else { return };
+                if !coop::has_budget_remaining() {
+                    self.core.borrow_mut().local.push(next);
+                    return;
+                }
+                {
+                    let mut core = self.core.borrow_mut();
+                    core.stats.polls += 1;
+                    core.stats.lifo_polls += 1;
+                }
+                next.run();
+            }
+            let mut core = self.core.borrow_mut();
+            if let Some(next) = core.lifo.take() {
+                core.local.push(next);
+            }
+        });
+    }
+
+    /// Steals from siblings and the injector; also fires overdue timers of busy siblings.
+    fn steal_work(&self) -> Option<Notified> {
+        let shared = &*self.shared;
+        let mut core = self.core.borrow_mut();
+        if !core.is_searching {
+            core.is_searching = shared.idle.transition_worker_to_searching();
+            if !core.is_searching {
+                return None;
+            }
+        }
+        let n = shared.remotes.len();
+        let start = core.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == core.index {
+                continue;
+            }
+            let before = core.local.len();
+            if let Some(task) = shared.remotes[victim].steal.steal_into(&core.local) {
+                core.stats.steals += 1;
+                core.stats.stolen_tasks += (core.local.len() - before + 1) as u64;
+                return Some(task);
+            }
+        }
+        if let Some(task) = shared.inject.pop_batch_into(&core.local) {
+            return Some(task);
+        }
+        drop(core);
+        // Timers of a sibling stuck in a long poll: fire the due ones from here.
+        let now = std::time::Instant::now();
+        let mut fired = 0;
+        for remote in shared.remotes.iter() {
+            fired += remote.driver.process_due_timers(now);
+        }
+        if fired > 0 {
+            let mut core = self.core.borrow_mut();
+            core.stats.timers_fired += fired as u64;
+            if let Some(task) = core.lifo.take() {
+                return Some(task);
+            }
+            return core.local.pop();
+        }
+        None
+    }
+
+    fn park(&self) {
+        let shared = &*self.shared;
+        let (index, was_searching) = {
+            let mut core = self.core.borrow_mut();
+            if core.lifo.is_some() || !core.local.is_empty() {
+                return;
+            }
+            core.publish(shared);
+            let s = core.is_searching;
+            core.is_searching = false;
+            (core.index, s)
+        };
+        shared.idle.transition_worker_to_parked(index, was_searching);
+        let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
+        if parked {
+            let stats = self.driver.borrow_mut().park(None);
+            self.core.borrow_mut().record_park(stats, true);
+        }
+        let notified = shared.idle.unpark_self(index);
+        self.core.borrow_mut().is_searching = notified;
+    }
+
+    /// Steps 2–3 of the shutdown protocol for this worker.
+    fn shutdown(&self) {
+        let drained: Vec<Notified> = {
+            let mut core = self.core.borrow_mut();
+            let mut v: Vec<Notified> = core.lifo.take().into_iter().collect();
+            while let Some(t) = core.local.pop() {
+                v.push(t);
+            }
+            v
+        };
+        crate::scheduler::drain(drained);
+        self.shared.worker_shutdown();
+        // Wakes from futures dropped during shutdown may have queued more references.
+        let mut core = self.core.borrow_mut();
+        let late: Vec<Notified> = core.lifo.take().into_iter().chain(std::iter::from_fn(|| core.local.pop())).collect();
+        drop(core);
+        crate::scheduler::drain(late);
+        self.core.borrow_mut().publish(&self.shared);
+    }
+}
+
+impl Core {
+    fn next_task(&mut self, shared: &Shared) -> Option<Notified> {
+        if self.tick % shared.config.global_queue_interval.max(1) == 0 {
+            if let Some(task) = shared.inject.pop() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            return Some(task);
+        }
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        if shared.inject.is_empty() {
+            return None;
+        }
+        shared.inject.pop_batch_into(&self.local)
+    }
+
+    fn next_rand(&mut self) -> u32 {
+        // xorshift32
+        let mut x = self.rand;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rand = x;
+        x
+    }
+
+    fn record_park(&mut self, stats: ParkStats, parked: bool) {
+        if parked {
+            self.stats.parks += 1;
+        }
+        self.stats.io_events += stats.io_events as u64;
+        self.stats.timers_fired += stats.timers_fired as u64;
+    }
+
+    fn publish(&self, shared: &Shared) {
+        let m = &shared.remotes[self.index].metrics;
+        m.polls.store(self.stats.polls, Relaxed);
+        m.steals.store(self.stats.steals, Relaxed);
+        m.stolen_tasks.store(self.stats.stolen_tasks, Relaxed);
+        m.parks.store(self.stats.parks, Relaxed);
+        m.io_events.store(self.stats.io_events, Relaxed);
+        m.timers_fired.store(self.stats.timers_fired, Relaxed);
+        m.lifo_polls.store(self.stats.lifo_polls, Relaxed);
+    }
+}

@@ -1,0 +1,68 @@
+//! Runtime-agnostic async synchronization primitives and channels.
+//!
+//! Everything here works under any executor: waiting is expressed only through `Waker`s, and
+//! no type spawns tasks, reads clocks or touches thread-locals.
+//!
+//! # Design
+//!
+//! One fair waiter core (`waiters`: a slab-backed FIFO of wakers plus per-waiter data, always
+//! used under its primitive's lock) carries every wait in the crate. On top of it:
+//!
+//! * `batch` — a fair batch semaphore whose uncontended acquire and release are a single CAS
+//!   on an atomic permit count; [`Semaphore`], [`Mutex`], [`RwLock`], [`OnceCell`], bounded
+//!   [`mpsc`] and [`Queue`] are built on it.
+//! * [`Notify`], [`Event`], [`Barrier`], [`broadcast`], [`watch`] and [`Queue::join`] use the
+//!   wait list directly; [`oneshot`] and the `mpsc` receiver have exactly one waiter and keep
+//!   a single waker slot instead.
+//!
+//! # Cancel safety
+//!
+//! Dropping any pending future from this crate loses nothing: a dropped acquire returns the
+//! permits it had been handed, a dropped `notify_one` recipient passes the notification on,
+//! and receives take a message only in the poll that returns it.
+//!
+//! ```
+//! use kiln_sync::{mpsc, Mutex};
+//!
+//! futures::executor::block_on(async {
+//!     let (tx, mut rx) = mpsc::channel(8);
+//!     let total = Mutex::new(0);
+//!     tx.send(2).await.unwrap();
+//!     drop(tx);
+//!     while let Some(v) = rx.recv().await {
+//!         *total.lock().await += v;
+//!     }
+//!     assert_eq!(*total.lock().await, 2);
+//! });
+//! ```
+
+mod barrier;
+mod batch;
+pub mod broadcast;
+mod event;
+mod loom;
+#[cfg(all(test, loom))]
+mod loom_tests;
+pub mod mpsc;
+mod mutex;
+mod notify;
+mod once_cell;
+pub mod oneshot;
+mod queue;
+mod rwlock;
+mod semaphore;
+mod waiters;
+pub mod watch;
+
+pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
+pub use event::{Event, EventWait};
+pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub use notify::{Notified, Notify};
+pub use once_cell::{OnceCell, SetError};
+pub use queue::{Queue, QueueEmpty, QueueFull, QueueGet, QueueJoin, QueueStream};
+pub use rwlock::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+pub use semaphore::{
+    AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
+};

@@ -1,0 +1,189 @@
+//! asyncio `Queue` semantics: bounded/unbounded, put/get, task_done/join, cancellation.
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use futures::executor::{block_on, LocalPool};
+use futures::task::LocalSpawnExt;
+use futures::StreamExt;
+use kiln_sync::Queue;
+
+struct CountWaker(AtomicUsize);
+
+impl Wake for CountWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountWaker>, Waker) {
+    let c = Arc::new(CountWaker(AtomicUsize::new(0)));
+    (c.clone(), Waker::from(c))
+}
+
+fn poll<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+#[test]
+fn fifo_and_sizes() {
+    let q = Queue::new(3);
+    assert_eq!(q.maxsize(), 3);
+    assert!(q.is_empty());
+    for i in 0..3 {
+        q.try_put(i).unwrap();
+    }
+    assert!(q.is_full());
+    assert_eq!(q.qsize(), 3);
+    assert_eq!(q.try_put(9).unwrap_err().into_inner(), 9);
+    assert_eq!(q.try_get().unwrap(), 0);
+    assert_eq!(q.len(), 2);
+    let unbounded = Queue::unbounded();
+    for i in 0..10_000 {
+        unbounded.try_put(i).unwrap();
+    }
+    assert!(!unbounded.is_full());
+}
+
+#[test]
+fn put_waits_while_full_and_get_waits_while_empty() {
+    let q = Queue::new(1);
+    let (count, w) = counting_waker();
+    q.try_put('a').unwrap();
+    let mut put = pin!(q.put('b'));
+    assert!(poll(put.as_mut(), &w).is_pending());
+    assert_eq!(q.try_get().unwrap(), 'a');
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(poll(put.as_mut(), &w).is_ready());
+
+    let q2 = Queue::<u8>::new(0);
+    let mut get = pin!(q2.get());
+    assert!(poll(get.as_mut(), &w).is_pending());
+    q2.try_put(7).unwrap();
+    assert_eq!(poll(get.as_mut(), &w), Poll::Ready(7));
+}
+
+#[test]
+fn getters_are_served_in_order_and_cancellation_passes_items_on() {
+    let q = Queue::new(0);
+    let (_c, w) = counting_waker();
+    let mut first = Box::pin(q.get());
+    let mut second = pin!(q.get());
+    assert!(poll(first.as_mut(), &w).is_pending());
+    assert!(poll(second.as_mut(), &w).is_pending());
+    q.try_put(1).unwrap(); // assigned to `first` ...
+    drop(first); // ... which is cancelled: the item stays for `second`
+    assert_eq!(poll(second.as_mut(), &w), Poll::Ready(1));
+    assert!(q.is_empty());
+}
+
+#[test]
+fn join_waits_for_every_task_done() {
+    let q = Queue::new(0);
+    let (count, w) = counting_waker();
+    let mut join_now = pin!(q.join());
+    assert!(poll(join_now.as_mut(), &w).is_ready(), "nothing put yet");
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    let mut join = pin!(q.join());
+    assert!(poll(join.as_mut(), &w).is_pending());
+    q.try_get().unwrap();
+    q.task_done();
+    assert!(
+        poll(join.as_mut(), &w).is_pending(),
+        "one item still unfinished"
+    );
+    q.try_get().unwrap();
+    q.task_done();
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(poll(join.as_mut(), &w).is_ready());
+}
+
+#[test]
+#[should_panic(expected = "task_done() called more times than there were items")]
+fn extra_task_done_panics_clearly() {
+    let q = Queue::new(0);
+    q.try_put(()).unwrap();
+    q.task_done();
+    q.task_done();
+}
+
+#[test]
+fn producer_consumer_workers_with_join_on_a_local_pool() {
+    let q = Rc::new(Queue::new(4));
+    let processed = Rc::new(std::cell::Cell::new(0u32));
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    for _ in 0..3 {
+        let q = q.clone();
+        let processed = processed.clone();
+        spawner
+            .spawn_local(async move {
+                loop {
+                    let item: u32 = q.get().await;
+                    processed.set(processed.get() + item);
+                    q.task_done();
+                }
+            })
+            .unwrap();
+    }
+    let producer_q = q.clone();
+    pool.run_until(async move {
+        for i in 1..=100 {
+            producer_q.put(i).await;
+        }
+        producer_q.join().await;
+    });
+    assert_eq!(processed.get(), 5050);
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+#[test]
+fn threads_share_a_queue_through_an_arc() {
+    let q = Arc::new(Queue::new(8));
+    let consumers: Vec<_> = (0..3)
+        .map(|_| {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut sum = 0u64;
+                block_on(async {
+                    loop {
+                        let v: u64 = q.get().await;
+                        q.task_done();
+                        if v == 0 {
+                            return;
+                        }
+                        sum += v;
+                    }
+                });
+                sum
+            })
+        })
+        .collect();
+    block_on(async {
+        for i in 1..=3000u64 {
+            q.put(i).await;
+        }
+        q.join().await;
+        for _ in 0..3 {
+            q.put(0).await;
+        }
+    });
+    let total: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(total, 3000 * 3001 / 2);
+}
+
+#[test]
+fn stream_yields_items_in_order() {
+    let q = Queue::new(0);
+    for i in 0..5 {
+        q.try_put(i).unwrap();
+    }
+    let got: Vec<i32> = block_on(q.stream().take(5).collect());
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+}

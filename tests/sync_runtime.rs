@@ -1,0 +1,111 @@
+//! `kiln::sync` under the kiln runtime itself: many tasks on worker threads.
+
+use std::sync::Arc;
+
+use kiln::{Builder, Runtime};
+use kiln_sync::{mpsc, oneshot, Barrier, Mutex, Notify, Queue, Semaphore};
+
+fn runtime() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("build runtime")
+}
+
+#[test]
+fn mutex_contention_across_tasks() {
+    let rt = runtime();
+    let total = rt.block_on(async {
+        let m = Arc::new(Mutex::new(0u64));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let m = m.clone();
+                kiln::spawn(async move {
+                    for _ in 0..200 {
+                        *m.lock().await += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let v = *m.lock().await;
+        v
+    });
+    assert_eq!(total, 10_000);
+}
+
+#[test]
+fn mpsc_and_oneshot_between_tasks() {
+    let rt = runtime();
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::channel::<(u32, oneshot::Sender<u32>)>(16);
+        let server = kiln::spawn(async move {
+            while let Some((v, reply)) = rx.recv().await {
+                let _ = reply.send(v * 2);
+            }
+        });
+        let clients: Vec<_> = (0..8u32)
+            .map(|c| {
+                let tx = tx.clone();
+                kiln::spawn(async move {
+                    for i in 0..100 {
+                        let (otx, orx) = oneshot::channel();
+                        tx.send((c * 1000 + i, otx)).await.unwrap();
+                        assert_eq!(orx.await.unwrap(), (c * 1000 + i) * 2);
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for c in clients {
+            c.await.unwrap();
+        }
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn semaphore_barrier_notify_and_queue_join() {
+    let rt = runtime();
+    rt.block_on(async {
+        let sem = Arc::new(Semaphore::new(2));
+        let barrier = Arc::new(Barrier::new(4));
+        let notify = Arc::new(Notify::new());
+        let q = Arc::new(Queue::new(3));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (sem, barrier, q) = (sem.clone(), barrier.clone(), q.clone());
+            tasks.push(kiln::spawn(async move {
+                let _p = sem.acquire().await.unwrap();
+                drop(_p);
+                barrier.wait().await;
+                loop {
+                    let item: u32 = q.get().await;
+                    q.task_done();
+                    if item == 0 {
+                        break;
+                    }
+                }
+            }));
+        }
+        let waiter = {
+            let notify = notify.clone();
+            kiln::spawn(async move { notify.notified().await })
+        };
+        for i in 1..=50 {
+            q.put(i).await;
+        }
+        q.join().await;
+        for _ in 0..4 {
+            q.put(0).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        notify.notify_one();
+        waiter.await.unwrap();
+        assert_eq!(sem.available_permits(), 2);
+    });
+}

@@ -98,8 +98,11 @@ where
         pool: pool.clone(),
         handle: handle.clone(),
     };
-    let (join, notified) =
-        task::unowned(BlockingTask(Some(f)), schedule, std::panic::Location::caller());
+    let (join, notified) = task::unowned(
+        BlockingTask(Some(f)),
+        schedule,
+        std::panic::Location::caller(),
+    );
     submit(&pool, handle, notified);
     join
 }

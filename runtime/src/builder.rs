@@ -144,7 +144,10 @@ impl Builder {
     ///     .unwrap();
     /// # drop(rt);
     /// ```
-    pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Builder {
+    pub fn thread_name_fn(
+        &mut self,
+        f: impl Fn() -> String + Send + Sync + 'static,
+    ) -> &mut Builder {
         self.thread_name = Arc::new(f);
         self
     }
@@ -243,16 +246,24 @@ impl Builder {
     /// ```
     pub fn build(&mut self) -> io::Result<Runtime> {
         if self.worker_threads == Some(0) {
-            return Err(invalid("worker_threads(0): a multi-thread runtime needs at least one worker thread"));
+            return Err(invalid(
+                "worker_threads(0): a multi-thread runtime needs at least one worker thread",
+            ));
         }
         if self.max_blocking_threads == 0 {
-            return Err(invalid("max_blocking_threads(0): the blocking pool needs at least one thread"));
+            return Err(invalid(
+                "max_blocking_threads(0): the blocking pool needs at least one thread",
+            ));
         }
         if self.event_interval == 0 {
-            return Err(invalid("event_interval(0): the interval must be at least one tick"));
+            return Err(invalid(
+                "event_interval(0): the interval must be at least one tick",
+            ));
         }
         if self.global_queue_interval == 0 {
-            return Err(invalid("global_queue_interval(0): the interval must be at least one tick"));
+            return Err(invalid(
+                "global_queue_interval(0): the interval must be at least one tick",
+            ));
         }
         Runtime::from_builder(self)
     }

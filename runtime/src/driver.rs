@@ -10,9 +10,9 @@
 //! `polling`'s epoll backend arms a timerfd for the wait, so sub-millisecond deadlines are
 //! honoured (see the kiln-timer crate docs).
 
-use crate::loom::Arc;
 use polling::{Events, Poller};
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The shared, thread-safe part of a driver.

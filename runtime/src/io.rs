@@ -10,11 +10,10 @@
 //! `WouldBlock`, then re-arms the source's interest in the poller and registers its waker;
 //! an event that arrives between those steps sets the bit again and wakes the new waker.
 
-use crate::loom::{Arc, AtomicUsize, Mutex, Ordering::*};
-#[cfg(loom)]
-use crate::loom::LockExt as _;
+use crate::loom::{AtomicUsize, Mutex, Ordering::*};
 use polling::Events;
 use slab::Slab;
+use std::sync::Arc;
 use std::task::Waker;
 
 pub(crate) const READABLE: usize = 0b01;

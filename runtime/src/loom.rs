@@ -10,7 +10,7 @@ pub(crate) use loom::{
     cell::UnsafeCell,
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, MutexGuard,
+        Arc, Condvar, MutexGuard,
     },
 };
 
@@ -44,20 +44,23 @@ impl<T> Mutex<T> {
     }
 }
 
-/// Locks a loom mutex with the same infallible signature as the std side.
+/// loom's mutex with the same infallible `lock()` as the std side.
 #[cfg(loom)]
-pub(crate) trait LockExt<T> {
-    fn lock(&self) -> MutexGuard<'_, T>;
-    fn try_lock(&self) -> Option<MutexGuard<'_, T>>;
-}
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
 #[cfg(loom)]
-impl<T> LockExt<T> for Mutex<T> {
-    fn lock(&self) -> MutexGuard<'_, T> {
-        loom::sync::Mutex::lock(self).expect("kiln: lock poisoned")
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(loom::sync::Mutex::new(value))
     }
-    fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        loom::sync::Mutex::try_lock(self).ok()
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().expect("kiln: lock poisoned")
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
     }
 }
 

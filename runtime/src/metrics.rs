@@ -36,7 +36,10 @@ impl RuntimeMetrics {
         match self.handle.scheduler() {
             Scheduler::Multi(s) => &s.remotes[worker].metrics,
             Scheduler::Current(s) => {
-                assert_eq!(worker, 0, "kiln: a current-thread runtime has one worker (index 0)");
+                assert_eq!(
+                    worker, 0,
+                    "kiln: a current-thread runtime has one worker (index 0)"
+                );
                 &s.metrics
             }
         }

@@ -2,7 +2,6 @@
 
 use crate::builder::{Builder, Kind};
 use crate::context;
-use crate::loom::Arc;
 use crate::scheduler::current::ThreadWaker;
 use crate::scheduler::{current, multi, Scheduler};
 use crate::task::JoinHandle;
@@ -10,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::AcqRel};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -241,9 +241,9 @@ impl Runtime {
             Scheduler::Multi(shared) => {
                 shared.begin_shutdown();
                 // Dropped on one of our own workers: it cannot wait for itself.
-                let on_worker = context::with_scheduler(|cx| {
-                    matches!(cx, Some(crate::scheduler::SchedulerContext::Multi(w)) if Arc::ptr_eq(&w.shared, shared))
-                });
+                let on_worker = context::with_scheduler(
+                    |cx| matches!(cx, Some(crate::scheduler::SchedulerContext::Multi(w)) if Arc::ptr_eq(&w.shared, shared)),
+                );
                 let all_left = !on_worker && shared.wait_workers(remaining());
                 if all_left {
                     for t in self.threads.drain(..) {
@@ -279,7 +279,9 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("handle", &self.handle).finish()
+        f.debug_struct("Runtime")
+            .field("handle", &self.handle)
+            .finish()
     }
 }
 

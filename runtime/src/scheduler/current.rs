@@ -17,9 +17,7 @@
 use super::multi::{Config as MultiConfig, WorkerMetrics};
 use crate::coop;
 use crate::driver::{Driver, DriverHandle};
-use crate::loom::{Arc, AtomicBool, Mutex, Ordering::*};
-#[cfg(loom)]
-use crate::loom::LockExt as _;
+use crate::loom::{AtomicBool, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use std::cell::RefCell;
@@ -27,6 +25,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -60,7 +59,10 @@ pub(crate) struct Context {
 }
 
 impl Shared {
-    pub(crate) fn new(config: MultiConfig, blocking: kiln_blocking::Pool) -> std::io::Result<Arc<Shared>> {
+    pub(crate) fn new(
+        config: MultiConfig,
+        blocking: kiln_blocking::Pool,
+    ) -> std::io::Result<Arc<Shared>> {
         let driver = DriverHandle::new()?;
         let core = Core {
             local: VecDeque::new(),
@@ -121,7 +123,7 @@ impl Shared {
         let mut future = std::pin::pin!(future);
         let parker = Arc::new(ThreadWaker {
             thread: std::thread::current(),
-            woken: AtomicBool::new(true),
+            woken: std::sync::atomic::AtomicBool::new(true),
         });
         let thread_waker = Waker::from(parker.clone());
         loop {
@@ -167,7 +169,7 @@ impl Shared {
             unreachable!()
         };
         let main = Arc::new(MainWaker {
-            woken: AtomicBool::new(true),
+            woken: std::sync::atomic::AtomicBool::new(true),
             driver: self.driver.clone(),
             thread: std::thread::current().id(),
         });
@@ -191,7 +193,10 @@ impl Shared {
                     let core = core.as_mut().expect("core present while driving");
                     core.tick = core.tick.wrapping_add(1);
                     if core.tick % global_interval == 0 {
-                        self.inject.lock().pop_front().or_else(|| core.local.pop_front())
+                        self.inject
+                            .lock()
+                            .pop_front()
+                            .or_else(|| core.local.pop_front())
                     } else {
                         core.local
                             .pop_front()
@@ -208,7 +213,12 @@ impl Shared {
             if main.woken.load(Acquire) {
                 continue;
             }
-            let idle = ran < event_interval && cx.core.borrow().as_ref().is_some_and(|c| c.local.is_empty());
+            let idle = ran < event_interval
+                && cx
+                    .core
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|c| c.local.is_empty());
             let timeout = if idle { None } else { Some(Duration::ZERO) };
             let stats = cx
                 .driver
@@ -290,7 +300,7 @@ impl Schedule for Arc<Shared> {
 
 /// Wakes the main future of a driving `block_on`.
 struct MainWaker {
-    woken: AtomicBool,
+    woken: std::sync::atomic::AtomicBool,
     driver: Arc<DriverHandle>,
     thread: std::thread::ThreadId,
 }
@@ -311,7 +321,7 @@ impl Wake for MainWaker {
 /// Wakes a thread blocked in `block_on` (multi-thread flavor, or a waiting current-thread one).
 pub(crate) struct ThreadWaker {
     pub(crate) thread: std::thread::Thread,
-    pub(crate) woken: AtomicBool,
+    pub(crate) woken: std::sync::atomic::AtomicBool,
 }
 
 impl Wake for ThreadWaker {

@@ -8,9 +8,9 @@ pub(crate) mod current;
 pub(crate) mod multi;
 
 use crate::driver::DriverHandle;
-use crate::loom::Arc;
 use crate::task::{JoinHandle, Notified};
 use std::future::Future;
+use std::sync::Arc;
 
 /// What the thread-local `SCHEDULER` slot holds while a thread drives a scheduler.
 pub(crate) enum SchedulerContext {
@@ -58,7 +58,9 @@ impl Scheduler {
     /// The driver of the worker this thread runs, or the outside one.
     pub(crate) fn current_driver(&self) -> Arc<DriverHandle> {
         crate::context::with_scheduler(|cx| match (cx, self) {
-            (Some(SchedulerContext::Multi(w)), Scheduler::Multi(s)) if Arc::ptr_eq(&w.shared, s) => {
+            (Some(SchedulerContext::Multi(w)), Scheduler::Multi(s))
+                if Arc::ptr_eq(&w.shared, s) =>
+            {
                 s.remotes[w.index].driver.clone()
             }
             _ => self.outside_driver().clone(),

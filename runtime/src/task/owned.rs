@@ -7,8 +7,6 @@
 
 use super::RawTask;
 use crate::loom::Mutex;
-#[cfg(loom)]
-use crate::loom::LockExt as _;
 use slab::Slab;
 
 pub(crate) struct OwnedTasks {
@@ -50,7 +48,9 @@ impl OwnedTasks {
         }
         let key = shard.tasks.insert(task);
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        task.header().owned_slot.with_mut(|slot| unsafe { *slot = key });
+        task.header()
+            .owned_slot
+            .with_mut(|slot| unsafe { *slot = key });
         true
     }
 

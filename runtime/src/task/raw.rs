@@ -350,7 +350,10 @@ fn can_read_output(header: &Header, slot: &UnsafeCell<Option<Waker>>, waker: &Wa
     }
     // SAFETY: JOIN_WAKER is unset and the task is not complete: the slot is ours.
     slot.with_mut(|w| unsafe { *w = Some(waker.clone()) });
-    header.state.set_join_waker().is_err_and(Snapshot::is_complete)
+    header
+        .state
+        .set_join_waker()
+        .is_err_and(Snapshot::is_complete)
 }
 
 unsafe fn drop_join_handle<F: Future, S>(ptr: NonNull<Header>) {

@@ -143,7 +143,10 @@ impl State {
             let (next, res) = f(Snapshot(curr));
             let Some(next) = next else { return res };
             // AcqRel: the RUNNING hand-over and COMPLETE publication pair through this word.
-            match self.val.compare_exchange_weak(curr, next.0, AcqRel, Acquire) {
+            match self
+                .val
+                .compare_exchange_weak(curr, next.0, AcqRel, Acquire)
+            {
                 Ok(_) => return res,
                 Err(actual) => curr = actual,
             }
@@ -314,7 +317,10 @@ impl State {
     pub(crate) fn ref_inc(&self) {
         // Relaxed: a new reference is made from an existing one, which keeps the task alive.
         let prev = self.val.fetch_add(REF_ONE, Relaxed);
-        assert!(prev <= isize::MAX as usize, "kiln: task reference count overflow");
+        assert!(
+            prev <= isize::MAX as usize,
+            "kiln: task reference count overflow"
+        );
     }
 
     /// Drops one reference; `true` if it was the last.

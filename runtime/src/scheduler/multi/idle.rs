@@ -18,8 +18,6 @@
 //!    finds work and was the last searcher wakes another sleeper, spreading work step by step.
 
 use crate::loom::{AtomicUsize, Mutex, Ordering::SeqCst};
-#[cfg(loom)]
-use crate::loom::LockExt as _;
 
 const SEARCH_MASK: usize = 0xFFFF;
 const UNPARK_ONE: usize = 1 << 16;

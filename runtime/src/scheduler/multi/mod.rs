@@ -36,14 +36,13 @@ mod loom_tests;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::driver::DriverHandle;
-use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
-#[cfg(loom)]
-use crate::loom::LockExt as _;
+use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use idle::Idle;
 use queue::{Inject, Steal};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Tunables the workers read.

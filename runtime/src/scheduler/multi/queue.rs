@@ -87,7 +87,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     use super::Notified;
-    use crate::loom::{Arc, LockExt as _, Mutex};
+    use crate::loom::{Arc, Mutex};
     use std::collections::VecDeque;
 
     pub(crate) struct Local(Arc<Mutex<VecDeque<Notified>>>);

@@ -7,13 +7,14 @@
 //! [`MAX_LIFO_POLLS`] tasks in a row, so two tasks waking each other cannot starve the queue.
 
 use super::queue::Local;
-use super::{Shared, SchedulerContext};
+use super::{SchedulerContext, Shared};
 use crate::coop;
 use crate::driver::{Driver, ParkStats};
-use crate::loom::{Arc, Ordering::Relaxed};
+use crate::loom::Ordering::Relaxed;
 use crate::task::Notified;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
@@ -64,7 +65,8 @@ impl WorkerContext {
         } else {
             core.local.push(task);
         }
-        let should_notify = !core.is_searching && core.local.len() + usize::from(core.lifo.is_some()) > 1;
+        let should_notify =
+            !core.is_searching && core.local.len() + usize::from(core.lifo.is_some()) > 1;
         drop(core);
         if should_notify {
             self.shared.notify_parked();
@@ -229,7 +231,9 @@ impl WorkerContext {
             core.is_searching = false;
             (core.index, s)
         };
-        shared.idle.transition_worker_to_parked(index, was_searching);
+        shared
+            .idle
+            .transition_worker_to_parked(index, was_searching);
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
             let stats = self.driver.borrow_mut().park(None);
@@ -253,7 +257,12 @@ impl WorkerContext {
         self.shared.worker_shutdown();
         // Wakes from futures dropped during shutdown may have queued more references.
         let mut core = self.core.borrow_mut();
-        let late: Vec<Notified> = core.lifo.take().into_iter().chain(std::iter::from_fn(|| core.local.pop())).collect();
+        let late: Vec<Notified> = core
+            .lifo
+            .take()
+            .into_iter()
+            .chain(std::iter::from_fn(|| core.local.pop()))
+            .collect();
         drop(core);
         crate::scheduler::drain(late);
         self.core.borrow_mut().publish(&self.shared);

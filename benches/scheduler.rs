@@ -1,1 +1,245 @@
-fn main() {}
+//! Scheduler workloads, each run on kiln and on tokio (2 workers each) in the same process.
+//!
+//! Run: `cargo bench --bench scheduler`. Group names are the workloads; the ids `kiln` and
+//! `tokio` inside each group are the two runtimes.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+
+const WORKERS: usize = 2;
+const NUM_SPAWN: usize = 10_000;
+const YIELD_TASKS: usize = 200;
+const NUM_YIELD: usize = 1_000;
+const NUM_PINGS: usize = 1_000;
+const CHAIN: usize = 1_000;
+
+fn kiln_rt() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap()
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One workload written once for both runtimes: `$spawn` is the runtime's spawn function.
+macro_rules! workloads {
+    ($modname:ident, $spawn:path, $yield_now:path, $oneshot:path) => {
+        mod $modname {
+            use super::*;
+            use $oneshot as oneshot;
+
+            pub fn spawn_many_local(
+                rem: &Arc<AtomicUsize>,
+                tx: &mpsc::SyncSender<()>,
+            ) -> impl std::future::Future<Output = ()> + Send + 'static {
+                let (rem, tx) = (rem.clone(), tx.clone());
+                async move {
+                    rem.store(NUM_SPAWN, Relaxed);
+                    for _ in 0..NUM_SPAWN {
+                        let (rem, tx) = (rem.clone(), tx.clone());
+                        drop($spawn(async move {
+                            if rem.fetch_sub(1, Relaxed) == 1 {
+                                tx.send(()).unwrap();
+                            }
+                        }));
+                    }
+                }
+            }
+
+            pub fn yield_many(tx: &mpsc::SyncSender<()>) {
+                for _ in 0..YIELD_TASKS {
+                    let tx = tx.clone();
+                    drop($spawn(async move {
+                        for _ in 0..NUM_YIELD {
+                            $yield_now().await;
+                        }
+                        tx.send(()).unwrap();
+                    }));
+                }
+            }
+
+            pub async fn ping_pong(tx: mpsc::SyncSender<()>) {
+                let rem = Arc::new(AtomicUsize::new(NUM_PINGS));
+                for _ in 0..NUM_PINGS {
+                    let rem = rem.clone();
+                    let tx = tx.clone();
+                    drop($spawn(async move {
+                        let (tx1, rx1) = oneshot::channel();
+                        let (tx2, rx2) = oneshot::channel();
+                        drop($spawn(async move {
+                            rx1.await.unwrap();
+                            tx2.send(()).unwrap();
+                        }));
+                        tx1.send(()).unwrap();
+                        rx2.await.unwrap();
+                        if rem.fetch_sub(1, Relaxed) == 1 {
+                            tx.send(()).unwrap();
+                        }
+                    }));
+                }
+            }
+
+            pub fn chain(n: usize, tx: mpsc::SyncSender<()>) {
+                if n == 0 {
+                    tx.send(()).unwrap();
+                } else {
+                    drop($spawn(async move { chain(n - 1, tx) }));
+                }
+            }
+        }
+    };
+}
+
+workloads!(
+    on_kiln,
+    kiln::spawn,
+    kiln::task::yield_now,
+    kiln::sync::oneshot
+);
+workloads!(
+    on_tokio,
+    tokio::spawn,
+    tokio::task::yield_now,
+    tokio::sync::oneshot
+);
+
+fn spawn_many_local(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_many_local");
+    let (tx, rx) = mpsc::sync_channel(1);
+    let rem = Arc::new(AtomicUsize::new(0));
+    let rt = kiln_rt();
+    g.bench_function("kiln", |b| {
+        b.iter(|| {
+            drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
+            rx.recv().unwrap();
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            drop(rt.spawn(on_tokio::spawn_many_local(&rem, &tx)));
+            rx.recv().unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn spawn_many_remote(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_many_remote");
+    let rt = kiln_rt();
+    let mut handles = Vec::with_capacity(NUM_SPAWN);
+    g.bench_function("kiln", |b| {
+        b.iter(|| {
+            handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
+            rt.block_on(async {
+                for h in handles.drain(..) {
+                    h.await.unwrap();
+                }
+            });
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    let mut handles = Vec::with_capacity(NUM_SPAWN);
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
+            rt.block_on(async {
+                for h in handles.drain(..) {
+                    h.await.unwrap();
+                }
+            });
+        })
+    });
+    g.finish();
+}
+
+fn yield_many(c: &mut Criterion) {
+    let mut g = c.benchmark_group("yield_many");
+    let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
+    let rt = kiln_rt();
+    g.bench_function("kiln", |b| {
+        b.iter(|| {
+            let _enter = rt.enter();
+            on_kiln::yield_many(&tx);
+            for _ in 0..YIELD_TASKS {
+                rx.recv().unwrap();
+            }
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            let _enter = rt.enter();
+            on_tokio::yield_many(&tx);
+            for _ in 0..YIELD_TASKS {
+                rx.recv().unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ping_pong");
+    let (tx, rx) = mpsc::sync_channel(1);
+    let rt = kiln_rt();
+    g.bench_function("kiln", |b| {
+        b.iter(|| {
+            drop(rt.spawn(on_kiln::ping_pong(tx.clone())));
+            rx.recv().unwrap();
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            drop(rt.spawn(on_tokio::ping_pong(tx.clone())));
+            rx.recv().unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn chained_spawn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("chained_spawn");
+    let (tx, rx) = mpsc::sync_channel(1);
+    let rt = kiln_rt();
+    g.bench_function("kiln", |b| {
+        b.iter(|| {
+            let tx = tx.clone();
+            drop(rt.spawn(async move { on_kiln::chain(CHAIN, tx) }));
+            rx.recv().unwrap();
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            let tx = tx.clone();
+            drop(rt.spawn(async move { on_tokio::chain(CHAIN, tx) }));
+            rx.recv().unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    spawn_many_local,
+    spawn_many_remote,
+    yield_many,
+    ping_pong,
+    chained_spawn
+);
+criterion_main!(benches);

@@ -39,3 +39,9 @@ pub mod task {
 pub mod time {
     pub use kiln_timer::*;
 }
+
+/// Async synchronization primitives and channels that work under any executor: asyncio's
+/// `Lock`, `Semaphore`, `Event`, `Condition` (via [`sync::Notify`]) and `Queue`.
+pub mod sync {
+    pub use kiln_sync::*;
+}

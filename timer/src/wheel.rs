@@ -445,4 +445,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn dense_fill_small_steps_fires_everything_once() {
+        let mut w = Wheel::new();
+        let base = 123_456u64;
+        w.advance(base, |_: u32| {});
+        for i in 0..100_000u64 {
+            w.insert(base + 1000 + (i * 7919) % 49_000, i as u32)
+                .unwrap();
+        }
+        let mut seen = vec![false; 100_000];
+        let mut now = base;
+        while w.len() > 0 {
+            now += 3;
+            w.advance(now, |v| {
+                assert!(!std::mem::replace(&mut seen[v as usize], true));
+                assert!(base + 1000 + (u64::from(v) * 7919) % 49_000 <= now);
+            });
+            assert!(now < base + 60_000, "stuck with {} pending", w.len());
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
 }

@@ -45,3 +45,8 @@ pub mod time {
 pub mod sync {
     pub use kiln_sync::*;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,29 +1,60 @@
 //! Readiness dispatch from a worker's poller to the tasks waiting on its I/O sources.
 //!
 //! Every I/O source registers with the poller of the worker it was created on and gets a
-//! [`ScheduledIo`] (readiness bits and one waker per direction) stored under its key in that
-//! worker's [`Dispatch`]. When `Driver::park` sees an event for the key, it sets the readiness
-//! bits and wakes the waiting tasks, wherever they now run: the waker schedules the task on
-//! its current worker, so readiness is not lost when a task migrates.
+//! [`ScheduledIo`] (a readiness word and one waker per direction) stored under its key in that
+//! worker's [`Dispatch`]. When a poll of that poller (by its owner, or by an idle sibling
+//! stealing I/O, see `driver.rs`) sees an event for the key, it sets the readiness bits and
+//! wakes the waiting tasks, wherever they now run: the waker schedules the task on its current
+//! worker, so readiness is not lost when a task migrates.
 //!
-//! Readiness protocol: a reader clears `READABLE` only after an operation returned
-//! `WouldBlock`, then re-arms the source's interest in the poller and registers its waker;
-//! an event that arrives between those steps sets the bit again and wakes the new waker.
+//! # The readiness word
+//!
+//! `readiness` packs the direction bits ([`READABLE`], [`WRITABLE`]) in its low bits and a
+//! wrapping *tick* above [`TICK_SHIFT`]. Every dispatch sets bits and bumps the tick in one
+//! compare-and-swap, so the tick names the last event the word has seen.
+//!
+//! # Protocol (no event is lost)
+//!
+//! Sources are registered edge-triggered: the poller reports a direction again only after the
+//! socket's state changed. Hence the bits are cleared only by an operation that returned
+//! `WouldBlock`, and only if no event arrived since the bits were read:
+//! 1. The task reads the word ([`ScheduledIo::poll_ready`]). If its direction is set it
+//!    returns a [`ReadyEvent`] carrying the tick it saw.
+//! 2. Otherwise it stores its waker in the direction's slot (under the slot's lock), then
+//!    reads the word again; set now → ready (an event landed between the two reads).
+//! 3. The task runs the syscall. On `WouldBlock` it calls [`ScheduledIo::clear_readiness`]
+//!    with the event of step 1: a CAS clears the direction only if the tick is unchanged. An
+//!    event that arrived after the syscall bumped the tick, so its bit survives.
+//! 4. A dispatch updates the word first (AcqRel CAS), then takes the slot's waker under the
+//!    lock and wakes it. A task that stored its waker before that lock is woken; one that
+//!    stored it after sees the new bits in its re-read of step 2 (the lock orders the two).
 
 use crate::loom::{AtomicUsize, Mutex, Ordering::*};
 use polling::Events;
 use slab::Slab;
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
+/// The source can be read (or has hung up / failed: a read reports which).
 pub(crate) const READABLE: usize = 0b01;
+/// The source can be written (or has failed: a write reports it).
 pub(crate) const WRITABLE: usize = 0b10;
+const BITS: usize = READABLE | WRITABLE;
+/// The tick lives above this bit.
+const TICK_SHIFT: u32 = 8;
+
+/// A direction's readiness as a task saw it, for [`ScheduledIo::clear_readiness`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadyEvent {
+    tick: usize,
+    pub(crate) ready: usize,
+}
 
 /// Per-source readiness state shared by the driver and the source's futures.
 pub(crate) struct ScheduledIo {
-    pub(crate) readiness: AtomicUsize,
-    pub(crate) reader: Mutex<Option<Waker>>,
-    pub(crate) writer: Mutex<Option<Waker>>,
+    readiness: AtomicUsize,
+    reader: Mutex<Option<Waker>>,
+    writer: Mutex<Option<Waker>>,
 }
 
 impl ScheduledIo {
@@ -35,20 +66,87 @@ impl ScheduledIo {
         }
     }
 
-    /// Records readiness and wakes the matching waiters.
+    fn slot(&self, dir: usize) -> &Mutex<Option<Waker>> {
+        if dir == READABLE {
+            &self.reader
+        } else {
+            &self.writer
+        }
+    }
+
+    /// Step 4: records readiness (bumping the tick) and wakes the matching waiters.
     pub(crate) fn set_ready(&self, bits: usize) {
-        // Release: pairs with the Acquire load in the source's poll after it registered its waker.
-        self.readiness.fetch_or(bits, AcqRel);
-        if bits & READABLE != 0 {
-            if let Some(w) = self.reader.lock().take() {
-                w.wake();
+        let mut cur = self.readiness.load(Relaxed);
+        loop {
+            let tick = (cur >> TICK_SHIFT).wrapping_add(1);
+            let new = (tick << TICK_SHIFT) | (cur & BITS) | (bits & BITS);
+            // AcqRel: the Release half pairs with the Acquire loads of `poll_ready` (steps 1-2);
+            // the Acquire half orders this update after any earlier clear.
+            match self
+                .readiness
+                .compare_exchange_weak(cur, new, AcqRel, Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
             }
         }
-        if bits & WRITABLE != 0 {
-            if let Some(w) = self.writer.lock().take() {
-                w.wake();
+        for dir in [READABLE, WRITABLE] {
+            if bits & dir != 0 {
+                let waker = self.slot(dir).lock().take();
+                if let Some(w) = waker {
+                    w.wake();
+                }
             }
         }
+    }
+
+    /// Steps 1-2: `Ready` with the current event if `dir` is ready, else registers the waker.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: usize) -> Poll<ReadyEvent> {
+        // Acquire: pairs with the AcqRel CAS of `set_ready`.
+        let cur = self.readiness.load(Acquire);
+        if cur & dir != 0 {
+            return Poll::Ready(event(cur));
+        }
+        {
+            let mut slot = self.slot(dir).lock();
+            match &*slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+        }
+        // Acquire: an event dispatched before we locked the slot is visible here (step 4).
+        let cur = self.readiness.load(Acquire);
+        if cur & dir != 0 {
+            return Poll::Ready(event(cur));
+        }
+        Poll::Pending
+    }
+
+    /// Step 3: clears the event's direction bits unless a newer event arrived.
+    pub(crate) fn clear_readiness(&self, ev: ReadyEvent, dir: usize) {
+        let mut cur = self.readiness.load(Acquire);
+        while cur >> TICK_SHIFT == ev.tick {
+            let new = cur & !(dir & BITS);
+            // Relaxed on failure: the loop re-checks the tick of the value it read.
+            match self.readiness.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Drops any stored waker (the source is going away).
+    pub(crate) fn clear_wakers(&self) {
+        let r = self.reader.lock().take();
+        let w = self.writer.lock().take();
+        drop((r, w));
+    }
+}
+
+fn event(word: usize) -> ReadyEvent {
+    ReadyEvent {
+        tick: word >> TICK_SHIFT,
+        ready: word & BITS,
     }
 }
 
@@ -71,7 +169,8 @@ impl Dispatch {
         (key, io)
     }
 
-    /// Frees a key after the source was deleted from the poller.
+    /// Frees a key after the source was deleted from the poller. A stale event for a reused
+    /// key only sets readiness spuriously; the next operation's `WouldBlock` clears it.
     pub(crate) fn release(&self, key: usize) {
         let mut sources = self.sources.lock();
         if sources.contains(key) {
@@ -79,7 +178,8 @@ impl Dispatch {
         }
     }
 
-    /// Sets readiness for every event; returns how many events were dispatched.
+    /// Sets readiness for every event; returns how many events were dispatched. Wakers run
+    /// outside the slab lock (a woken task may drop a source, which releases its key).
     pub(crate) fn dispatch(&self, events: &Events) -> usize {
         let mut n = 0;
         for ev in events.iter() {
@@ -97,5 +197,60 @@ impl Dispatch {
             }
         }
         n
+    }
+
+    /// Number of registered sources.
+    #[allow(dead_code, reason = "used by tests and diagnostics")]
+    pub(crate) fn len(&self) -> usize {
+        self.sources.lock().len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, SeqCst);
+        }
+    }
+
+    #[test]
+    fn event_after_wouldblock_survives_clear() {
+        let io = ScheduledIo::new();
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        io.set_ready(READABLE);
+        assert!(flag.0.load(SeqCst), "the registered waker is woken");
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+            panic!("readable after an event")
+        };
+        // A new event lands between the syscall's WouldBlock and the clear.
+        io.set_ready(READABLE);
+        io.clear_readiness(ev, READABLE);
+        assert!(io.poll_ready(&mut cx, READABLE).is_ready());
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+            unreachable!()
+        };
+        io.clear_readiness(ev, READABLE);
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+    }
+
+    #[test]
+    fn clear_of_one_direction_keeps_the_other() {
+        let io = ScheduledIo::new();
+        io.set_ready(READABLE | WRITABLE);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+            panic!("readable")
+        };
+        io.clear_readiness(ev, READABLE);
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        assert!(io.poll_ready(&mut cx, WRITABLE).is_ready());
     }
 }

@@ -205,7 +205,7 @@ impl Shared {
                 };
                 let Some(task) = task else { break };
                 ran += 1;
-                coop::with_budget(|| task.run());
+                coop::with_budget(|| task.run_checked(self.config.slow_poll_threshold));
                 if main.woken.load(Acquire) {
                     break;
                 }

@@ -151,6 +151,25 @@ impl Notified {
     pub(crate) fn raw(&self) -> RawTask {
         self.0
     }
+
+    /// Polls the task like [`Notified::run`]; if the poll took longer than `threshold`, reports
+    /// it through `log::warn!` with the task's id and spawn location.
+    pub(crate) fn run_checked(self, threshold: Option<std::time::Duration>) {
+        let Some(threshold) = threshold else {
+            return self.run();
+        };
+        let (id, at) = (self.id(), self.0.header().spawned_at);
+        let start = std::time::Instant::now();
+        self.run();
+        let took = start.elapsed();
+        if took > threshold {
+            log::warn!(
+                "kiln: slow poll: task {id} (spawned at {at}) ran {took:?} in a single poll, \
+                 over the {threshold:?} threshold; blocking code on the event loop stalls every \
+                 task on this worker (move it to kiln::spawn_blocking)"
+            );
+        }
+    }
 }
 
 impl Drop for Notified {

@@ -50,6 +50,7 @@ pub(crate) struct Config {
     pub(crate) event_interval: u32,
     pub(crate) global_queue_interval: u32,
     pub(crate) lifo_slot: bool,
+    pub(crate) slow_poll_threshold: Option<Duration>,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).

@@ -151,8 +151,9 @@ impl WorkerContext {
                 }
             }
         }
+        let slow = self.shared.config.slow_poll_threshold;
         coop::with_budget(|| {
-            task.run();
+            task.run_checked(slow);
             for _ in 0..MAX_LIFO_POLLS {
                 let next = self.core.borrow_mut().lifo.take();
                 let Some(next) = next else { return };
@@ -165,7 +166,7 @@ impl WorkerContext {
                     core.stats.polls += 1;
                     core.stats.lifo_polls += 1;
                 }
-                next.run();
+                next.run_checked(slow);
             }
             let mut core = self.core.borrow_mut();
             if let Some(next) = core.lifo.take() {

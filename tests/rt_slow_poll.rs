@@ -24,9 +24,15 @@ impl log::Log for Capture {
 fn slow_polls_are_reported_with_spawn_location() {
     log::set_logger(&Capture).unwrap();
     log::set_max_level(log::LevelFilter::Warn);
-    for mut builder in [kiln::Builder::new_multi_thread(), kiln::Builder::new_current_thread()] {
+    for mut builder in [
+        kiln::Builder::new_multi_thread(),
+        kiln::Builder::new_current_thread(),
+    ] {
         RECORDS.lock().unwrap().clear();
-        let rt = builder.slow_poll_threshold(Duration::from_millis(20)).build().unwrap();
+        let rt = builder
+            .slow_poll_threshold(Duration::from_millis(20))
+            .build()
+            .unwrap();
         let (fast_id, slow_id) = rt.block_on(async {
             let fast = kiln::spawn(async {});
             let fast_id = fast.id();
@@ -51,9 +57,14 @@ fn slow_polls_are_reported_with_spawn_location() {
             .iter()
             .find(|r| r.contains(&format!("task {slow_id} ")))
             .unwrap_or_else(|| panic!("slow poll not reported: {records:?}"));
-        assert!(slow.contains("rt_slow_poll.rs"), "names the spawn site: {slow}");
         assert!(
-            !records.iter().any(|r| r.contains(&format!("task {fast_id} "))),
+            slow.contains("rt_slow_poll.rs"),
+            "names the spawn site: {slow}"
+        );
+        assert!(
+            !records
+                .iter()
+                .any(|r| r.contains(&format!("task {fast_id} "))),
             "a quick task was reported: {records:?}"
         );
     }

@@ -265,10 +265,6 @@ impl Core {
         m.io_events.store(self.io_events, Relaxed);
         m.timers_fired.store(self.timers_fired, Relaxed);
     }
-
-    pub(crate) fn local_len(&self) -> usize {
-        self.local.len()
-    }
 }
 
 impl Schedule for Arc<Shared> {

@@ -66,21 +66,6 @@ impl Scheduler {
             _ => self.outside_driver().clone(),
         })
     }
-
-    pub(crate) fn is_shutdown(&self) -> bool {
-        match self {
-            Scheduler::Multi(s) => s.is_shutdown(),
-            Scheduler::Current(s) => s.is_shutdown(),
-        }
-    }
-
-    pub(crate) fn ptr_eq(&self, other: &Scheduler) -> bool {
-        match (self, other) {
-            (Scheduler::Multi(a), Scheduler::Multi(b)) => Arc::ptr_eq(a, b),
-            (Scheduler::Current(a), Scheduler::Current(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
 }
 
 /// Drops queued references without running them (shutdown).

@@ -87,9 +87,4 @@ impl OwnedTasks {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().tasks.len()).sum()
     }
-
-    /// Whether `close_and_shutdown_all` has run.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.shards[0].lock().closed
-    }
 }

@@ -149,12 +149,6 @@ impl RawTask {
         // SAFETY: the vtable matches the cell.
         unsafe { (self.header().vtable.drop_join_handle)(self.ptr) }
     }
-
-    /// Wakes the task as a waker would, without consuming a reference.
-    pub(crate) fn wake_by_ref(self) {
-        // SAFETY: the caller holds a reference, so the pointer is live.
-        unsafe { wake_by_ref(self.ptr.as_ptr() as *const ()) }
-    }
 }
 
 fn vtable<F, S>() -> &'static Vtable
@@ -218,6 +212,7 @@ where
             // SAFETY: we hold RUNNING, so we have exclusive access to the stage; the future is
             // never moved out of the cell while it is `Running`, so pinning it is sound.
             match unsafe { &mut *stage } {
+                // SAFETY: as above: the future stays in place inside the cell until dropped.
                 Stage::Running(fut) => unsafe { Pin::new_unchecked(fut) }.poll(&mut cx),
                 _ => unreachable!("kiln: polled a task whose future is gone"),
             }
@@ -290,6 +285,7 @@ where
         // SAFETY: with JOIN_WAKER set and COMPLETE now set, the JoinHandle no longer writes the
         // slot; reading it here is the runtime's side of the join-waker protocol.
         cell.join_waker.with(|w| {
+            // SAFETY: see above; only shared reads of the slot happen now.
             if let Some(w) = unsafe { &*w } {
                 w.wake_by_ref();
             }

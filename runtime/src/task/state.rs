@@ -127,7 +127,7 @@ impl State {
     /// A new task: `NOTIFIED | JOIN_INTEREST`, three references.
     pub(crate) fn new() -> State {
         State {
-            val: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | 3 * REF_ONE),
+            val: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | (3 * REF_ONE)),
         }
     }
 

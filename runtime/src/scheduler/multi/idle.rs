@@ -11,9 +11,11 @@
 //! 2. A worker that finds no work calls [`Idle::transition_worker_to_parked`] (a SeqCst RMW under
 //!    the lock), then re-checks every queue. If it finds work it calls [`Idle::unpark_self`] and
 //!    goes back to work; otherwise it waits on its poller.
+//!
 //! Either the producer's read sees the worker registered (and notifies it: the notification is
 //! sticky, so it survives until the wait), or the worker's re-check sees the task. Both RMWs are
 //! SeqCst on the same word, so one of them is ordered first.
+//!
 //! 3. At most half the workers search at once (`transition_worker_to_searching`); a searcher that
 //!    finds work and was the last searcher wakes another sleeper, spreading work step by step.
 
@@ -105,15 +107,5 @@ impl Idle {
             }
             None => true,
         }
-    }
-
-    /// Every sleeping worker (for shutdown).
-    pub(crate) fn sleeping(&self) -> Vec<usize> {
-        self.sleepers.lock().clone()
-    }
-
-    /// Number of workers currently searching for work.
-    pub(crate) fn num_searching(&self) -> usize {
-        searching(self.state.load(SeqCst))
     }
 }

@@ -248,10 +248,6 @@ impl Shared {
     pub(crate) fn local_queue_depth(&self, worker: usize) -> usize {
         self.remotes[worker].steal.len()
     }
-
-    pub(crate) fn num_searching(&self) -> usize {
-        self.idle.num_searching()
-    }
 }
 
 impl Schedule for Arc<Shared> {

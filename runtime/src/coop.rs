@@ -1,6 +1,6 @@
 //! Cooperative budgeting: a task gets [`BUDGET`] operations on kiln's own resources per poll.
 //!
-//! Each resource future calls [`poll_proceed`] before doing work. Once the budget is spent the
+//! Each resource future calls `poll_proceed` before doing work. Once the budget is spent the
 //! resource returns `Pending` after waking the task, so the task yields to its worker and one
 //! busy connection or channel cannot starve the rest. Outside a kiln task the budget is
 //! unconstrained. A resource that ends up `Pending` anyway refunds its unit (the guard's drop)

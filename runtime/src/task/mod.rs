@@ -1,12 +1,12 @@
 //! Tasks: the cell and its handles.
 //!
-//! A task is one allocation ([`raw`]) shared by typed handles, each owning one reference:
+//! A task is one allocation (`raw`) shared by typed handles, each owning one reference:
 //! - `Task`: the owned list's reference, held from spawn until completion or shutdown;
 //! - `Notified`: a reference that sits in a run queue; popping it and calling `run` polls the task;
 //! - [`JoinHandle`]: the awaiting side;
 //! - `Waker`s handed to the future.
 //!
-//! The state machine they share is in [`state`]; `owned` keeps every live task of a runtime so
+//! The state machine they share is in `state`; `owned` keeps every live task of a runtime so
 //! shutdown can cancel all of them.
 
 mod join;

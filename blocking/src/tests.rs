@@ -129,6 +129,26 @@ fn jobs_keep_flowing_while_threads_retire() {
 }
 
 #[test]
+fn single_thread_pool_never_strands_a_job_at_retirement() {
+    // One thread that retires the instant it idles: every job arriving while it retires
+    // exercises the queue re-check after the slot is released.
+    let pool = pool(1, Duration::ZERO);
+    let (tx, rx) = mpsc::channel();
+    for i in 0..2_000 {
+        let tx = tx.clone();
+        pool.spawn(Box::new(move || tx.send(i).unwrap())).unwrap();
+        if i % 7 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    for _ in 0..2_000 {
+        rx.recv_timeout(PATIENCE).expect("a job was stranded");
+    }
+    assert!(pool.metrics().threads <= 1);
+    assert!(pool.shutdown(None));
+}
+
+#[test]
 fn shutdown_drops_queued_jobs_unrun() {
     let pool = pool(1, Duration::from_secs(30));
     let (started_tx, started_rx) = mpsc::channel();

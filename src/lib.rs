@@ -30,7 +30,10 @@ pub use kiln_runtime::{
 
 /// Tasks: spawning, yielding, ids.
 pub mod task {
-    pub use kiln_runtime::task::{id, try_id, yield_now, Id, JoinError, JoinHandle};
+    pub use kiln_runtime::task::{
+        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle,
+        JoinSet, TaskGroup,
+    };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }
 

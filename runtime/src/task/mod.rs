@@ -9,7 +9,9 @@
 //! The state machine they share is in `state`; `owned` keeps every live task of a runtime so
 //! shutdown can cancel all of them.
 
+mod group;
 mod join;
+mod join_set;
 pub(crate) mod owned;
 pub(crate) mod raw;
 pub(crate) mod state;
@@ -17,7 +19,9 @@ pub(crate) mod state;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
 pub(crate) use raw::RawTask;
 
 use std::cell::Cell;

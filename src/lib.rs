@@ -53,3 +53,9 @@ pub mod sync {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Networking on the per-worker event loops: TCP, UDP and Unix-domain sockets with the
+/// futures-io `AsyncRead`/`AsyncWrite` traits.
+pub mod net {
+    pub use kiln_runtime::net::*;
+}

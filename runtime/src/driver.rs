@@ -2,51 +2,120 @@
 //!
 //! Each worker (and each current-thread runtime) owns one [`Driver`]. Other threads reach it
 //! through its [`DriverHandle`]: `unpark` (a sticky `Poller::notify`, so a notification sent
-//! before the owner waits is not lost), I/O registration with that worker's poller, and the
-//! timer wheel (any thread may insert, cancel, or process due timers of a busy worker).
+//! before the owner waits is not lost), I/O registration with that worker's poller, the timer
+//! wheel (any thread may insert, cancel, or process due timers of a busy worker), and
+//! [`DriverHandle::poll_io_nonblocking`] (an idle sibling polls a busy worker's poller).
 //!
 //! [`Driver::park`] waits for the earliest of: a notification, an I/O event, the nearest timer
 //! deadline, or the caller's timeout; then it dispatches I/O readiness and fires due timers.
 //! `polling`'s epoll backend arms a timerfd for the wait, so sub-millisecond deadlines are
 //! honoured (see the kiln-timer crate docs).
+//!
+//! # I/O stealing
+//!
+//! A worker stuck in a long task polls its poller only when the task returns. Meanwhile an idle
+//! sibling may poll that poller itself: `Poller::wait` lets one thread wait at a time (others
+//! return at once with no events), so a sibling's zero-timeout poll and the owner's wait
+//! exclude each other; the sibling uses the handle's own event buffer (`steal_events`, behind a
+//! try-lock) and dispatches into the owner's [`crate::io::Dispatch`]; the woken tasks are
+//! scheduled on the sibling. The owner publishes when it last polled (`last_poll`, or
+//! [`PARKED`] while it waits); siblings only poll a poller that has not been polled for
+//! [`IO_STEAL_AFTER`] and whose owner is not waiting on it.
+//!
+//! A sibling's wait also consumes the poller's pending notification, which was meant for the
+//! owner. So notifications are tracked in `unparked` too:
+//! 1. `unpark` sets `unparked` (SeqCst), then notifies the poller.
+//! 2. The owner, after each wait, clears it with a SeqCst swap, then re-checks its queues.
+//! 3. A sibling, after its wait, loads `unparked`; if set, it notifies the poller again.
+//!
+//! If a sibling's wait consumed the notification of step 1, that wait came after the notify,
+//! so the sibling's load of step 3 sees the flag (or the owner's swap of step 2 cleared it,
+//! and then the owner was awake and re-checks its queues after the swap): the owner is never
+//! left waiting on a lost notification.
+//!
+//! Idle workers are woken to steal I/O: when a searching worker finds a busy sibling
+//! ([`DriverHandle::needs_io_steal`]), it asks its own driver to bound its next wait by
+//! [`IO_STEAL_AFTER`] ([`DriverHandle::watch_siblings`]), so it comes back to look again.
 
-use polling::{Events, Poller};
+use crate::io::{Dispatch, ScheduledIo};
+use crate::loom::{AtomicBool, AtomicU64, Mutex, Ordering::*};
+use polling::{Event, Events, PollMode, Poller};
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a worker may go without polling its poller before idle siblings poll it for it;
+/// also how long an idle worker sleeps between such checks while a sibling is busy.
+pub(crate) const IO_STEAL_AFTER: Duration = Duration::from_micros(500);
+
+/// `last_poll` value while the owner waits on its poller.
+const PARKED: u64 = u64::MAX;
+
+/// Wakes the owner's wait; shared with the timer wheel.
+struct Notifier {
+    poller: Arc<Poller>,
+    /// Set by `unpark`, cleared by the owner after a wait (see the module docs).
+    unparked: AtomicBool,
+}
+
+impl Notifier {
+    fn unpark(&self) {
+        // SeqCst: pairs with the owner's swap after its wait and a sibling's load after its own.
+        self.unparked.store(true, SeqCst);
+        // A failed notify leaves the owner to wake at its previous deadline; nothing to report.
+        let _ = self.poller.notify();
+    }
+}
+
+impl kiln_timer::Unpark for Notifier {
+    fn unpark(&self) {
+        Notifier::unpark(self);
+    }
+}
 
 /// The shared, thread-safe part of a driver.
 pub(crate) struct DriverHandle {
     pub(crate) poller: Arc<Poller>,
     pub(crate) timer: Arc<kiln_timer::Driver>,
-    pub(crate) io: crate::io::Dispatch,
-}
-
-struct NotifyPoller(Arc<Poller>);
-
-impl kiln_timer::Unpark for NotifyPoller {
-    fn unpark(&self) {
-        // A failed notify leaves the owner to wake at its previous deadline; nothing to report.
-        let _ = self.0.notify();
-    }
+    pub(crate) io: Dispatch,
+    notifier: Arc<Notifier>,
+    /// Edge-triggered registration is available (else level-triggered).
+    edge: bool,
+    /// Nanoseconds since `epoch` of the owner's last poll, or [`PARKED`].
+    last_poll: AtomicU64,
+    epoch: Instant,
+    /// The event buffer siblings poll into; the try-lock admits one stealer at a time.
+    steal_events: Mutex<Events>,
+    /// Set by `watch_siblings`: the next blocking wait is bounded by [`IO_STEAL_AFTER`].
+    watch: AtomicBool,
 }
 
 impl DriverHandle {
     pub(crate) fn new() -> io::Result<Arc<DriverHandle>> {
         let poller = Arc::new(Poller::new()?);
-        let timer = Arc::new(kiln_timer::Driver::new(std::sync::Arc::new(NotifyPoller(
-            poller.clone(),
-        ))));
+        let notifier = Arc::new(Notifier {
+            poller: poller.clone(),
+            unparked: AtomicBool::new(false),
+        });
+        let timer = Arc::new(kiln_timer::Driver::new(notifier.clone()));
+        let edge = poller.supports_edge();
         Ok(Arc::new(DriverHandle {
             poller,
             timer,
-            io: crate::io::Dispatch::new(),
+            io: Dispatch::new(),
+            notifier,
+            edge,
+            last_poll: AtomicU64::new(0),
+            epoch: Instant::now(),
+            steal_events: Mutex::new(Events::new()),
+            watch: AtomicBool::new(false),
         }))
     }
 
     /// Wakes the owner if it waits (or makes its next wait return at once).
     pub(crate) fn unpark(&self) {
-        let _ = self.poller.notify();
+        self.notifier.unpark();
     }
 
     /// Fires this driver's due timers from any thread; returns how many fired. Used by idle
@@ -54,6 +123,82 @@ impl DriverHandle {
     pub(crate) fn process_due_timers(&self, now: Instant) -> usize {
         match self.timer.next_deadline() {
             Some(at) if at <= now => self.timer.process(),
+            _ => 0,
+        }
+    }
+
+    /// Registers `fd` (non-blocking, open until [`DriverHandle::deregister`]) for both
+    /// directions, edge-triggered where the poller supports it.
+    pub(crate) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<(usize, Arc<ScheduledIo>)> {
+        let (key, io) = self.io.allocate();
+        let mode = if self.edge {
+            PollMode::Edge
+        } else {
+            PollMode::Level
+        };
+        // SAFETY: `fd` is open now, and the caller deletes it from the poller (`deregister`)
+        // before closing it, as `Poller::add_with_mode` requires.
+        let added = unsafe {
+            self.poller
+                .add_with_mode(fd.as_raw_fd(), Event::all(key), mode)
+        };
+        match added {
+            Ok(()) => Ok((key, io)),
+            Err(e) => {
+                self.io.release(key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes `fd` from the poller and frees its key; the caller closes `fd` afterwards.
+    pub(crate) fn deregister(&self, fd: BorrowedFd<'_>, key: usize) {
+        // An error means the fd was already gone from the poller; the key is freed regardless.
+        let _ = self.poller.delete(fd);
+        self.io.release(key);
+    }
+
+    fn now_nanos(&self) -> u64 {
+        // Truncation is fine: the runtime would have to live for 584 years.
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether the owner neither waits on its poller nor polled it within [`IO_STEAL_AFTER`].
+    pub(crate) fn needs_io_steal(&self) -> bool {
+        // Relaxed: a hint; the poll itself is serialised by the poller's own lock.
+        let last = self.last_poll.load(Relaxed);
+        last != PARKED && self.now_nanos().saturating_sub(last) >= IO_STEAL_AFTER.as_nanos() as u64
+    }
+
+    /// Bounds this driver's next blocking wait by [`IO_STEAL_AFTER`] (a sibling is busy).
+    pub(crate) fn watch_siblings(&self) {
+        self.watch.store(true, Relaxed);
+    }
+
+    /// Polls this driver's poller without blocking from any thread and dispatches the events
+    /// into its sources (waking their tasks on the calling thread's scheduler). Returns how many
+    /// events were dispatched; 0 if another thread is polling or waiting on it.
+    pub(crate) fn poll_io_nonblocking(&self) -> usize {
+        let Some(mut events) = self.steal_events.try_lock() else {
+            return 0;
+        };
+        events.clear();
+        let polled = self.poller.wait(&mut events, Some(Duration::ZERO));
+        // Step 3 of the notification protocol: give back a notification meant for the owner.
+        if self.notifier.unparked.load(SeqCst) {
+            let _ = self.poller.notify();
+        }
+        match polled {
+            Ok(n) if n > 0 => {
+                // Relaxed: a hint for other stealers (see `needs_io_steal`).
+                let _ = self.last_poll.compare_exchange(
+                    self.last_poll.load(Relaxed),
+                    self.now_nanos(),
+                    Relaxed,
+                    Relaxed,
+                );
+                self.io.dispatch(&events)
+            }
             _ => 0,
         }
     }
@@ -84,20 +229,30 @@ impl Driver {
     /// dispatches I/O events and fires due timers. `Some(ZERO)` only polls.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> ParkStats {
         let h = &*self.handle;
-        let timeout = if timeout == Some(Duration::ZERO) {
-            timeout
-        } else {
+        let blocking = timeout != Some(Duration::ZERO);
+        let timeout = if blocking {
             let deadline = h.timer.before_park();
             let until_timer = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match (timeout, until_timer) {
+            let mut t = match (timeout, until_timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
+            };
+            if h.watch.swap(false, Relaxed) {
+                t = Some(t.map_or(IO_STEAL_AFTER, |t| t.min(IO_STEAL_AFTER)));
             }
+            // Relaxed: a hint for siblings (see `needs_io_steal`).
+            h.last_poll.store(PARKED, Relaxed);
+            t
+        } else {
+            timeout
         };
         self.events.clear();
         // An error (EINTR) is a spurious wake-up: the caller loops.
         let _ = h.poller.wait(&mut self.events, timeout);
-        if timeout != Some(Duration::ZERO) {
+        h.last_poll.store(h.now_nanos(), Relaxed);
+        // Step 2 of the notification protocol.
+        h.notifier.unparked.swap(false, SeqCst);
+        if blocking {
             h.timer.after_park();
         }
         let io_events = h.io.dispatch(&self.events);

@@ -47,7 +47,6 @@ const TICK_SHIFT: u32 = 8;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReadyEvent {
     tick: usize,
-    pub(crate) ready: usize,
 }
 
 /// Per-source readiness state shared by the driver and the source's futures.
@@ -128,7 +127,10 @@ impl ScheduledIo {
         while cur >> TICK_SHIFT == ev.tick {
             let new = cur & !(dir & BITS);
             // Relaxed on failure: the loop re-checks the tick of the value it read.
-            match self.readiness.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+            match self
+                .readiness
+                .compare_exchange_weak(cur, new, AcqRel, Acquire)
+            {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
@@ -146,7 +148,6 @@ impl ScheduledIo {
 fn event(word: usize) -> ReadyEvent {
     ReadyEvent {
         tick: word >> TICK_SHIFT,
-        ready: word & BITS,
     }
 }
 

@@ -24,6 +24,7 @@ mod driver;
 pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
+pub mod net;
 mod runtime;
 mod scheduler;
 pub mod task;

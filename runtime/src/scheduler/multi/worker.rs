@@ -202,16 +202,32 @@ impl WorkerContext {
         if let Some(task) = shared.inject.pop_batch_into(&core.local) {
             return Some(task);
         }
+        let index = core.index;
         drop(core);
+        // I/O of a sibling stuck in a long poll: poll its poller from here; the woken tasks
+        // land in this worker's queues. While a sibling is busy, bound our next park so we
+        // come back to look again (see `driver.rs`, "I/O stealing").
+        let mut io_events = 0;
+        let mut sibling_busy = false;
+        for (i, remote) in shared.remotes.iter().enumerate() {
+            if i != index && remote.driver.needs_io_steal() {
+                sibling_busy = true;
+                io_events += remote.driver.poll_io_nonblocking();
+            }
+        }
+        if sibling_busy {
+            shared.remotes[index].driver.watch_siblings();
+        }
         // Timers of a sibling stuck in a long poll: fire the due ones from here.
         let now = std::time::Instant::now();
         let mut fired = 0;
         for remote in shared.remotes.iter() {
             fired += remote.driver.process_due_timers(now);
         }
-        if fired > 0 {
+        if fired > 0 || io_events > 0 {
             let mut core = self.core.borrow_mut();
             core.stats.timers_fired += fired as u64;
+            core.stats.io_events += io_events as u64;
             if let Some(task) = core.lifo.take() {
                 return Some(task);
             }

@@ -1,0 +1,182 @@
+//! Networking on the per-worker event loops: TCP, UDP and Unix-domain sockets.
+//!
+//! Streams implement the futures-io [`AsyncRead`](futures_io::AsyncRead) and
+//! [`AsyncWrite`](futures_io::AsyncWrite) traits (on `S` and on `&S`), and split into
+//! [read](ReadHalf) and [write](WriteHalf) halves.
+//!
+//! ```
+//! use futures::{AsyncReadExt, AsyncWriteExt};
+//! use kiln_runtime::net::{TcpListener, TcpStream};
+//!
+//! kiln_runtime::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     kiln_runtime::spawn(async move {
+//!         loop {
+//!             let (conn, _) = listener.accept().await.unwrap();
+//!             kiln_runtime::spawn(async move {
+//!                 let (mut r, mut w) = conn.into_split();
+//!                 futures::io::copy(&mut r, &mut w).await.unwrap();
+//!             });
+//!         }
+//!     });
+//!     let mut c = TcpStream::connect(addr).await.unwrap();
+//!     c.write_all(b"echo").await.unwrap();
+//!     let mut buf = [0u8; 4];
+//!     c.read_exact(&mut buf).await.unwrap();
+//!     assert_eq!(&buf, b"echo");
+//! });
+//! ```
+//!
+//! # Where sources live
+//!
+//! A socket registers, when it is created (bound, connected, accepted or wrapped), with the
+//! poller of the worker whose thread creates it (a `block_on` thread uses the runtime's outside
+//! driver), and stays there for its whole life. Its readiness wakes the waiting task wherever
+//! that task runs now, so tasks migrate freely between workers without losing readiness.
+//!
+//! # Readiness protocol
+//!
+//! Registration is edge-triggered (`PollMode::Edge`; level-triggered on a backend without edge
+//! support, which is correct but wakes more). Each source has a readiness word: direction bits
+//! plus a tick bumped by every event (see `crate::io`). An operation:
+//! 1. waits until its direction's bit is set (storing its waker, then re-checking the word);
+//! 2. runs the non-blocking syscall;
+//! 3. on `WouldBlock`, clears the bit only if the tick is still the one it saw in step 1
+//!    (an event that arrived meanwhile survives), and goes back to step 1.
+//!
+//! A bit is never cleared except after `WouldBlock`, so the edge the poller reported once is
+//! never forgotten while data remains.
+//!
+//! # Busy workers
+//!
+//! A worker polls its own poller every `event_interval` task polls and whenever it parks. A
+//! worker stuck in a long task leaves its poller unpolled; idle siblings then poll it for it
+//! (at most every ~0.5 ms) and run the woken tasks themselves (see `driver.rs`).
+//!
+//! # Cooperative budget
+//!
+//! Every completed read, write, accept, send or receive spends one unit of the task's budget
+//! (`crate::coop`); once it is spent the operation returns `Pending` after waking the task, so
+//! a connection that always has data cannot starve the other tasks of its worker.
+//!
+//! # Errors and drop
+//!
+//! Kernel errors surface as `io::Error` with their natural kind (`ConnectionRefused`,
+//! `AddrInUse`, `ConnectionReset`, ...). A non-blocking connect reports `SO_ERROR` once the
+//! socket becomes writable. Dropping a socket deletes it from its poller, frees its key, and
+//! then closes the fd.
+#![cfg(unix)]
+
+mod evented;
+mod split;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Runs `f` for each resolved address until one succeeds; else the last error.
+fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "kiln: could not resolve to any address",
+        )
+    }))
+}
+
+/// Starts a non-blocking connect: `Ok` if it completed or is in progress.
+fn nonblocking_connect(socket: &socket2::Socket, addr: &socket2::SockAddr) -> io::Result<()> {
+    match socket.connect(addr) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The outcome of a non-blocking connect once the socket reported writable: `SO_ERROR` if
+/// set; `WouldBlock` (wait again) if the socket is still not connected.
+fn connect_result<A>(so_error: io::Result<Option<io::Error>>, peer: io::Result<A>) -> io::Result<()> {
+    if let Some(e) = so_error? {
+        return Err(e);
+    }
+    match peer {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Implements `AsyncRead`/`AsyncWrite` for `$ty` by delegating to `&$ty`.
+macro_rules! forward_io_traits {
+    ($ty:ty) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut &*self).poll_read(cx, buf)
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut &*self).poll_read_vectored(cx, bufs)
+            }
+        }
+
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut &*self).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut &*self).poll_flush(cx)
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut &*self).poll_close(cx)
+            }
+        }
+    };
+}
+pub(crate) use forward_io_traits;

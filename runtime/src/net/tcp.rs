@@ -1,0 +1,594 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use super::evented::Evented;
+use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use super::{each_addr, nonblocking_connect};
+use crate::io::{READABLE, WRITABLE};
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Connections the kernel queues for a listener before `accept` takes them.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A TCP socket server, listening for connections.
+///
+/// Registered with the poller of the worker it is created on. Dropping it deregisters and
+/// closes the socket.
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use kiln_runtime::net::{TcpListener, TcpStream};
+///
+/// kiln_runtime::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let server = kiln_runtime::spawn(async move {
+///         let (mut conn, _peer) = listener.accept().await.unwrap();
+///         let mut buf = [0u8; 4];
+///         conn.read_exact(&mut buf).await.unwrap();
+///         conn.write_all(&buf).await.unwrap();
+///     });
+///     let mut client = TcpStream::connect(addr).await.unwrap();
+///     client.write_all(b"ping").await.unwrap();
+///     let mut buf = [0u8; 4];
+///     client.read_exact(&mut buf).await.unwrap();
+///     assert_eq!(&buf, b"ping");
+///     server.await.unwrap();
+/// });
+/// ```
+pub struct TcpListener {
+    io: Evented<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds a listener to `addr` (with `SO_REUSEADDR`, so a restarted server can bind a port
+    /// whose old connections linger in `TIME_WAIT`). Every resolved address is tried in turn;
+    /// the last error is returned if none works. Port 0 picks a free port.
+    ///
+    /// Name resolution runs on the calling thread: pass a `SocketAddr` or an IP literal to
+    /// avoid blocking the worker on DNS.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::AddrInUse`] if another socket listens there, or any other bind error.
+    ///
+    /// # Panics
+    /// Outside a kiln runtime.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let a = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let taken = a.local_addr().unwrap();
+    ///     let err = kiln_runtime::net::TcpListener::bind(taken).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    /// });
+    /// ```
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&SockAddr::from(addr))?;
+            socket.listen(LISTEN_BACKLOG)?;
+            TcpListener::from_std(socket.into())
+        })
+    }
+
+    /// Wraps a listening std socket (switched to non-blocking mode here).
+    ///
+    /// # Errors
+    /// If the socket cannot be made non-blocking or registered with the poller.
+    ///
+    /// # Panics
+    /// Outside a kiln runtime.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let listener = kiln_runtime::net::TcpListener::from_std(std_listener).unwrap();
+    ///     assert!(listener.local_addr().unwrap().port() > 0);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Evented::new(listener, "kiln::net::TcpListener")?,
+        })
+    }
+
+    /// Deregisters the listener and returns the std socket (still in non-blocking mode).
+    ///
+    /// # Errors
+    /// Never today; the `Result` leaves room for platforms that need a fallible step.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let std_listener = l.into_std().unwrap();
+    ///     assert!(std_listener.local_addr().is_ok());
+    /// });
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        Ok(self.io.into_inner())
+    }
+
+    /// Waits for and accepts a new connection, registered with the calling worker's poller.
+    ///
+    /// # Errors
+    /// Whatever `accept(2)` reports (e.g. the process ran out of file descriptors).
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let addr = l.local_addr().unwrap();
+    ///     let c = kiln_runtime::spawn(kiln_runtime::net::TcpStream::connect(addr));
+    ///     let (_conn, peer) = l.accept().await.unwrap();
+    ///     assert_eq!(peer, c.await.unwrap().unwrap().local_addr().unwrap());
+    /// });
+    /// ```
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a new connection: the poll form of [`TcpListener::accept`].
+    ///
+    /// # Errors
+    /// As [`TcpListener::accept`].
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let addr = l.local_addr().unwrap();
+    ///     let _c = std::net::TcpStream::connect(addr).unwrap();
+    ///     let (_conn, _peer) = std::future::poll_fn(|cx| l.poll_accept(cx)).await.unwrap();
+    /// });
+    /// ```
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let (stream, addr) = std::task::ready!(self.io.poll_read_io(cx, |l| l.accept()))?;
+        stream.set_nonblocking(true)?;
+        Poll::Ready(Ok((TcpStream::from_nonblocking(stream)?, addr)))
+    }
+
+    /// The address this listener is bound to.
+    ///
+    /// # Errors
+    /// If `getsockname(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     assert!(l.local_addr().unwrap().ip().is_loopback());
+    /// });
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Sets the IP time-to-live of accepted sockets' packets.
+    ///
+    /// # Errors
+    /// If `setsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     l.set_ttl(42).unwrap();
+    ///     assert_eq!(l.ttl().unwrap(), 42);
+    /// });
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live (see [`TcpListener::set_ttl`]).
+    ///
+    /// # Errors
+    /// If `getsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     assert!(l.ttl().unwrap() > 0);
+    /// });
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener").field("io", &self.io).finish()
+    }
+}
+
+/// A TCP connection; reads and writes through the futures-io [`AsyncRead`] and
+/// [`AsyncWrite`] traits (also on `&TcpStream`, so one task may read while another writes).
+///
+/// At most one task should wait to read and one to write at a time: each direction keeps a
+/// single waker. [`TcpStream::split`] and [`TcpStream::into_split`] give separate halves.
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+///
+/// kiln_runtime::run(async {
+///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let addr = l.local_addr().unwrap();
+///     let mut client = kiln_runtime::net::TcpStream::connect(addr).await.unwrap();
+///     let (mut server, _) = l.accept().await.unwrap();
+///     client.write_all(b"hi").await.unwrap();
+///     client.close().await.unwrap(); // half-close: the server reads EOF after the data
+///     let mut got = Vec::new();
+///     server.read_to_end(&mut got).await.unwrap();
+///     assert_eq!(got, b"hi");
+/// });
+/// ```
+pub struct TcpStream {
+    io: Evented<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr`, trying each resolved address in turn.
+    ///
+    /// Name resolution runs on the calling thread (see [`TcpListener::bind`]).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::ConnectionRefused`] if nothing listens there (reported by `SO_ERROR`
+    /// once the socket becomes writable), or any other connect error; with several addresses,
+    /// the last one's error.
+    ///
+    /// # Panics
+    /// Outside a kiln runtime.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     // Bind then drop a listener: nothing listens on that port any more.
+    ///     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    ///     let err = kiln_runtime::net::TcpStream::connect(addr).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// });
+    /// ```
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_addr(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "kiln: could not resolve to any address",
+            )
+        }))
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        nonblocking_connect(&socket, &SockAddr::from(addr))?;
+        let stream = TcpStream::from_nonblocking(socket.into())?;
+        poll_fn(|cx| {
+            stream
+                .io
+                .poll_write_io(cx, |s| super::connect_result(s.take_error(), s.peer_addr()))
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    fn from_nonblocking(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: Evented::new(stream, "kiln::net::TcpStream")?,
+        })
+    }
+
+    /// Wraps a connected std stream (switched to non-blocking mode here).
+    ///
+    /// # Errors
+    /// If the socket cannot be made non-blocking or registered with the poller.
+    ///
+    /// # Panics
+    /// Outside a kiln runtime.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::from_std(s).unwrap();
+    ///     assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::from_nonblocking(stream)
+    }
+
+    /// Deregisters the stream and returns the std socket (still in non-blocking mode).
+    ///
+    /// # Errors
+    /// Never today; the `Result` leaves room for platforms that need a fallible step.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let std_stream = s.into_std().unwrap();
+    ///     assert!(std_stream.peer_addr().is_ok());
+    /// });
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        Ok(self.io.into_inner())
+    }
+
+    /// The local address of this connection.
+    ///
+    /// # Errors
+    /// If `getsockname(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     assert!(s.local_addr().unwrap().ip().is_loopback());
+    /// });
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The remote address of this connection.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::NotConnected`] if the connection is gone.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// });
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
+    ///
+    /// # Errors
+    /// If `setsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     s.set_nodelay(true).unwrap();
+    ///     assert!(s.nodelay().unwrap());
+    /// });
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    /// If `getsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     assert!(!s.nodelay().unwrap());
+    /// });
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Sets the IP time-to-live of this connection's packets.
+    ///
+    /// # Errors
+    /// If `setsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     s.set_ttl(9).unwrap();
+    ///     assert_eq!(s.ttl().unwrap(), 9);
+    /// });
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live (see [`TcpStream::set_ttl`]).
+    ///
+    /// # Errors
+    /// If `getsockopt(2)` fails.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let s = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     assert!(s.ttl().unwrap() > 0);
+    /// });
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Shuts down the read half, the write half, or both (`shutdown(2)`). After
+    /// `Shutdown::Write` the peer reads EOF once it has read everything sent before.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::NotConnected`] if the connection is gone.
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (mut s, _) = l.accept().await.unwrap();
+    ///     c.shutdown(std::net::Shutdown::Write).unwrap();
+    ///     assert_eq!(s.read(&mut [0u8; 8]).await.unwrap(), 0);
+    /// });
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Waits until the stream is (probably) readable: a following read may still report
+    /// `WouldBlock`-free progress or EOF.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (s, _) = l.accept().await.unwrap();
+    ///     drop(c);
+    ///     s.readable().await; // EOF counts as readable
+    /// });
+    /// ```
+    pub async fn readable(&self) {
+        poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
+    }
+
+    /// Waits until the stream is (probably) writable.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     c.writable().await;
+    /// });
+    /// ```
+    pub async fn writable(&self) {
+        poll_fn(|cx| self.io.poll_ready(cx, WRITABLE)).await
+    }
+
+    /// Reads into `buf` without removing the data from the socket's queue.
+    ///
+    /// # Errors
+    /// As a read.
+    ///
+    /// ```
+    /// use futures::AsyncWriteExt;
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let mut c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (s, _) = l.accept().await.unwrap();
+    ///     c.write_all(b"abc").await.unwrap();
+    ///     let mut buf = [0u8; 3];
+    ///     let n = s.peek(&mut buf).await.unwrap();
+    ///     assert_eq!(&buf[..n], &b"abc"[..n]);
+    /// });
+    /// ```
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_read_io(cx, |s| s.peek(buf))).await
+    }
+
+    /// Borrows the stream as a read half and a write half, usable from two futures at once.
+    ///
+    /// ```
+    /// use futures::{AsyncReadExt, AsyncWriteExt};
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let mut c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (mut s, _) = l.accept().await.unwrap();
+    ///     let (mut r, mut w) = s.split();
+    ///     c.write_all(b"x").await.unwrap();
+    ///     let mut b = [0u8; 1];
+    ///     r.read_exact(&mut b).await.unwrap();
+    ///     w.write_all(&b).await.unwrap();
+    ///     c.read_exact(&mut b).await.unwrap();
+    ///     assert_eq!(&b, b"x");
+    /// });
+    /// ```
+    pub fn split(&mut self) -> (ReadHalf<'_, TcpStream>, WriteHalf<'_, TcpStream>) {
+        split(self)
+    }
+
+    /// Splits the stream into owned halves that can move to different tasks;
+    /// [`OwnedReadHalf::reunite`] puts them back together.
+    ///
+    /// ```
+    /// use futures::{AsyncReadExt, AsyncWriteExt};
+    /// kiln_runtime::run(async {
+    ///     let l = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let c = kiln_runtime::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (mut r, mut w) = c.into_split();
+    ///     let writer = kiln_runtime::spawn(async move { w.write_all(b"hello").await.map(|_| w) });
+    ///     let (mut s, _) = l.accept().await.unwrap();
+    ///     let mut buf = [0u8; 5];
+    ///     s.read_exact(&mut buf).await.unwrap();
+    ///     s.write_all(&buf).await.unwrap();
+    ///     r.read_exact(&mut buf).await.unwrap();
+    ///     assert_eq!(&buf, b"hello");
+    ///     let w = writer.await.unwrap().unwrap();
+    ///     let _whole = r.reunite(w).unwrap();
+    /// });
+    /// ```
+    pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
+        split_owned(self)
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream").field("io", &self.io).finish()
+    }
+}
+
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_io(cx, |mut s| s.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_io(cx, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl AsyncWrite for &TcpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_write_io(cx, |mut s| s.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_io(cx, |mut s| s.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the kernel: nothing is buffered here.
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts the write half down (the peer reads EOF).
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+super::forward_io_traits!(TcpStream);

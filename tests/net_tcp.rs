@@ -1,0 +1,245 @@
+//! TCP through the facade: echo round trips, many connections, half-close, errors, drop.
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use kiln::net::{TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::time::Duration;
+
+fn rt(workers: usize) -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+/// Accepts forever, echoing every connection until EOF.
+async fn echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    kiln::spawn(async move {
+        loop {
+            let (conn, _) = listener.accept().await.unwrap();
+            kiln::spawn(async move {
+                let (mut r, mut w) = conn.into_split();
+                futures::io::copy(&mut r, &mut w).await.unwrap();
+                w.close().await.unwrap();
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn echo_round_trips() {
+    rt(2).block_on(async {
+        let addr = echo_server().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.set_nodelay(true).unwrap();
+        for i in 0..200u32 {
+            let msg = i.to_le_bytes();
+            c.write_all(&msg).await.unwrap();
+            let mut back = [0u8; 4];
+            c.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, msg);
+        }
+    });
+}
+
+#[test]
+fn large_transfer_with_backpressure() {
+    rt(2).block_on(async {
+        let addr = echo_server().await;
+        let c = TcpStream::connect(addr).await.unwrap();
+        let (mut r, mut w) = c.into_split();
+        let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let expect = data.clone();
+        let writer = kiln::spawn(async move {
+            w.write_all(&data).await.unwrap();
+            w.close().await.unwrap();
+        });
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(got.len(), expect.len());
+        assert!(got == expect);
+    });
+}
+
+#[test]
+fn many_concurrent_connections() {
+    rt(2).block_on(async {
+        let addr = echo_server().await;
+        let clients: Vec<_> = (0..200u32)
+            .map(|i| {
+                kiln::spawn(async move {
+                    let mut c = TcpStream::connect(addr).await.unwrap();
+                    for j in 0..10u32 {
+                        let msg = [i.to_le_bytes(), j.to_le_bytes()].concat();
+                        c.write_all(&msg).await.unwrap();
+                        let mut back = [0u8; 8];
+                        c.read_exact(&mut back).await.unwrap();
+                        assert_eq!(&back[..], &msg[..]);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn half_close_delivers_eof_after_data() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = kiln::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            // The write direction is still open after the peer's half-close.
+            s.write_all(&got).await.unwrap();
+            s.write_all(b"!").await.unwrap();
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"request").await.unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        c.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"request!");
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn connection_refused() {
+    rt(1).block_on(async {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let err = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn address_in_use() {
+    rt(1).block_on(async {
+        let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = TcpListener::bind(a.local_addr().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    });
+}
+
+#[test]
+fn reset_by_peer() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        // Unread data at close makes the kernel send RST instead of FIN.
+        c.write_all(b"unread").await.unwrap();
+        let std = s.into_std().unwrap();
+        kiln::time::sleep(Duration::from_millis(20)).await;
+        drop(std);
+        let mut buf = [0u8; 16];
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            match c.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    kinds.push(e.kind());
+                    break;
+                }
+            }
+        }
+        assert_eq!(kinds, vec![ErrorKind::ConnectionReset]);
+    });
+}
+
+#[test]
+fn drop_while_read_pending_closes_the_socket() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        let reader = kiln::spawn(async move {
+            let mut s = s;
+            let mut buf = [0u8; 8];
+            let _ = s.read(&mut buf).await;
+            unreachable!("nothing is ever sent");
+        });
+        kiln::time::sleep(Duration::from_millis(20)).await;
+        reader.abort();
+        assert!(reader.await.unwrap_err().is_cancelled());
+        // The server side was dropped with the task: the client sees EOF, not a hang.
+        let mut buf = [0u8; 8];
+        let n = kiln::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("EOF after the peer's drop")
+            .unwrap();
+        assert_eq!(n, 0);
+    });
+}
+
+#[test]
+fn dropped_read_future_leaves_the_stream_usable() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        let timed_out = kiln::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await;
+        assert!(timed_out.is_err());
+        c.write_all(b"late").await.unwrap();
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"late");
+    });
+}
+
+#[test]
+fn stream_options_and_addresses() {
+    rt(1).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let c = TcpStream::connect(addr).await.unwrap();
+        let (s, peer) = listener.accept().await.unwrap();
+        assert_eq!(c.peer_addr().unwrap(), addr);
+        assert_eq!(peer, c.local_addr().unwrap());
+        assert_eq!(s.local_addr().unwrap(), addr);
+        c.set_nodelay(true).unwrap();
+        assert!(c.nodelay().unwrap());
+        c.set_nodelay(false).unwrap();
+        assert!(!c.nodelay().unwrap());
+    });
+}
+
+#[test]
+fn current_thread_runtime_echo() {
+    let rt = kiln::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let addr = echo_server().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"single").await.unwrap();
+        let mut b = [0u8; 6];
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"single");
+    });
+}
+
+#[test]
+#[should_panic(expected = "must be called from inside a kiln runtime")]
+fn outside_a_runtime_panics_with_a_clear_message() {
+    let _ = futures::executor::block_on(TcpListener::bind("127.0.0.1:0"));
+}

@@ -31,8 +31,8 @@ pub use kiln_runtime::{
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle,
-        JoinSet, TaskGroup,
+        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
+        TaskGroup,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

@@ -72,7 +72,9 @@ fn ids_match_spawned_tasks() {
     for (flavor, rt) in runtimes() {
         rt.block_on(async {
             let mut set = JoinSet::new();
-            let mut ids: Vec<_> = (0..50u32).map(|i| (set.spawn(async move { i }), i)).collect();
+            let mut ids: Vec<_> = (0..50u32)
+                .map(|i| (set.spawn(async move { i }), i))
+                .collect();
             let mut got = Vec::new();
             while let Some(r) = set.join_next_with_id().await {
                 got.push(r.unwrap());

@@ -504,7 +504,9 @@ where
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>, GroupError<E>>> {
         let mut state = self.shared.state.lock();
         if !state.is_done() {
-            state.joiner = Some(cx.waker().clone());
+            let old = state.joiner.replace(cx.waker().clone());
+            drop(state);
+            drop(old);
             return Poll::Pending;
         }
         // Step 4.
@@ -660,9 +662,10 @@ where
                 body = None;
             } else {
                 let mut state = group.shared.state.lock();
-                state.joiner = Some(cx.waker().clone());
+                let old = state.joiner.replace(cx.waker().clone());
                 let failed = state.failure.is_some();
                 drop(state);
+                drop(old);
                 if !failed {
                     return Poll::Pending;
                 }
@@ -809,7 +812,11 @@ impl<E> GroupError<E> {
 impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Failed(e) => write!(f, "task group failed: task {} returned an error: {e}", self.id),
+            Repr::Failed(e) => write!(
+                f,
+                "task group failed: task {} returned an error: {e}",
+                self.id
+            ),
             Repr::Join(e) => write!(f, "task group failed: {e}"),
         }
     }

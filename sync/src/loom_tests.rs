@@ -142,6 +142,27 @@ fn loom_mpsc_bounded_backpressure() {
 }
 
 #[test]
+fn loom_mpsc_unbounded_parked_receiver_sees_every_send_and_close() {
+    loom::model(|| {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || tx.send(1).unwrap());
+        let b = thread::spawn(move || tx2.send(2).unwrap());
+        let mut got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2]);
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+#[test]
 fn loom_mpsc_receiver_drop_fails_sender() {
     loom::model(|| {
         let (tx, rx) = mpsc::channel::<u8>(1);

@@ -329,6 +329,6 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 3);
         assert_eq!(list.remove(c).data, 30);
         assert_eq!(list.remove(d).data, 40);
-        assert!(list.pop_front(&mut WakeList::new()) == false);
+        assert!(!list.pop_front(&mut WakeList::new()));
     }
 }

@@ -1,40 +1,57 @@
 //! The state shared by both mpsc flavors.
 //!
-//! Messages sit in a `VecDeque` under one lock together with the receiver's waker and the two
-//! close flags. The receiver moves the whole queue into its own local buffer in one locked
-//! swap and then pops from that buffer lock-free, so a busy consumer takes the lock once per
-//! batch, not once per message.
+//! Messages travel through a lock-free multi-producer [`List`]. The single receiver parks
+//! its waker in a one-slot mutex and announces itself through `rx_waiting`; producers take
+//! that lock only when the flag says the receiver is parked, so a send is the list push plus
+//! one swap on `rx_waiting`.
+//!
+//! # No lost wake-up
+//!
+//! * Receiver, before returning `Pending`: store waker → `rx_waiting.swap(true)` → pop again
+//!   (and re-check `TX_CLOSED`).
+//! * Sender, after pushing (or closing): `rx_waiting.swap(false)`; if it returned `true`,
+//!   take the stored waker and wake it.
+//!
+//! Both sides read-modify-write the same atomic (AcqRel), so the two swaps are totally
+//! ordered: if the sender's comes second it sees `true` and wakes the receiver; if it comes
+//! first, the receiver's swap reads from it and so happens-after the push, and the
+//! receiver's second pop finds the message.
+//!
+//! # Capacity
 //!
 //! Bounded channels add a [`RawSemaphore`] with `capacity` permits: a sender takes a permit
-//! (CAS fast path, FIFO wait when full) before pushing, and the receiver returns one permit
-//! per message it hands out. Messages held in the receiver's local buffer therefore still
-//! count against the capacity until `recv` returns them.
+//! (CAS fast path, FIFO wait when full) before pushing, and the receiver returns the permits
+//! of messages it has handed out in small batches (at most `release_batch` at a time, and
+//! always before it parks). Messages not yet released still count against the capacity, so
+//! at most `capacity` messages are ever in flight; batching only trades a little head-room
+//! for one contended CAS (and one round of sender wake-ups) per batch instead of per message.
 //!
-//! # Flags (under the lock)
+//! # Closing (`state` bits)
 //!
-//! * `rx_closed` — set by `Receiver::close` or receiver drop; pushes fail and hand the value
-//!   back. For bounded channels the semaphore is closed right after, failing waiting sends.
-//! * `tx_closed` — set when the last sender is dropped; `recv` returns `None` once empty.
+//! * `RX_CLOSED` — set by `Receiver::close` or receiver drop; later sends hand the value
+//!   back, and for bounded channels the semaphore is closed so waiting senders fail. A send
+//!   racing with the close may still land in the list; it is received (after `close`) or
+//!   dropped with the channel (after receiver drop) — as with any channel, `Ok` means
+//!   "enqueued", not "received".
+//! * `TX_CLOSED` — set (Release) by the last sender's drop after all its pushes; a receiver
+//!   that sees it (Acquire) and then finds the list empty knows no message will come.
 
-use std::collections::VecDeque;
-use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use super::list::List;
 use crate::batch::RawSemaphore;
-use crate::loom::{AtomicUsize, Mutex, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
-#[derive(Debug)]
-struct Synced<T> {
-    queue: VecDeque<T>,
-    rx_waker: Option<Waker>,
-    rx_closed: bool,
-    tx_closed: bool,
-}
+const RX_CLOSED: usize = 1;
+const TX_CLOSED: usize = 2;
 
 #[derive(Debug)]
 pub(super) struct Chan<T> {
-    synced: Mutex<Synced<T>>,
+    list: List<T>,
+    state: AtomicUsize,
+    rx_waiting: AtomicBool,
+    rx_waker: Mutex<Option<Waker>>,
     /// Capacity permits; `None` for unbounded channels.
     pub(super) sem: Option<RawSemaphore>,
     pub(super) capacity: usize,
@@ -44,12 +61,10 @@ pub(super) struct Chan<T> {
 impl<T> Chan<T> {
     pub(super) fn new(bound: Option<usize>) -> Arc<Self> {
         Arc::new(Self {
-            synced: Mutex::new(Synced {
-                queue: VecDeque::new(),
-                rx_waker: None,
-                rx_closed: false,
-                tx_closed: false,
-            }),
+            list: List::new(),
+            state: AtomicUsize::new(0),
+            rx_waiting: AtomicBool::new(false),
+            rx_waker: Mutex::new(None),
             sem: bound.map(RawSemaphore::new),
             capacity: bound.unwrap_or(usize::MAX),
             tx_count: AtomicUsize::new(1),
@@ -58,21 +73,34 @@ impl<T> Chan<T> {
 
     /// Appends a message; hands it back if the receiver is closed.
     pub(super) fn push(&self, value: T) -> Result<(), T> {
-        let mut synced = self.synced.lock();
-        if synced.rx_closed {
+        if self.is_rx_closed() {
             return Err(value);
         }
-        synced.queue.push_back(value);
-        let waker = synced.rx_waker.take();
-        drop(synced);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.list.push(value);
+        self.wake_rx();
         Ok(())
     }
 
+    /// The sender half of the handshake in the module docs.
+    fn wake_rx(&self) {
+        // AcqRel: pairs with the swap in `RxCore::park` (see "No lost wake-up").
+        if self.rx_waiting.swap(false, Ordering::AcqRel) {
+            let waker = self.rx_waker.lock().take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
     pub(super) fn is_rx_closed(&self) -> bool {
-        self.synced.lock().rx_closed
+        // Acquire: pairs with the Release fetch_or in `RxCore::close`.
+        self.state.load(Ordering::Acquire) & RX_CLOSED != 0
+    }
+
+    fn is_tx_closed(&self) -> bool {
+        // Acquire: pairs with the Release fetch_or in `drop_sender`, making every push that
+        // preceded the last sender's drop visible to the following pop.
+        self.state.load(Ordering::Acquire) & TX_CLOSED != 0
     }
 
     pub(super) fn add_sender(&self) {
@@ -81,18 +109,13 @@ impl<T> Chan<T> {
     }
 
     pub(super) fn drop_sender(&self) {
-        // AcqRel: the last sender's decrement must see every other sender's earlier pushes
-        // (they are also ordered by the lock it takes next).
+        // AcqRel: the last sender's decrement acquires every other sender's earlier pushes
+        // (their decrements released them) before publishing TX_CLOSED.
         if self.tx_count.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let mut synced = self.synced.lock();
-        synced.tx_closed = true;
-        let waker = synced.rx_waker.take();
-        drop(synced);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.state.fetch_or(TX_CLOSED, Ordering::Release);
+        self.wake_rx();
     }
 
     pub(super) fn same(a: &Arc<Self>, b: &Arc<Self>) -> bool {
@@ -110,79 +133,107 @@ pub(super) enum TryRecv {
 #[derive(Debug)]
 pub(super) struct RxCore<T> {
     pub(super) chan: Arc<Chan<T>>,
-    local: VecDeque<T>,
+    /// Messages handed out whose capacity permits are not yet returned.
+    unreleased: usize,
+    /// Return permits once this many are pending.
+    release_batch: usize,
 }
+
+/// Upper bound on permits the receiver returns at once.
+const MAX_RELEASE_BATCH: usize = 32;
 
 impl<T> RxCore<T> {
     pub(super) fn new(chan: Arc<Chan<T>>) -> Self {
+        let release_batch = (chan.capacity / 16).clamp(1, MAX_RELEASE_BATCH);
         Self {
             chan,
-            local: VecDeque::new(),
+            unreleased: 0,
+            release_batch,
         }
     }
 
-    fn take_local(&mut self) -> Option<T> {
-        let v = self.local.pop_front()?;
-        if let Some(sem) = &self.chan.sem {
-            sem.release(1);
+    fn flush_permits(&mut self) {
+        if self.unreleased > 0 {
+            if let Some(sem) = &self.chan.sem {
+                sem.release(self.unreleased);
+            }
+            self.unreleased = 0;
         }
-        Some(v)
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let v = self.chan.list.pop();
+        if self.chan.sem.is_some() {
+            match v {
+                Some(_) => {
+                    self.unreleased += 1;
+                    if self.unreleased >= self.release_batch {
+                        self.flush_permits();
+                    }
+                }
+                None => self.flush_permits(),
+            }
+        }
+        v
     }
 
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if let Some(v) = self.take_local() {
+        if let Some(v) = self.pop() {
             return Poll::Ready(Some(v));
         }
-        let mut synced = self.chan.synced.lock();
-        if !synced.queue.is_empty() {
-            mem::swap(&mut synced.queue, &mut self.local);
-            drop(synced);
-            return Poll::Ready(self.take_local());
+        if self.chan.is_tx_closed() || self.chan.is_rx_closed() {
+            return Poll::Ready(self.pop());
         }
-        if synced.tx_closed || synced.rx_closed {
-            return Poll::Ready(None);
+        self.park(cx.waker());
+        if let Some(v) = self.pop() {
+            return Poll::Ready(Some(v));
         }
-        match &synced.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => synced.rx_waker = Some(cx.waker().clone()),
+        if self.chan.is_tx_closed() {
+            return Poll::Ready(self.pop());
         }
         Poll::Pending
     }
 
+    /// The receiver half of the handshake in the module docs.
+    fn park(&self, waker: &Waker) {
+        {
+            let mut slot = self.chan.rx_waker.lock();
+            match &*slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        // AcqRel: pairs with the swap in `Chan::wake_rx` (see "No lost wake-up").
+        self.chan.rx_waiting.swap(true, Ordering::AcqRel);
+    }
+
     pub(super) fn try_recv(&mut self) -> Result<T, TryRecv> {
-        if let Some(v) = self.take_local() {
+        if let Some(v) = self.pop() {
             return Ok(v);
         }
-        let mut synced = self.chan.synced.lock();
-        if !synced.queue.is_empty() {
-            mem::swap(&mut synced.queue, &mut self.local);
-            drop(synced);
-            return self.take_local().ok_or(TryRecv::Empty);
+        if self.chan.is_tx_closed() || self.chan.is_rx_closed() {
+            return self.pop().ok_or(TryRecv::Disconnected);
         }
-        if synced.tx_closed || synced.rx_closed {
-            Err(TryRecv::Disconnected)
-        } else {
-            Err(TryRecv::Empty)
-        }
+        Err(TryRecv::Empty)
     }
 
     pub(super) fn close(&mut self) {
-        self.chan.synced.lock().rx_closed = true;
+        // Release: pairs with the Acquire load in `is_rx_closed`.
+        self.chan.state.fetch_or(RX_CLOSED, Ordering::Release);
         if let Some(sem) = &self.chan.sem {
             sem.close();
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.local.len() + self.chan.synced.lock().queue.len()
+        self.chan.list.len()
     }
 }
 
 impl<T> Drop for RxCore<T> {
     fn drop(&mut self) {
         self.close();
-        // Drop undelivered messages outside the lock: their destructors may do anything.
-        let queued = mem::take(&mut self.chan.synced.lock().queue);
-        drop(queued);
+        // Drop undelivered messages now rather than with the last sender.
+        while self.chan.list.pop().is_some() {}
     }
 }

@@ -7,6 +7,7 @@
 //! returns it). Receivers implement [`Stream`](futures_core::Stream).
 
 mod chan;
+mod list;
 mod unbounded;
 
 use std::fmt;

@@ -1,0 +1,381 @@
+//! The examples of `docs/asyncio.md`, one test per row of its table. Each test body is the
+//! code block shown in the guide, byte for byte (indented by four spaces here);
+//! `guide_blocks_match_these_tests` fails if the two drift apart.
+
+use std::time::Duration;
+
+#[test]
+fn run() {
+    async fn main() -> u32 {
+        kiln::time::sleep(Duration::from_millis(1)).await;
+        42
+    }
+
+    // Builds a multi-thread runtime, runs `main` to completion, shuts the runtime down.
+    let answer = kiln::run(main());
+    assert_eq!(answer, 42);
+}
+
+#[test]
+fn create_task() {
+    kiln::run(async {
+        let task = kiln::spawn(async { "hello from a task" });
+        // The task already runs, on any worker; await its JoinHandle for the result.
+        assert_eq!(task.await.unwrap(), "hello from a task");
+    });
+}
+
+#[test]
+fn task_cancel() {
+    kiln::run(async {
+        let task = kiln::spawn(std::future::pending::<()>());
+        task.abort(); // task.cancel()
+        let err = task.await.unwrap_err();
+        assert!(err.is_cancelled()); // asyncio.CancelledError
+    });
+}
+
+#[test]
+fn gather() {
+    use futures::future::join_all;
+
+    kiln::run(async {
+        let tasks = (1..=3u64).map(|i| kiln::spawn(async move { i * 10 }));
+        // Results in argument order, like gather. A panicked task is an Err in its place
+        // (gather(..., return_exceptions=True)).
+        let results: Vec<u64> = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(results, vec![10, 20, 30]);
+
+        // Plain futures need no spawn: they run concurrently inside this task.
+        let (a, b) = futures::join!(async { 1 }, async { 2 });
+        assert_eq!(a + b, 3);
+    });
+}
+
+#[test]
+fn wait_first_completed() {
+    use futures::future::select_all;
+
+    kiln::run(async {
+        let slow = kiln::spawn(async {
+            kiln::time::sleep(Duration::from_secs(3600)).await;
+            "slow"
+        });
+        let fast = kiln::spawn(async { "fast" });
+        // asyncio.wait([slow, fast], return_when=FIRST_COMPLETED)
+        let (first, index, pending) = select_all([slow, fast]).await;
+        assert_eq!((first.unwrap(), index), ("fast", 1));
+        // Like asyncio, the others keep running; cancel them if they are not wanted.
+        for task in pending {
+            task.abort();
+        }
+    });
+}
+
+#[test]
+fn as_completed() {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    kiln::run(async {
+        let mut tasks: FuturesUnordered<_> = [200u64, 0]
+            .into_iter()
+            .map(|ms| {
+                kiln::spawn(async move {
+                    kiln::time::sleep(Duration::from_millis(ms)).await;
+                    ms
+                })
+            })
+            .collect();
+        // for fut in asyncio.as_completed(tasks): results in completion order.
+        let mut order = Vec::new();
+        while let Some(res) = tasks.next().await {
+            order.push(res.unwrap());
+        }
+        assert_eq!(order, vec![0, 200]);
+    });
+}
+
+#[test]
+fn join_set() {
+    use kiln::task::JoinSet;
+
+    kiln::run(async {
+        // A set of tasks that owns them: completion-order joins, abort on drop.
+        let mut set = JoinSet::new();
+        for i in 0..5u64 {
+            set.spawn(async move { i * i });
+        }
+        let mut sum = 0;
+        while let Some(res) = set.join_next().await {
+            sum += res.unwrap();
+        }
+        assert_eq!(sum, 30);
+    });
+}
+
+#[test]
+fn wait_for() {
+    kiln::run(async {
+        let slow = kiln::time::sleep(Duration::from_secs(3600));
+        // asyncio.wait_for(slow, timeout=0.01): the inner future is dropped (cancelled).
+        let res = kiln::time::timeout(Duration::from_millis(10), slow).await;
+        assert!(res.is_err()); // kiln::time::Elapsed, asyncio.TimeoutError
+
+        let quick = kiln::time::timeout(Duration::from_secs(5), async { 7 }).await;
+        assert_eq!(quick.unwrap(), 7);
+    });
+}
+
+#[test]
+fn sleep() {
+    kiln::run(async {
+        let start = std::time::Instant::now();
+        kiln::time::sleep(Duration::from_millis(20)).await; // asyncio.sleep(0.02)
+        assert!(start.elapsed() >= Duration::from_millis(20)); // never early
+
+        kiln::task::yield_now().await; // asyncio.sleep(0): let other tasks run
+    });
+}
+
+#[test]
+fn call_soon_and_call_later() {
+    use std::time::Instant;
+
+    kiln::run(async {
+        // loop.call_soon(callback): a task runs it as soon as a worker is free.
+        let soon = kiln::spawn(async { "called soon" });
+        assert_eq!(soon.await.unwrap(), "called soon");
+
+        // loop.call_later(0.02, callback): a task that sleeps first.
+        let start = Instant::now();
+        let later = kiln::spawn(async move {
+            kiln::time::sleep(Duration::from_millis(20)).await;
+            start.elapsed()
+        });
+        assert!(later.await.unwrap() >= Duration::from_millis(20));
+
+        // TimerHandle.cancel(): abort the task before it fires.
+        let cancelled = kiln::spawn(async {
+            kiln::time::sleep(Duration::from_secs(3600)).await;
+            unreachable!("aborted before the timer fired");
+        });
+        cancelled.abort();
+        assert!(cancelled.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn queue() {
+    use kiln::sync::Queue;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    kiln::run(async {
+        let queue = Arc::new(Queue::new(4)); // asyncio.Queue(maxsize=4)
+        let total = Arc::new(AtomicU32::new(0));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (queue, total) = (queue.clone(), total.clone());
+                kiln::spawn(async move {
+                    loop {
+                        let item: u32 = queue.get().await;
+                        total.fetch_add(item, Ordering::Relaxed);
+                        queue.task_done();
+                    }
+                })
+            })
+            .collect();
+        for i in 1..=10 {
+            queue.put(i).await; // waits while the queue is full
+        }
+        queue.join().await; // every item was taken and marked done
+        for worker in workers {
+            worker.abort();
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 55);
+    });
+}
+
+#[test]
+fn lock() {
+    use futures::future::join_all;
+    use kiln::sync::Mutex;
+    use std::sync::Arc;
+
+    kiln::run(async {
+        let counter = Arc::new(Mutex::new(0)); // asyncio.Lock, guarding its data
+        let tasks = (0..10).map(|_| {
+            let counter = counter.clone();
+            kiln::spawn(async move {
+                let mut guard = counter.lock().await; // async with lock:
+                *guard += 1;
+                kiln::task::yield_now().await; // still held across the await
+            }) // released when the guard drops
+        });
+        join_all(tasks).await;
+        assert_eq!(*counter.lock().await, 10);
+    });
+}
+
+#[test]
+fn semaphore() {
+    use futures::future::join_all;
+    use kiln::sync::Semaphore;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    kiln::run(async {
+        let sem = Arc::new(Semaphore::new(2)); // asyncio.Semaphore(2)
+        let inside = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..8).map(|_| {
+            let (sem, inside) = (sem.clone(), inside.clone());
+            kiln::spawn(async move {
+                let _permit = sem.acquire().await.unwrap(); // async with sem:
+                assert!(inside.fetch_add(1, Ordering::SeqCst) < 2);
+                kiln::task::yield_now().await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        for res in join_all(tasks).await {
+            res.unwrap();
+        }
+    });
+}
+
+#[test]
+fn event() {
+    use kiln::sync::Event;
+    use std::sync::Arc;
+
+    kiln::run(async {
+        let ready = Arc::new(Event::new()); // asyncio.Event()
+        let waiter = {
+            let ready = ready.clone();
+            kiln::spawn(async move {
+                ready.wait().await; // await event.wait()
+                "released"
+            })
+        };
+        ready.set(); // event.set()
+        assert_eq!(waiter.await.unwrap(), "released");
+        assert!(ready.is_set());
+    });
+}
+
+#[test]
+fn condition() {
+    use kiln::sync::{Mutex, Notify};
+    use std::sync::Arc;
+
+    // asyncio.Condition = a lock + a notifier.
+    struct Condition {
+        items: Mutex<Vec<u32>>,
+        changed: Notify,
+    }
+
+    kiln::run(async {
+        let cond = Arc::new(Condition {
+            items: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+        });
+        let consumer = {
+            let cond = cond.clone();
+            kiln::spawn(async move {
+                // async with cond: await cond.wait_for(lambda: len(items) >= 3)
+                loop {
+                    let items = cond.items.lock().await;
+                    if items.len() >= 3 {
+                        return items.iter().sum::<u32>();
+                    }
+                    // Created before the lock is released, so no notification is missed.
+                    let changed = cond.changed.notified();
+                    drop(items);
+                    changed.await;
+                }
+            })
+        };
+        for i in 1..=3 {
+            cond.items.lock().await.push(i);
+            cond.changed.notify_waiters(); // cond.notify_all()
+        }
+        assert_eq!(consumer.await.unwrap(), 6);
+    });
+}
+
+#[test]
+fn run_in_executor() {
+    kiln::run(async {
+        // loop.run_in_executor(None, blocking_fn) / asyncio.to_thread(blocking_fn)
+        let digest = kiln::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(5)); // blocking is fine here
+            (1..=20u64).product::<u64>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(digest, 2_432_902_008_176_640_000);
+    });
+}
+
+#[test]
+fn task_group() {
+    use kiln::task::TaskGroup;
+
+    kiln::run(async {
+        // async with asyncio.TaskGroup() as tg: tg.create_task(...)
+        let results = kiln::task::group(|tg| async move {
+            for i in 1..=3u32 {
+                tg.spawn(async move { Ok::<_, std::io::Error>(i * 2) });
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(results, vec![2, 4, 6]); // spawn order
+
+        // The first failure cancels the siblings and is returned once they are all done.
+        let tg = TaskGroup::<(), String>::new();
+        tg.spawn(async {
+            kiln::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        });
+        tg.spawn(async { Err("boom".to_string()) });
+        let err = tg.join().await.unwrap_err();
+        assert!(err.is_failed());
+        assert_eq!(err.into_error(), "boom");
+    });
+}
+
+/// Every ```rust block of the guide is the body of one test above.
+#[test]
+fn guide_blocks_match_these_tests() {
+    let guide = include_str!("../docs/asyncio.md");
+    let tests = include_str!("docs_asyncio.rs");
+    let mut blocks = 0;
+    let mut rest = guide;
+    while let Some(start) = rest.find("```rust\n") {
+        let body = &rest[start + "```rust\n".len()..];
+        let end = body.find("```\n").expect("unterminated code block in docs/asyncio.md");
+        let block = &body[..end];
+        let indented: String = block
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    "\n".to_string()
+                } else {
+                    format!("    {l}\n")
+                }
+            })
+            .collect();
+        assert!(
+            tests.contains(&indented),
+            "this block of docs/asyncio.md is not the body of a test in \
+             tests/docs_asyncio.rs:\n{block}"
+        );
+        blocks += 1;
+        rest = &body[end..];
+    }
+    assert!(blocks >= 17, "expected one block per row, found {blocks}");
+}

@@ -357,7 +357,9 @@ fn guide_blocks_match_these_tests() {
     let mut rest = guide;
     while let Some(start) = rest.find("```rust\n") {
         let body = &rest[start + "```rust\n".len()..];
-        let end = body.find("```\n").expect("unterminated code block in docs/asyncio.md");
+        let end = body
+            .find("```\n")
+            .expect("unterminated code block in docs/asyncio.md");
         let block = &body[..end];
         let indented: String = block
             .lines()

@@ -1,0 +1,33 @@
+//! Compile-time checks: which runtime types are `Send`, `Sync`, `Unpin`.
+
+#![allow(dead_code, reason = "the functions are type-level assertions, never called")]
+
+fn send<T: Send>() {}
+fn sync<T: Sync>() {}
+fn unpin<T: Unpin>() {}
+
+#[test]
+fn runtime_types_are_send_and_sync() {
+    send::<kiln::Runtime>();
+    sync::<kiln::Runtime>();
+    send::<kiln::Handle>();
+    sync::<kiln::Handle>();
+    send::<kiln::Builder>();
+    send::<kiln::RuntimeMetrics>();
+    sync::<kiln::RuntimeMetrics>();
+    send::<kiln::JoinHandle<u32>>();
+    sync::<kiln::JoinHandle<u32>>();
+    unpin::<kiln::JoinHandle<std::rc::Rc<u8>>>();
+    send::<kiln::JoinError>();
+    sync::<kiln::JoinError>();
+    send::<kiln::task::Id>();
+    sync::<kiln::task::Id>();
+}
+
+#[test]
+fn spawned_futures_are_send() {
+    let rt = kiln::Builder::new_current_thread().build().unwrap();
+    // A JoinHandle of a non-Send output is still a value that can be awaited where it is.
+    let h = rt.spawn(async { 1u8 });
+    assert_eq!(rt.block_on(h).unwrap(), 1);
+}

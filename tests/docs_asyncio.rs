@@ -1,6 +1,6 @@
-//! The examples of `docs/asyncio.md`, one test per row of its table. Each test body is the
-//! code block shown in the guide, byte for byte (indented by four spaces here);
-//! `guide_blocks_match_these_tests` fails if the two drift apart.
+//! The examples of `docs/asyncio.md`, one test per row of its table, and of `docs/tuning.md`.
+//! Each test body is the code block shown in the guide, byte for byte (indented by four
+//! spaces here); `guide_blocks_match_these_tests` fails if the two drift apart.
 
 use std::time::Duration;
 
@@ -348,10 +348,29 @@ fn task_group() {
     });
 }
 
-/// Every ```rust block of the guide is the body of one test above.
 #[test]
-fn guide_blocks_match_these_tests() {
-    let guide = include_str!("../docs/asyncio.md");
+fn tuning_builder() {
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(4) // default: one per CPU
+        .max_blocking_threads(64) // default: 512
+        .blocking_keep_alive(Duration::from_secs(30)) // default: 10 s
+        .thread_name("api-worker") // default: "kiln-worker"
+        .event_interval(31) // default: 61 ticks
+        .global_queue_interval(61) // default: 61 ticks
+        .slow_poll_threshold(Duration::from_millis(50)) // default: off
+        .build()
+        .unwrap();
+    let m = rt.metrics();
+    assert_eq!(m.num_workers(), 4);
+    rt.block_on(async {
+        kiln::spawn(async {}).await.unwrap();
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// Checks that each ```rust block of `guide` is the body of a test in this file; returns how
+/// many blocks it found.
+fn check_blocks(name: &str, guide: &str) -> usize {
     let tests = include_str!("docs_asyncio.rs");
     let mut blocks = 0;
     let mut rest = guide;
@@ -359,7 +378,7 @@ fn guide_blocks_match_these_tests() {
         let body = &rest[start + "```rust\n".len()..];
         let end = body
             .find("```\n")
-            .expect("unterminated code block in docs/asyncio.md");
+            .unwrap_or_else(|| panic!("unterminated code block in {name}"));
         let block = &body[..end];
         let indented: String = block
             .lines()
@@ -373,11 +392,19 @@ fn guide_blocks_match_these_tests() {
             .collect();
         assert!(
             tests.contains(&indented),
-            "this block of docs/asyncio.md is not the body of a test in \
-             tests/docs_asyncio.rs:\n{block}"
+            "this block of {name} is not the body of a test in tests/docs_asyncio.rs:\n{block}"
         );
         blocks += 1;
         rest = &body[end..];
     }
-    assert!(blocks >= 17, "expected one block per row, found {blocks}");
+    blocks
+}
+
+/// Every ```rust block of the guides is the body of one test above.
+#[test]
+fn guide_blocks_match_these_tests() {
+    let asyncio = check_blocks("docs/asyncio.md", include_str!("../docs/asyncio.md"));
+    assert!(asyncio >= 17, "expected one block per row, found {asyncio}");
+    let tuning = check_blocks("docs/tuning.md", include_str!("../docs/tuning.md"));
+    assert_eq!(tuning, 1, "docs/tuning.md");
 }

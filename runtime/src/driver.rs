@@ -33,12 +33,17 @@
 //! and then the owner was awake and re-checks its queues after the swap): the owner is never
 //! left waiting on a lost notification.
 //!
-//! Idle workers are woken to steal I/O: when a searching worker finds a busy sibling
-//! ([`DriverHandle::needs_io_steal`]), it asks its own driver to bound its next wait by
-//! [`IO_STEAL_AFTER`] ([`DriverHandle::watch_siblings`]), so it comes back to look again.
+//! Idle workers come back to steal I/O: when a searching worker finds a sibling that is not
+//! parked ([`DriverHandle::io_state`]), it asks its own driver to bound its next wait by
+//! [`IO_STEAL_AFTER`] ([`DriverHandle::watch_siblings`]), so it looks again soon (a sibling
+//! that just polled may start a long task right after). A sibling seen parked may wake and get
+//! stuck in a long task right after the check; so while parked siblings have registered
+//! sources, the watcher's wait is still bounded, by a timeout that doubles from
+//! [`IDLE_WATCH_MIN`] to [`IDLE_WATCH_MAX`] while nothing happens (an idle runtime with open
+//! sockets wakes each searching worker at most ~30 times a second; one without sockets never).
 
 use crate::io::{Dispatch, ScheduledIo};
-use crate::loom::{AtomicBool, AtomicU64, Mutex, Ordering::*};
+use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use polling::{Event, Events, PollMode, Poller};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -48,6 +53,16 @@ use std::time::{Duration, Instant};
 /// How long a worker may go without polling its poller before idle siblings poll it for it;
 /// also how long an idle worker sleeps between such checks while a sibling is busy.
 pub(crate) const IO_STEAL_AFTER: Duration = Duration::from_micros(500);
+
+/// First bound of a watcher's wait while every sibling is parked (see the module docs).
+pub(crate) const IDLE_WATCH_MIN: Duration = Duration::from_millis(1);
+/// Largest bound of a watcher's wait while every sibling is parked.
+pub(crate) const IDLE_WATCH_MAX: Duration = Duration::from_millis(32);
+
+/// What a searching worker asks of its own next wait (`DriverHandle::watch`).
+const WATCH_NONE: usize = 0;
+const WATCH_IDLE: usize = 1;
+const WATCH_BUSY: usize = 2;
 
 /// `last_poll` value while the owner waits on its poller.
 const PARKED: u64 = u64::MAX;
@@ -74,6 +89,17 @@ impl kiln_timer::Unpark for Notifier {
     }
 }
 
+/// What a sibling sees of a driver's owner (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoState {
+    /// The owner waits on its poller: it sees its own events.
+    Parked,
+    /// The owner runs tasks and polled recently; it may get stuck in a long task.
+    Busy,
+    /// The owner has not polled for [`IO_STEAL_AFTER`]: siblings poll for it.
+    Stale,
+}
+
 /// The shared, thread-safe part of a driver.
 pub(crate) struct DriverHandle {
     pub(crate) poller: Arc<Poller>,
@@ -87,8 +113,8 @@ pub(crate) struct DriverHandle {
     epoch: Instant,
     /// The event buffer siblings poll into; the try-lock admits one stealer at a time.
     steal_events: Mutex<Events>,
-    /// Set by `watch_siblings`: the next blocking wait is bounded by [`IO_STEAL_AFTER`].
-    watch: AtomicBool,
+    /// Set by `watch_siblings` (a `WATCH_*` value), taken by the owner's next blocking wait.
+    watch: AtomicUsize,
 }
 
 impl DriverHandle {
@@ -109,7 +135,7 @@ impl DriverHandle {
             last_poll: AtomicU64::new(0),
             epoch: Instant::now(),
             steal_events: Mutex::new(Events::new()),
-            watch: AtomicBool::new(false),
+            watch: AtomicUsize::new(WATCH_NONE),
         }))
     }
 
@@ -163,16 +189,31 @@ impl DriverHandle {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    /// Whether the owner neither waits on its poller nor polled it within [`IO_STEAL_AFTER`].
-    pub(crate) fn needs_io_steal(&self) -> bool {
+    /// Whether the owner waits on its poller, polled it recently, or has not polled it for
+    /// [`IO_STEAL_AFTER`] (then siblings should poll it for it).
+    pub(crate) fn io_state(&self) -> IoState {
         // Relaxed: a hint; the poll itself is serialised by the poller's own lock.
         let last = self.last_poll.load(Relaxed);
-        last != PARKED && self.now_nanos().saturating_sub(last) >= IO_STEAL_AFTER.as_nanos() as u64
+        if last == PARKED {
+            IoState::Parked
+        } else if self.now_nanos().saturating_sub(last) >= IO_STEAL_AFTER.as_nanos() as u64 {
+            IoState::Stale
+        } else {
+            IoState::Busy
+        }
     }
 
-    /// Bounds this driver's next blocking wait by [`IO_STEAL_AFTER`] (a sibling is busy).
-    pub(crate) fn watch_siblings(&self) {
-        self.watch.store(true, Relaxed);
+    /// Bounds this driver's next blocking wait: by [`IO_STEAL_AFTER`] if a sibling runs tasks
+    /// (`busy`), else by the backed-off idle watch (parked siblings have sources).
+    pub(crate) fn watch_siblings(&self, busy: bool) {
+        let mode = if busy { WATCH_BUSY } else { WATCH_IDLE };
+        // Relaxed: only the owner's own next park reads it.
+        self.watch.fetch_max(mode, Relaxed);
+    }
+
+    /// Whether any source is registered with this driver.
+    pub(crate) fn has_io_sources(&self) -> bool {
+        self.io.len() > 0
     }
 
     /// Polls this driver's poller without blocking from any thread and dispatches the events
@@ -190,7 +231,7 @@ impl DriverHandle {
         }
         match polled {
             Ok(n) if n > 0 => {
-                // Relaxed: a hint for other stealers (see `needs_io_steal`).
+                // Relaxed: a hint for other stealers (see `io_state`).
                 let _ = self.last_poll.compare_exchange(
                     self.last_poll.load(Relaxed),
                     self.now_nanos(),
@@ -208,6 +249,8 @@ impl DriverHandle {
 pub(crate) struct Driver {
     pub(crate) handle: Arc<DriverHandle>,
     events: Events,
+    /// The current idle-watch bound (doubles up to [`IDLE_WATCH_MAX`]).
+    idle_watch: Duration,
 }
 
 /// What one `park` saw, for metrics.
@@ -222,6 +265,7 @@ impl Driver {
         Driver {
             handle,
             events: Events::new(),
+            idle_watch: IDLE_WATCH_MIN,
         }
     }
 
@@ -237,10 +281,22 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if h.watch.swap(false, Relaxed) {
-                t = Some(t.map_or(IO_STEAL_AFTER, |t| t.min(IO_STEAL_AFTER)));
+            let bound = match h.watch.swap(WATCH_NONE, Relaxed) {
+                WATCH_BUSY => {
+                    self.idle_watch = IDLE_WATCH_MIN;
+                    Some(IO_STEAL_AFTER)
+                }
+                WATCH_IDLE => {
+                    let b = self.idle_watch;
+                    self.idle_watch = (b * 2).min(IDLE_WATCH_MAX);
+                    Some(b)
+                }
+                _ => None,
+            };
+            if let Some(b) = bound {
+                t = Some(t.map_or(b, |t| t.min(b)));
             }
-            // Relaxed: a hint for siblings (see `needs_io_steal`).
+            // Relaxed: a hint for siblings (see `io_state`).
             h.last_poll.store(PARKED, Relaxed);
             t
         } else {

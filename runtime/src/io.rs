@@ -201,7 +201,6 @@ impl Dispatch {
     }
 
     /// Number of registered sources.
-    #[allow(dead_code, reason = "used by tests and diagnostics")]
     pub(crate) fn len(&self) -> usize {
         self.sources.lock().len()
     }

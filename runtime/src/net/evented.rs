@@ -53,7 +53,9 @@ impl<S: AsFd> Evented<S> {
     }
 
     pub(crate) fn get_ref(&self) -> &S {
-        self.io.as_ref().expect("kiln: source used after into_inner")
+        self.io
+            .as_ref()
+            .expect("kiln: source used after into_inner")
     }
 
     /// Runs `op` once `dir` is ready, retrying after `WouldBlock`; spends one unit of the

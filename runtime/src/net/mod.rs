@@ -114,7 +114,10 @@ fn nonblocking_connect(socket: &socket2::Socket, addr: &socket2::SockAddr) -> io
 
 /// The outcome of a non-blocking connect once the socket reported writable: `SO_ERROR` if
 /// set; `WouldBlock` (wait again) if the socket is still not connected.
-fn connect_result<A>(so_error: io::Result<Option<io::Error>>, peer: io::Result<A>) -> io::Result<()> {
+fn connect_result<A>(
+    so_error: io::Result<Option<io::Error>>,
+    peer: io::Result<A>,
+) -> io::Result<()> {
     if let Some(e) = so_error? {
         return Err(e);
     }

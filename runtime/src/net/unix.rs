@@ -1,8 +1,8 @@
 //! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`].
 
 use super::evented::Evented;
-use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use super::nonblocking_connect;
+use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::io::{READABLE, WRITABLE};
 use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -171,7 +171,9 @@ impl UnixListener {
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener").field("io", &self.io).finish()
+        f.debug_struct("UnixListener")
+            .field("io", &self.io)
+            .finish()
     }
 }
 
@@ -405,7 +407,11 @@ impl AsyncRead for &UnixStream {
 }
 
 impl AsyncWrite for &UnixStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_write_io(cx, |mut s| s.write(buf))
     }
 

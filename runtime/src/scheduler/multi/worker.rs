@@ -9,7 +9,7 @@
 use super::queue::Local;
 use super::{SchedulerContext, Shared};
 use crate::coop;
-use crate::driver::{Driver, ParkStats};
+use crate::driver::{Driver, IoState, ParkStats};
 use crate::loom::Ordering::Relaxed;
 use crate::task::Notified;
 use std::cell::RefCell;
@@ -179,9 +179,44 @@ impl WorkerContext {
     fn steal_work(&self) -> Option<Notified> {
         let shared = &*self.shared;
         let mut core = self.core.borrow_mut();
+        let index = core.index;
+        // I/O of siblings (see `driver.rs`, "I/O stealing"): while a sibling runs tasks, bound
+        // our next park so we come back to look again (also when we may not search now: the
+        // current searcher may start a task and stop searching); while parked siblings have
+        // sockets (or we do), bound it too, with a back-off. A searcher also polls the poller of a
+        // sibling stuck in a long poll; the woken tasks land in this worker's queues.
+        let scan_siblings_io = |poll: bool| -> usize {
+            let mut io_events = 0;
+            let mut sibling_busy = false;
+            let mut idle_sources = false;
+            for (i, remote) in shared.remotes.iter().enumerate() {
+                if i == index {
+                    // Our sockets count too: a parked sibling may wake to handle one of them
+                    // and get stuck in a long task after registering new ones.
+                    idle_sources |= remote.driver.has_io_sources();
+                    continue;
+                }
+                match remote.driver.io_state() {
+                    IoState::Parked => idle_sources |= remote.driver.has_io_sources(),
+                    IoState::Busy => sibling_busy = true,
+                    IoState::Stale => {
+                        sibling_busy = true;
+                        if poll {
+                            io_events += remote.driver.poll_io_nonblocking();
+                        }
+                    }
+                }
+            }
+            if sibling_busy || idle_sources {
+                shared.remotes[index].driver.watch_siblings(sibling_busy);
+            }
+            io_events
+        };
         if !core.is_searching {
             core.is_searching = shared.idle.transition_worker_to_searching();
             if !core.is_searching {
+                drop(core);
+                scan_siblings_io(false);
                 return None;
             }
         }
@@ -202,22 +237,8 @@ impl WorkerContext {
         if let Some(task) = shared.inject.pop_batch_into(&core.local) {
             return Some(task);
         }
-        let index = core.index;
         drop(core);
-        // I/O of a sibling stuck in a long poll: poll its poller from here; the woken tasks
-        // land in this worker's queues. While a sibling is busy, bound our next park so we
-        // come back to look again (see `driver.rs`, "I/O stealing").
-        let mut io_events = 0;
-        let mut sibling_busy = false;
-        for (i, remote) in shared.remotes.iter().enumerate() {
-            if i != index && remote.driver.needs_io_steal() {
-                sibling_busy = true;
-                io_events += remote.driver.poll_io_nonblocking();
-            }
-        }
-        if sibling_busy {
-            shared.remotes[index].driver.watch_siblings();
-        }
+        let io_events = scan_siblings_io(true);
         // Timers of a sibling stuck in a long poll: fire the due ones from here.
         let now = std::time::Instant::now();
         let mut fired = 0;

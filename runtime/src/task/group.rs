@@ -4,7 +4,7 @@
 //! done; the first failure (an `Err`, a panic, or a cancellation by runtime shutdown) aborts
 //! every sibling, and once they have all finished it is returned as a [`GroupError`].
 //!
-//! Representation: one [`Shared`] behind an `Arc` and a lock, referenced by the owner
+//! Representation: one `Shared` behind an `Arc` and a lock, referenced by the owner
 //! ([`TaskGroup`]), every [`GroupSpawner`] and every child. Each child task runs a wrapper
 //! that owns a `ChildGuard`; the guard's drop is the child's "done" event, whether the child
 //! returned, failed, panicked (the wrapper catches it) or was cancelled (its future dropped).
@@ -619,7 +619,10 @@ impl<T, E> fmt::Debug for GroupSpawner<T, E> {
 
 #[track_caller]
 fn current_handle(what: &str) -> Handle {
-    Handle::try_current().unwrap_or_else(|| crate::runtime::no_runtime(what))
+    match Handle::try_current() {
+        Some(handle) => handle,
+        None => crate::runtime::no_runtime(what),
+    }
 }
 
 /// Runs `body` with a [`GroupSpawner`], then waits for every child: asyncio's

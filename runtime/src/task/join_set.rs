@@ -223,6 +223,7 @@ impl<T> JoinSet<T> {
     /// ```
     pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
         /// Records whether the stream asked to be polled again (it yields after a full round).
+        /// A hint local to this call, not shared protocol state: std's atomic, not the shim's.
         struct Flag(AtomicBool);
         impl Wake for Flag {
             fn wake(self: Arc<Self>) {

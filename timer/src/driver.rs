@@ -137,6 +137,14 @@ impl Entry {
     }
 }
 
+/// Whole seconds of `d` in microseconds plus `sub` (its rounded sub-second part), saturating.
+fn micros(d: Duration, sub: u32) -> u64 {
+    const _: () = assert!(TICK_NANOS == 1_000, "ticks are microseconds");
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(sub))
+}
+
 /// Outcome of registering or resetting an entry.
 pub(crate) enum Registered {
     /// In the wheel under this key.
@@ -176,20 +184,17 @@ impl Inner {
     fn deadline_tick(&self, t: Instant) -> u64 {
         match t.checked_duration_since(self.origin) {
             None => 0,
-            Some(d) => {
-                u64::try_from(d.as_nanos().div_ceil(u128::from(TICK_NANOS))).unwrap_or(u64::MAX)
-            }
+            Some(d) => micros(d, d.subsec_nanos().div_ceil(1_000)),
         }
     }
 
     /// The last tick at or before `t`.
     fn now_tick(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.origin);
-        u64::try_from(d.as_nanos() / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
+        micros(d, d.subsec_micros())
     }
 
     fn tick_instant(&self, tick: u64) -> Option<Instant> {
-        const _: () = assert!(TICK_NANOS == 1_000, "ticks are microseconds");
         self.origin.checked_add(Duration::from_micros(tick))
     }
 
@@ -436,9 +441,12 @@ impl Driver {
         let now = inner.now_tick(now);
         let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
         let mut synced = inner.synced.lock();
-        if synced.shutdown || synced.wheel.next_slot_start().map_or(true, |t| t > now) {
+        if synced.shutdown {
             return 0;
         }
+        // Always advance, even when nothing is due: it moves `elapsed` up to `now`, so later
+        // inserts are placed relative to the present instead of cascading through coarse
+        // slots that are already in the past.
         let fired = synced.wheel.advance(now, |entry| {
             let fired = entry.fire();
             batch.push((entry, fired));

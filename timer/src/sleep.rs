@@ -1,7 +1,9 @@
 //! [`Sleep`]: a future that completes at a deadline.
 //!
 //! A `Sleep` registers with the driver it was created on at its first poll (a deadline that
-//! is already due completes right there, without touching the wheel) and stays registered
+//! is already due completes right there, without touching the wheel: `sleep(ZERO)` and a
+//! `sleep_until` a past instant always, any deadline the driver has already processed past
+//! too) and stays registered
 //! with that driver wherever it is polled later. Each poll stores the current waker in the
 //! shared entry; dropping or resetting it from any thread updates the wheel in O(1).
 
@@ -40,6 +42,12 @@ pub struct Sleep {
     reg: Option<Registration>,
     /// Completed without a live registration (due at first poll or at shutdown).
     done: bool,
+    /// Whether the first poll must read the clock to see if the deadline already passed.
+    /// `sleep(d)` knows its deadline was in the future when created and skips that read
+    /// (one clock read per sleep); if the deadline passes before the first poll the wheel
+    /// still refuses it when the driver has processed past it, or fires it at the next
+    /// `process`, never early.
+    check_due: bool,
 }
 
 struct Registration {
@@ -57,7 +65,10 @@ pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
 impl TimerHandle {
     /// A [`Sleep`] on this driver completing `d` after the driver's now.
     pub fn sleep(&self, d: Duration) -> Sleep {
-        self.sleep_until(deadline_after(self.now(), d))
+        let mut sleep = self.sleep_until(deadline_after(self.now(), d));
+        sleep.done = d.is_zero();
+        sleep.check_due = false;
+        sleep
     }
 
     /// A [`Sleep`] on this driver completing at `deadline`.
@@ -67,6 +78,7 @@ impl TimerHandle {
             deadline,
             reg: None,
             done: false,
+            check_due: true,
         }
     }
 }
@@ -104,6 +116,7 @@ impl Sleep {
         let this = self.get_mut();
         this.deadline = deadline;
         this.done = false;
+        this.check_due = true;
         if let Some(reg) = &mut this.reg {
             if let Registered::Pending(key) = this.handle.inner.reset(reg.key, &reg.entry, deadline)
             {
@@ -139,7 +152,7 @@ impl Future for Sleep {
             };
         }
         let inner = &this.handle.inner;
-        if inner.is_shutdown() || this.deadline <= inner.now() {
+        if inner.is_shutdown() || (this.check_due && this.deadline <= inner.now()) {
             this.done = true;
             return Poll::Ready(());
         }

@@ -1,18 +1,22 @@
 //! The hierarchical timing wheel: a single-threaded data structure.
 //!
 //! Time is counted in *ticks* of `TICK_NANOS` (1 µs) since the driver's origin. The wheel has
-//! [`LEVELS`] levels of [`SLOTS`] slots; a slot at level `l` spans `64^l` ticks, so level 0 has
-//! 1 µs resolution and level 10 covers the whole `u64` tick range (no deadline is ever clamped).
+//! [`LEVELS`] levels of [`SLOTS`] slots; a slot at level `l` spans `256^l` ticks, so level 0 has
+//! 1 µs resolution over 256 µs, level 1 covers 65 ms (where most sleeps of a few to tens of
+//! milliseconds land, one cascade from firing), and level 7 covers the whole `u64` tick range
+//! (no deadline is ever clamped).
 //!
 //! # Invariants
 //! - `elapsed` is the last tick processed: every entry with `when <= elapsed` has fired.
-//! - An entry lives at the level of the highest 6-bit group in which `when` differs from
+//! - An entry lives at the level of the highest 8-bit group in which `when` differs from
 //!   `elapsed`, in the slot given by that group of `when`. Hence every occupied slot of a level
 //!   lies strictly after `elapsed`'s own slot of that level, the lowest non-empty level holds the
 //!   earliest expiration, and no level ever wraps around.
 //! - Entries are nodes of an arena (`nodes`) linked into per-slot doubly linked lists by index;
 //!   a [`Key`] names a node and stays valid from insertion until the entry fires or is removed,
-//!   across cascades (a cascade relinks the same node). Insert, remove and reschedule are O(1).
+//!   across cascades (a cascade relinks the same node). Free nodes are kept on a stack of
+//!   keys (not threaded through the nodes, so taking one touches no cold node). Insert,
+//!   remove and reschedule are O(1).
 //! - `occupied[l]` has bit `s` set exactly when slot `s` of level `l` is non-empty.
 //!
 //! # Firing
@@ -24,35 +28,50 @@
 /// Duration of one wheel tick in nanoseconds.
 pub(crate) const TICK_NANOS: u64 = 1_000;
 
-/// Number of slots per level (one 6-bit group of a tick).
-pub(crate) const SLOTS: usize = 64;
+/// Number of slots per level (one 8-bit group of a tick).
+pub(crate) const SLOTS: usize = 256;
 
-/// Number of levels: `64^11 > 2^64`, so every `u64` tick has a level.
-pub(crate) const LEVELS: usize = 11;
+/// Number of levels: `256^8 = 2^64`, so every `u64` tick has a level.
+pub(crate) const LEVELS: usize = 8;
 
 /// Longest higher-level slot list [`Wheel::next_expiration`] scans for an exact answer.
 const SCAN_LIMIT: usize = 32;
 
-const SLOT_BITS: u32 = 6;
+const SLOT_BITS: u32 = 8;
+const WORDS: usize = SLOTS / 64;
 const NIL: u32 = u32::MAX;
 
 /// Names an entry inside the wheel from insertion until it fires or is removed.
 pub(crate) type Key = u32;
 
 struct Node<T> {
-    /// `Some` while the node is linked into a slot; `None` while it is on the free list.
+    /// `Some` while the node is linked into a slot; `None` while its key is on the free stack.
     value: Option<T>,
     when: u64,
     prev: u32,
-    /// Next node of the slot list, or of the free list while free.
+    /// Next node of the slot list.
     next: u32,
     level: u8,
     slot: u8,
 }
 
 struct Level {
-    occupied: u64,
+    occupied: [u64; WORDS],
     heads: [u32; SLOTS],
+}
+
+impl Level {
+    fn first_occupied(&self) -> Option<usize> {
+        self.occupied
+            .iter()
+            .enumerate()
+            .find(|(_, w)| **w != 0)
+            .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.occupied[slot / 64] &= !(1u64 << (slot % 64));
+    }
 }
 
 /// A hierarchical timing wheel holding values of type `T`.
@@ -60,7 +79,7 @@ pub(crate) struct Wheel<T> {
     elapsed: u64,
     levels: Vec<Level>,
     nodes: Vec<Node<T>>,
-    free: u32,
+    free: Vec<u32>,
     len: usize,
 }
 
@@ -70,12 +89,12 @@ impl<T> Wheel<T> {
             elapsed: 0,
             levels: (0..LEVELS)
                 .map(|_| Level {
-                    occupied: 0,
+                    occupied: [0; WORDS],
                     heads: [NIL; SLOTS],
                 })
                 .collect(),
             nodes: Vec::new(),
-            free: NIL,
+            free: Vec::new(),
             len: 0,
         }
     }
@@ -125,12 +144,6 @@ impl<T> Wheel<T> {
         Ok(())
     }
 
-    /// The first tick at which [`Wheel::advance`] has work: the earliest deadline for a level-0
-    /// slot, or the start of the earliest higher-level slot (which then cascades).
-    pub(crate) fn next_slot_start(&self) -> Option<u64> {
-        self.next_slot().map(|(_, _, at)| at)
-    }
-
     /// The earliest pending deadline when it can be found cheaply, else a lower bound on it.
     ///
     /// For a level-0 slot the slot's tick is exact. For a higher-level slot with at most
@@ -157,8 +170,7 @@ impl<T> Wheel<T> {
 
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         for (level, lv) in self.levels.iter().enumerate() {
-            if lv.occupied != 0 {
-                let slot = lv.occupied.trailing_zeros() as usize;
+            if let Some(slot) = lv.first_occupied() {
                 let shift = SLOT_BITS * level as u32;
                 let block = self.elapsed & !span_mask(level);
                 return Some((level, slot, block + ((slot as u64) << shift)));
@@ -179,7 +191,7 @@ impl<T> Wheel<T> {
             self.elapsed = at;
             let lv = &mut self.levels[level];
             let mut cur = std::mem::replace(&mut lv.heads[slot], NIL);
-            lv.occupied &= !(1u64 << slot);
+            lv.clear(slot);
             while cur != NIL {
                 let node = &self.nodes[cur as usize];
                 let next = node.next;
@@ -211,7 +223,7 @@ impl<T> Wheel<T> {
                     cur = next;
                 }
             }
-            self.levels[level].occupied = 0;
+            self.levels[level].occupied = [0; WORDS];
         }
     }
 
@@ -224,10 +236,10 @@ impl<T> Wheel<T> {
             level: 0,
             slot: 0,
         };
-        if self.free != NIL {
-            let key = self.free;
-            self.free = self.nodes[key as usize].next;
-            self.nodes[key as usize] = node;
+        if let Some(key) = self.free.pop() {
+            // A free node holds no value; `forget` lets the compiler skip reading the cold
+            // node just to drop that `None`.
+            std::mem::forget(std::mem::replace(&mut self.nodes[key as usize], node));
             key
         } else {
             let key = u32::try_from(self.nodes.len())
@@ -242,9 +254,7 @@ impl<T> Wheel<T> {
     fn release(&mut self, key: Key) -> T {
         let node = &mut self.nodes[key as usize];
         let value = node.value.take().expect("wheel key names a pending entry");
-        node.next = self.free;
-        node.prev = NIL;
-        self.free = key;
+        self.free.push(key);
         value
     }
 
@@ -257,7 +267,7 @@ impl<T> Wheel<T> {
         let lv = &mut self.levels[level];
         let head = lv.heads[slot];
         lv.heads[slot] = key;
-        lv.occupied |= 1u64 << slot;
+        lv.occupied[slot / 64] |= 1u64 << (slot % 64);
         if head != NIL {
             self.nodes[head as usize].prev = key;
         }
@@ -281,7 +291,7 @@ impl<T> Wheel<T> {
             let lv = &mut self.levels[level];
             lv.heads[slot] = next;
             if next == NIL {
-                lv.occupied &= !(1u64 << slot);
+                lv.clear(slot);
             }
         } else {
             self.nodes[prev as usize].next = next;

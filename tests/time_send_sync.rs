@@ -1,0 +1,35 @@
+//! Compile-time Send/Sync checks for every public type of `kiln::time`.
+
+use kiln::time::*;
+
+fn send_sync<T: Send + Sync>() {}
+fn unpin<T: Unpin>() {}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    send_sync::<Driver>();
+    send_sync::<TimerHandle>();
+    send_sync::<ManualClock>();
+    send_sync::<Sleep>();
+    send_sync::<Timeout<std::future::Ready<u8>>>();
+    send_sync::<Interval>();
+    send_sync::<Elapsed>();
+    send_sync::<MissedTickBehavior>();
+    send_sync::<std::sync::Arc<dyn Unpark>>();
+    // A `Sleep` may be stored and moved freely: no pinning needed.
+    unpin::<Sleep>();
+    unpin::<Interval>();
+}
+
+#[test]
+fn elapsed_is_a_std_error() {
+    fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+    is_error::<Elapsed>();
+    let io: std::io::Error = kiln::run(async {
+        timeout(Duration::ZERO, std::future::pending::<()>())
+            .await
+            .unwrap_err()
+    })
+    .into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+}

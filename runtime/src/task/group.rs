@@ -53,6 +53,9 @@ use std::task::{Context, Poll, Waker};
 /// - Once the group has failed or been joined, it accepts no new child: `spawn` returns `None`
 ///   and drops the future unpolled.
 /// - Dropping the group, or the `join` future, aborts every child still running.
+/// - Outputs are kept until `join` returns them (one slot per child), so for an unbounded
+///   stream of children, such as a connection per task, prefer a [`JoinSet`](super::JoinSet)
+///   drained as it goes.
 ///
 /// ```
 /// use kiln::task::TaskGroup;

@@ -23,19 +23,20 @@
 //! driver's [`Unpark`] (the runtime's `Poller::notify`), so the owner never oversleeps.
 //!
 //! # Precision
-//! - The wheel ticks in **1 µs** units with 11 levels of 64 slots: level 0 has 1 µs slots and
-//!   the top level spans the whole `u64` microsecond range, so long deadlines are never
-//!   clamped. Deadlines round *up* to the next microsecond and "now" rounds *down*, so a timer
-//!   never fires early and at most 1 µs late from rounding. Nothing is rounded to 1 ms.
-//!   Insert, reset and cancel are O(1); an entry cascades at most once per level it crosses.
+//! - The wheel ticks in **1 µs** units with 8 levels of 256 slots: level 0 has 1 µs slots
+//!   over 256 µs, level 1 has 256 µs slots over 65 ms, and the top level spans the whole `u64`
+//!   microsecond range, so long deadlines are never clamped. Deadlines round *up* to the next
+//!   microsecond and "now" rounds *down*, so a timer never fires early and at most 1 µs late
+//!   from rounding. Nothing is rounded to 1 ms. Insert, reset and cancel are O(1); an entry
+//!   cascades at most once per level it crosses (once for a sleep of a few milliseconds).
 //! - **Sub-millisecond parking.** `polling` 3.x's epoll backend (Linux, Android) creates a
 //!   `timerfd` (`CLOCK_MONOTONIC`) in `Poller::new`, registers it in the epoll set, and on
 //!   every `wait(Some(timeout))` arms it with `timerfd_settime` at full nanosecond precision,
 //!   calling `epoll_wait` with no timeout of its own (see `polling-3.11/src/epoll.rs`,
 //!   `wait_deadline`). So `poller.wait(&mut events, Some(deadline - now))` honours
 //!   sub-millisecond timeouts; no extra timerfd is needed in the runtime. (Only if
-//!   `timerfd_create` fails does it fall back to an `epoll_wait` timeout rounded to whole
-//!   milliseconds.) Other backends (kqueue, IOCP, poll) have their own granularity.
+//!   `timerfd_create` fails does it fall back to an `epoll_pwait` timeout in whole
+//!   milliseconds, rounded up.) Other backends (kqueue, IOCP, poll) have their own granularity.
 //! - **Timer slack.** Linux adds a per-thread "timer slack" (default 50 µs) to timeouts of
 //!   `epoll_wait`, `poll`, `nanosleep` and condition-variable waits, but not to `timerfd`
 //!   expirations, which are armed as exact high-resolution timers. With `polling`'s timerfd

@@ -4,9 +4,16 @@
 //! each batch awaited before the next, from a task on a 2-worker runtime. This measures the
 //! submit path, the hand-off to an idle pool thread and the completion wake-up back to the
 //! awaiting task — the cost of offloading a small blocking call.
+//!
+//! `blocking_tick_lateness` (printed, not a criterion timing): while 64 CPU-bound jobs of about
+//! 5 ms run on the pool, a task on the same 2-worker runtime sleeps 1 ms at a time and records
+//! how late each wake-up is. Reports the median and p99 over several rounds for each runtime:
+//! blocking work must not starve the event loop.
 
 use criterion::{BenchmarkId, Criterion};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const JOBS: u64 = 10_000;
 const BATCH: u64 = 100;
@@ -72,8 +79,111 @@ fn blocking_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+const CPU_JOBS: usize = 64;
+const CPU_JOB: Duration = Duration::from_millis(5);
+const TICK: Duration = Duration::from_millis(1);
+const ROUNDS: usize = 5;
+
+/// Burns CPU for `d` without sleeping.
+fn spin(d: Duration) -> u64 {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < d {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+    x
+}
+
+fn kiln_lateness(rt: &kiln::Runtime) -> Vec<Duration> {
+    rt.block_on(async {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let ticker = kiln::spawn(async move {
+            let mut late = Vec::new();
+            while !d.load(Ordering::Acquire) {
+                let due = Instant::now() + TICK;
+                kiln::time::sleep(TICK).await;
+                late.push(Instant::now().saturating_duration_since(due));
+            }
+            late
+        });
+        let jobs: Vec<_> = (0..CPU_JOBS)
+            .map(|_| kiln::spawn_blocking(|| spin(CPU_JOB)))
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
+        done.store(true, Ordering::Release);
+        ticker.await.unwrap()
+    })
+}
+
+fn tokio_lateness(rt: &tokio::runtime::Runtime) -> Vec<Duration> {
+    rt.block_on(async {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let ticker = tokio::spawn(async move {
+            let mut late = Vec::new();
+            while !d.load(Ordering::Acquire) {
+                let due = Instant::now() + TICK;
+                tokio::time::sleep(TICK).await;
+                late.push(Instant::now().saturating_duration_since(due));
+            }
+            late
+        });
+        let jobs: Vec<_> = (0..CPU_JOBS)
+            .map(|_| tokio::task::spawn_blocking(|| spin(CPU_JOB)))
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
+        done.store(true, Ordering::Release);
+        ticker.await.unwrap()
+    })
+}
+
+fn report(id: &str, mut late: Vec<Duration>) {
+    late.sort();
+    let at = |q: usize| late[(late.len() * q / 100).min(late.len() - 1)];
+    println!(
+        "blocking_tick_lateness/{id}: ticks {} median {:?} p99 {:?} max {:?}",
+        late.len(),
+        at(50),
+        at(99),
+        late[late.len() - 1]
+    );
+}
+
+fn tick_lateness() {
+    let kiln_rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("kiln runtime");
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (mut kiln, mut tokio) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        kiln.extend(kiln_lateness(&kiln_rt));
+        tokio.extend(tokio_lateness(&tokio_rt));
+    }
+    report("kiln", kiln);
+    report("tokio", tokio);
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     blocking_throughput(&mut c);
     c.final_summary();
+    // Only under `cargo bench` (not `cargo test --benches`), unfiltered or filtered to it.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .all(|f| "blocking_tick_lateness".contains(f.as_str()));
+    if args.iter().any(|a| a == "--bench") && wanted {
+        tick_lateness();
+    }
 }

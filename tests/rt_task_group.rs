@@ -354,6 +354,54 @@ fn many_children_one_failure_repeatedly() {
 }
 
 #[test]
+fn concurrent_spawns_racing_a_failure_leave_no_child_behind() {
+    for (flavor, rt) in runtimes() {
+        for round in 0..10u32 {
+            let created = Drops::new();
+            let dropped = Drops::new();
+            let (c, d) = (created.clone(), dropped.clone());
+            let err = rt.block_on(async move {
+                let group = TaskGroup::<(), u32>::new();
+                let spawners: Vec<_> = (0..4u32)
+                    .map(|s| {
+                        let (g, c, d) = (group.spawner(), c.clone(), d.clone());
+                        kiln::spawn(async move {
+                            for i in 0..100u32 {
+                                c.0.fetch_add(1, SeqCst);
+                                let guard = d.guard();
+                                let fail = s == 2 && i == 50;
+                                // Refused once the group failed: the future (and guard) is
+                                // dropped by `spawn` itself.
+                                g.spawn(async move {
+                                    let _guard = guard;
+                                    kiln::task::yield_now().await;
+                                    if fail {
+                                        return Err(i);
+                                    }
+                                    std::future::pending::<()>().await;
+                                    Ok(())
+                                });
+                                if i % 10 == 0 {
+                                    kiln::task::yield_now().await;
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for s in spawners {
+                    s.await.unwrap();
+                }
+                group.join().await.unwrap_err()
+            });
+            assert_eq!(err.into_error(), 50, "{flavor} round {round}");
+            // Every child future that was created is gone: none runs on after the group.
+            assert_eq!(created.count(), 400, "{flavor} round {round}");
+            assert_eq!(dropped.count(), 400, "{flavor} round {round}");
+        }
+    }
+}
+
+#[test]
 fn group_error_formats_and_has_a_source() {
     let rt = kiln::Runtime::new().unwrap();
     let err = rt.block_on(async {

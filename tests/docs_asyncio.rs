@@ -81,7 +81,7 @@ fn as_completed() {
     use futures::stream::{FuturesUnordered, StreamExt};
 
     kiln::run(async {
-        let mut tasks: FuturesUnordered<_> = [200u64, 0]
+        let mut tasks: FuturesUnordered<_> = [500u64, 0]
             .into_iter()
             .map(|ms| {
                 kiln::spawn(async move {
@@ -95,7 +95,7 @@ fn as_completed() {
         while let Some(res) = tasks.next().await {
             order.push(res.unwrap());
         }
-        assert_eq!(order, vec![0, 200]);
+        assert_eq!(order, vec![0, 500]);
     });
 }
 

@@ -1,13 +1,20 @@
 //! Scheduler workloads, each run on kiln and on tokio (2 workers each) in the same process.
 //!
 //! Run: `cargo bench --bench scheduler`. Group names are the workloads; the ids `kiln` and
-//! `tokio` inside each group are the two runtimes.
+//! `tokio` inside each group are the two runtimes. `BENCH_WORKERS=n` changes the number of
+//! worker threads of both (default 2), for scaling runs on larger machines.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 
-const WORKERS: usize = 2;
+/// Worker threads for both runtimes.
+fn workers() -> usize {
+    std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2)
+}
 const NUM_SPAWN: usize = 10_000;
 const YIELD_TASKS: usize = 200;
 const NUM_YIELD: usize = 1_000;
@@ -16,14 +23,14 @@ const CHAIN: usize = 1_000;
 
 fn kiln_rt() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
+        .worker_threads(workers())
         .build()
         .unwrap()
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
+        .worker_threads(workers())
         .enable_all()
         .build()
         .unwrap()

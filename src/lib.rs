@@ -8,8 +8,17 @@
 //! | `asyncio.run(main())` | [`kiln::run(main())`](run) |
 //! | `asyncio.create_task(coro)` | [`kiln::spawn(fut)`](spawn) |
 //! | `await asyncio.sleep(0)` | [`kiln::task::yield_now().await`](task::yield_now) |
+//! | `asyncio.gather(*aws)` | `futures::future::join_all(handles).await` |
+//! | `asyncio.wait(aws, return_when=FIRST_COMPLETED)` | `futures::future::select_all(handles).await` |
+//! | `asyncio.as_completed(aws)` | [`task::JoinSet::join_next`] |
+//! | `asyncio.wait_for(aw, t)` | [`time::timeout(t, fut).await`](time::timeout) |
+//! | `asyncio.sleep(t)` | [`time::sleep(t).await`](time::sleep) |
 //! | `loop.run_in_executor(None, f)` | [`kiln::spawn_blocking(f).await`](spawn_blocking) |
 //! | `task.cancel()` | [`JoinHandle::abort`] |
+//! | `asyncio.TaskGroup()` | [`task::TaskGroup`], [`task::group`] |
+//! | `asyncio.Queue`, `Lock`, `Semaphore`, `Event`, `Condition` | [`sync::Queue`], [`sync::Mutex`], [`sync::Semaphore`], [`sync::Event`], [`sync::Notify`] |
+//!
+//! The full mapping, with a tested example for each row, is in `docs/asyncio.md`.
 //!
 //! ```
 //! let total = kiln::run(async {

@@ -160,6 +160,26 @@ fn due_at_registration_skips_the_wheel() {
 }
 
 #[test]
+fn sleep_whose_deadline_passed_before_its_first_poll() {
+    let (driver, clock, _) = manual();
+    let (c, w) = counting_waker();
+    // Not yet processed past: it goes through the wheel and fires at the next `process`.
+    let mut s = driver.handle().sleep(MS);
+    clock.advance(2 * MS);
+    assert!(poll(&mut s, &w).is_pending());
+    assert_eq!(driver.next_deadline(), Some(s.deadline()));
+    assert_eq!(driver.process(), 1);
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut s, &w).is_ready());
+    // Already processed past: due at registration, the wheel is not touched.
+    let mut s = driver.handle().sleep(MS);
+    clock.advance(2 * MS);
+    driver.process();
+    assert!(poll(&mut s, &w).is_ready());
+    assert_eq!(driver.pending(), 0);
+}
+
+#[test]
 fn long_spans_cascade_through_levels() {
     let (driver, clock, _) = manual();
     let t0 = clock.now();

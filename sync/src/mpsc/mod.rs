@@ -4,7 +4,7 @@
 //! See `chan` for the shared state and its protocol. Sends are cancel-safe (a dropped
 //! pending `send` gives up its place in line and any capacity it was handed, and the value is
 //! dropped unsent); `recv` is cancel-safe (a message leaves the channel only in the poll that
-//! returns it). Receivers implement [`Stream`](futures_core::Stream).
+//! returns it). Receivers implement [`Stream`].
 
 mod chan;
 mod list;

@@ -69,6 +69,8 @@
 #![cfg(unix)]
 
 mod evented;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod split;
 mod tcp;
 mod udp;

@@ -1,0 +1,185 @@
+//! Networking throughput, kiln and tokio side by side in one run.
+//!
+//! `tcp_echo`: an echo server and 50 client connections on the same 2-worker runtime, over
+//! loopback. Each iteration, every client does `ROUNDS` request/response round trips of 64
+//! bytes (write 64, read 64 back), all 50 at once; throughput is round trips per second.
+//! Connections are set up once, outside the measurement, each client connecting from its own
+//! task.
+
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use std::time::Duration;
+
+const CONNS: usize = 50;
+const ROUNDS: usize = 20;
+const MSG: usize = 64;
+
+mod kiln_side {
+    use super::*;
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use kiln::net::{TcpListener, TcpStream};
+
+    pub fn setup(rt: &kiln::Runtime) -> Vec<TcpStream> {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            kiln::spawn(async move {
+                loop {
+                    let (mut conn, _) = listener.accept().await.unwrap();
+                    conn.set_nodelay(true).unwrap();
+                    kiln::spawn(async move {
+                        let mut buf = [0u8; MSG];
+                        loop {
+                            if conn.read_exact(&mut buf).await.is_err() {
+                                return;
+                            }
+                            if conn.write_all(&buf).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            // Each client connects from its own task, as a client task would.
+            let handles: Vec<_> = (0..CONNS)
+                .map(|_| {
+                    kiln::spawn(async move {
+                        let c = TcpStream::connect(addr).await.unwrap();
+                        c.set_nodelay(true).unwrap();
+                        c
+                    })
+                })
+                .collect();
+            let mut clients = Vec::with_capacity(CONNS);
+            for h in handles {
+                clients.push(h.await.unwrap());
+            }
+            clients
+        })
+    }
+
+    pub fn round(rt: &kiln::Runtime, clients: &mut Vec<TcpStream>) {
+        let taken = std::mem::take(clients);
+        *clients = rt.block_on(async move {
+            let handles: Vec<_> = taken
+                .into_iter()
+                .map(|mut c| {
+                    kiln::spawn(async move {
+                        let mut buf = [7u8; MSG];
+                        for _ in 0..ROUNDS {
+                            c.write_all(&buf).await.unwrap();
+                            c.read_exact(&mut buf).await.unwrap();
+                        }
+                        c
+                    })
+                })
+                .collect();
+            let mut back = Vec::with_capacity(CONNS);
+            for h in handles {
+                back.push(h.await.unwrap());
+            }
+            back
+        });
+    }
+}
+
+mod tokio_side {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub fn setup(rt: &tokio::runtime::Runtime) -> Vec<TcpStream> {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let (mut conn, _) = listener.accept().await.unwrap();
+                    conn.set_nodelay(true).unwrap();
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; MSG];
+                        loop {
+                            if conn.read_exact(&mut buf).await.is_err() {
+                                return;
+                            }
+                            if conn.write_all(&buf).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            // Each client connects from its own task, as a client task would.
+            let handles: Vec<_> = (0..CONNS)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let c = TcpStream::connect(addr).await.unwrap();
+                        c.set_nodelay(true).unwrap();
+                        c
+                    })
+                })
+                .collect();
+            let mut clients = Vec::with_capacity(CONNS);
+            for h in handles {
+                clients.push(h.await.unwrap());
+            }
+            clients
+        })
+    }
+
+    pub fn round(rt: &tokio::runtime::Runtime, clients: &mut Vec<TcpStream>) {
+        let taken = std::mem::take(clients);
+        *clients = rt.block_on(async move {
+            let handles: Vec<_> = taken
+                .into_iter()
+                .map(|mut c| {
+                    tokio::spawn(async move {
+                        let mut buf = [7u8; MSG];
+                        for _ in 0..ROUNDS {
+                            c.write_all(&buf).await.unwrap();
+                            c.read_exact(&mut buf).await.unwrap();
+                        }
+                        c
+                    })
+                })
+                .collect();
+            let mut back = Vec::with_capacity(CONNS);
+            for h in handles {
+                back.push(h.await.unwrap());
+            }
+            back
+        });
+    }
+}
+
+fn tcp_echo(c: &mut Criterion) {
+    let kiln_rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("kiln runtime");
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut kiln_clients = kiln_side::setup(&kiln_rt);
+    let mut tokio_clients = tokio_side::setup(&tokio_rt);
+
+    let mut group = c.benchmark_group("tcp_echo");
+    group.throughput(Throughput::Elements((CONNS * ROUNDS) as u64));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function(BenchmarkId::new("kiln", CONNS), |b| {
+        b.iter(|| kiln_side::round(&kiln_rt, &mut kiln_clients))
+    });
+    group.bench_function(BenchmarkId::new("tokio", CONNS), |b| {
+        b.iter(|| tokio_side::round(&tokio_rt, &mut tokio_clients))
+    });
+    group.finish();
+}
+
+criterion::criterion_group!(benches, tcp_echo);
+criterion::criterion_main!(benches);

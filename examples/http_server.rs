@@ -1,0 +1,101 @@
+//! A hello-world HTTP/1.1 server with hyper 1.x on kiln — or, with `--tokio`, the same server
+//! on tokio, for side-by-side load tests.
+//!
+//! ```text
+//! cargo run --release --features hyper --example http_server -- 8080
+//! cargo run --release --features hyper --example http_server -- 8081 --tokio
+//! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
+//! ```
+//!
+//! Both variants use 2 worker threads (override with `--workers N`), keep-alive connections,
+//! and answer every request with `Hello, World!`.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use std::convert::Infallible;
+
+async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
+}
+
+fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
+    use kiln::net::hyper::{HyperIo, HyperTimer};
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .build()?;
+    rt.block_on(async move {
+        let listener = kiln::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        println!("kiln: listening on http://{}", listener.local_addr()?);
+        loop {
+            let (conn, _) = listener.accept().await?;
+            conn.set_nodelay(true)?;
+            kiln::spawn(async move {
+                let served = http1::Builder::new()
+                    .timer(HyperTimer)
+                    .serve_connection(HyperIo::new(conn), service_fn(hello))
+                    .await;
+                if let Err(e) = served {
+                    eprintln!("connection error: {e}");
+                }
+            });
+        }
+    })
+}
+
+fn run_tokio(port: u16, workers: usize) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        println!("tokio: listening on http://{}", listener.local_addr()?);
+        loop {
+            let (conn, _) = listener.accept().await?;
+            conn.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let served = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(conn), service_fn(hello))
+                    .await;
+                if let Err(e) = served {
+                    eprintln!("connection error: {e}");
+                }
+            });
+        }
+    })
+}
+
+fn main() -> std::io::Result<()> {
+    let mut port = 8080u16;
+    let mut tokio = false;
+    let mut workers = 2usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tokio" => tokio = true,
+            "--workers" => {
+                workers = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--workers takes a number")
+            }
+            p => {
+                port = p
+                    .parse()
+                    .expect("usage: http_server [PORT] [--tokio] [--workers N]")
+            }
+        }
+    }
+    if tokio {
+        run_tokio(port, workers)
+    } else {
+        run_kiln(port, workers)
+    }
+}

@@ -1,0 +1,221 @@
+//! hyper 1.x on kiln (feature `hyper`): [`HyperIo`] adapts any kiln stream to hyper's
+//! `rt::Read`/`rt::Write`, [`HyperExecutor`] spawns hyper's background tasks on kiln, and
+//! [`HyperTimer`] gives hyper kiln's timer wheel.
+//!
+//! ```
+//! use http_body_util::Full;
+//! use hyper::body::Bytes;
+//! use hyper::{Request, Response};
+//! use kiln_runtime::net::hyper::{HyperExecutor, HyperIo, HyperTimer};
+//! use kiln_runtime::net::{TcpListener, TcpStream};
+//!
+//! kiln_runtime::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     kiln_runtime::spawn(async move {
+//!         let (conn, _) = listener.accept().await.unwrap();
+//!         let service = hyper::service::service_fn(|_req: Request<hyper::body::Incoming>| async {
+//!             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+//!         });
+//!         hyper::server::conn::http1::Builder::new()
+//!             .timer(HyperTimer)
+//!             .serve_connection(HyperIo::new(conn), service)
+//!             .await
+//!             .unwrap();
+//!     });
+//!     let stream = TcpStream::connect(addr).await.unwrap();
+//!     let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+//!         .await
+//!         .unwrap();
+//!     kiln_runtime::spawn(conn);
+//!     let req = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+//!     let resp = sender.send_request(req).await.unwrap();
+//!     assert_eq!(resp.status(), 200);
+//!     let _executor = HyperExecutor; // for hyper's HTTP/2 builders
+//! });
+//! ```
+
+use futures_io::{AsyncRead, AsyncWrite};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A kiln stream (anything with futures-io `AsyncRead + AsyncWrite`) seen through hyper's
+/// `rt::Read` and `rt::Write`.
+///
+/// ```
+/// kiln_runtime::run(async {
+///     let (a, _b) = kiln_runtime::net::UnixStream::pair().unwrap();
+///     let io = kiln_runtime::net::hyper::HyperIo::new(a);
+///     let _a: kiln_runtime::net::UnixStream = io.into_inner();
+/// });
+/// ```
+#[derive(Debug)]
+pub struct HyperIo<T> {
+    inner: T,
+}
+
+impl<T> HyperIo<T> {
+    /// Wraps `inner`.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let (a, _b) = kiln_runtime::net::UnixStream::pair().unwrap();
+    ///     let _io = kiln_runtime::net::hyper::HyperIo::new(a);
+    /// });
+    /// ```
+    pub fn new(inner: T) -> HyperIo<T> {
+        HyperIo { inner }
+    }
+
+    /// The wrapped stream.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let (a, _b) = kiln_runtime::net::UnixStream::pair().unwrap();
+    ///     let io = kiln_runtime::net::hyper::HyperIo::new(a);
+    ///     assert!(io.get_ref().peer_addr().is_ok());
+    /// });
+    /// ```
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// The wrapped stream, mutably.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let (a, _b) = kiln_runtime::net::UnixStream::pair().unwrap();
+    ///     let mut io = kiln_runtime::net::hyper::HyperIo::new(a);
+    ///     let _s: &mut kiln_runtime::net::UnixStream = io.get_mut();
+    /// });
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Unwraps the stream.
+    ///
+    /// ```
+    /// kiln_runtime::run(async {
+    ///     let (a, _b) = kiln_runtime::net::UnixStream::pair().unwrap();
+    ///     let _a = kiln_runtime::net::hyper::HyperIo::new(a).into_inner();
+    /// });
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> hyper::rt::Read for HyperIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = {
+            // Zeroes only the part of hyper's buffer not initialised before.
+            let dst = buf.initialize_unfilled();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, dst))?
+        };
+        // SAFETY: the first `n` unfilled bytes were initialised by `initialize_unfilled` and
+        // then written by the read, which returned `n` no larger than the slice it was given.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// hyper's `rt::Executor` on kiln: spawns onto the current runtime.
+///
+/// # Panics
+/// `execute` panics outside a kiln runtime (like [`crate::spawn`]).
+///
+/// ```
+/// use hyper::rt::Executor;
+/// kiln_runtime::run(async {
+///     let (tx, rx) = futures::channel::oneshot::channel();
+///     kiln_runtime::net::hyper::HyperExecutor.execute(async move { tx.send(5).unwrap() });
+///     assert_eq!(rx.await.unwrap(), 5);
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperExecutor;
+
+impl<F> hyper::rt::Executor<F> for HyperExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        // Detached: hyper does not join its background tasks.
+        drop(crate::spawn(fut));
+    }
+}
+
+/// hyper's `rt::Timer` on kiln's timer wheel (header-read timeouts, keep-alive).
+///
+/// ```
+/// use hyper::rt::Timer;
+/// kiln_runtime::run(async {
+///     let start = std::time::Instant::now();
+///     kiln_runtime::net::hyper::HyperTimer.sleep(std::time::Duration::from_millis(5)).await;
+///     assert!(start.elapsed() >= std::time::Duration::from_millis(5));
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperTimer;
+
+/// A kiln sleep as hyper's `rt::Sleep`.
+struct HyperSleep(kiln_timer::Sleep);
+
+impl Future for HyperSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for HyperSleep {}
+
+impl hyper::rt::Timer for HyperTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HyperSleep(kiln_timer::sleep(duration)))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HyperSleep(kiln_timer::sleep_until(deadline)))
+    }
+}

@@ -1,6 +1,9 @@
 //! Compile-time checks: which runtime types are `Send`, `Sync`, `Unpin`.
 
-#![allow(dead_code, reason = "the functions are type-level assertions, never called")]
+#![allow(
+    dead_code,
+    reason = "the functions are type-level assertions, never called"
+)]
 
 fn send<T: Send>() {}
 fn sync<T: Sync>() {}

@@ -149,7 +149,8 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on each pool thread when it starts, before its first job.
+    /// Runs `f` on each pool thread when it starts, before its first job. A panic in `f` is
+    /// caught (and reported by the panic hook); the thread goes on.
     ///
     /// # Examples
     ///
@@ -176,7 +177,8 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on each pool thread just before it exits (retired or shut down).
+    /// Runs `f` on each pool thread just before it exits (retired or shut down). A panic in
+    /// `f` is caught (and reported by the panic hook).
     ///
     /// # Examples
     ///
@@ -205,7 +207,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `max_threads` is 0 or larger than the pool can count (`u32::MAX`).
+    /// `InvalidInput` if `max_threads` is 0.
     ///
     /// # Examples
     ///
@@ -218,16 +220,6 @@ impl Builder {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "blocking pool: max_threads must be at least 1, got 0",
-            ));
-        }
-        if self.max_threads > crate::idle::MAX_COUNT {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "blocking pool: max_threads must be at most {}, got {}",
-                    crate::idle::MAX_COUNT,
-                    self.max_threads
-                ),
             ));
         }
         Ok(Pool::from_config(Config {

@@ -1,259 +1,284 @@
-//! The idle-thread ledger: which waiting threads are free to take a new job.
+//! Who looks at the job queue, and how idle threads sleep and are woken.
 //!
 //! # State
 //!
-//! One `AtomicU64` packs two counters so that every transition is a single CAS:
+//! - `searching` (atomic): threads awake that will look at the queue before they sleep — a
+//!   thread that just finished a job, one just woken, one just started. Submitters read it
+//!   without a lock: while it is non-zero a pushed job will be found without waking anyone, so
+//!   a burst of submissions costs one wake-up, not one per job.
+//! - `Sleepers` (under the mutex): `sleeping` threads parked on the condvar and how many of them
+//!   have been `notified` but not yet woken. `notified <= sleeping` always.
+//! - `unnotified` (atomic): `sleeping - notified`, readable without the lock (metrics, and the
+//!   bound on a submitter's retry loop).
 //!
-//! - `waiting` (low 32 bits): pool threads currently blocked on the job queue (or about to be).
-//!   Incremented by a thread just before it blocks ([`Idle::enter_wait`]); decremented by that
-//!   same thread when it leaves the wait, for whatever reason.
-//! - `claimed` (high 32 bits): waiting threads that a submitter has promised a job to. A
-//!   submitter increments it ([`Idle::try_claim`]) *before* pushing its job on the queue, and only
-//!   while `claimed < waiting`. A thread that leaves the wait with a job consumes one claim if any
-//!   is outstanding ([`Idle::leave_with_job`]).
+//! # Protocol
 //!
-//! # Invariants
-//!
-//! 1. `claimed <= waiting` at all times; every transition preserves it.
-//! 2. `waiting - claimed` is the number of waiting threads no job has been promised to; only they
-//!    may retire. A thread whose keep-alive timer fires while `claimed == waiting` stays
-//!    ([`Retire::Stay`]): a job is on its way to some waiting thread and, from the ledger's point
-//!    of view, that thread may be this one. This is what keeps a claimed job from being stranded
-//!    by a thread retiring at the instant the job is queued.
-//! 3. A claim is made before its job is queued, so a thread receiving that job always finds the
-//!    claim (or an equal one) already counted.
-//!
-//! Claims are fungible: a thread that receives a job consumes *a* claim, not necessarily the one
-//! made for that job. A job queued without a claim (the pool was at its thread cap) may consume a
-//! claim whose job is still being pushed; that job then waits for the next free thread, which is
-//! the behaviour a full pool has anyway.
+//! 1. A waker first counts the thread it is about to wake as searching
+//!    ([`Idle::start_search`]), then notifies a sleeper under the lock ([`Idle::try_notify`]).
+//!    The woken thread inherits that count.
+//! 2. A thread about to sleep registers as sleeping *under the lock*, then stops searching,
+//!    then (after a `SeqCst` fence) looks at the queue once more ([`Idle::sleep`]). A submitter
+//!    pushes, fences, then reads `searching`. So either the sleeper sees the job and goes back
+//!    to work, or the submitter sees `searching == 0` and, taking the lock, finds the sleeper
+//!    registered and notifies it. No job is left with every thread asleep.
+//! 3. A sleeper whose keep-alive runs out with no notification pending leaves `sleeping` and
+//!    gives up its thread slot under the same lock, so a waker that then finds no sleeper finds
+//!    room below the cap to start a thread instead.
+//! 4. Shutdown sets its flag and then notifies every sleeper under the lock; sleepers check the
+//!    flag under the lock before each wait, so none misses it.
 
-use crate::loom::AtomicU64;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use crate::loom::{fence, AtomicUsize, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
 
-const WAITING_ONE: u64 = 1;
-const CLAIMED_ONE: u64 = 1 << 32;
-const LOW: u64 = u32::MAX as u64;
-
-/// The largest number of threads the ledger can count.
-pub(crate) const MAX_COUNT: usize = u32::MAX as usize;
-
-/// What a thread whose keep-alive expired must do.
+/// How a call to [`Idle::sleep`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retire {
-    /// The thread was unclaimed and has been removed from `waiting`: it may exit.
-    Exit,
-    /// Every waiting thread is claimed: keep waiting, a job is on its way.
-    Stay,
+pub(crate) enum Wake {
+    /// There is work (a notification, or a job seen before sleeping): search the queue again.
+    /// The thread counts as searching.
+    Search,
+    /// The pool is shutting down. The thread does not count as searching.
+    Shutdown,
+    /// The keep-alive ran out; the `retire` callback ran under the lock. The thread does not
+    /// count as searching.
+    Retired,
 }
 
-/// The packed `waiting`/`claimed` word. See the module docs.
+#[derive(Debug, Default)]
+struct Sleepers {
+    sleeping: usize,
+    notified: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Idle {
-    state: AtomicU64,
-}
-
-fn waiting(s: u64) -> u64 {
-    s & LOW
-}
-
-fn claimed(s: u64) -> u64 {
-    s >> 32
+    searching: AtomicUsize,
+    unnotified: AtomicUsize,
+    sleepers: Mutex<Sleepers>,
+    cv: Condvar,
 }
 
 impl Idle {
     pub(crate) fn new() -> Self {
         Idle {
-            state: AtomicU64::new(0),
+            searching: AtomicUsize::new(0),
+            unnotified: AtomicUsize::new(0),
+            sleepers: Mutex::new(Sleepers::default()),
+            cv: Condvar::new(),
         }
     }
 
-    /// A thread is about to block on the queue.
-    pub(crate) fn enter_wait(&self) {
-        // AcqRel: pairs with the CAS in `try_claim`, which must see this thread as waiting
-        // before promising it a job.
-        self.state.fetch_add(WAITING_ONE, AcqRel);
+    fn lock(&self) -> MutexGuard<'_, Sleepers> {
+        self.sleepers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A submitter asks for an unclaimed waiting thread. On `true` the caller must queue its job.
-    pub(crate) fn try_claim(&self) -> bool {
-        // Relaxed initial load: the CAS below revalidates it.
-        let mut s = self.state.load(Relaxed);
+    /// Threads that will look at the queue before sleeping.
+    pub(crate) fn searching(&self) -> usize {
+        // SeqCst: read after the submitter's push-and-fence (protocol step 2).
+        self.searching.load(SeqCst)
+    }
+
+    /// Sleeping threads no wake-up is on its way to.
+    pub(crate) fn unnotified(&self) -> usize {
+        self.unnotified.load(Relaxed)
+    }
+
+    /// Counts one more searching thread (one finishing a job, or one about to be woken or
+    /// started on the caller's behalf).
+    pub(crate) fn start_search(&self) {
+        self.searching.fetch_add(1, SeqCst);
+    }
+
+    /// Counts one fewer searching thread; `true` if it was the last one. The caller then looks
+    /// at the queue (the fence orders that read after this decrement; it pairs with the fence
+    /// after a submitter's push).
+    pub(crate) fn stop_search(&self) -> bool {
+        let last = self.searching.fetch_sub(1, SeqCst) == 1;
+        fence(SeqCst);
+        last
+    }
+
+    /// Wakes one sleeper that no wake-up is on its way to. The caller has already counted it
+    /// as searching (protocol step 1).
+    pub(crate) fn try_notify(&self) -> bool {
+        let mut s = self.lock();
+        if s.notified < s.sleeping {
+            s.notified += 1;
+            self.unnotified.store(s.sleeping - s.notified, Relaxed);
+            drop(s);
+            self.cv.notify_one();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Wakes every sleeper (shutdown). The caller set the shutdown flag first.
+    pub(crate) fn notify_all(&self) {
+        let _s = self.lock();
+        self.cv.notify_all();
+    }
+
+    /// Parks the calling (searching) thread until notified, shut down or retired.
+    ///
+    /// `has_work` looks at the queue; `shutdown` reads the pool's flag; `retire` gives the
+    /// thread's slot back and runs under the lock (protocol step 3).
+    pub(crate) fn sleep(
+        &self,
+        keep_alive: Duration,
+        has_work: impl Fn() -> bool,
+        shutdown: impl Fn() -> bool,
+        retire: impl FnOnce(),
+    ) -> Wake {
+        let mut s = self.lock();
+        s.sleeping += 1;
+        self.unnotified.store(s.sleeping - s.notified, Relaxed);
+        // Registered before we stop searching (protocol step 2).
+        self.stop_search();
+        if has_work() || shutdown() {
+            s.sleeping -= 1;
+            self.unnotified.store(s.sleeping - s.notified, Relaxed);
+            if shutdown() {
+                return Wake::Shutdown;
+            }
+            self.start_search();
+            return Wake::Search;
+        }
+        let deadline = Instant::now().checked_add(keep_alive);
         loop {
-            if claimed(s) >= waiting(s) {
-                return false;
+            if s.notified > 0 {
+                s.notified -= 1;
+                s.sleeping -= 1;
+                self.unnotified.store(s.sleeping - s.notified, Relaxed);
+                return Wake::Search;
             }
-            // AcqRel: pairs with `enter_wait` / `leave_*` so claims never exceed waiters.
-            match self
-                .state
-                .compare_exchange_weak(s, s + CLAIMED_ONE, AcqRel, Relaxed)
-            {
-                Ok(_) => return true,
-                Err(actual) => s = actual,
+            if shutdown() {
+                s.sleeping -= 1;
+                self.unnotified.store(s.sleeping - s.notified, Relaxed);
+                return Wake::Shutdown;
             }
-        }
-    }
-
-    /// The calling thread left the wait holding a job.
-    pub(crate) fn leave_with_job(&self) {
-        self.update(|s| {
-            let c = if claimed(s) > 0 { CLAIMED_ONE } else { 0 };
-            s - WAITING_ONE - c
-        });
-    }
-
-    /// The calling thread left the wait because the pool is shutting down.
-    pub(crate) fn leave_on_shutdown(&self) {
-        self.update(|s| {
-            let w = waiting(s) - 1;
-            // Keep invariant 1: the queue is being discarded, so surplus claims are moot.
-            let c = claimed(s).min(w);
-            (c << 32) | w
-        });
-    }
-
-    /// The calling thread's keep-alive expired while waiting.
-    pub(crate) fn leave_on_timeout(&self) -> Retire {
-        let mut s = self.state.load(Relaxed);
-        loop {
-            if claimed(s) >= waiting(s) {
-                return Retire::Stay;
-            }
-            // AcqRel: pairs with `try_claim`; a claim that wins this race makes us stay.
-            match self
-                .state
-                .compare_exchange_weak(s, s - WAITING_ONE, AcqRel, Relaxed)
-            {
-                Ok(_) => return Retire::Exit,
-                Err(actual) => s = actual,
+            let now = Instant::now();
+            match deadline {
+                Some(deadline) if now >= deadline => {
+                    s.sleeping -= 1;
+                    self.unnotified.store(s.sleeping - s.notified, Relaxed);
+                    retire();
+                    return Wake::Retired;
+                }
+                Some(deadline) => {
+                    s = self
+                        .cv
+                        .wait_timeout(s, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                None => s = self.cv.wait(s).unwrap_or_else(PoisonError::into_inner),
             }
         }
-    }
-
-    /// Threads currently waiting for a job (claimed or not).
-    pub(crate) fn waiting(&self) -> usize {
-        waiting(self.state.load(Acquire)) as usize
-    }
-
-    fn update(&self, f: impl Fn(u64) -> u64) {
-        let mut s = self.state.load(Relaxed);
-        loop {
-            debug_assert!(waiting(s) > 0, "leaving the wait without having entered it");
-            match self.state.compare_exchange_weak(s, f(s), AcqRel, Relaxed) {
-                Ok(_) => return,
-                Err(actual) => s = actual,
-            }
-        }
-    }
-
-    #[cfg(test)]
-    fn snapshot(&self) -> (u64, u64) {
-        let s = self.state.load(Acquire);
-        (waiting(s), claimed(s))
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
 
     #[test]
-    fn claim_needs_an_unclaimed_waiter() {
+    fn notify_needs_a_sleeper() {
         let idle = Idle::new();
-        assert!(!idle.try_claim());
-        idle.enter_wait();
-        assert!(idle.try_claim());
-        assert!(!idle.try_claim());
-        assert_eq!(idle.snapshot(), (1, 1));
-        // Fully claimed: the keep-alive may not retire the thread.
-        assert_eq!(idle.leave_on_timeout(), Retire::Stay);
-        idle.leave_with_job();
-        assert_eq!(idle.snapshot(), (0, 0));
+        idle.start_search();
+        assert!(!idle.try_notify());
+        assert!(idle.stop_search());
+        assert_eq!(idle.searching(), 0);
     }
 
     #[test]
-    fn unclaimed_waiter_retires() {
+    fn sleeper_sees_pending_work_and_keeps_searching() {
         let idle = Idle::new();
-        idle.enter_wait();
-        idle.enter_wait();
-        assert!(idle.try_claim());
-        assert_eq!(idle.leave_on_timeout(), Retire::Exit);
-        assert_eq!(idle.snapshot(), (1, 1));
-        assert_eq!(idle.leave_on_timeout(), Retire::Stay);
+        idle.start_search();
+        let wake = idle.sleep(
+            Duration::from_secs(60),
+            || true,
+            || false,
+            || panic!("must not retire"),
+        );
+        assert_eq!(wake, Wake::Search);
+        assert_eq!(idle.searching(), 1);
+        assert_eq!(idle.unnotified(), 0);
     }
 
     #[test]
-    fn job_without_claim_leaves_claims_alone() {
+    fn sleeper_retires_after_keep_alive() {
         let idle = Idle::new();
-        idle.enter_wait();
-        idle.leave_with_job();
-        assert_eq!(idle.snapshot(), (0, 0));
-        assert_eq!(idle.waiting(), 0);
+        idle.start_search();
+        let retired = AtomicBool::new(false);
+        let wake = idle.sleep(
+            Duration::from_millis(1),
+            || false,
+            || false,
+            || retired.store(true, SeqCst),
+        );
+        assert_eq!(wake, Wake::Retired);
+        assert!(retired.load(SeqCst));
+        assert_eq!(idle.searching(), 0);
     }
 
     #[test]
-    fn shutdown_keeps_claims_below_waiters() {
-        let idle = Idle::new();
-        idle.enter_wait();
-        idle.enter_wait();
-        assert!(idle.try_claim());
-        assert!(idle.try_claim());
-        idle.leave_on_shutdown();
-        assert_eq!(idle.snapshot(), (1, 1));
-        idle.leave_on_shutdown();
-        assert_eq!(idle.snapshot(), (0, 0));
+    fn notified_sleeper_wakes_as_a_searcher() {
+        let idle = std::sync::Arc::new(Idle::new());
+        let i2 = idle.clone();
+        let t = std::thread::spawn(move || {
+            i2.start_search();
+            i2.sleep(
+                Duration::from_secs(60),
+                || false,
+                || false,
+                || panic!("must not retire"),
+            )
+        });
+        while idle.unnotified() == 0 {
+            std::thread::yield_now();
+        }
+        idle.start_search();
+        assert!(idle.try_notify());
+        assert_eq!(t.join().unwrap(), Wake::Search);
+        assert_eq!(idle.searching(), 1);
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::loom::Arc;
+    use crate::loom::{Arc, AtomicBool};
     use loom::thread;
 
-    /// A submitter's claim racing a keep-alive expiry: either the claim wins and the thread
-    /// stays to take the job, or the thread retires first and the claim fails (the submitter
-    /// then starts a thread). Never both a successful claim and a retirement.
+    /// Protocol step 2: a submitter pushing a job (the flag stands in for the queue) races the
+    /// last searching thread going to sleep. Either the sleeper sees the job, or the submitter
+    /// sees nobody searching and its notification reaches the sleeper: the job is never left
+    /// with the only thread asleep.
     #[test]
-    fn loom_claim_races_retirement() {
+    fn loom_push_races_sleep() {
         loom::model(|| {
             let idle = Arc::new(Idle::new());
-            idle.enter_wait();
-            let i2 = idle.clone();
-            let submitter = thread::spawn(move || i2.try_claim());
-            let retired = idle.leave_on_timeout() == Retire::Exit;
-            let claimed = submitter.join().unwrap();
-            assert!(claimed != retired, "claimed={claimed} retired={retired}");
-            if claimed {
-                idle.leave_with_job();
-            }
-            assert_eq!(idle.snapshot(), (0, 0));
-        });
-    }
-
-    /// Two submitters and two waiters that each take a job: claims never exceed waiters and the
-    /// ledger returns to empty.
-    #[test]
-    fn loom_claims_never_exceed_waiters() {
-        loom::model(|| {
-            let idle = Arc::new(Idle::new());
-            idle.enter_wait();
-            let i2 = idle.clone();
-            let waiter = thread::spawn(move || {
-                i2.enter_wait();
-                let (w, c) = i2.snapshot();
-                assert!(c <= w);
+            let queued = Arc::new(AtomicBool::new(false));
+            idle.start_search(); // the pool's one thread, searching
+            let (i2, q2) = (idle.clone(), queued.clone());
+            let submitter = thread::spawn(move || {
+                q2.store(true, SeqCst);
+                fence(SeqCst);
+                if i2.searching() == 0 {
+                    i2.start_search();
+                    if !i2.try_notify() {
+                        // No sleeper yet: it is still searching and will see the job.
+                        i2.stop_search();
+                    }
+                }
             });
-            let a = idle.try_claim();
-            let b = idle.try_claim();
-            waiter.join().unwrap();
-            assert!(a, "one waiter was there from the start");
-            let (w, c) = idle.snapshot();
-            assert_eq!(w, 2);
-            assert_eq!(c, 1 + b as u64);
-            idle.leave_with_job();
-            idle.leave_with_job();
-            assert_eq!(idle.snapshot(), (0, 0));
+            // Keep-alive is irrelevant here: `Duration::MAX` means wait without a deadline.
+            let wake = idle.sleep(Duration::MAX, || queued.load(SeqCst), || false, || {});
+            submitter.join().unwrap();
+            assert_eq!(wake, Wake::Search);
         });
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! The pool runs opaque [`Job`]s. Threads start on demand up to a cap
 //! ([`DEFAULT_MAX_THREADS`]), idle ones exit after a keep-alive ([`DEFAULT_KEEP_ALIVE`]), and
-//! jobs beyond the cap wait in a FIFO queue (a `crossbeam-channel`). Submitting a job costs one
-//! CAS on the idle ledger and one channel push when a thread is idle; no lock is taken.
+//! jobs beyond the cap wait in a FIFO queue (a `crossbeam-channel`). Submitting a job while a
+//! pool thread is searching the queue costs one channel push and a fence, with no lock and no
+//! wake-up; otherwise the submitter wakes one thread, and threads hand a burst on to each other.
 //!
 //! Modules, each documenting its protocol:
-//! - `idle`: the packed waiting/claimed ledger that lets a submitter promise its job to an
-//!   idle thread and stops that thread from retiring in the meantime (loom-tested);
+//! - `idle`: the searching count and the sleepers, and why no job is left with every thread
+//!   asleep (loom-tested);
 //! - `pool`: the submit path, the thread loop, retirement and the numbered shutdown protocol.
 //!
 //! The crate has no `unsafe` code.

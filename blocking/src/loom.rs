@@ -7,11 +7,11 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
-    Arc, Condvar, Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
-    Arc, Condvar, Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
 };

@@ -3,35 +3,28 @@
 //! # Ownership
 //!
 //! - `Shared` (behind an `Arc`, held by every [`Pool`] clone through `Owner` and by every pool
-//!   thread): the job queue, the idle ledger ([`crate::idle`]), counters and the exit condvar.
+//!   thread): the job queue, the idle state ([`crate::idle`]), counters and the exit condvar.
 //! - `Owner` (one per pool, behind the `Arc` that [`Pool`] clones share): dropping the last
 //!   [`Pool`] handle begins shutdown without waiting, so threads never outlive a forgotten pool
 //!   by more than the job they are running.
 //!
 //! # Counters
 //!
-//! - `threads`: threads alive *or reserved*. A submitter reserves a slot with a CAS bounded by
+//! - `threads`: threads alive *or reserved*. A waker reserves a slot with a CAS bounded by
 //!   `max_threads` before starting a thread, so the cap is never exceeded. A thread releases its
-//!   slot when it exits.
-//! - The idle ledger counts waiting threads and the claims on them.
+//!   slot when it exits; a retiring one does so under the idle lock (see [`crate::idle`]).
 //!
 //! # Submitting a job (`Shared::submit`)
 //!
 //! 1. Shut down? Hand the job back.
-//! 2. Claim an unclaimed waiting thread; on success queue the job. (Claim before queue: see the
-//!    ledger's invariant 3.)
-//! 3. Else reserve a thread slot and start a thread with the job handed to it directly.
-//! 4. Else (at the cap) queue the job; a running thread takes it when it finishes its own.
-//!    Then re-check the thread count: a thread may have retired meanwhile (see below).
+//! 2. Push the job on the queue, fence, re-check the shutdown flag.
+//! 3. If some thread is searching, stop: it will find the job. Otherwise wake one
+//!    (`Shared::wake_one`): notify a sleeper, else start a thread if below the cap, else every
+//!    thread is running a job and the first to finish will find it.
 //!
-//! # Retiring (`Shared::retire`)
-//!
-//! A waiting thread whose keep-alive expires leaves the ledger only if it is unclaimed
-//! (otherwise a job is on its way and it waits again). It then releases its slot and looks at
-//! the queue once more; if a job is there it re-reserves a slot and keeps working. Step 4 above
-//! does the mirror image (queue, then look at the slot count). Both sides put a `SeqCst` fence
-//! between their write and their read, so at least one of them sees the other: a queued job is
-//! never left with no thread to run it.
+//! A thread that takes a job while it was the last searcher and sees more jobs queued wakes the
+//! next thread before running its own job. A burst of submissions therefore costs one wake-up
+//! from the submitter, and the pool fans out one hand-off at a time, as far as the burst needs.
 //!
 //! # Shutdown protocol (`Shared::begin_shutdown`, [`Pool::shutdown`])
 //!
@@ -39,17 +32,16 @@
 //! 2. Fence, then drain the queue, dropping every job not yet started. A submitter that queued
 //!    concurrently fences and re-reads the flag after queueing and drains too, so no job
 //!    queued around the flag survives.
-//! 3. Send one wake-up (`None`) per live thread; each waiting thread takes at most one and
-//!    exits. A thread that finishes a job sees the flag before waiting again; a thread that
-//!    receives a job after the flag drops it unrun.
+//! 3. Wake every sleeper; each sees the flag and exits. A thread that finishes a job sees the
+//!    flag before it searches again; one that takes a job after the flag drops it unrun.
 //! 4. [`Pool::shutdown`] then waits on the exit condvar until `threads` reaches zero or the
 //!    timeout passes. Threads that outlive the timeout finish their job and exit on their own.
 
 use crate::builder::{ThreadHook, ThreadNameFn};
-use crate::idle::{Idle, Retire};
+use crate::idle::{Idle, Wake};
 use crate::loom::{fence, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex};
 use crate::{Job, PoolMetrics, SpawnError};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;
 use std::fmt;
 use std::io;
@@ -57,9 +49,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
-
-/// A queue entry: a job, or a shutdown wake-up.
-type Msg = Option<Job>;
 
 thread_local! {
     /// Identity of the pool the current thread belongs to (0: none), so that a shutdown
@@ -77,8 +66,8 @@ pub(crate) struct Config {
 }
 
 struct Shared {
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
+    tx: Sender<Job>,
+    rx: Receiver<Job>,
     idle: Idle,
     /// Threads alive or reserved; never above `config.max_threads`.
     threads: AtomicUsize,
@@ -271,8 +260,8 @@ impl Pool {
         let shut = s.shutdown.load(Acquire);
         PoolMetrics {
             threads: s.threads.load(Relaxed),
-            idle_threads: s.idle.waiting(),
-            // After shutdown the queue holds only wake-ups: every job in it was dropped.
+            idle_threads: s.idle.unnotified(),
+            // After shutdown every queued job is dropped; one racing the flag is dropped soon.
             queue_depth: if shut { 0 } else { s.rx.len() },
             spawned_threads_total: s.spawned_total.load(Relaxed),
             jobs_completed: s.completed.load(Relaxed),
@@ -300,57 +289,62 @@ impl Shared {
         if this.shutdown.load(Acquire) {
             return Err(SpawnError::shutdown(job));
         }
-        if this.idle.try_claim() {
-            this.enqueue(job);
+        // `rx` lives in `self`, so the channel cannot be disconnected.
+        let _ = this.tx.send(job);
+        // Pairs with the fence in `begin_shutdown` (either we see the flag or its drain sees
+        // our job) and with the fence in `Idle::stop_search` (either we see a searcher or it
+        // sees our job).
+        fence(SeqCst);
+        if this.shutdown.load(Relaxed) {
+            this.drain();
             return Ok(());
         }
-        let job = if this.try_reserve_thread() {
-            match Shared::start_thread(this, Some(job)) {
-                Ok(()) => return Ok(()),
-                Err((job, err)) => {
-                    let job = job.expect("a thread that failed to start hands its job back");
-                    // SeqCst: pairs with `release_thread`; with no thread left the job would
-                    // wait forever, so hand it back instead.
-                    if this.threads.load(SeqCst) == 0 {
-                        return Err(SpawnError::thread_spawn(job, err));
-                    }
-                    job
-                }
-            }
-        } else {
-            job
-        };
-        this.enqueue(job);
-        // The fence in `enqueue` orders the push before this read; it pairs with the fence in
-        // `retire`, so a thread retiring right now either sees the job or is seen gone here.
-        if this.try_reserve_thread() {
-            // On failure the job stays queued for the threads that remain (the failed start
-            // already released its slot).
-            let _ = Shared::start_thread(this, None);
+        if this.idle.searching() > 0 {
+            return Ok(());
         }
-        Ok(())
+        match Shared::wake_one(this) {
+            Ok(()) => Ok(()),
+            // No thread at all and none could start: give a queued job back rather than
+            // leave it waiting forever.
+            Err(err) if this.threads.load(SeqCst) == 0 => match this.rx.try_recv() {
+                Ok(job) => Err(SpawnError::thread_spawn(job, err)),
+                Err(_) => Ok(()),
+            },
+            Err(_) => Ok(()),
+        }
     }
 
-    /// Queues a job, then makes sure a concurrent shutdown cannot leave it behind.
-    fn enqueue(&self, job: Job) {
-        // `rx` lives in `self`, so the channel cannot be disconnected.
-        let _ = self.tx.send(Some(job));
-        // Pairs with the fence in `begin_shutdown`: either we see the flag, or its drain sees
-        // our job. Also pairs with the fence in `retire` (see `submit`).
-        fence(SeqCst);
-        if self.shutdown.load(Relaxed) {
-            self.drain();
+    /// Gets one more thread searching the queue: a sleeper, else a new thread below the cap.
+    /// At the cap every thread is running a job and will search when it finishes.
+    fn wake_one(this: &Arc<Shared>) -> io::Result<()> {
+        loop {
+            this.idle.start_search();
+            if this.idle.try_notify() {
+                return Ok(());
+            }
+            if this.try_reserve_thread() {
+                return Shared::start_thread(this).inspect_err(|_| {
+                    this.idle.stop_search();
+                });
+            }
+            // Our provisional search count may have hidden the queue from a submitter while a
+            // thread went to sleep. If we were the last searcher, jobs are queued and a sleeper
+            // has appeared, go round again; the loop ends once no sleeper is left unnotified.
+            if !this.idle.stop_search() || this.rx.is_empty() || this.idle.unnotified() == 0 {
+                return Ok(());
+            }
         }
     }
 
     /// Reserves a thread slot if below the cap and not shut down.
     fn try_reserve_thread(&self) -> bool {
-        // SeqCst throughout: the slot count takes part in the retire/submit fence pairing.
         let mut n = self.threads.load(SeqCst);
         loop {
             if n >= self.config.max_threads || self.shutdown.load(SeqCst) {
                 return false;
             }
+            // SeqCst: pairs with the decrement in `release_thread` (a retiring thread frees
+            // its slot under the idle lock before a waker that found no sleeper gets here).
             match self.threads.compare_exchange_weak(n, n + 1, SeqCst, SeqCst) {
                 Ok(_) => return true,
                 Err(actual) => n = actual,
@@ -372,36 +366,21 @@ impl Shared {
         }
     }
 
-    /// Starts a thread in an already reserved slot. On failure releases the slot and returns
-    /// the job it was to run.
-    fn start_thread(
-        this: &Arc<Shared>,
-        first: Option<Job>,
-    ) -> Result<(), (Option<Job>, io::Error)> {
-        let slot = Arc::new(Mutex::new(first));
-        let thread_slot = slot.clone();
+    /// Starts a searching thread in an already reserved slot; on failure releases the slot.
+    fn start_thread(this: &Arc<Shared>) -> io::Result<()> {
         let shared = this.clone();
         let mut builder = std::thread::Builder::new().name((this.config.name)());
         if let Some(size) = this.config.stack_size {
             builder = builder.stack_size(size);
         }
-        let spawned = builder.spawn(move || {
-            let first = thread_slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            drop(thread_slot);
-            thread_main(shared, first);
-        });
-        match spawned {
+        match builder.spawn(move || thread_main(shared)) {
             Ok(_detached) => {
                 this.spawned_total.fetch_add(1, Relaxed);
                 Ok(())
             }
             Err(err) => {
                 this.release_thread();
-                let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-                Err((job, err))
+                Err(err)
             }
         }
     }
@@ -409,28 +388,16 @@ impl Shared {
     /// Steps 1–3 of the shutdown protocol (module docs). Does not wait.
     fn begin_shutdown(&self) {
         self.shutdown.store(true, SeqCst);
-        // Pairs with the fence in `enqueue`.
+        // Pairs with the fence in `submit`.
         fence(SeqCst);
         self.drain();
-        // SeqCst: pairs with `try_reserve_thread`; a slot reserved after this read belongs to
-        // a thread that will see the flag before it waits.
-        let live = self.threads.load(SeqCst);
-        for _ in 0..live {
-            let _ = self.tx.send(None);
-        }
+        self.idle.notify_all();
     }
 
-    /// Drops every queued job; wake-ups found on the way are put back for the threads.
+    /// Drops every queued job.
     fn drain(&self) {
-        let mut wakeups = 0usize;
-        while let Ok(msg) = self.rx.try_recv() {
-            match msg {
-                Some(job) => drop(job),
-                None => wakeups += 1,
-            }
-        }
-        for _ in 0..wakeups {
-            let _ = self.tx.send(None);
+        while let Ok(job) = self.rx.try_recv() {
+            drop(job);
         }
     }
 
@@ -443,65 +410,41 @@ impl Shared {
         self.completed.fetch_add(1, Relaxed);
     }
 
-    /// The thread loop. Returns when the thread must exit; `counted` is cleared if the thread
-    /// already released its slot (retirement).
-    fn work(&self, mut job: Option<Job>, counted: &mut bool) {
+    /// The thread loop. The thread enters it counted as searching. Returns when the thread
+    /// must exit; `counted` is cleared if the thread already released its slot (retirement).
+    fn work(this: &Arc<Shared>, counted: &mut bool) {
         loop {
-            if let Some(j) = job.take() {
-                if self.shutdown.load(Acquire) {
-                    drop(j);
+            if let Ok(job) = this.rx.try_recv() {
+                // Hand the rest of a burst on before running our own job.
+                if this.idle.stop_search() && !this.rx.is_empty() {
+                    let _ = Shared::wake_one(this);
+                }
+                if this.shutdown.load(Acquire) {
+                    drop(job);
                     return;
                 }
-                self.run_job(j);
+                this.run_job(job);
+                this.idle.start_search();
+                continue;
             }
-            // SeqCst: pairs with the flag store in `begin_shutdown`, which counts this thread
-            // among those to wake only if we have not seen the flag here.
-            if self.shutdown.load(SeqCst) {
+            if this.shutdown.load(SeqCst) {
+                this.idle.stop_search();
                 return;
             }
-            self.idle.enter_wait();
-            job = loop {
-                match self.rx.recv_timeout(self.config.keep_alive) {
-                    Ok(Some(j)) => {
-                        self.idle.leave_with_job();
-                        break Some(j);
-                    }
-                    Ok(None) | Err(RecvTimeoutError::Disconnected) => {
-                        self.idle.leave_on_shutdown();
-                        return;
-                    }
-                    Err(RecvTimeoutError::Timeout) => {
-                        if self.shutdown.load(SeqCst) {
-                            self.idle.leave_on_shutdown();
-                            return;
-                        }
-                        match self.idle.leave_on_timeout() {
-                            Retire::Stay => continue,
-                            Retire::Exit => {
-                                if self.retire() {
-                                    *counted = false;
-                                    return;
-                                }
-                                // Revived for a job that was queued as we retired.
-                                break None;
-                            }
-                        }
-                    }
+            match this.idle.sleep(
+                this.config.keep_alive,
+                || !this.rx.is_empty(),
+                || this.shutdown.load(SeqCst),
+                || this.release_thread(),
+            ) {
+                Wake::Search => continue,
+                Wake::Shutdown => return,
+                Wake::Retired => {
+                    *counted = false;
+                    return;
                 }
-            };
+            }
         }
-    }
-
-    /// Releases this thread's slot; returns `false` if it took a slot back to run a job that
-    /// arrived meanwhile (module docs, "Retiring").
-    fn retire(&self) -> bool {
-        self.release_thread();
-        // Pairs with the fence in `enqueue` (reached from `submit`'s at-cap path).
-        fence(SeqCst);
-        if self.rx.is_empty() || self.shutdown.load(SeqCst) {
-            return true;
-        }
-        !self.try_reserve_thread()
     }
 }
 
@@ -519,18 +462,19 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
-fn thread_main(shared: Arc<Shared>, first: Option<Job>) {
+fn thread_main(shared: Arc<Shared>) {
     CURRENT_POOL.with(|c| c.set(shared.id()));
     let mut slot = SlotGuard {
         shared: &shared,
         counted: true,
     };
     if let Some(hook) = &shared.config.on_start {
-        hook();
+        // A panicking hook must not take the thread's search duty down with it.
+        let _ = catch_unwind(AssertUnwindSafe(|| hook()));
     }
-    shared.work(first, &mut slot.counted);
+    Shared::work(&shared, &mut slot.counted);
     if let Some(hook) = &shared.config.on_stop {
-        hook();
+        let _ = catch_unwind(AssertUnwindSafe(|| hook()));
     }
     drop(slot);
 }

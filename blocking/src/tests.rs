@@ -50,7 +50,10 @@ fn grows_to_the_cap_and_queues_beyond_it() {
         .unwrap();
     }
     // The first four jobs hold all four threads; the other six must be queued.
-    wait_until("four threads", || pool.metrics().threads == 4);
+    wait_until("four busy threads", || {
+        let m = pool.metrics();
+        m.threads == 4 && m.queue_depth == 6
+    });
     let m = pool.metrics();
     assert_eq!(m.threads, 4);
     assert_eq!(m.queue_depth, 6);

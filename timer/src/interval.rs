@@ -154,6 +154,31 @@ impl Interval {
     }
 }
 
+/// An `Interval` is an endless stream of tick instants.
+///
+/// ```
+/// # use kiln_timer::{Driver, Unpark};
+/// # use std::sync::Arc;
+/// # struct Nop;
+/// # impl Unpark for Nop { fn unpark(&self) {} }
+/// use futures::StreamExt;
+/// use std::time::{Duration, Instant};
+///
+/// let driver = Driver::new(Arc::new(Nop));
+/// let start = Instant::now() - Duration::from_millis(10);
+/// let ticks = driver.handle().interval_at(start, Duration::from_millis(1));
+/// // Missed ticks burst by default, so these three are ready at once.
+/// let first: Vec<Instant> = futures::executor::block_on(ticks.take(3).collect());
+/// assert_eq!(first[2] - first[0], Duration::from_millis(2));
+/// ```
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
 impl fmt::Debug for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Interval")

@@ -34,6 +34,15 @@
 //!    `X` includes it) or sees the record. `unpark` must be sticky: one issued between steps
 //!    1 and 2 must make the park in step 2 return at once (`polling::Poller::notify` is).
 //! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
+//!
+//! # The due hint
+//! `Inner::hint` is a lower bound on every pending deadline, kept in an atomic so that
+//! [`Driver::process`] returns without locking while nothing can be due (the owner calls it
+//! after every park and periodically; idle siblings call it on busy workers' drivers). The
+//! wheel's `elapsed` therefore only moves when something is due; a coarse slot of a wheel that
+//! has fallen behind may start in the past, so the park deadline is the later of the wheel's
+//! next expiration and the hint (both lower bounds on the earliest deadline), never a past
+//! slot start that `process` would skip.
 
 use crate::clock::{Clock, ManualClock};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
@@ -167,6 +176,12 @@ pub(crate) struct Inner {
     unpark: std::sync::Arc<dyn Unpark>,
     /// Mirrors `Synced::shutdown` for lock-free checks; set once, under the lock.
     shutdown: AtomicBool,
+    /// A lower bound on every pending entry's tick (`u64::MAX`: none pending), written only
+    /// under the lock: lowered by each insert and reschedule, recomputed by `process_at`,
+    /// left alone (so possibly stale-low) by cancel. `process_at` reads it without the lock
+    /// and returns at once when nothing can be due, so the owner's frequent checks and idle
+    /// siblings looking for overdue timers do not touch the lock or the wheel's memory.
+    hint: AtomicU64,
     synced: Mutex<Synced>,
 }
 
@@ -202,7 +217,7 @@ impl Inner {
     pub(crate) fn insert(&self, deadline: Instant, entry: &Arc<Entry>) -> Registered {
         let when = self.deadline_tick(deadline);
         let mut synced = self.synced.lock();
-        let (result, unpark) = Self::link(&mut synced, when, entry);
+        let (result, unpark) = self.link(&mut synced, when, entry);
         drop(synced);
         if unpark {
             self.unpark.unpark();
@@ -218,17 +233,20 @@ impl Inner {
         let ours = synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
         let (result, unpark) = if ours {
             match synced.wheel.reschedule(key, when) {
-                Ok(()) => (
-                    Registered::Pending(key),
-                    Self::should_unpark(&mut synced, when),
-                ),
+                Ok(()) => {
+                    self.lower_hint(when);
+                    (
+                        Registered::Pending(key),
+                        Self::should_unpark(&mut synced, when),
+                    )
+                }
                 // The wheel's `Arc` is dropped here, under the lock; `entry` still holds one.
                 Err(_) => (Registered::Due(entry.fire()), false),
             }
         } else {
             // Fired earlier (or the driver shut down): register afresh.
             entry.rearm();
-            Self::link(&mut synced, when, entry)
+            self.link(&mut synced, when, entry)
         };
         drop(synced);
         if unpark {
@@ -240,14 +258,32 @@ impl Inner {
         result
     }
 
-    fn link(synced: &mut Synced, when: u64, entry: &Arc<Entry>) -> (Registered, bool) {
+    fn link(&self, synced: &mut Synced, when: u64, entry: &Arc<Entry>) -> (Registered, bool) {
         if synced.shutdown {
             return (Registered::Due(entry.fire()), false);
         }
         match synced.wheel.insert(when, entry.clone()) {
-            Ok(key) => (Registered::Pending(key), Self::should_unpark(synced, when)),
+            Ok(key) => {
+                self.lower_hint(when);
+                (Registered::Pending(key), Self::should_unpark(synced, when))
+            }
             Err(_) => (Registered::Due(entry.fire()), false),
         }
+    }
+
+    /// Lowers `hint` to `when`. Called with the lock held (the only writers hold it).
+    fn lower_hint(&self, when: u64) {
+        if when < self.hint.load(Ordering::Relaxed) {
+            // Release pairs with the Acquire load in `Driver::process_at`.
+            self.hint.store(when, Ordering::Release);
+        }
+    }
+
+    /// The tick to park until: the wheel's next expiration, raised to `hint` when that is
+    /// later (both are lower bounds on the earliest pending deadline). Called with the lock.
+    fn park_tick(&self, synced: &Synced) -> Option<u64> {
+        let next = synced.wheel.next_expiration()?;
+        Some(next.max(self.hint.load(Ordering::Relaxed)))
     }
 
     fn should_unpark(synced: &mut Synced, when: u64) -> bool {
@@ -382,6 +418,7 @@ impl Driver {
                     clock,
                     unpark,
                     shutdown: AtomicBool::new(false),
+                    hint: AtomicU64::new(u64::MAX),
                     synced: Mutex::new(Synced {
                         wheel: Wheel::new(),
                         parked_until: None,
@@ -405,7 +442,7 @@ impl Driver {
     pub fn next_deadline(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
         let synced = inner.synced.lock();
-        let tick = synced.wheel.next_expiration()?;
+        let tick = inner.park_tick(&synced)?;
         drop(synced);
         inner.tick_instant(tick)
     }
@@ -416,7 +453,7 @@ impl Driver {
     pub fn before_park(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
         let mut synced = inner.synced.lock();
-        let tick = synced.wheel.next_expiration();
+        let tick = inner.park_tick(&synced);
         synced.parked_until = Some(tick.unwrap_or(u64::MAX));
         drop(synced);
         tick.and_then(|t| inner.tick_instant(t))
@@ -435,22 +472,27 @@ impl Driver {
     /// Fires every timer whose deadline is at or before `now`; returns how many fired.
     ///
     /// Wakers are called after the wheel lock is released. A `now` earlier than one passed
-    /// before does nothing.
+    /// before does nothing. When no timer can be due yet this returns without taking the
+    /// wheel's lock, so it is cheap to call often and from idle sibling workers.
     pub fn process_at(&self, now: Instant) -> usize {
         let inner = &self.handle.inner;
         let now = inner.now_tick(now);
+        // Acquire pairs with the Release store in `Inner::lower_hint` and below.
+        if inner.hint.load(Ordering::Acquire) > now {
+            return 0;
+        }
         let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
         let mut synced = inner.synced.lock();
         if synced.shutdown {
             return 0;
         }
-        // Always advance, even when nothing is due: it moves `elapsed` up to `now`, so later
-        // inserts are placed relative to the present instead of cascading through coarse
-        // slots that are already in the past.
         let fired = synced.wheel.advance(now, |entry| {
             let fired = entry.fire();
             batch.push((entry, fired));
         });
+        let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
+        // Release pairs with the Acquire load above.
+        inner.hint.store(hint, Ordering::Release);
         drop(synced);
         for (entry, fired) in batch {
             entry.wake(fired);
@@ -476,6 +518,7 @@ impl Driver {
         synced.shutdown = true;
         // Release pairs with the Acquire load in `Inner::is_shutdown`.
         inner.shutdown.store(true, Ordering::Release);
+        inner.hint.store(u64::MAX, Ordering::Release);
         synced.wheel.drain(|entry| {
             let fired = entry.fire();
             batch.push((entry, fired));

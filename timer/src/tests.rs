@@ -171,12 +171,53 @@ fn sleep_whose_deadline_passed_before_its_first_poll() {
     assert_eq!(driver.process(), 1);
     assert_eq!(c.0.load(Ordering::SeqCst), 1);
     assert!(poll(&mut s, &w).is_ready());
-    // Already processed past: due at registration, the wheel is not touched.
+    // Processed past (the driver fired another timer at a later instant): due at
+    // registration, the wheel is not touched.
     let mut s = driver.handle().sleep(MS);
+    let mut other = driver.handle().sleep(2 * MS);
+    assert!(poll(&mut other, &w).is_pending());
     clock.advance(2 * MS);
-    driver.process();
+    assert_eq!(driver.process(), 1);
     assert!(poll(&mut s, &w).is_ready());
     assert_eq!(driver.pending(), 0);
+}
+
+#[test]
+fn idle_wheel_parks_until_the_deadline_not_a_stale_slot_start() {
+    let (driver, clock, _) = manual();
+    let (c, w) = counting_waker();
+    // Nothing pending: processing is skipped, so the wheel's notion of "now" stays behind.
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(driver.process(), 0);
+    let mut s = driver.handle().sleep(30 * MS);
+    assert!(poll(&mut s, &w).is_pending());
+    // The coarse slot holding it may start in the past; the park deadline must not.
+    assert_eq!(driver.next_deadline(), Some(s.deadline()));
+    assert_eq!(driver.before_park(), Some(s.deadline()));
+    driver.after_park();
+    assert_eq!(driver.process_at(s.deadline() - US), 0);
+    assert_eq!(driver.process_at(s.deadline()), 1);
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn cancelled_earliest_timer_leaves_a_harmless_stale_bound() {
+    let (driver, clock, _) = manual();
+    let t0 = clock.now();
+    let (c, w) = counting_waker();
+    let mut a = driver.handle().sleep_until(t0 + MS);
+    let mut b = driver.handle().sleep_until(t0 + 5 * MS);
+    assert!(poll(&mut a, &w).is_pending());
+    assert!(poll(&mut b, &w).is_pending());
+    drop(a);
+    let next = driver.next_deadline().unwrap();
+    assert!(next <= b.deadline());
+    // Processing at the stale bound fires nothing and tightens it.
+    assert_eq!(driver.process_at(t0 + MS), 0);
+    assert_eq!(driver.next_deadline(), Some(b.deadline()));
+    assert_eq!(driver.process_at(t0 + 5 * MS), 1);
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+    assert_eq!(driver.next_deadline(), None);
 }
 
 #[test]

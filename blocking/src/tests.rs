@@ -364,3 +364,28 @@ fn many_concurrent_submitters_lose_nothing() {
     assert!(pool.shutdown(None));
     assert_eq!(pool.metrics().jobs_completed, 8_000);
 }
+
+#[test]
+fn thread_start_failure_hands_the_job_back() {
+    // A stack no machine can map makes every thread start fail.
+    let pool = Builder::new().stack_size(usize::MAX / 4).build().unwrap();
+    let err = pool.spawn(Box::new(|| {})).unwrap_err();
+    assert!(err.is_thread_spawn_failed(), "{err:?}");
+    assert!(!err.is_shutdown());
+    assert!(std::error::Error::source(&err).is_some());
+    drop(err.into_job());
+    let m = pool.metrics();
+    assert_eq!(m.threads, 0);
+    assert_eq!(m.queue_depth, 0);
+    assert!(pool.shutdown(Some(Duration::ZERO)));
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Pool>();
+    send_sync::<Builder>();
+    send_sync::<crate::PoolMetrics>();
+    send::<crate::SpawnError>();
+}

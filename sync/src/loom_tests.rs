@@ -94,6 +94,26 @@ fn loom_mutex_mutual_exclusion() {
 }
 
 #[test]
+fn loom_mutex_cancelled_lock_hands_off() {
+    loom::model(|| {
+        let m = Arc::new(Mutex::new(0usize));
+        let guard = m.try_lock().unwrap();
+        let m1 = m.clone();
+        // Either queues behind the held lock and is cancelled, or (if it runs after the
+        // unlock) takes the lock and drops the guard at once.
+        let cancelled = thread::spawn(move || {
+            poll_once_then_drop(m1.lock());
+        });
+        let m2 = m.clone();
+        let waiter = thread::spawn(move || *block_on(m2.lock()) += 1);
+        drop(guard);
+        cancelled.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(*m.try_lock().expect("lock must be free again"), 1);
+    });
+}
+
+#[test]
 fn loom_oneshot_send_recv() {
     loom::model(|| {
         let (tx, rx) = oneshot::channel();
@@ -148,6 +168,27 @@ fn loom_mpsc_unbounded_parked_receiver_sees_every_send_and_close() {
         let tx2 = tx.clone();
         let a = thread::spawn(move || tx.send(1).unwrap());
         let b = thread::spawn(move || tx2.send(2).unwrap());
+        let mut got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2]);
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_mpsc_bounded_two_senders_share_one_slot() {
+    loom::model(|| {
+        let (tx, mut rx) = mpsc::channel(1);
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || block_on(tx.send(1)).unwrap());
+        let b = thread::spawn(move || block_on(tx2.send(2)).unwrap());
         let mut got = block_on(async {
             let mut got = Vec::new();
             while let Some(v) = rx.recv().await {

@@ -109,3 +109,44 @@ fn semaphore_barrier_notify_and_queue_join() {
         assert_eq!(sem.available_permits(), 2);
     });
 }
+
+#[test]
+fn broadcast_watch_rwlock_event_across_tasks() {
+    use kiln_sync::{broadcast, watch, Event, RwLock};
+
+    let rt = runtime();
+    rt.block_on(async {
+        let (btx, _) = broadcast::channel::<u32>(256);
+        let (wtx, wrx) = watch::channel(0u32);
+        let lock = Arc::new(RwLock::new(0u32));
+        let go = Arc::new(Event::new());
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let mut brx = btx.subscribe();
+            let mut wrx = wrx.clone();
+            let lock = lock.clone();
+            let go = go.clone();
+            tasks.push(kiln::spawn(async move {
+                go.wait().await;
+                let mut sum = 0;
+                while let Ok(v) = brx.recv().await {
+                    sum += v;
+                }
+                while wrx.changed().await.is_ok() {}
+                *lock.write().await += 1;
+                (sum, *wrx.borrow())
+            }));
+        }
+        go.set();
+        for i in 1..=100 {
+            btx.send(i).unwrap();
+        }
+        drop(btx);
+        wtx.send(9).unwrap();
+        drop(wtx);
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), (5050, 9));
+        }
+        assert_eq!(*lock.read().await, 4);
+    });
+}

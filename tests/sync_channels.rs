@@ -274,3 +274,29 @@ fn watch_cancelled_changed_then_send_is_seen() {
     assert!(tx.is_closed());
     assert_eq!(tx.send(3).unwrap_err().into_inner(), 3);
 }
+
+#[test]
+fn mpsc_never_holds_more_than_capacity() {
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut in_flight = 0usize;
+    let mut next = 0u32;
+    let mut expected = 0u32;
+    for round in 0..50 {
+        while tx.try_send(next).is_ok() {
+            next += 1;
+            in_flight += 1;
+        }
+        assert!(
+            in_flight <= 64,
+            "round {round}: {in_flight} messages in a 64-slot channel"
+        );
+        for _ in 0..(round % 7 + 1) {
+            assert_eq!(rx.try_recv().unwrap(), expected);
+            expected += 1;
+            in_flight -= 1;
+        }
+    }
+    // Draining returns every permit.
+    while rx.try_recv().is_ok() {}
+    assert_eq!(tx.capacity(), 64);
+}

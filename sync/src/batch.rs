@@ -310,3 +310,87 @@ impl Drop for Acquire<'_> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn poll(fut: Pin<&mut Acquire<'_>>) -> Poll<Result<(), ()>> {
+        let waker = Waker::from(Arc::new(Noop));
+        fut.poll(&mut Context::from_waker(&waker))
+    }
+
+    fn waiters_flag(sem: &RawSemaphore) -> bool {
+        sem.state.load(Ordering::Relaxed) & WAITERS != 0
+    }
+
+    #[test]
+    fn partial_assignment_then_completion() {
+        let sem = RawSemaphore::new(2);
+        let mut big = pin!(sem.acquire(5));
+        assert!(poll(big.as_mut()).is_pending());
+        // The two free permits moved into the waiter; the word now holds none.
+        assert_eq!(sem.available_permits(), 0);
+        assert!(waiters_flag(&sem));
+        sem.release(2);
+        assert!(poll(big.as_mut()).is_pending());
+        sem.release(2);
+        assert_eq!(poll(big.as_mut()), Poll::Ready(Ok(())));
+        assert!(!waiters_flag(&sem), "flag cleared once the list empties");
+        assert_eq!(sem.available_permits(), 1);
+    }
+
+    #[test]
+    fn release_serves_front_before_back() {
+        let sem = RawSemaphore::new(0);
+        let mut front = pin!(sem.acquire(2));
+        let mut back = pin!(sem.acquire(1));
+        assert!(poll(front.as_mut()).is_pending());
+        assert!(poll(back.as_mut()).is_pending());
+        sem.release(1);
+        // One permit is not enough for the front; the back may not overtake it.
+        assert!(poll(back.as_mut()).is_pending());
+        sem.release(2);
+        assert_eq!(poll(front.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(poll(back.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(sem.available_permits(), 0);
+        assert!(!waiters_flag(&sem));
+    }
+
+    #[test]
+    fn close_returns_partial_assignments() {
+        let sem = RawSemaphore::new(1);
+        let mut big = pin!(sem.acquire(3));
+        assert!(poll(big.as_mut()).is_pending());
+        sem.close();
+        assert_eq!(poll(big.as_mut()), Poll::Ready(Err(())));
+        // The permit it had been handed is free again, though new acquires fail.
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(sem.try_acquire(1), Err(TryAcquire::Closed));
+        assert!(!waiters_flag(&sem));
+    }
+
+    #[test]
+    fn zero_permits_always_succeed_until_closed() {
+        let sem = RawSemaphore::new(0);
+        assert_eq!(sem.try_acquire(0), Ok(()));
+        sem.close();
+        assert_eq!(sem.try_acquire(0), Err(TryAcquire::Closed));
+    }
+
+    #[test]
+    fn forget_takes_only_free_permits() {
+        let sem = RawSemaphore::new(3);
+        sem.try_acquire(1).unwrap();
+        assert_eq!(sem.forget_permits(5), 2);
+        assert_eq!(sem.available_permits(), 0);
+    }
+}

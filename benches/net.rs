@@ -181,5 +181,62 @@ fn tcp_echo(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rounds of the interleaved comparison (each: `BATCH` iterations of each runtime).
+const AB_ROUNDS: usize = 40;
+const BATCH: usize = 10;
+
+/// An A/B run printed after criterion's: kiln and tokio alternate in short batches, so a
+/// change in background load during the run hits both alike. Prints the median round trips
+/// per second of each and their ratio.
+fn tcp_echo_interleaved() {
+    let kiln_rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("kiln runtime");
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut kiln_clients = kiln_side::setup(&kiln_rt);
+    let mut tokio_clients = tokio_side::setup(&tokio_rt);
+    let per_batch = (BATCH * CONNS * ROUNDS) as f64;
+    let (mut k, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..AB_ROUNDS {
+        let start = std::time::Instant::now();
+        for _ in 0..BATCH {
+            kiln_side::round(&kiln_rt, &mut kiln_clients);
+        }
+        k.push(per_batch / start.elapsed().as_secs_f64());
+        let start = std::time::Instant::now();
+        for _ in 0..BATCH {
+            tokio_side::round(&tokio_rt, &mut tokio_clients);
+        }
+        t.push(per_batch / start.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (km, tm) = (median(&mut k), median(&mut t));
+    println!(
+        "tcp_echo interleaved ({AB_ROUNDS} rounds): kiln {:.1} K round trips/s, tokio {:.1} K/s, \
+         kiln/tokio = {:.3}",
+        km / 1e3,
+        tm / 1e3,
+        km / tm
+    );
+}
+
 criterion::criterion_group!(benches, tcp_echo);
-criterion::criterion_main!(benches);
+
+fn main() {
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    // Only when benchmarking (not under `cargo test --benches`).
+    if std::env::args().any(|a| a == "--bench") {
+        tcp_echo_interleaved();
+    }
+}

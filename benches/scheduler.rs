@@ -4,7 +4,7 @@
 //! `tokio` inside each group are the two runtimes. `BENCH_WORKERS=n` changes the number of
 //! worker threads of both (default 2), for scaling runs on larger machines.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_main, Criterion};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 
@@ -241,12 +241,46 @@ fn chained_spawn(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    spawn_many_local,
-    spawn_many_remote,
-    yield_many,
-    ping_pong,
-    chained_spawn
-);
-criterion_main!(benches);
+/// The cost of `Builder::metrics`: two workloads with counting on and off, same run.
+fn metrics_overhead(c: &mut Criterion) {
+    for (name, on) in [("on", true), ("off", false)] {
+        let rt = kiln::Builder::new_multi_thread()
+            .worker_threads(workers())
+            .metrics(on)
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
+        let rem = Arc::new(AtomicUsize::new(0));
+        c.benchmark_group("metrics_overhead_spawn_many_local")
+            .bench_function(name, |b| {
+                b.iter(|| {
+                    drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
+                    rx.recv().unwrap();
+                })
+            });
+        c.benchmark_group("metrics_overhead_yield_many")
+            .bench_function(name, |b| {
+                b.iter(|| {
+                    let _enter = rt.enter();
+                    on_kiln::yield_many(&tx);
+                    for _ in 0..YIELD_TASKS {
+                        rx.recv().unwrap();
+                    }
+                })
+            });
+    }
+}
+
+/// The benchmark group (in a private module so the generated function needs no docs).
+mod group {
+    criterion::criterion_group!(
+        benches,
+        super::spawn_many_local,
+        super::spawn_many_remote,
+        super::yield_many,
+        super::ping_pong,
+        super::chained_spawn,
+        super::metrics_overhead
+    );
+}
+criterion_main!(group::benches);

@@ -43,6 +43,7 @@ pub struct Builder {
     pub(crate) global_queue_interval: u32,
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
+    pub(crate) metrics: bool,
 }
 
 impl Builder {
@@ -80,6 +81,7 @@ impl Builder {
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             lifo_slot: true,
             slow_poll_threshold: None,
+            metrics: true,
         }
     }
 
@@ -256,6 +258,22 @@ impl Builder {
         self
     }
 
+    /// Whether workers count polls, steals, parks, I/O events and timers for
+    /// [`Runtime::metrics`](crate::Runtime::metrics) (default `true`). Counting is per worker,
+    /// in plain fields published with relaxed stores at park and maintenance ticks; turning it
+    /// off makes those counters read zero. Queue depths and blocking-pool figures are always
+    /// live.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().metrics(false).build().unwrap();
+    /// rt.block_on(async { kiln::spawn(async {}).await.unwrap() });
+    /// assert_eq!(rt.metrics().worker_poll_count(0), 0);
+    /// ```
+    pub fn metrics(&mut self, enabled: bool) -> &mut Builder {
+        self.metrics = enabled;
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
@@ -297,6 +315,7 @@ impl Builder {
             global_queue_interval: self.global_queue_interval,
             lifo_slot: self.lifo_slot,
             slow_poll_threshold: self.slow_poll_threshold,
+            metrics: self.metrics,
         }
     }
 
@@ -337,6 +356,7 @@ impl fmt::Debug for Builder {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("lifo_slot", &self.lifo_slot)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }

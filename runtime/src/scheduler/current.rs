@@ -232,7 +232,9 @@ impl Shared {
             core.parks += u64::from(idle);
             core.io_events += stats.io_events as u64;
             core.timers_fired += stats.timers_fired as u64;
-            core.publish(&self.metrics);
+            if self.config.metrics {
+                core.publish(&self.metrics);
+            }
         };
         let core = cx.core.borrow_mut().take().expect("core present");
         let driver = cx.driver.borrow_mut().take().expect("driver present");

@@ -51,6 +51,7 @@ pub(crate) struct Config {
     pub(crate) global_queue_interval: u32,
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
+    pub(crate) metrics: bool,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).

@@ -20,6 +20,11 @@ use std::time::Duration;
 /// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
 
+/// Shortest sleep an idle worker takes to cover a running sibling's due timers: the sibling
+/// fires them itself at its next maintenance tick unless stuck, so a due timer must not turn
+/// this worker's park into a spin.
+const SIBLING_TIMER_SLACK: Duration = Duration::from_micros(50);
+
 /// The thread-owned half of a worker.
 pub(crate) struct Core {
     index: usize,
@@ -29,6 +34,8 @@ pub(crate) struct Core {
     is_searching: bool,
     rand: u32,
     stats: Stats,
+    /// `Builder::metrics`: count and publish (see `metrics.rs`).
+    metrics: bool,
 }
 
 #[derive(Default)]
@@ -84,6 +91,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver
         is_searching: false,
         rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         stats: Stats::default(),
+        metrics: shared.config.metrics,
     };
     let cx = Rc::new(SchedulerContext::Multi(WorkerContext {
         shared: shared.clone(),
@@ -142,7 +150,9 @@ impl WorkerContext {
     fn run_task(&self, task: Notified) {
         {
             let mut core = self.core.borrow_mut();
-            core.stats.polls += 1;
+            if core.metrics {
+                core.stats.polls += 1;
+            }
             if core.is_searching {
                 core.is_searching = false;
                 drop(core);
@@ -163,8 +173,10 @@ impl WorkerContext {
                 }
                 {
                     let mut core = self.core.borrow_mut();
-                    core.stats.polls += 1;
-                    core.stats.lifo_polls += 1;
+                    if core.metrics {
+                        core.stats.polls += 1;
+                        core.stats.lifo_polls += 1;
+                    }
                 }
                 next.run_checked(slow);
             }
@@ -196,8 +208,13 @@ impl WorkerContext {
                     idle_sources |= remote.driver.has_io_sources();
                     continue;
                 }
+                // A sibling without sockets has no I/O to steal: watching it would only wake
+                // this worker for nothing (its timers are covered by `park`'s deadline bound).
+                if !remote.driver.has_io_sources() {
+                    continue;
+                }
                 match remote.driver.io_state() {
-                    IoState::Parked => idle_sources |= remote.driver.has_io_sources(),
+                    IoState::Parked => idle_sources = true,
                     IoState::Busy => sibling_busy = true,
                     IoState::Stale => {
                         sibling_busy = true;
@@ -274,11 +291,27 @@ impl WorkerContext {
             .transition_worker_to_parked(index, was_searching);
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
-            let stats = self.driver.borrow_mut().park(None);
+            let timeout = self.sibling_timer_bound(index);
+            let stats = self.driver.borrow_mut().park(timeout);
             self.core.borrow_mut().record_park(stats, true);
         }
         let notified = shared.idle.unpark_self(index);
         self.core.borrow_mut().is_searching = notified;
+    }
+
+    /// How long this worker may sleep without leaving a timer of a sibling that is running
+    /// (and may be stuck in a long poll) late: until the earliest such deadline. `None` if no
+    /// running sibling has a timer; parked siblings wake for their own timers.
+    fn sibling_timer_bound(&self, index: usize) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        self.shared
+            .remotes
+            .iter()
+            .enumerate()
+            .filter(|&(i, r)| i != index && r.driver.io_state() != IoState::Parked)
+            .filter_map(|(_, r)| r.driver.timer.next_deadline())
+            .min()
+            .map(|at| at.saturating_duration_since(now).max(SIBLING_TIMER_SLACK))
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.
@@ -345,6 +378,9 @@ impl Core {
     }
 
     fn publish(&self, shared: &Shared) {
+        if !self.metrics {
+            return;
+        }
         let m = &shared.remotes[self.index].metrics;
         m.polls.store(self.stats.polls, Relaxed);
         m.steals.store(self.stats.steals, Relaxed);

@@ -49,7 +49,10 @@ pub mod task {
 /// Time: sleeps, timeouts and intervals with microsecond precision, driven by each worker's
 /// timer wheel.
 pub mod time {
-    pub use kiln_timer::*;
+    pub use kiln_timer::{
+        interval, interval_at, sleep, sleep_until, timeout, timeout_at, Duration, Elapsed, Instant,
+        Interval, MissedTickBehavior, Sleep, Timeout,
+    };
 }
 
 /// Async synchronization primitives and channels that work under any executor: asyncio's

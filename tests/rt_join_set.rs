@@ -1,11 +1,11 @@
 //! `kiln::task::JoinSet`: completion order, abort, detach, drop policy, shutdown, on both
 //! flavors.
 
-mod rt_common;
+mod common;
 
+use common::runtimes;
 use kiln::sync::Event;
 use kiln::task::JoinSet;
-use rt_common::runtimes;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! Shutdown, misuse panics and spawning after shutdown.
 
-mod rt_common;
+mod common;
 
-use rt_common::{runtimes, DropFlag};
+use common::{runtimes, DropFlag};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

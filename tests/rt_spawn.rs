@@ -1,8 +1,8 @@
 //! Spawning, joining, yielding, aborting and panics, on both flavors.
 
-mod rt_common;
+mod common;
 
-use rt_common::runtimes;
+use common::runtimes;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 

@@ -2,11 +2,11 @@
 //! flavors: all-succeed, first failure cancels the siblings and is returned, panics, drop
 //! cancels, runtime shutdown.
 
-mod rt_common;
+mod common;
 
+use common::runtimes;
 use kiln::sync::Event;
 use kiln::task::{GroupError, TaskGroup};
-use rt_common::runtimes;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,12 +1,12 @@
 //! `kiln::time::interval` through the facade: tick spacing and missed-tick behaviors.
 
-mod rt_common;
+mod common;
 
 use kiln::time::{interval, interval_at, Duration, Instant, MissedTickBehavior};
 
 #[test]
 fn ticks_are_spaced_by_the_period() {
-    for (name, rt) in rt_common::runtimes() {
+    for (name, rt) in common::runtimes() {
         rt.block_on(async {
             let period = Duration::from_millis(2);
             let mut iv = interval(period);
@@ -29,7 +29,7 @@ fn ticks_are_spaced_by_the_period() {
 
 #[test]
 fn missed_ticks_follow_the_chosen_behavior() {
-    for (name, rt) in rt_common::runtimes() {
+    for (name, rt) in common::runtimes() {
         rt.block_on(async {
             let period = Duration::from_millis(5);
             for behavior in [
@@ -66,7 +66,7 @@ fn missed_ticks_follow_the_chosen_behavior() {
 
 #[test]
 fn reset_restarts_the_schedule() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let mut iv = interval(Duration::from_millis(3));
             iv.tick().await;

@@ -7,15 +7,15 @@ fn unpin<T: Unpin>() {}
 
 #[test]
 fn public_types_are_send_and_sync() {
-    send_sync::<Driver>();
-    send_sync::<TimerHandle>();
-    send_sync::<ManualClock>();
+    send_sync::<kiln_timer::Driver>();
+    send_sync::<kiln_timer::TimerHandle>();
+    send_sync::<kiln_timer::ManualClock>();
     send_sync::<Sleep>();
     send_sync::<Timeout<std::future::Ready<u8>>>();
     send_sync::<Interval>();
     send_sync::<Elapsed>();
     send_sync::<MissedTickBehavior>();
-    send_sync::<std::sync::Arc<dyn Unpark>>();
+    send_sync::<std::sync::Arc<dyn kiln_timer::Unpark>>();
     // A `Sleep` may be stored and moved freely: no pinning needed.
     unpin::<Sleep>();
     unpin::<Interval>();

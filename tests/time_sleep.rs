@@ -1,7 +1,7 @@
 //! `kiln::time::sleep` through the facade, on both runtime flavors: never early, many at once,
 //! sleeps that move between threads, cancellation from other threads, use outside a runtime.
 
-mod rt_common;
+mod common;
 
 use kiln::time::{sleep, sleep_until, Duration, Instant};
 use std::future::Future;
@@ -10,7 +10,7 @@ use std::task::Poll;
 
 #[test]
 fn sleep_never_completes_early() {
-    for (name, rt) in rt_common::runtimes() {
+    for (name, rt) in common::runtimes() {
         rt.block_on(async {
             for us in [0u64, 1, 50, 300, 1_000, 2_500] {
                 let d = Duration::from_micros(us);
@@ -27,7 +27,7 @@ fn sleep_never_completes_early() {
 
 #[test]
 fn due_sleeps_complete_immediately() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             sleep(Duration::ZERO).await;
             sleep_until(Instant::now() - Duration::from_secs(1)).await;
@@ -44,7 +44,7 @@ fn due_sleeps_complete_immediately() {
 
 #[test]
 fn many_concurrent_sleeps_all_complete() {
-    for (name, rt) in rt_common::runtimes() {
+    for (name, rt) in common::runtimes() {
         let late = rt.block_on(async {
             let tasks: Vec<_> = (0..2_000u64)
                 .map(|i| {
@@ -75,7 +75,7 @@ fn many_concurrent_sleeps_all_complete() {
 
 #[test]
 fn sleep_polled_on_runtime_completes_on_a_plain_thread() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         let s = rt.block_on(async {
             let mut s = sleep(Duration::from_millis(5));
             // Register it with this runtime's timer by polling once.
@@ -102,7 +102,7 @@ fn sleep_polled_on_runtime_completes_on_a_plain_thread() {
 
 #[test]
 fn sleep_moves_between_tasks_and_is_cancelled_from_another_thread() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let (tx, rx) = kiln::sync::oneshot::channel();
             let first = kiln::spawn(async move {
@@ -135,7 +135,7 @@ fn sleep_moves_between_tasks_and_is_cancelled_from_another_thread() {
 
 #[test]
 fn reset_moves_the_deadline() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let mut s = Box::pin(sleep(Duration::from_secs(3600)));
             std::future::poll_fn(|cx| {
@@ -153,10 +153,10 @@ fn reset_moves_the_deadline() {
 
 #[test]
 fn aborting_a_sleeping_task_cancels_its_timer() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let flag = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let guard = rt_common::DropFlag { flag: flag.clone() };
+            let guard = common::DropFlag { flag: flag.clone() };
             let h = kiln::spawn(async move {
                 let _guard = guard;
                 sleep(Duration::from_secs(3600)).await;

@@ -1,14 +1,14 @@
 //! `kiln::time::timeout` through the facade: `Ok` when the future wins, `Err(Elapsed)` with
 //! the inner future dropped when the deadline wins.
 
-mod rt_common;
+mod common;
 
 use kiln::time::{sleep, timeout, timeout_at, Duration, Elapsed, Instant};
 use std::sync::{Arc, Mutex};
 
 #[test]
 fn timeout_ok_when_future_finishes_first() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             assert_eq!(timeout(Duration::from_secs(10), async { 42 }).await, Ok(42));
             let slow_enough = async {
@@ -25,10 +25,10 @@ fn timeout_ok_when_future_finishes_first() {
 
 #[test]
 fn timeout_elapses_and_drops_the_future() {
-    for (name, rt) in rt_common::runtimes() {
+    for (name, rt) in common::runtimes() {
         rt.block_on(async {
             let flag = Arc::new(Mutex::new(None));
-            let guard = rt_common::DropFlag { flag: flag.clone() };
+            let guard = common::DropFlag { flag: flag.clone() };
             let start = Instant::now();
             let d = Duration::from_millis(5);
             let res = timeout(d, async move {
@@ -49,7 +49,7 @@ fn timeout_elapses_and_drops_the_future() {
 
 #[test]
 fn timeout_at_past_deadline_still_polls_the_future_once() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let past = Instant::now() - Duration::from_millis(1);
             assert_eq!(timeout_at(past, async { 1 }).await, Ok(1));
@@ -62,7 +62,7 @@ fn timeout_at_past_deadline_still_polls_the_future_once() {
 
 #[test]
 fn timeout_works_in_spawned_tasks_across_workers() {
-    for (_, rt) in rt_common::runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let tasks: Vec<_> = (0..200u64)
                 .map(|i| {

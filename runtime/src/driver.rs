@@ -11,6 +11,11 @@
 //! `polling`'s epoll backend arms a timerfd for the wait, so sub-millisecond deadlines are
 //! honoured (see the kiln-timer crate docs).
 //!
+//! A worker with no I/O sources and no timer deadline has nothing but a notification to wait
+//! for; it sleeps on a condition variable instead (a futex: `polling`'s wait costs two extra
+//! syscalls per park to arm and disarm its timerfd). `unpark` wakes whichever of the two the
+//! owner sleeps on (`Notifier::sleeping`); a notification is sticky on both.
+//!
 //! # I/O stealing
 //!
 //! A worker stuck in a long task polls its poller only when the task returns. Meanwhile an idle
@@ -43,7 +48,7 @@
 //! sockets wakes each searching worker at most ~30 times a second; one without sockets never).
 
 use crate::io::{Dispatch, ScheduledIo};
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
 use polling::{Event, Events, PollMode, Poller};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -67,19 +72,55 @@ const WATCH_BUSY: usize = 2;
 /// `last_poll` value while the owner waits on its poller.
 const PARKED: u64 = u64::MAX;
 
+/// `Notifier::sleeping`: the owner is awake.
+const AWAKE: usize = 0;
+/// `Notifier::sleeping`: the owner waits on the condition variable (no sources, no deadline).
+const ON_CONDVAR: usize = 1;
+
 /// Wakes the owner's wait; shared with the timer wheel.
 struct Notifier {
     poller: Arc<Poller>,
     /// Set by `unpark`, cleared by the owner after a wait (see the module docs).
     unparked: AtomicBool,
+    /// What the owner sleeps on: [`AWAKE`] (or on its poller) or [`ON_CONDVAR`].
+    sleeping: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
 }
 
 impl Notifier {
     fn unpark(&self) {
-        // SeqCst: pairs with the owner's swap after its wait and a sibling's load after its own.
+        // SeqCst: pairs with the owner's swap after its wait and a sibling's load after its own,
+        // and with the owner's `sleeping` store before it checks `unparked` (condvar path).
         self.unparked.store(true, SeqCst);
-        // A failed notify leaves the owner to wake at its previous deadline; nothing to report.
-        let _ = self.poller.notify();
+        if self.sleeping.load(SeqCst) == ON_CONDVAR {
+            // Taking the lock orders this notify after the owner's check-then-wait.
+            drop(self.lock.lock());
+            self.condvar.notify_one();
+        } else {
+            // A failed notify leaves the owner to wake at its previous deadline.
+            let _ = self.poller.notify();
+        }
+    }
+
+    /// The owner's wait when it has no I/O sources and no deadline: a futex, two syscalls
+    /// cheaper per park/unpark than the poller's timerfd-armed wait. Returns at once if a
+    /// source appeared: `register` inserts the source (under the sources lock) and then reads
+    /// `sleeping`, while this stores `sleeping` and then reads the sources (under that lock), so
+    /// either it sees the source or `register` sees it asleep and unparks it.
+    fn wait_on_condvar(&self, has_sources: impl Fn() -> bool) {
+        let mut guard = self.lock.lock();
+        self.sleeping.store(ON_CONDVAR, SeqCst);
+        while !self.unparked.load(SeqCst) && !has_sources() {
+            #[cfg(not(loom))]
+            self.condvar.wait(&mut guard);
+            #[cfg(loom)]
+            {
+                guard = self.condvar.wait(guard).expect("kiln: lock poisoned");
+            }
+        }
+        self.sleeping.store(AWAKE, SeqCst);
+        drop(guard);
     }
 }
 
@@ -123,6 +164,9 @@ impl DriverHandle {
         let notifier = Arc::new(Notifier {
             poller: poller.clone(),
             unparked: AtomicBool::new(false),
+            sleeping: AtomicUsize::new(AWAKE),
+            lock: Mutex::new(()),
+            condvar: Condvar::new(),
         });
         let timer = Arc::new(kiln_timer::Driver::new(notifier.clone()));
         let edge = poller.supports_edge();
@@ -147,10 +191,8 @@ impl DriverHandle {
     /// Fires this driver's due timers from any thread; returns how many fired. Used by idle
     /// siblings so a worker stuck in a long poll does not make its timers late.
     pub(crate) fn process_due_timers(&self, now: Instant) -> usize {
-        match self.timer.next_deadline() {
-            Some(at) if at <= now => self.timer.process(),
-            _ => 0,
-        }
+        // `process_at` takes no lock when nothing can be due.
+        self.timer.process_at(now)
     }
 
     /// Registers `fd` (non-blocking, open until [`DriverHandle::deregister`]) for both
@@ -169,7 +211,14 @@ impl DriverHandle {
                 .add_with_mode(fd.as_raw_fd(), Event::all(key), mode)
         };
         match added {
-            Ok(()) => Ok((key, io)),
+            Ok(()) => {
+                // An owner asleep on its condition variable would not see this source's
+                // events: wake it so it parks on the poller instead.
+                if self.notifier.sleeping.load(SeqCst) == ON_CONDVAR {
+                    self.notifier.unpark();
+                }
+                Ok((key, io))
+            }
             Err(e) => {
                 self.io.release(key);
                 Err(e)
@@ -303,8 +352,14 @@ impl Driver {
             timeout
         };
         self.events.clear();
-        // An error (EINTR) is a spurious wake-up: the caller loops.
-        let _ = h.poller.wait(&mut self.events, timeout);
+        if blocking && timeout.is_none() && !h.has_io_sources() {
+            // Nothing but a notification can end this wait: sleep on the futex. A source
+            // registered meanwhile notifies us (see `register`).
+            h.notifier.wait_on_condvar(|| h.has_io_sources());
+        } else {
+            // An error (EINTR) is a spurious wake-up: the caller loops.
+            let _ = h.poller.wait(&mut self.events, timeout);
+        }
         h.last_poll.store(h.now_nanos(), Relaxed);
         // Step 2 of the notification protocol.
         h.notifier.unparked.swap(false, SeqCst);

@@ -25,6 +25,7 @@ pub fn runtimes() -> Vec<(&'static str, kiln::Runtime)> {
 
 /// Sets a flag when dropped, remembering the thread it was dropped on.
 pub struct DropFlag {
+    /// Where the drop happened: the dropping thread's name.
     pub flag: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 

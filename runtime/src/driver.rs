@@ -260,6 +260,26 @@ impl DriverHandle {
         self.watch.fetch_max(mode, Relaxed);
     }
 
+    /// Whether a zero-timeout wait could return anything: no sources means no I/O events (a
+    /// pending notification needs no consuming while the owner is awake), and otherwise one
+    /// `poll(2)` on the epoll descriptor tells whether it is ready, for one syscall instead of
+    /// the three of `polling`'s timerfd-armed wait.
+    fn poller_has_events(&self) -> bool {
+        if !self.has_io_sources() {
+            return false;
+        }
+        let mut fd = libc::pollfd {
+            fd: self.poller.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `fd` is a valid pollfd array of length 1 that outlives the call, and the
+        // epoll descriptor stays open while `self.poller` lives.
+        let n = unsafe { libc::poll(&mut fd, 1, 0) };
+        // On error, take the slow path, which reports nothing worse than a spurious wake.
+        n != 0
+    }
+
     /// Whether any source is registered with this driver.
     pub(crate) fn has_io_sources(&self) -> bool {
         self.io.len() > 0
@@ -356,6 +376,8 @@ impl Driver {
             // Nothing but a notification can end this wait: sleep on the futex. A source
             // registered meanwhile notifies us (see `register`).
             h.notifier.wait_on_condvar(|| h.has_io_sources());
+        } else if !blocking && !h.poller_has_events() {
+            // Maintenance tick with nothing ready: skip the wait (and its timerfd syscalls).
         } else {
             // An error (EINTR) is a spurious wake-up: the caller loops.
             let _ = h.poller.wait(&mut self.events, timeout);

@@ -159,8 +159,12 @@ fn an_always_ready_connection_does_not_starve_its_worker() {
                 r2.fetch_add(1, SeqCst);
             }
         });
-        // The only other task on the reader's worker.
+        // The only other task on the reader's worker; it starts counting once the reader runs.
+        let r3 = reads.clone();
         let ticker = kiln::spawn(async move {
+            while r3.load(SeqCst) == 0 {
+                kiln::task::yield_now().await;
+            }
             for _ in 0..20 {
                 kiln::task::yield_now().await;
             }

@@ -5,6 +5,10 @@
 //! bytes (write 64, read 64 back), all 50 at once; throughput is round trips per second.
 //! Connections are set up once, outside the measurement, each client connecting from its own
 //! task.
+//!
+//! Also printed after criterion's groups: `busy_worker_echo`, the latency of one echo round
+//! trip while the worker whose poller holds the server socket runs a CPU-bound task that never
+//! yields (bounded at 200 ms per trial; see `busy` below).
 
 #![allow(
     missing_docs,
@@ -156,6 +160,178 @@ mod tokio_side {
     }
 }
 
+/// `busy_worker_echo`: the latency of 64-byte echo round trips whose server socket is
+/// registered with a worker stuck in a CPU-bound task (the echo task itself runs on the other
+/// worker). Per trial: accept on the busy task, hand the stream to the echo task, wait until
+/// the echo task waits on it, then spin until the round trips are done (or `SPIN_LIMIT`).
+mod busy {
+    use super::MSG;
+    /// Longest CPU-bound section per trial.
+    pub const SPIN_LIMIT: Duration = Duration::from_millis(200);
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub fn kiln_rtt(rt: &kiln::Runtime, iters: u64) -> Duration {
+        use futures::{AsyncReadExt, AsyncWriteExt};
+        use kiln::net::{TcpListener, TcpStream};
+        rt.block_on(async move {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let slot: Arc<Mutex<Option<TcpStream>>> = Arc::new(Mutex::new(None));
+            let (stop, taken) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (slot2, stop2, taken2) = (slot.clone(), stop.clone(), taken.clone());
+            let busy = kiln::spawn(async move {
+                let (s, _) = l.accept().await.unwrap();
+                *slot2.lock().unwrap() = Some(s);
+                while !taken2.load(SeqCst) {
+                    kiln::time::sleep(Duration::from_micros(200)).await;
+                }
+                // Bounded, so a runtime that cannot service this worker's sockets meanwhile
+                // still finishes (after the spin).
+                let spin = Instant::now();
+                while !stop2.load(SeqCst) && spin.elapsed() < SPIN_LIMIT {
+                    std::hint::spin_loop();
+                }
+            });
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            let (slot3, taken3) = (slot.clone(), taken.clone());
+            let echo = kiln::spawn(async move {
+                let mut s = loop {
+                    if let Some(s) = slot3.lock().unwrap().take() {
+                        break s;
+                    }
+                    kiln::time::sleep(Duration::from_micros(200)).await;
+                };
+                s.set_nodelay(true).unwrap();
+                taken3.store(true, SeqCst);
+                let mut buf = [0u8; MSG];
+                while s.read_exact(&mut buf).await.is_ok() {
+                    if s.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            while !taken.load(SeqCst) {
+                kiln::time::sleep(Duration::from_millis(1)).await;
+            }
+            kiln::time::sleep(Duration::from_millis(2)).await;
+            let mut buf = [1u8; MSG];
+            let start = Instant::now();
+            for _ in 0..iters {
+                client.write_all(&buf).await.unwrap();
+                client.read_exact(&mut buf).await.unwrap();
+            }
+            let elapsed = start.elapsed();
+            stop.store(true, SeqCst);
+            drop(client);
+            busy.await.unwrap();
+            echo.await.unwrap();
+            elapsed
+        })
+    }
+
+    pub fn tokio_rtt(rt: &tokio::runtime::Runtime, iters: u64) -> Duration {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::{TcpListener, TcpStream};
+        rt.block_on(async move {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let slot: Arc<Mutex<Option<TcpStream>>> = Arc::new(Mutex::new(None));
+            let (stop, taken) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (slot2, stop2, taken2) = (slot.clone(), stop.clone(), taken.clone());
+            let busy = tokio::spawn(async move {
+                let (s, _) = l.accept().await.unwrap();
+                *slot2.lock().unwrap() = Some(s);
+                while !taken2.load(SeqCst) {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                // Bounded, so a runtime that cannot service this worker's sockets meanwhile
+                // still finishes (after the spin).
+                let spin = Instant::now();
+                while !stop2.load(SeqCst) && spin.elapsed() < SPIN_LIMIT {
+                    std::hint::spin_loop();
+                }
+            });
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            let (slot3, taken3) = (slot.clone(), taken.clone());
+            let echo = tokio::spawn(async move {
+                let mut s = loop {
+                    if let Some(s) = slot3.lock().unwrap().take() {
+                        break s;
+                    }
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                };
+                s.set_nodelay(true).unwrap();
+                taken3.store(true, SeqCst);
+                let mut buf = [0u8; MSG];
+                while s.read_exact(&mut buf).await.is_ok() {
+                    if s.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            while !taken.load(SeqCst) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let mut buf = [1u8; MSG];
+            let start = Instant::now();
+            for _ in 0..iters {
+                client.write_all(&buf).await.unwrap();
+                client.read_exact(&mut buf).await.unwrap();
+            }
+            let elapsed = start.elapsed();
+            stop.store(true, SeqCst);
+            drop(client);
+            busy.await.unwrap();
+            echo.await.unwrap();
+            elapsed
+        })
+    }
+}
+
+/// Trials of the busy-worker latency measurement.
+const BUSY_TRIALS: usize = 15;
+
+/// Prints the median latency of one echo round trip whose server socket belongs to a worker
+/// stuck in a CPU-bound task (bounded at [`busy::SPIN_LIMIT`]), for kiln and tokio.
+fn busy_worker_latency() {
+    let kiln_rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("kiln runtime");
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (mut k, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..BUSY_TRIALS {
+        k.push(busy::kiln_rtt(&kiln_rt, 1));
+        t.push(busy::tokio_rtt(&tokio_rt, 1));
+    }
+    k.sort();
+    t.sort();
+    println!(
+        "busy_worker_echo ({BUSY_TRIALS} trials, CPU task bounded at {:?}): median round trip \
+         kiln {:?} (max {:?}), tokio {:?} (max {:?})",
+        busy::SPIN_LIMIT,
+        k[k.len() / 2],
+        k[k.len() - 1],
+        t[t.len() / 2],
+        t[t.len() - 1]
+    );
+}
+
 fn tcp_echo(c: &mut Criterion) {
     let kiln_rt = kiln::Builder::new_multi_thread()
         .worker_threads(2)
@@ -238,5 +414,6 @@ fn main() {
     // Only when benchmarking (not under `cargo test --benches`).
     if std::env::args().any(|a| a == "--bench") {
         tcp_echo_interleaved();
+        busy_worker_latency();
     }
 }

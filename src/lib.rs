@@ -46,6 +46,9 @@ pub mod task {
     pub use kiln_runtime::{spawn, spawn_blocking};
 }
 
+/// Files over the blocking pool: asyncio's `loop.run_in_executor` around `open`/`read`/`write`.
+pub use kiln_runtime::fs;
+
 /// Time: sleeps, timeouts and intervals with microsecond precision, driven by each worker's
 /// timer wheel.
 pub mod time {

@@ -21,6 +21,7 @@ mod builder;
 mod context;
 pub mod coop;
 mod driver;
+pub mod fs;
 pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;

@@ -241,33 +241,65 @@ fn chained_spawn(c: &mut Criterion) {
     g.finish();
 }
 
-/// The cost of `Builder::metrics`: two workloads with counting on and off, same run.
-fn metrics_overhead(c: &mut Criterion) {
-    for (name, on) in [("on", true), ("off", false)] {
-        let rt = kiln::Builder::new_multi_thread()
+/// Runtime instances used per measurement in `metrics_overhead`: two instances of the same
+/// configuration can differ by more than the effect measured, so each sample averages several.
+const ITERS_PER_RUNTIME: u64 = 5;
+
+/// Runs `work` on fresh runtimes with metrics `on`, interleaving an untimed run of the other
+/// setting after each timed one, so both settings see the same machine state (on 2 vCPUs the
+/// order of two back-to-back benchmarks alone shifts them by 10-20 %).
+fn interleaved(on: bool, iters: u64, work: &dyn Fn(&kiln::Runtime)) -> std::time::Duration {
+    let build = |on: bool| {
+        kiln::Builder::new_multi_thread()
             .worker_threads(workers())
             .metrics(on)
             .build()
-            .unwrap();
-        let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
-        let rem = Arc::new(AtomicUsize::new(0));
-        c.benchmark_group("metrics_overhead_spawn_many_local")
-            .bench_function(name, |b| {
-                b.iter(|| {
-                    drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
-                    rx.recv().unwrap();
-                })
+            .unwrap()
+    };
+    let mut total = std::time::Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let (timed, other) = (build(on), build(!on));
+        for _ in 0..ITERS_PER_RUNTIME.min(iters - done) {
+            let start = std::time::Instant::now();
+            work(&timed);
+            total += start.elapsed();
+            work(&other);
+            done += 1;
+        }
+    }
+    total
+}
+
+/// The cost of `Builder::metrics`: two workloads with counting on and off.
+fn metrics_overhead(c: &mut Criterion) {
+    let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
+    let rem = Arc::new(AtomicUsize::new(0));
+    let spawn_many = |rt: &kiln::Runtime| {
+        drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
+        rx.recv().unwrap();
+    };
+    let yield_many = |rt: &kiln::Runtime| {
+        let _enter = rt.enter();
+        on_kiln::yield_many(&tx);
+        for _ in 0..YIELD_TASKS {
+            rx.recv().unwrap();
+        }
+    };
+    for (group, work) in [
+        (
+            "metrics_overhead_spawn_many_local",
+            &spawn_many as &dyn Fn(&kiln::Runtime),
+        ),
+        ("metrics_overhead_yield_many", &yield_many),
+    ] {
+        let mut g = c.benchmark_group(group);
+        for (name, on) in [("on", true), ("off", false)] {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| interleaved(on, iters, work))
             });
-        c.benchmark_group("metrics_overhead_yield_many")
-            .bench_function(name, |b| {
-                b.iter(|| {
-                    let _enter = rt.enter();
-                    on_kiln::yield_many(&tx);
-                    for _ in 0..YIELD_TASKS {
-                        rx.recv().unwrap();
-                    }
-                })
-            });
+        }
+        g.finish();
     }
 }
 

@@ -1,25 +1,9 @@
 //! `kiln::fs` free functions and directory listing, run on the blocking pool.
 
+mod common;
+
+use common::Scratch;
 use std::io::ErrorKind;
-use std::path::PathBuf;
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("kiln-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn rt() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()

@@ -1,32 +1,18 @@
 //! Behaviour of kiln's channels under `futures::executor` and plain threads.
 
-use std::future::Future;
-use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use common::{counting_waker, poll};
+
+use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+
 use std::thread;
 
 use futures::executor::block_on;
 use futures::StreamExt;
 use kiln_sync::{broadcast, mpsc, oneshot, watch};
-
-struct CountWaker(AtomicUsize);
-
-impl Wake for CountWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountWaker>, Waker) {
-    let c = Arc::new(CountWaker(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
-
-fn poll<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
 
 #[test]
 fn oneshot_delivers_across_threads_and_reports_drops() {

@@ -1,32 +1,17 @@
 //! Behaviour of kiln's locks and signalling primitives under `futures::executor`.
 
-use std::future::Future;
-use std::pin::{pin, Pin};
+mod common;
+
+use common::{counting_waker, poll};
+
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 
 use futures::executor::block_on;
 use kiln_sync::{Barrier, Event, Mutex, Notify, OnceCell, RwLock, Semaphore};
-
-/// A waker that counts its wake-ups.
-struct CountWaker(AtomicUsize);
-
-impl Wake for CountWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountWaker>, Waker) {
-    let c = Arc::new(CountWaker(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
-
-fn poll<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
 
 #[test]
 fn mutex_counts_across_threads() {

@@ -1,34 +1,20 @@
 //! asyncio `Queue` semantics: bounded/unbounded, put/get, task_done/join, cancellation.
 
-use std::future::Future;
-use std::pin::{pin, Pin};
+mod common;
+
+use common::{counting_waker, poll};
+
+use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 
 use futures::executor::{block_on, LocalPool};
 use futures::task::LocalSpawnExt;
 use futures::StreamExt;
 use kiln_sync::Queue;
-
-struct CountWaker(AtomicUsize);
-
-impl Wake for CountWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountWaker>, Waker) {
-    let c = Arc::new(CountWaker(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
-
-fn poll<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
 
 #[test]
 fn fifo_and_sizes() {

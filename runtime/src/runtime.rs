@@ -450,24 +450,9 @@ where
 {
     let at = std::panic::Location::caller();
     context::with_handle(move |h| match h {
-        Some(h) => spawn_at(&h.sched, future, at),
+        Some(h) => h.sched.spawn_at(future, at),
         None => no_runtime_at("kiln::spawn", at),
     })
-}
-
-fn spawn_at<F>(
-    sched: &Scheduler,
-    future: F,
-    at: &'static std::panic::Location<'static>,
-) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    match sched {
-        Scheduler::Multi(s) => multi::Shared::spawn(s, future, at),
-        Scheduler::Current(s) => current::Shared::spawn(s, future, at),
-    }
 }
 
 fn no_runtime_at(what: &str, at: &std::panic::Location<'_>) -> ! {

@@ -32,7 +32,19 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let at = std::panic::Location::caller();
+        self.spawn_at(future, std::panic::Location::caller())
+    }
+
+    /// Spawns `future`, reporting `at` as its spawn location (slow-poll reports).
+    pub(crate) fn spawn_at<F>(
+        &self,
+        future: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         match self {
             Scheduler::Multi(s) => multi::Shared::spawn(s, future, at),
             Scheduler::Current(s) => current::Shared::spawn(s, future, at),

@@ -30,14 +30,14 @@ fn slow_polls_are_reported_with_spawn_location() {
     ] {
         RECORDS.lock().unwrap().clear();
         let rt = builder
-            .slow_poll_threshold(Duration::from_millis(20))
+            .slow_poll_threshold(Duration::from_millis(50))
             .build()
             .unwrap();
         let (fast_id, slow_id) = rt.block_on(async {
             let fast = kiln::spawn(async {});
             let fast_id = fast.id();
             fast.await.unwrap();
-            let slow = kiln::spawn(async { std::thread::sleep(Duration::from_millis(60)) });
+            let slow = kiln::spawn(async { std::thread::sleep(Duration::from_millis(200)) });
             let slow_id = slow.id();
             slow.await.unwrap();
             (fast_id, slow_id)

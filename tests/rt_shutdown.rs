@@ -159,3 +159,44 @@ fn many_runtimes_can_coexist() {
         );
     }
 }
+
+#[test]
+fn handle_block_on_after_shutdown_does_not_hang() {
+    for (flavor, rt) in runtimes() {
+        let handle = rt.handle().clone();
+        drop(rt);
+        let out = handle.block_on(async {
+            let h = kiln::spawn(async { 1 });
+            kiln::time::sleep(Duration::from_millis(1)).await;
+            h.await
+        });
+        assert!(out.unwrap_err().is_cancelled(), "{flavor}");
+    }
+}
+
+#[test]
+fn current_thread_block_on_from_two_threads() {
+    let rt = Arc::new(kiln::Builder::new_current_thread().build().unwrap());
+    let (tx, rx) = kiln::sync::oneshot::channel::<()>();
+    let other = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            rt.block_on(async move {
+                // Waits for the main thread's block_on, whichever thread drives the loop.
+                let h = kiln::spawn(async move {
+                    rx.await.unwrap();
+                    7
+                });
+                h.await.unwrap()
+            })
+        })
+    };
+    let mine = rt.block_on(async {
+        let h = kiln::spawn(async { 5 });
+        let v = h.await.unwrap();
+        tx.send(()).unwrap();
+        v
+    });
+    assert_eq!(mine, 5);
+    assert_eq!(other.join().unwrap(), 7);
+}

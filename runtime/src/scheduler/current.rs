@@ -126,8 +126,15 @@ impl Shared {
             woken: std::sync::atomic::AtomicBool::new(true),
         });
         let thread_waker = Waker::from(parker.clone());
+        let mut waiting = false;
         loop {
-            let taken = self.core.lock().take();
+            // After shutdown the loop is never driven again: the tasks are cancelled and the
+            // timers completed, so the future is only polled (below) until it finishes.
+            let taken = if self.is_shutdown() {
+                None
+            } else {
+                self.core.lock().take()
+            };
             if let Some((core, driver)) = taken {
                 let (core, driver, out) = self.drive(core, driver, future.as_mut());
                 *self.core.lock() = Some((core, driver));
@@ -137,18 +144,26 @@ impl Shared {
                 if let Some(out) = out {
                     return out;
                 }
+                waiting = false;
+                parker.woken.store(true, Release);
                 continue;
             }
-            // Another thread drives the loop: wait for our future or for the core.
-            self.core_waiters.lock().push(std::thread::current());
+            // Another thread drives the loop (or it was shut down): wait for our future or for
+            // the core, registering once per wait to be woken when the core is released.
+            if !waiting {
+                self.core_waiters.lock().push(std::thread::current());
+                waiting = true;
+            }
             if parker.woken.swap(false, AcqRel) {
                 let mut cx = TaskContext::from_waker(&thread_waker);
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return out;
                 }
             }
-            if self.core.lock().is_none() {
+            if self.is_shutdown() || self.core.lock().is_none() {
                 std::thread::park_timeout(Duration::from_millis(10));
+            } else {
+                waiting = false;
             }
         }
     }

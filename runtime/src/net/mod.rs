@@ -130,9 +130,67 @@ fn connect_result<A>(
     }
 }
 
-/// Implements `AsyncRead`/`AsyncWrite` for `$ty` by delegating to `&$ty`.
+/// Implements `AsyncRead`/`AsyncWrite` for a stream type: on `&$ty` through its `io`
+/// registration and `shutdown`, and on `$ty` by delegating to `&$ty`.
 macro_rules! forward_io_traits {
     ($ty:ty) => {
+        // The stream's own operations, on `&Stream`: reads and writes go through the readiness
+        // protocol of its `io` registration; close shuts the write half down (peer reads EOF).
+        impl futures_io::AsyncRead for &$ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io
+                    .poll_read_io(cx, |mut s| std::io::Read::read(&mut s, buf))
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io
+                    .poll_read_io(cx, |mut s| std::io::Read::read_vectored(&mut s, bufs))
+            }
+        }
+
+        impl futures_io::AsyncWrite for &$ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io
+                    .poll_write_io(cx, |mut s| std::io::Write::write(&mut s, buf))
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io
+                    .poll_write_io(cx, |mut s| std::io::Write::write_vectored(&mut s, bufs))
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // Writes go straight to the kernel: nothing is buffered here.
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+
         impl futures_io::AsyncRead for $ty {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,

@@ -205,8 +205,8 @@ impl fmt::Debug for TcpListener {
     }
 }
 
-/// A TCP connection; reads and writes through the futures-io [`AsyncRead`] and
-/// [`AsyncWrite`] traits (also on `&TcpStream`, so one task may read while another writes).
+/// A TCP connection; reads and writes through the futures-io [`AsyncRead`](futures_io::AsyncRead) and
+/// [`AsyncWrite`](futures_io::AsyncWrite) traits (also on `&TcpStream`, so one task may read while another writes).
 ///
 /// At most one task should wait to read and one to write at a time: each direction keeps a
 /// single waker. [`TcpStream::split`] and [`TcpStream::into_split`] give separate halves.

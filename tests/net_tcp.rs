@@ -1,4 +1,5 @@
-//! TCP through the facade: echo round trips, many connections, half-close, errors, drop.
+//! TCP through the facade: echo round trips, many connections, half-close, data and FIN
+//! queued together, errors, drop.
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use kiln::net::{TcpListener, TcpStream};
@@ -109,6 +110,83 @@ fn half_close_delivers_eof_after_data() {
         c.read_to_end(&mut reply).await.unwrap();
         assert_eq!(reply, b"request!");
         server.await.unwrap();
+    });
+}
+
+/// Accepts one connection on `listener` after a std client at `addr` has already written
+/// `data` and (if `fin`) shut its write side down, so everything is queued before any read.
+async fn accept_after_peer_wrote(
+    listener: &TcpListener,
+    data: &'static [u8],
+    fin: bool,
+) -> (TcpStream, std::net::TcpStream) {
+    let addr = listener.local_addr().unwrap();
+    let client = kiln::spawn_blocking(move || {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(data).unwrap();
+        if fin {
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        c
+    })
+    .await
+    .unwrap();
+    let (s, _) = listener.accept().await.unwrap();
+    (s, client)
+}
+
+#[test]
+fn data_and_fin_queued_together_are_both_read() {
+    // A read that takes all the data must not hide the FIN behind it: the next read sees EOF.
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut s, _client) = accept_after_peer_wrote(&listener, b"hello", true).await;
+        let limit = Duration::from_secs(20);
+        let mut buf = [0u8; 5];
+        kiln::time::timeout(limit, s.read_exact(&mut buf))
+            .await
+            .expect("read of queued data hung")
+            .unwrap();
+        assert_eq!(&buf, b"hello");
+        let n = kiln::time::timeout(limit, s.read(&mut buf))
+            .await
+            .expect("EOF after the data was never seen")
+            .unwrap();
+        assert_eq!(n, 0);
+    });
+}
+
+#[test]
+fn small_reads_take_a_queued_message_piece_by_piece() {
+    // Reads smaller than what is queued leave bytes behind: each later read gets them without
+    // waiting for a new event.
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut s, client) = accept_after_peer_wrote(&listener, &[9u8; 100], false).await;
+        let limit = Duration::from_secs(20);
+        for _ in 0..10 {
+            let mut piece = [0u8; 10];
+            kiln::time::timeout(limit, s.read_exact(&mut piece))
+                .await
+                .expect("a read of bytes already queued hung")
+                .unwrap();
+            assert_eq!(piece, [9u8; 10]);
+        }
+        // Everything was taken: a new message arriving later still wakes the reader.
+        let later = std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(20));
+            (&client).write_all(b"more").unwrap();
+            client
+        });
+        let mut more = [0u8; 4];
+        kiln::time::timeout(limit, s.read_exact(&mut more))
+            .await
+            .expect("a message sent after the queue was drained never arrived")
+            .unwrap();
+        assert_eq!(&more, b"more");
+        later.join().unwrap();
     });
 }
 

@@ -4,7 +4,9 @@
 //! (or the runtime's outside driver), and keeps that registration for its whole life: wakes
 //! reach the waiting task wherever it runs, so the task may migrate freely. Every operation
 //! follows the readiness protocol of `crate::io`: wait for the direction's readiness, run the
-//! syscall, and on `WouldBlock` clear the readiness it saw and wait again.
+//! syscall, and on `WouldBlock` clear the readiness it saw and wait again. An operation that
+//! knows it exhausted its direction (a TCP read that drained the receive queue, see
+//! `super::inq`; a write the kernel accepted only part of) clears the readiness it saw too.
 //!
 //! Drop: the fd is deleted from the poller, its key freed, pending wakers dropped, and only
 //! then is the socket closed (so a reused fd number never inherits the registration).
@@ -66,6 +68,19 @@ impl<S: AsFd> Evented<S> {
         dir: usize,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_io_drain(cx, dir, |s| op(s).map(|r| (r, false)))
+    }
+
+    /// As [`Evented::poll_io`], for an `op` that also tells whether it exhausted the
+    /// direction (`true`: a read drained the socket, a write filled its buffer). Then the
+    /// readiness it ran on is cleared as after `WouldBlock`, saving the failing syscall the
+    /// next operation would make; a newer event (a later tick) keeps its bit.
+    pub(crate) fn poll_io_drain<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: usize,
+        mut op: impl FnMut(&S) -> io::Result<(R, bool)>,
+    ) -> Poll<io::Result<R>> {
         let budget = ready!(coop::poll_proceed(cx));
         loop {
             let ev = ready!(self.sched.poll_ready(cx, dir));
@@ -74,9 +89,16 @@ impl<S: AsFd> Evented<S> {
                     self.sched.clear_readiness(ev, dir);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                res => {
+                Ok((r, exhausted)) => {
+                    if exhausted {
+                        self.sched.clear_readiness(ev, dir);
+                    }
                     budget.made_progress();
-                    return Poll::Ready(res);
+                    return Poll::Ready(Ok(r));
+                }
+                Err(e) => {
+                    budget.made_progress();
+                    return Poll::Ready(Err(e));
                 }
             }
         }

@@ -71,6 +71,7 @@
 mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod inq;
 mod split;
 mod tcp;
 mod udp;
@@ -142,8 +143,7 @@ macro_rules! forward_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_read_io(cx, |mut s| std::io::Read::read(&mut s, buf))
+                self.poll_read_bufs(cx, &mut [std::io::IoSliceMut::new(buf)])
             }
 
             fn poll_read_vectored(
@@ -151,19 +151,21 @@ macro_rules! forward_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_read_io(cx, |mut s| std::io::Read::read_vectored(&mut s, bufs))
+                self.poll_read_bufs(cx, bufs)
             }
         }
 
+        // A write the kernel took only part of found the send buffer full: it clears the
+        // writable bit it ran on, so the next write waits for the edge instead of failing.
         impl futures_io::AsyncWrite for &$ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_write_io(cx, |mut s| std::io::Write::write(&mut s, buf))
+                self.io.poll_io_drain(cx, $crate::io::WRITABLE, |mut s| {
+                    std::io::Write::write(&mut s, buf).map(|n| (n, n > 0 && n < buf.len()))
+                })
             }
 
             fn poll_write_vectored(
@@ -171,8 +173,10 @@ macro_rules! forward_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_write_io(cx, |mut s| std::io::Write::write_vectored(&mut s, bufs))
+                let len: usize = bufs.iter().map(|b| b.len()).sum();
+                self.io.poll_io_drain(cx, $crate::io::WRITABLE, |mut s| {
+                    std::io::Write::write_vectored(&mut s, bufs).map(|n| (n, n > 0 && n < len))
+                })
             }
 
             fn poll_flush(

@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
 /// Connections the kernel queues for a listener before `accept` takes them.
@@ -228,6 +229,8 @@ impl fmt::Debug for TcpListener {
 /// ```
 pub struct TcpStream {
     io: Evented<std::net::TcpStream>,
+    /// `TCP_INQ` is on: reads report when they drain the socket (see `super::inq`).
+    inq: bool,
 }
 
 impl TcpStream {
@@ -283,9 +286,27 @@ impl TcpStream {
     }
 
     fn from_nonblocking(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        let inq = super::inq::enable(stream.as_fd());
         Ok(TcpStream {
             io: Evented::new(stream, "kiln::net::TcpStream")?,
+            inq,
         })
+    }
+
+    /// Reads into `bufs` once readable (the body of the `AsyncRead` impls). With `TCP_INQ`,
+    /// a read that drains the socket clears the readable bit it ran on.
+    fn poll_read_bufs(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.inq {
+            self.io
+                .poll_io_drain(cx, READABLE, |s| super::inq::recv(s.as_fd(), bufs))
+        } else {
+            self.io
+                .poll_read_io(cx, |mut s| io::Read::read_vectored(&mut s, bufs))
+        }
     }
 
     /// Wraps a connected std stream (switched to non-blocking mode here).

@@ -193,6 +193,16 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// Reads into `bufs` once readable (the body of the `AsyncRead` impls).
+    fn poll_read_bufs(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_read_io(cx, |mut s| io::Read::read_vectored(&mut s, bufs))
+    }
+
     /// Connects to the socket at `path`.
     ///
     /// # Errors

@@ -17,7 +17,8 @@
 //!
 //! Sources are registered edge-triggered: the poller reports a direction again only after the
 //! socket's state changed. Hence the bits are cleared only by an operation that returned
-//! `WouldBlock`, and only if no event arrived since the bits were read:
+//! `WouldBlock` (or otherwise proved the direction exhausted, see `crate::net`), and only if
+//! no event arrived since the bits were read:
 //! 1. The task reads the word ([`ScheduledIo::poll_ready`]). If its direction is set it
 //!    returns a [`ReadyEvent`] carrying the tick it saw.
 //! 2. Otherwise it stores its waker in the direction's slot (under the slot's lock), then

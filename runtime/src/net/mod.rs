@@ -45,8 +45,13 @@
 //! 3. on `WouldBlock`, clears the bit only if the tick is still the one it saw in step 1
 //!    (an event that arrived meanwhile survives), and goes back to step 1.
 //!
-//! A bit is never cleared except after `WouldBlock`, so the edge the poller reported once is
-//! never forgotten while data remains.
+//! A bit is cleared only when the operation proved the direction exhausted, so the edge the
+//! poller reported once is never forgotten while data remains: after `WouldBlock`; after a TCP
+//! read that drained the receive queue, which the kernel reports with `TCP_INQ` on Linux
+//! (counting a queued FIN as not drained, so end-of-stream is always read); and after a
+//! write the kernel accepted only part of (the send buffer is full; freeing space raises a new
+//! edge). The last two save the failing syscall that the next operation would otherwise make:
+//! a request/response exchange needs no `recv` that returns `WouldBlock`.
 //!
 //! # Busy workers
 //!

@@ -10,6 +10,7 @@
 //! shutdown can cancel all of them.
 
 mod group;
+mod group_error;
 mod join;
 mod join_set;
 pub(crate) mod owned;

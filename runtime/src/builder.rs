@@ -11,6 +11,17 @@ use std::time::Duration;
 pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
 /// Default ticks between a worker's fairness checks of the shared injector.
 pub const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// Default cap on how long a parked worker spins before a timer deadline (see
+/// [`Builder::timer_spin_limit`]).
+pub(crate) const DEFAULT_TIMER_SPIN_LIMIT: Duration = Duration::from_micros(250);
+/// Default time slice worker threads ask the OS scheduler for (see
+/// [`Builder::worker_time_slice`]).
+pub(crate) const DEFAULT_WORKER_TIME_SLICE: Duration = Duration::from_micros(100);
+/// Default time slice blocking-pool threads ask the OS scheduler for (see
+/// [`Builder::blocking_time_slice`]).
+pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::from_millis(100);
+/// Default nice increment of blocking-pool threads (see [`Builder::blocking_nice`]).
+pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 10;
 
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -44,6 +55,10 @@ pub struct Builder {
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
     pub(crate) metrics: bool,
+    pub(crate) timer_spin_limit: Duration,
+    pub(crate) worker_time_slice: Duration,
+    pub(crate) blocking_nice: u8,
+    pub(crate) blocking_time_slice: Duration,
 }
 
 impl Builder {
@@ -82,6 +97,10 @@ impl Builder {
             lifo_slot: true,
             slow_poll_threshold: None,
             metrics: true,
+            timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
+            worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
+            blocking_nice: DEFAULT_BLOCKING_NICE,
+            blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
         }
     }
 
@@ -274,6 +293,99 @@ impl Builder {
         self
     }
 
+    /// The most a parked worker (or a current-thread runtime's loop) spins before a timer
+    /// deadline, to fire the timer on time (default 250 µs).
+    /// `Duration::ZERO` turns spinning off.
+    ///
+    /// A thread parked until a deadline wakes some tens of microseconds after it (more on a
+    /// virtual machine). So when a timer is what ends a park, the worker waits until
+    /// `deadline - slack` and spins, reading the clock, for the rest; a notification or I/O
+    /// readiness still ends the spin at once. `slack` is learned from how late this worker's
+    /// own timed waits have woken (a decaying maximum), capped by this limit: on a machine with
+    /// precise wake-ups it spins almost nothing. The cost is CPU time, up to `slack` per
+    /// timer-ended park (with a 1 ms periodic timer and 100 µs of slack, about 10% of one
+    /// CPU). Turn it off, or lower the cap, when CPU time matters more than timer precision
+    /// below a tenth of a millisecond, or on a machine with fewer CPUs than busy threads.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .timer_spin_limit(std::time::Duration::ZERO) // never spin
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { kiln::time::sleep(std::time::Duration::from_millis(1)).await });
+    /// ```
+    pub fn timer_spin_limit(&mut self, limit: Duration) -> &mut Builder {
+        self.timer_spin_limit = limit;
+        self
+    }
+
+    /// The time slice each worker thread asks the OS scheduler for (default 100 µs);
+    /// `Duration::ZERO` leaves the OS default. Multi-thread flavor only: a current-thread
+    /// runtime runs on the caller's thread, whose settings are the caller's.
+    ///
+    /// On Linux 6.6 and later (the EEVDF scheduler) a thread may request a slice of 0.1–100 ms
+    /// with `sched_setattr`, unprivileged. A short slice does not give a worker more CPU
+    /// time; it makes the worker run soon after it wakes (since Linux 6.12 it preempts a
+    /// running thread with a longer slice) instead of waiting behind CPU-bound threads. With
+    /// [`Builder::blocking_time_slice`] and [`Builder::blocking_nice`] it keeps timers and I/O
+    /// on time while the blocking pool saturates every CPU. Elsewhere (older kernels, other
+    /// systems, a worker given a real-time policy) the request does nothing.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .worker_time_slice(std::time::Duration::ZERO) // keep the OS default
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn worker_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.worker_time_slice = slice;
+        self
+    }
+
+    /// The time slice each blocking-pool thread asks the OS scheduler for (default 100 ms,
+    /// the longest Linux grants); `Duration::ZERO` leaves the OS default. Linux 6.6 and later
+    /// only, like [`Builder::worker_time_slice`].
+    ///
+    /// A long slice puts a pool thread's scheduling deadline far ahead, so a worker that wakes
+    /// while pool threads keep every CPU busy runs first. It does not change the pool
+    /// threads' CPU share. The cost: a pool thread that wakes (a blocking read completed)
+    /// while the CPUs are busy waits for its turn instead of preempting; with idle CPUs it
+    /// runs at once as before.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .blocking_time_slice(std::time::Duration::ZERO) // keep the OS default
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocking_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.blocking_time_slice = slice;
+        self
+    }
+
+    /// Raises the nice value of every blocking-pool thread by `nice` (default 10; `0` leaves
+    /// it; the result is capped at 19). Unix only; elsewhere, or if refused, nothing changes.
+    ///
+    /// A higher nice value gives pool threads a smaller CPU share than the workers when both
+    /// want the CPU (at +10 about a tenth), so CPU-bound `spawn_blocking` jobs cannot crowd out
+    /// the event loop. It never stops a pool thread from running: pool threads still get
+    /// every CPU the workers leave idle, and blocking I/O, which mostly sleeps, hardly
+    /// notices. A program whose blocking jobs are its main work and must compete evenly with
+    /// busy workers should set `0`. A thread cannot lower its nice value again without
+    /// privilege, so the setting lasts for the pool thread's life (it only runs pool jobs).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().blocking_nice(0).build().unwrap();
+    /// let n = rt.block_on(async { kiln::spawn_blocking(|| 6 * 7).await.unwrap() });
+    /// assert_eq!(n, 42);
+    /// ```
+    pub fn blocking_nice(&mut self, nice: u8) -> &mut Builder {
+        self.blocking_nice = nice;
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
@@ -316,6 +428,7 @@ impl Builder {
             lifo_slot: self.lifo_slot,
             slow_poll_threshold: self.slow_poll_threshold,
             metrics: self.metrics,
+            timer_spin_limit: self.timer_spin_limit,
         }
     }
 
@@ -331,8 +444,22 @@ impl Builder {
         if let Some(size) = self.thread_stack_size {
             b.stack_size(size);
         }
-        if let Some(f) = &self.on_thread_start {
-            b.on_thread_start(f.clone());
+        let (nice, slice) = (self.blocking_nice, self.blocking_time_slice);
+        // Pool threads may be started by other pool threads (inheriting their nice value):
+        // their target is relative to this thread's value, not to their creator's.
+        let base = crate::scheduler::priority::current_nice().unwrap_or(0);
+        let start = self.on_thread_start.clone();
+        if nice > 0 || !slice.is_zero() {
+            b.on_thread_start(Arc::new(move || {
+                // Before the user's hook, which may choose other settings.
+                crate::scheduler::priority::request_time_slice(slice);
+                crate::scheduler::priority::set_nice_above(base, nice);
+                if let Some(f) = &start {
+                    f();
+                }
+            }));
+        } else if let Some(f) = start {
+            b.on_thread_start(f);
         }
         if let Some(f) = &self.on_thread_stop {
             b.on_thread_stop(f.clone());
@@ -357,6 +484,10 @@ impl fmt::Debug for Builder {
             .field("lifo_slot", &self.lifo_slot)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
             .field("metrics", &self.metrics)
+            .field("timer_spin_limit", &self.timer_spin_limit)
+            .field("worker_time_slice", &self.worker_time_slice)
+            .field("blocking_nice", &self.blocking_nice)
+            .field("blocking_time_slice", &self.blocking_time_slice)
             .finish_non_exhaustive()
     }
 }

@@ -107,9 +107,12 @@ impl Runtime {
                     let handle = handle.clone();
                     let start = b.on_thread_start.clone();
                     let stop = b.on_thread_stop.clone();
+                    let slice = b.worker_time_slice;
                     let spawned = tb.spawn(move || {
                         let _h = context::set_handle(handle);
                         let _rt = context::enter_runtime_thread();
+                        // Before the user's hook, which may choose other settings.
+                        crate::scheduler::priority::request_time_slice(slice);
                         if let Some(f) = start {
                             f();
                         }

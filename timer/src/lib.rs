@@ -47,9 +47,10 @@
 //!   not go through the poller (a condvar or `thread::sleep` with a timeout) pays it unless
 //!   the thread sets `prctl(PR_SET_TIMERSLACK, 1)`.
 //! - **What remains** is the kernel's wake-up latency of a parked thread: on that VM the raw
-//!   `Poller::wait` p99 lateness was 54–107 µs, which bounds a parked worker's tick lateness
-//!   (a 1 ms `interval` on an idle kiln runtime measured p50 17 µs, p99 61 µs there, against
-//!   p50 1.4 ms, p99 1.9 ms for tokio, which rounds to whole milliseconds).
+//!   `Poller::wait` p99 lateness was 54–107 µs. Parking until the exact deadline cannot do
+//!   better, so the runtime wakes its worker a learned `slack` early and spins the rest (see
+//!   `kiln_runtime`'s `Builder::timer_spin_limit`); that is the runtime's policy, not this
+//!   crate's: the driver only reports the deadline ([`Driver::before_park`]).
 
 //! # Shutdown
 //! [`Driver::shutdown`] (also run when the `Driver` is dropped) completes every pending

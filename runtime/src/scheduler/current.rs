@@ -77,7 +77,7 @@ impl Shared {
             owned: OwnedTasks::new(1),
             driver: driver.clone(),
             shutdown: AtomicBool::new(false),
-            core: Mutex::new(Some((core, Driver::new(driver)))),
+            core: Mutex::new(Some((core, Driver::new(driver, config.timer_spin_limit)))),
             core_waiters: Mutex::new(Vec::new()),
             blocking,
             config,

@@ -6,6 +6,7 @@
 
 pub(crate) mod current;
 pub(crate) mod multi;
+pub(crate) mod priority;
 
 use crate::driver::DriverHandle;
 use crate::task::{JoinHandle, Notified};

@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
     pub(crate) metrics: bool,
+    /// `Builder::timer_spin_limit`: the most a parked worker spins before a timer deadline.
+    pub(crate) timer_spin_limit: Duration,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).
@@ -105,7 +107,10 @@ impl Shared {
         for _ in 0..workers {
             let (local, steal) = queue::local();
             let driver = DriverHandle::new()?;
-            locals.push((local, crate::driver::Driver::new(driver.clone())));
+            locals.push((
+                local,
+                crate::driver::Driver::new(driver.clone(), config.timer_spin_limit),
+            ));
             remotes.push(Remote {
                 steal,
                 driver,

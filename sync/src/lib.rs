@@ -21,6 +21,13 @@
 //! permits it had been handed, a dropped `notify_one` recipient passes the notification on,
 //! and receives take a message only in the poll that returns it.
 //!
+//! # Synchronous callers
+//!
+//! The locks, channels and [`Queue`] have `blocking_*` forms (`Mutex::blocking_lock`,
+//! `mpsc::Receiver::blocking_recv`, `Queue::blocking_get`, ...) for threads outside any async
+//! runtime: they drive the async operation on the calling thread and park it in between
+//! (`park`). Called from inside an async task they block that task's worker thread.
+//!
 //! ```
 //! use kiln_sync::{mpsc, Mutex};
 //!
@@ -48,6 +55,7 @@ mod mutex;
 mod notify;
 mod once_cell;
 pub mod oneshot;
+mod park;
 mod queue;
 mod rwlock;
 mod semaphore;
@@ -59,7 +67,7 @@ pub use event::{Event, EventWait};
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
 pub use once_cell::{OnceCell, SetError};
-pub use queue::{Queue, QueueEmpty, QueueFull, QueueGet, QueueJoin, QueueStream};
+pub use queue::{Queue, QueueEmpty, QueueFull, QueueGet, QueueJoin, QueueShutDown, QueueStream};
 pub use rwlock::{
     OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };

@@ -1,7 +1,7 @@
-//! The crate's single gateway to atomics, cells and locks.
+//! The crate's single gateway to atomics, cells, locks and thread parking.
 //!
 //! Under `cfg(loom)` every type here is loom's model-checked twin; otherwise they are the std
-//! atomics, `parking_lot` locks and a thin `UnsafeCell` wrapper. Concurrent code in this crate
+//! atomics, `parking_lot` locks, std thread parking and a thin `UnsafeCell` wrapper. Concurrent code in this crate
 //! imports these names only from here, so the loom models exercise exactly the code that ships.
 //!
 //! The std `UnsafeCell` is exposed only through `with`/`with_mut`, the same closure-scoped
@@ -14,6 +14,7 @@ mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
     pub(crate) use loom::sync::{MutexGuard, RwLockReadGuard};
+    pub(crate) use loom::thread::{current as current_thread, park, Thread};
 
     /// A loom mutex with `parking_lot`'s non-poisoning signatures.
     #[derive(Debug)]
@@ -52,6 +53,7 @@ mod imp {
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub(crate) use std::thread::{current as current_thread, park, Thread};
 
     /// `std::cell::UnsafeCell` with loom's closure-scoped access API.
     #[derive(Debug)]

@@ -87,6 +87,26 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// Locks from synchronous code, parking the calling thread until the lock is handed to it.
+    /// Waiters are served in arrival order together with async [`lock`](Mutex::lock) callers.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// the current holder needs that thread to finish); use `lock().await` there instead.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let m = Arc::new(kiln_sync::Mutex::new(0));
+    /// let m2 = m.clone();
+    /// thread::spawn(move || *m2.blocking_lock() += 1).join().unwrap();
+    /// assert_eq!(*m.blocking_lock(), 1);
+    /// ```
+    pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
+        crate::park::block_on(self.lock())
+    }
+
     /// Takes the lock if it is free and nobody is waiting.
     ///
     /// ```

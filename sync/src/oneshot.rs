@@ -251,6 +251,25 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Waits for the value from synchronous code, parking the calling thread until it arrives
+    /// or the sender is dropped without sending.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// the sender runs on that thread); await the receiver there instead.
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let (tx, rx) = kiln_sync::oneshot::channel();
+    /// let waiter = thread::spawn(move || rx.blocking_recv());
+    /// tx.send("ready").unwrap();
+    /// assert_eq!(waiter.join().unwrap(), Ok("ready"));
+    /// ```
+    pub fn blocking_recv(self) -> Result<T, RecvError> {
+        crate::park::block_on(self)
+    }
+
     /// Takes the value if it has arrived.
     ///
     /// ```

@@ -112,6 +112,46 @@ impl<T> RwLock<T> {
         }
     }
 
+    /// Shared read access from synchronous code, parking the calling thread until granted.
+    /// Served in the same FIFO order as async [`read`](RwLock::read) and
+    /// [`write`](RwLock::write) callers.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// a writer ahead of it needs that thread to finish); use `read().await` there instead.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let lock = Arc::new(kiln_sync::RwLock::new(7));
+    /// let l2 = lock.clone();
+    /// let seen = thread::spawn(move || *l2.blocking_read()).join().unwrap();
+    /// assert_eq!(seen, 7);
+    /// ```
+    pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
+        crate::park::block_on(self.read())
+    }
+
+    /// Exclusive write access from synchronous code, parking the calling thread until granted.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// a reader it waits for needs that thread to finish); use `write().await` there instead.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let lock = Arc::new(kiln_sync::RwLock::new(0));
+    /// let l2 = lock.clone();
+    /// thread::spawn(move || *l2.blocking_write() = 3).join().unwrap();
+    /// assert_eq!(*lock.blocking_read(), 3);
+    /// ```
+    pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
+        crate::park::block_on(self.write())
+    }
+
     /// Read access if available right now.
     ///
     /// ```

@@ -26,6 +26,11 @@
 //! at most `capacity` messages are ever in flight; batching only trades a little head-room
 //! for one contended CAS (and one round of sender wake-ups) per batch instead of per message.
 //!
+//! A [`Permit`](super::Permit) is one such permit taken ahead of the message: sending through
+//! it pushes without touching the semaphore (the permit then travels with the message, exactly
+//! as after `send`), and dropping it unused releases the permit, which the slow release path
+//! hands to the longest-waiting sender.
+//!
 //! # Closing (`state` bits)
 //!
 //! * `RX_CLOSED` — set by `Receiver::close` or receiver drop; later sends hand the value
@@ -33,6 +38,15 @@
 //!   racing with the close may still land in the list; it is received (after `close`) or
 //!   dropped with the channel (after receiver drop) — as with any channel, `Ok` means
 //!   "enqueued", not "received".
+//! * After `close`, a bounded receiver reports the end only once no sender holds a capacity
+//!   permit (a reservation, or a `send` between taking its permit and pushing): every permit
+//!   is then free in the semaphore or travels with a message in the list, so
+//!   `available + list.len() == capacity` (checked after returning the receiver's own
+//!   batched permits). The semaphore is closed, so `available` only grows and, while the
+//!   receiver does not pop, so does the list: reading `available` first makes the check
+//!   conservative. A sender that returns a permit without a message (unused reservation,
+//!   refused push) then runs the same wake-up handshake as a push, so a closed receiver
+//!   never misses the last outstanding permit.
 //! * `TX_CLOSED` — set (Release) by the last sender's drop after all its pushes; a receiver
 //!   that sees it (Acquire) and then finds the list empty knows no message will come.
 
@@ -79,6 +93,29 @@ impl<T> Chan<T> {
         self.list.push(value);
         self.wake_rx();
         Ok(())
+    }
+
+    /// Appends a message whose capacity permit the caller already holds, even if the
+    /// receiver has closed since: a reservation made before the close may still deliver (the
+    /// receiver drains it, or it is dropped with the channel once the receiver is gone).
+    pub(super) fn push_reserved(&self, value: T) {
+        self.list.push(value);
+        self.wake_rx();
+    }
+
+    /// Returns one capacity permit that will not travel with a message (an unused
+    /// reservation, or a push refused after the receiver closed). A closed receiver may be
+    /// waiting for exactly this permit before it reports the end (see "Closing"), so the
+    /// wake-up handshake always runs: checking `RX_CLOSED` first would race with a concurrent
+    /// close (that flag and the permit count are different atomics, so each side could miss
+    /// the other's write), while the `rx_waiting` swap orders the release before the
+    /// receiver's re-check. An open receiver woken here just polls once more.
+    pub(super) fn return_permit(&self) {
+        self.sem
+            .as_ref()
+            .expect("capacity permits exist only for bounded channels")
+            .release(1);
+        self.wake_rx();
     }
 
     /// The sender half of the handshake in the module docs.
@@ -181,17 +218,37 @@ impl<T> RxCore<T> {
         if let Some(v) = self.pop() {
             return Poll::Ready(Some(v));
         }
-        if self.chan.is_tx_closed() || self.chan.is_rx_closed() {
+        if self.is_done() {
             return Poll::Ready(self.pop());
         }
         self.park(cx.waker());
         if let Some(v) = self.pop() {
             return Poll::Ready(Some(v));
         }
-        if self.chan.is_tx_closed() {
+        if self.is_done() {
             return Poll::Ready(self.pop());
         }
         Poll::Pending
+    }
+
+    /// Whether no message can arrive any more: every sender is gone, or the receiver closed
+    /// the channel and no sender still holds a capacity permit (see "Closing"). Called only
+    /// after a `pop` found the list empty, which also returned the batched permits.
+    fn is_done(&self) -> bool {
+        if self.chan.is_tx_closed() {
+            return true;
+        }
+        if !self.chan.is_rx_closed() {
+            return false;
+        }
+        match &self.chan.sem {
+            None => true,
+            Some(sem) => {
+                // `available` first: after the close it only grows (see "Closing").
+                let free = sem.available_permits();
+                free + self.chan.list.len() >= self.chan.capacity
+            }
+        }
     }
 
     /// The receiver half of the handshake in the module docs.
@@ -211,7 +268,7 @@ impl<T> RxCore<T> {
         if let Some(v) = self.pop() {
             return Ok(v);
         }
-        if self.chan.is_tx_closed() || self.chan.is_rx_closed() {
+        if self.is_done() {
             return self.pop().ok_or(TryRecv::Disconnected);
         }
         Err(TryRecv::Empty)

@@ -1,6 +1,9 @@
 //! Multi-producer, single-consumer channels: [`channel`] (bounded, with backpressure) and
 //! [`unbounded_channel`].
 //!
+//! Bounded senders can also reserve capacity ahead of the message ([`Sender::reserve`],
+//! [`Permit`]), and both flavors have `blocking_*` forms for synchronous threads.
+//!
 //! See `chan` for the shared state and its protocol. Sends are cancel-safe (a dropped
 //! pending `send` gives up its place in line and any capacity it was handed, and the value is
 //! dropped unsent); `recv` is cancel-safe (a message leaves the channel only in the poll that
@@ -8,6 +11,7 @@
 
 mod chan;
 mod list;
+mod permit;
 mod unbounded;
 
 use std::fmt;
@@ -20,6 +24,7 @@ use futures_core::Stream;
 use self::chan::{Chan, RxCore, TryRecv};
 use crate::batch::TryAcquire;
 
+pub use self::permit::{OwnedPermit, Permit};
 pub use self::unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// Creates a bounded channel holding at most `capacity` messages; `send` waits while full.
@@ -243,7 +248,35 @@ impl<T> Sender<T> {
         if self.sem().acquire(1).await.is_err() {
             return Err(SendError(value));
         }
-        self.chan.push(value).map_err(SendError)
+        self.chan.push(value).map_err(|value| {
+            self.chan.return_permit();
+            SendError(value)
+        })
+    }
+
+    /// Sends from synchronous code, parking the calling thread while the channel is full.
+    /// Fails (handing the value back) if the receiver is gone or closed. Blocked senders are
+    /// served in the same FIFO order as async [`send`](Sender::send) callers.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// the receiver runs on that thread); use `send().await` there instead.
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let (tx, mut rx) = kiln_sync::mpsc::channel(1);
+    /// let producer = thread::spawn(move || {
+    ///     for i in 0..3 {
+    ///         tx.blocking_send(i).unwrap();
+    ///     }
+    /// });
+    /// let got: Vec<_> = (0..3).map(|_| rx.blocking_recv().unwrap()).collect();
+    /// producer.join().unwrap();
+    /// assert_eq!(got, vec![0, 1, 2]);
+    /// ```
+    pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
+        crate::park::block_on(self.send(value))
     }
 
     /// Sends without waiting; on failure the error says why and hands the value back.
@@ -256,9 +289,12 @@ impl<T> Sender<T> {
     /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         match self.sem().try_acquire(1) {
-            Ok(()) => self.chan.push(value).map_err(|value| TrySendError {
-                value,
-                closed: true,
+            Ok(()) => self.chan.push(value).map_err(|value| {
+                self.chan.return_permit();
+                TrySendError {
+                    value,
+                    closed: true,
+                }
             }),
             Err(TryAcquire::Closed) => Err(TrySendError {
                 value,
@@ -351,6 +387,34 @@ impl<T> Receiver<T> {
         std::future::poll_fn(|cx| self.core.poll_recv(cx)).await
     }
 
+    /// Receives from synchronous code, parking the calling thread until a message arrives;
+    /// `None` once every sender is gone (or the receiver was closed) and the buffer is empty.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// a sender runs on that thread); use `recv().await` there instead.
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let (tx, mut rx) = kiln_sync::mpsc::channel(2);
+    /// let consumer = thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     while let Some(v) = rx.blocking_recv() {
+    ///         got.push(v);
+    ///     }
+    ///     got
+    /// });
+    /// for i in 0..5 {
+    ///     tx.blocking_send(i).unwrap();
+    /// }
+    /// drop(tx);
+    /// assert_eq!(consumer.join().unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    pub fn blocking_recv(&mut self) -> Option<T> {
+        crate::park::block_on(self.recv())
+    }
+
     /// Polls for the next message.
     ///
     /// ```
@@ -375,7 +439,9 @@ impl<T> Receiver<T> {
         self.core.try_recv().map_err(Into::into)
     }
 
-    /// Closes the channel to senders; messages already sent stay receivable.
+    /// Closes the channel to senders; messages already sent stay receivable, and so do
+    /// messages sent through [`Permit`]s reserved before the close: `recv` returns `None` only
+    /// once no reservation is outstanding.
     ///
     /// ```
     /// futures::executor::block_on(async {

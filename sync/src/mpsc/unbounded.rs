@@ -128,6 +128,34 @@ impl<T> UnboundedReceiver<T> {
         std::future::poll_fn(|cx| self.core.poll_recv(cx)).await
     }
 
+    /// Receives from synchronous code, parking the calling thread until a message arrives;
+    /// `None` once every sender is gone and the buffer is empty.
+    ///
+    /// Meant for threads outside any async runtime. Called from inside an async task it blocks
+    /// that task's worker thread, stalling every other task scheduled there (and deadlocking if
+    /// a sender runs on that thread); use `recv().await` there instead.
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let (tx, mut rx) = kiln_sync::mpsc::unbounded_channel();
+    /// let consumer = thread::spawn(move || {
+    ///     let mut sum = 0;
+    ///     while let Some(v) = rx.blocking_recv() {
+    ///         sum += v;
+    ///     }
+    ///     sum
+    /// });
+    /// for i in 1..=4 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// drop(tx);
+    /// assert_eq!(consumer.join().unwrap(), 10);
+    /// ```
+    pub fn blocking_recv(&mut self) -> Option<T> {
+        crate::park::block_on(self.recv())
+    }
+
     /// Polls for the next message.
     ///
     /// ```

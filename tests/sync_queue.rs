@@ -51,7 +51,7 @@ fn put_waits_while_full_and_get_waits_while_empty() {
     let mut get = pin!(q2.get());
     assert!(poll(get.as_mut(), &w).is_pending());
     q2.try_put(7).unwrap();
-    assert_eq!(poll(get.as_mut(), &w), Poll::Ready(7));
+    assert_eq!(poll(get.as_mut(), &w), Poll::Ready(Ok(7)));
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn getters_are_served_in_order_and_cancellation_passes_items_on() {
     assert!(poll(second.as_mut(), &w).is_pending());
     q.try_put(1).unwrap(); // assigned to `first` ...
     drop(first); // ... which is cancelled: the item stays for `second`
-    assert_eq!(poll(second.as_mut(), &w), Poll::Ready(1));
+    assert_eq!(poll(second.as_mut(), &w), Poll::Ready(Ok(1)));
     assert!(q.is_empty());
 }
 
@@ -111,7 +111,7 @@ fn producer_consumer_workers_with_join_on_a_local_pool() {
         spawner
             .spawn_local(async move {
                 loop {
-                    let item: u32 = q.get().await;
+                    let item: u32 = q.get().await.unwrap();
                     processed.set(processed.get() + item);
                     q.task_done();
                 }
@@ -121,7 +121,7 @@ fn producer_consumer_workers_with_join_on_a_local_pool() {
     let producer_q = q.clone();
     pool.run_until(async move {
         for i in 1..=100 {
-            producer_q.put(i).await;
+            producer_q.put(i).await.unwrap();
         }
         producer_q.join().await;
     });
@@ -139,7 +139,7 @@ fn threads_share_a_queue_through_an_arc() {
                 let mut sum = 0u64;
                 block_on(async {
                     loop {
-                        let v: u64 = q.get().await;
+                        let v: u64 = q.get().await.unwrap();
                         q.task_done();
                         if v == 0 {
                             return;
@@ -153,11 +153,11 @@ fn threads_share_a_queue_through_an_arc() {
         .collect();
     block_on(async {
         for i in 1..=3000u64 {
-            q.put(i).await;
+            q.put(i).await.unwrap();
         }
         q.join().await;
         for _ in 0..3 {
-            q.put(0).await;
+            q.put(0).await.unwrap();
         }
     });
     let total: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();

@@ -82,7 +82,7 @@ fn semaphore_barrier_notify_and_queue_join() {
                 drop(_p);
                 barrier.wait().await;
                 loop {
-                    let item: u32 = q.get().await;
+                    let item: u32 = q.get().await.unwrap();
                     q.task_done();
                     if item == 0 {
                         break;
@@ -95,11 +95,11 @@ fn semaphore_barrier_notify_and_queue_join() {
             kiln::spawn(async move { notify.notified().await })
         };
         for i in 1..=50 {
-            q.put(i).await;
+            q.put(i).await.unwrap();
         }
         q.join().await;
         for _ in 0..4 {
-            q.put(0).await;
+            q.put(0).await.unwrap();
         }
         for t in tasks {
             t.await.unwrap();
@@ -149,4 +149,78 @@ fn broadcast_watch_rwlock_event_across_tasks() {
         }
         assert_eq!(*lock.read().await, 4);
     });
+}
+
+#[test]
+fn queue_shutdown_ends_worker_tasks_fed_from_the_blocking_pool() {
+    let rt = runtime();
+    let total = rt.block_on(async {
+        let q = Arc::new(kiln::sync::Queue::new(2));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let q = q.clone();
+                kiln::spawn(async move {
+                    let mut sum = 0u32;
+                    // Ends once the queue is shut down and drained.
+                    while let Ok(v) = q.get().await {
+                        sum += v;
+                        q.task_done();
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let feeder_q = q.clone();
+        kiln::spawn_blocking(move || {
+            for i in 1..=100 {
+                feeder_q.blocking_put(i).unwrap();
+            }
+            feeder_q.blocking_join();
+            feeder_q.shutdown(false);
+        })
+        .await
+        .unwrap();
+        assert!(q.put(0).await.is_err());
+        let mut total = 0;
+        for w in workers {
+            total += w.await.unwrap();
+        }
+        total
+    });
+    assert_eq!(total, 5050);
+}
+
+#[test]
+fn permits_reserved_in_tasks_feed_a_blocking_receiver() {
+    let rt = runtime();
+    let (tx, mut rx) = kiln::sync::mpsc::channel(2);
+    let consumer = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while let Some(v) = rx.blocking_recv() {
+            got.push(v);
+        }
+        got
+    });
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..4u32)
+            .map(|t| {
+                let tx = tx.clone();
+                kiln::spawn(async move {
+                    for i in 0..50u32 {
+                        tx.reserve().await.unwrap().send(t * 100 + i);
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let mut got = consumer.join().unwrap();
+    got.sort_unstable();
+    let want: Vec<u32> = (0..4u32)
+        .flat_map(|t| (0..50).map(move |i| t * 100 + i))
+        .collect();
+    assert_eq!(got, want);
 }

@@ -32,12 +32,17 @@ fn public_types_are_send_and_sync() {
     send_sync::<QueueGet<'static, u8>>();
     send_sync::<QueueJoin<'static, u8>>();
     send_sync::<QueueStream<'static, u8>>();
+    send_sync::<QueueFull<u8>>();
+    send_sync::<QueueEmpty>();
+    send_sync::<QueueShutDown<u8>>();
     send_sync::<oneshot::Sender<u8>>();
     send_sync::<oneshot::Receiver<u8>>();
     send_sync::<mpsc::Sender<u8>>();
     send_sync::<mpsc::Receiver<u8>>();
     send_sync::<mpsc::UnboundedSender<u8>>();
     send_sync::<mpsc::UnboundedReceiver<u8>>();
+    send_sync::<mpsc::Permit<'static, u8>>();
+    send_sync::<mpsc::OwnedPermit<u8>>();
     send_sync::<broadcast::Sender<u8>>();
     send_sync::<broadcast::Receiver<u8>>();
     send_sync::<watch::Sender<u8>>();
@@ -57,6 +62,8 @@ fn futures_are_send() {
     is_send(&m.lock());
     is_send(&sem.acquire_many(2));
     is_send(&tx.send(1));
+    is_send(&tx.reserve());
+    is_send(&tx.clone().reserve_owned());
     is_send(&rx.recv());
     is_send(&q.put(1));
     is_send(&q.get());

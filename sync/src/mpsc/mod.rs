@@ -161,7 +161,8 @@ impl TryRecvError {
         !self.disconnected
     }
 
-    /// No message and every sender is gone (or the receiver was closed).
+    /// No message and none will come: every sender is gone, or the receiver was closed and
+    /// no capacity reserved before the close is still unused.
     pub fn is_disconnected(&self) -> bool {
         self.disconnected
     }

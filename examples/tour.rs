@@ -105,7 +105,7 @@ async fn tour() {
             kiln::spawn(async move {
                 let mut done = 0u32;
                 loop {
-                    let job: u64 = q.get().await;
+                    let job: u64 = q.get().await.expect("the queue stays open");
                     sleep(Duration::from_micros(job * 100)).await;
                     done += 1;
                     q.task_done();
@@ -121,7 +121,7 @@ async fn tour() {
             let q = queue.clone();
             kiln::spawn(async move {
                 for job in 0..20u64 {
-                    q.put(job % 7 + p).await;
+                    q.put(job % 7 + p).await.expect("the queue stays open");
                 }
             })
         })

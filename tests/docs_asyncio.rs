@@ -181,8 +181,8 @@ fn queue() {
             .map(|_| {
                 let (queue, total) = (queue.clone(), total.clone());
                 kiln::spawn(async move {
-                    loop {
-                        let item: u32 = queue.get().await;
+                    // get() fails with QueueShutDown once the queue is shut down and empty
+                    while let Ok(item) = queue.get().await {
                         total.fetch_add(item, Ordering::Relaxed);
                         queue.task_done();
                     }
@@ -190,11 +190,13 @@ fn queue() {
             })
             .collect();
         for i in 1..=10 {
-            queue.put(i).await; // waits while the queue is full
+            queue.put(i).await.unwrap(); // waits while the queue is full
         }
         queue.join().await; // every item was taken and marked done
+        queue.shutdown(false); // Python 3.13: queue.shutdown(); the workers' get() now fails
+        assert!(queue.put(11).await.is_err()); // put after shutdown hands the item back
         for worker in workers {
-            worker.abort();
+            worker.await.unwrap();
         }
         assert_eq!(total.load(Ordering::Relaxed), 55);
     });

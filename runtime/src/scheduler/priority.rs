@@ -21,7 +21,7 @@
 //!   owed time, and their deadlines can still come before a worker's. A long slice (deadline
 //!   far ahead) and a lower weight (nice) push every pool thread's deadline far beyond a
 //!   woken worker's, so the worker is picked first. Neither stops a pool thread from running:
-//!   a nice 10 thread gets about a tenth of the CPU a nice 0 thread gets when both want it,
+//!   a nice 15 thread gets about 1/28 of the CPU a nice 0 thread gets when both want it,
 //!   and all of an otherwise idle CPU; blocking I/O, which mostly sleeps, hardly notices.
 //!   A thread cannot lower its nice value again without privilege, so pool threads keep the
 //!   setting for life (they only run pool jobs).

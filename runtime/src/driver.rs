@@ -373,7 +373,7 @@ struct Spin {
     checked: Option<Instant>,
     /// CPUs the system has (threads that may run at once).
     cpus: usize,
-    /// No spinning before this instant (the CPU was contended).
+    /// No spinning before this instant (the CPUs were oversubscribed).
     quiet_until: Option<Instant>,
 }
 
@@ -398,8 +398,9 @@ impl Spin {
         self.limit_ns > 0
     }
 
-    /// Whether spinning may help now: not while more threads are runnable than there are
-    /// CPUs. Spinning would then take a CPU from a thread waiting for one; and on Linux's
+    /// Whether spinning may help now: not while more than twice as many threads are runnable
+    /// as there are CPUs (a lower bar would stop the spin at every passing kernel thread).
+    /// Spinning would then take a CPU from a thread waiting for one; and on Linux's
     /// EEVDF scheduler the CPU time spent puts the owner behind the threads it competes
     /// with ("negative lag"), so its next wake-up would wait for them, often a whole
     /// scheduler tick (milliseconds), far longer than the spin saves.

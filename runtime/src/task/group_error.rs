@@ -3,7 +3,7 @@
 use super::{Id, JoinError};
 use std::fmt;
 
-/// Why a [`TaskGroup`] failed: the first child that returned `Err`, panicked, or was cancelled
+/// Why a [`TaskGroup`](super::TaskGroup) failed: the first child that returned `Err`, panicked, or was cancelled
 /// by runtime shutdown.
 ///
 /// ```

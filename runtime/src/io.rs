@@ -3,7 +3,7 @@
 //! Every I/O source registers with the poller of the worker it was created on and gets a
 //! [`ScheduledIo`] (a readiness word and one waker per direction) stored under its key in that
 //! worker's [`Dispatch`]. When a poll of that poller (by its owner, or by an idle sibling
-//! stealing I/O, see `driver.rs`) sees an event for the key, it sets the readiness bits and
+//! stealing I/O, see `crate::driver`) sees an event for the key, it sets the readiness bits and
 //! wakes the waiting tasks, wherever they now run: the waker schedules the task on its current
 //! worker, so readiness is not lost when a task migrates.
 //!
@@ -31,7 +31,6 @@
 //!    stored it after sees the new bits in its re-read of step 2 (the lock orders the two).
 
 use crate::loom::{AtomicUsize, Mutex, Ordering::*};
-use polling::Events;
 use slab::Slab;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -180,18 +179,19 @@ impl Dispatch {
         }
     }
 
-    /// Sets readiness for every event; returns how many events were dispatched. Wakers run
-    /// outside the slab lock (a woken task may drop a source, which releases its key).
-    pub(crate) fn dispatch(&self, events: &Events) -> usize {
+    /// Sets readiness for every `(key, readable, writable)` event; returns how many events
+    /// were dispatched. Wakers run outside the slab lock (a woken task may drop a source,
+    /// which releases its key). Keys this dispatch does not hold are ignored.
+    pub(crate) fn dispatch(&self, events: impl Iterator<Item = (usize, bool, bool)>) -> usize {
         let mut n = 0;
-        for ev in events.iter() {
-            let io = self.sources.lock().get(ev.key).cloned();
+        for (key, readable, writable) in events {
+            let io = self.sources.lock().get(key).cloned();
             if let Some(io) = io {
                 let mut bits = 0;
-                if ev.readable {
+                if readable {
                     bits |= READABLE;
                 }
-                if ev.writable {
+                if writable {
                     bits |= WRITABLE;
                 }
                 io.set_ready(bits);

@@ -55,9 +55,10 @@
 //!
 //! # Busy workers
 //!
-//! A worker polls its own poller every `event_interval` task polls and whenever it parks. A
-//! worker stuck in a long task leaves its poller unpolled; idle siblings then poll it for it
-//! (at most every ~0.5 ms) and run the woken tasks themselves (see `driver.rs`).
+//! A worker harvests its sockets every `event_interval` task polls and whenever it parks. A
+//! worker stuck in a long task leaves them unharvested; an idle sibling watches them from its
+//! own poller, wakes as soon as one has an event, harvests them and runs the woken tasks
+//! itself (see `crate::driver`).
 //!
 //! # Cooperative budget
 //!

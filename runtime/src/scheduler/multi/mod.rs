@@ -117,6 +117,16 @@ impl Shared {
                 metrics: WorkerMetrics::default(),
             });
         }
+        // Each worker watches its siblings' sockets (see `driver/watch.rs`).
+        for (i, (_, driver)) in locals.iter_mut().enumerate() {
+            let siblings = remotes
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, r)| r.driver.clone())
+                .collect();
+            driver.set_siblings(siblings);
+        }
         let shared = Arc::new(Shared {
             remotes: remotes.into_boxed_slice(),
             inject: Inject::new(),

@@ -192,11 +192,12 @@ impl WorkerContext {
         let shared = &*self.shared;
         let mut core = self.core.borrow_mut();
         let index = core.index;
-        // I/O of siblings (see `driver.rs`, "I/O stealing"): while a sibling runs tasks, bound
-        // our next park so we come back to look again (also when we may not search now: the
-        // current searcher may start a task and stop searching); while parked siblings have
-        // sockets (or we do), bound it too, with a back-off. A searcher also polls the poller of a
-        // sibling stuck in a long poll; the woken tasks land in this worker's queues.
+        // I/O of siblings (see `crate::driver`, "Sockets and I/O stealing"): while a sibling
+        // runs tasks, our next park watches its sockets and is bounded so we come back to look
+        // again (also when we may not search now: the current searcher may start a task and
+        // stop searching); while parked siblings have sockets (or we do), it is bounded too,
+        // with a back-off. A searcher also harvests the sockets of a sibling stuck in a long
+        // poll; the woken tasks land in this worker's queues.
         let scan_siblings_io = |poll: bool| -> usize {
             let mut io_events = 0;
             let mut sibling_busy = false;

@@ -1,0 +1,155 @@
+//! A worker's I/O sources: a second `polling::Poller` that holds only sockets.
+//!
+//! The worker parks on its main poller (notifications, timer deadlines). Its sockets live in
+//! this one, the *source poller*, whose descriptor is registered with the main poller
+//! (level-triggered), so a socket event wakes a parked owner. Keeping sockets apart serves two
+//! ends:
+//! - **Harvesting costs one syscall.** On Linux, [`Sources::harvest`] is a single
+//!   zero-timeout `epoll_wait(2)` on the source poller's descriptor, where a `Poller::wait`
+//!   would also re-arm its timerfd and notification descriptor (five syscalls). No one ever
+//!   notifies a source poller or waits on it through `polling`, so its descriptor reports
+//!   socket events only. Elsewhere it is a zero-timeout `Poller::wait`.
+//! - **Siblings can watch it.** A source poller contains sockets only, so another worker's
+//!   main poller may contain it too (see `watch.rs`) without forming a loop of epoll
+//!   descriptors, which the kernel refuses (`ELOOP`).
+//!
+//! Any thread may harvest (the owner, or a sibling stealing I/O): concurrent `epoll_wait`s
+//! split the ready events between them, and with edge-triggered sockets each event is
+//! delivered once.
+
+use polling::{Event, PollMode, Poller};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+/// The most events one harvest takes; the rest wait for the next one (the owner's main
+/// poller still reports the source poller readable, so a park does not sleep on them).
+const HARVEST_MAX: usize = 256;
+
+/// The source poller of one worker.
+pub(crate) struct Sources {
+    poller: Poller,
+    /// Edge-triggered registration is available (else level-triggered).
+    edge: bool,
+}
+
+impl Sources {
+    pub(crate) fn new() -> io::Result<Sources> {
+        let poller = Poller::new()?;
+        let edge = poller.supports_edge();
+        Ok(Sources { poller, edge })
+    }
+
+    /// Registers `fd` for both directions under `key`.
+    ///
+    /// # Safety
+    /// `fd` must stay open until it is removed with [`Sources::delete`].
+    pub(crate) unsafe fn add(&self, fd: RawFd, key: usize) -> io::Result<()> {
+        let mode = if self.edge {
+            PollMode::Edge
+        } else {
+            PollMode::Level
+        };
+        // SAFETY: the caller keeps `fd` open until `delete`.
+        unsafe { self.poller.add_with_mode(fd, Event::all(key), mode) }
+    }
+
+    /// Removes `fd` (an error means it was not registered).
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.poller.delete(fd)
+    }
+
+    /// Takes the ready events without blocking into `out` (replacing its contents); returns
+    /// how many there are.
+    pub(crate) fn harvest(&self, out: &mut IoEvents) -> usize {
+        out.fill(&self.poller)
+    }
+}
+
+impl AsFd for Sources {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
+    }
+}
+
+impl AsRawFd for Sources {
+    fn as_raw_fd(&self) -> RawFd {
+        self.poller.as_raw_fd()
+    }
+}
+
+/// Harvested socket events: `(key, readable, writable)` each.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) struct IoEvents {
+    buf: Vec<libc::epoll_event>,
+    len: usize,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl IoEvents {
+    pub(crate) fn new() -> IoEvents {
+        IoEvents {
+            buf: vec![libc::epoll_event { events: 0, u64: 0 }; HARVEST_MAX],
+            len: 0,
+        }
+    }
+
+    fn fill(&mut self, poller: &Poller) -> usize {
+        // SAFETY: `buf` has room for `buf.len()` events and outlives the call; the descriptor
+        // is the live epoll instance of `poller`.
+        let n = unsafe {
+            libc::epoll_wait(
+                poller.as_raw_fd(),
+                self.buf.as_mut_ptr(),
+                self.buf.len() as libc::c_int,
+                0,
+            )
+        };
+        // An error (EINTR) reports nothing; the events stay for the next harvest.
+        self.len = usize::try_from(n).unwrap_or(0);
+        self.len
+    }
+
+    /// The events as `(key, readable, writable)`; hang-ups and errors count as both
+    /// directions (the next operation reports them).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
+        const READ: u32 = (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        const WRITE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        self.buf[..self.len].iter().filter_map(|ev| {
+            let (flags, key) = (ev.events, ev.u64);
+            // `polling`'s own descriptors (never triggered here) use `usize::MAX`.
+            let key = usize::try_from(key).ok().filter(|&k| k != usize::MAX)?;
+            Some((key, flags & READ != 0, flags & WRITE != 0))
+        })
+    }
+}
+
+/// Harvested socket events: `(key, readable, writable)` each.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) struct IoEvents {
+    events: polling::Events,
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl IoEvents {
+    pub(crate) fn new() -> IoEvents {
+        IoEvents {
+            events: polling::Events::with_capacity(
+                std::num::NonZeroUsize::new(HARVEST_MAX).expect("non-zero"),
+            ),
+        }
+    }
+
+    fn fill(&mut self, poller: &Poller) -> usize {
+        self.events.clear();
+        poller
+            .wait(&mut self.events, Some(std::time::Duration::ZERO))
+            .unwrap_or(0)
+    }
+
+    /// The events as `(key, readable, writable)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
+        self.events
+            .iter()
+            .map(|ev| (ev.key, ev.readable, ev.writable))
+    }
+}

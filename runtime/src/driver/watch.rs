@@ -1,0 +1,155 @@
+//! Watching busy siblings' sockets from a parked worker's own poller.
+//!
+//! A worker stuck in a long task does not poll its sockets, so their readiness waits until an
+//! idle sibling harvests them (I/O stealing, see the parent module). A sibling that only looks
+//! every [`super::IO_STEAL_AFTER`] adds up to that much latency to each event. Instead, an
+//! epoll descriptor is itself pollable: it is readable while events are pending in it. So every
+//! worker registers each sibling's *source poller* (`sources.rs`, sockets only) with its own
+//! main poller, disabled (`Event::none`, one-shot). Before a parked wait during which a
+//! sibling runs tasks (`WATCH_BUSY`), the worker arms the registration of each sibling that is
+//! not waiting on its own poller and has sources. An event pending at such a sibling then
+//! wakes the watcher at once; it harvests that sibling's sockets
+//! ([`DriverHandle::poll_io_nonblocking`]) and runs the woken tasks itself.
+//!
+//! Source pollers contain sockets only, so main pollers and source pollers never form a loop
+//! (which the kernel refuses with `ELOOP`): main pollers contain source pollers, never the
+//! other way round.
+//!
+//! The registration is one-shot: it fires at most once per arming, so a sibling that keeps
+//! receiving events does not keep waking the watcher; the watcher re-arms on its next parked
+//! wait if the sibling is still busy. A sibling seen busy that then parks may wake the watcher
+//! once for an event its owner takes itself: the watcher's harvest then finds nothing.
+//!
+//! Keys: sibling `i` (in the order given) is registered under `top - i`, far above any source
+//! key (a slab index); `Dispatch::dispatch` ignores keys it does not hold.
+//!
+//! Lifetime: the watch holds each sibling's handle, so their source pollers (and descriptors)
+//! outlive the registrations, which its `Drop` deletes before releasing the handles.
+
+use super::DriverHandle;
+use polling::{Event, Events, PollMode, Poller};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+
+/// The sibling pollers registered with one worker's poller.
+pub(crate) struct SiblingWatch {
+    own: Arc<Poller>,
+    siblings: Vec<Arc<DriverHandle>>,
+    /// The key of sibling 0; sibling `i` uses `top - i`.
+    top: usize,
+}
+
+impl SiblingWatch {
+    /// Registers every sibling's source poller with `own`, disabled, under keys counting
+    /// down from `top`. A sibling whose registration fails is left out: it is still covered
+    /// by the periodic I/O stealing.
+    pub(crate) fn new(
+        own: Arc<Poller>,
+        siblings: Vec<Arc<DriverHandle>>,
+        top: usize,
+    ) -> SiblingWatch {
+        let mut kept = Vec::with_capacity(siblings.len());
+        for sibling in siblings {
+            let key = top - kept.len();
+            // SAFETY: the sibling's source poller stays open while `kept` holds its handle;
+            // `Drop` deletes the registration before releasing it.
+            let added = unsafe {
+                own.add_with_mode(
+                    sibling.sources.as_raw_fd(),
+                    Event::none(key),
+                    PollMode::Oneshot,
+                )
+            };
+            if added.is_ok() {
+                kept.push(sibling);
+            }
+        }
+        SiblingWatch {
+            own,
+            siblings: kept,
+            top,
+        }
+    }
+
+    /// Arms the registration of each sibling that runs tasks (is not waiting on its own
+    /// poller) and has sources, for the caller's next wait.
+    pub(crate) fn arm(&self) {
+        for (i, sibling) in self.siblings.iter().enumerate() {
+            if sibling.io_state() != super::IoState::Parked && sibling.has_io_sources() {
+                // A failure leaves this sibling to the periodic I/O stealing.
+                let _ = self.own.modify_with_mode(
+                    sibling.sources.as_fd(),
+                    Event::readable(self.top - i),
+                    PollMode::Oneshot,
+                );
+            }
+        }
+    }
+
+    /// Harvests the sockets of every sibling whose registration fired in `events`, dispatching
+    /// their events (their tasks are scheduled on the calling worker). Returns how many events
+    /// were dispatched.
+    pub(crate) fn poll_fired(&self, events: &Events) -> usize {
+        let mut n = 0;
+        for ev in events.iter() {
+            let Some(i) = self.top.checked_sub(ev.key) else {
+                continue;
+            };
+            if let Some(sibling) = self.siblings.get(i) {
+                n += sibling.poll_io_nonblocking();
+            }
+        }
+        n
+    }
+}
+
+impl Drop for SiblingWatch {
+    fn drop(&mut self) {
+        for sibling in &self.siblings {
+            // An error means the registration is already gone.
+            let _ = self.own.delete(sibling.sources.as_fd());
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::{Driver, DriverHandle};
+    use crate::io::READABLE;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    /// A parked driver whose sibling runs tasks wakes for the sibling's socket event and
+    /// harvests it: nothing else in this test harvests the sibling's sockets.
+    #[test]
+    fn a_watched_sibling_event_wakes_the_parked_watcher() {
+        let busy = DriverHandle::new().unwrap();
+        let mut watcher = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
+        watcher.set_siblings(vec![busy.clone()]);
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
+        // The socket starts writable: take that event so only the coming read is pending.
+        assert!(busy.poll_io_nonblocking() >= 1);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        a.write_all(b"x").unwrap();
+        let mut harvested = 0;
+        for _ in 0..10_000 {
+            // The scheduler asks for this before each park while a sibling runs tasks.
+            watcher.handle.watch_siblings(true);
+            harvested += watcher.park(Some(Duration::from_secs(1))).io_events;
+            if harvested > 0 {
+                break;
+            }
+        }
+        assert!(
+            harvested > 0,
+            "the watcher never harvested its sibling's event"
+        );
+        assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
+        busy.deregister(std::os::fd::AsFd::as_fd(&b), key);
+    }
+}

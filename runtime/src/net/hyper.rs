@@ -52,10 +52,24 @@ use std::time::{Duration, Instant};
 ///     let _a: kiln_runtime::net::UnixStream = io.into_inner();
 /// });
 /// ```
+///
+/// Reads: hyper hands over uninitialised buffer space, and futures-io reads need initialised
+/// bytes, so the part offered to a read is zeroed first. Zeroing all of hyper's spare capacity
+/// (8 KiB or more) for every 100-byte request would cost more than the read; so each read is
+/// offered an adaptive window instead: it starts at 512 bytes, doubles (up to 256 KiB) after
+/// a read that filled it, and halves (down to 512 bytes) after one that used under a quarter
+/// of it. Bytes of hyper's buffer zeroed once stay initialised and are not zeroed again.
 #[derive(Debug)]
 pub struct HyperIo<T> {
     inner: T,
+    /// How many bytes the next read is offered.
+    window: usize,
 }
+
+/// The smallest read window of [`HyperIo`].
+const READ_WINDOW_MIN: usize = 512;
+/// The largest read window of [`HyperIo`].
+const READ_WINDOW_MAX: usize = 256 * 1024;
 
 impl<T> HyperIo<T> {
     /// Wraps `inner`.
@@ -67,7 +81,10 @@ impl<T> HyperIo<T> {
     /// });
     /// ```
     pub fn new(inner: T) -> HyperIo<T> {
-        HyperIo { inner }
+        HyperIo {
+            inner,
+            window: READ_WINDOW_MIN,
+        }
     }
 
     /// The wrapped stream.
@@ -115,12 +132,18 @@ impl<T: AsyncRead + Unpin> hyper::rt::Read for HyperIo<T> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        let offered = self.window.min(buf.remaining());
         let n = {
-            // Zeroes only the part of hyper's buffer not initialised before.
-            let dst = buf.initialize_unfilled();
+            // Zeroes only the part of the window not initialised before.
+            let dst = buf.initialize_unfilled_to(offered);
             ready!(Pin::new(&mut self.inner).poll_read(cx, dst))?
         };
-        // SAFETY: the first `n` unfilled bytes were initialised by `initialize_unfilled` and
+        if n == offered {
+            self.window = (self.window * 2).min(READ_WINDOW_MAX);
+        } else if n < offered / 4 {
+            self.window = (self.window / 2).max(READ_WINDOW_MIN);
+        }
+        // SAFETY: the first `n` unfilled bytes were initialised by `initialize_unfilled_to` and
         // then written by the read, which returned `n` no larger than the slice it was given.
         unsafe { buf.advance(n) };
         Poll::Ready(Ok(()))

@@ -1,31 +1,16 @@
 //! `Queue::shutdown` with Python 3.13 semantics, plus the errors it produces.
 
-use std::future::Future;
-use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 use futures::executor::block_on;
 use futures::StreamExt;
 use kiln_sync::{Queue, QueueShutDown};
 
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<Count>, Waker) {
-    let c = Arc::new(Count(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
-
-fn poll<F: Future>(fut: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(w))
-}
+mod common;
+use common::{counting_waker, poll};
 
 #[test]
 fn graceful_shutdown_refuses_puts_and_drains_gets() {

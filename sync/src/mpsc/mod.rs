@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use self::chan::{Chan, RxCore, TryRecv};
-use crate::batch::TryAcquire;
 
 pub use self::permit::{OwnedPermit, Permit};
 pub use self::unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -289,23 +288,14 @@ impl<T> Sender<T> {
     /// assert!(err.is_closed());
     /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        match self.sem().try_acquire(1) {
-            Ok(()) => self.chan.push(value).map_err(|value| {
-                self.chan.return_permit();
-                TrySendError {
-                    value,
-                    closed: true,
-                }
-            }),
-            Err(TryAcquire::Closed) => Err(TrySendError {
+        let value = self.try_take_permit(value)?;
+        self.chan.push(value).map_err(|value| {
+            self.chan.return_permit();
+            TrySendError {
                 value,
                 closed: true,
-            }),
-            Err(TryAcquire::NoPermits) => Err(TrySendError {
-                value,
-                closed: self.chan.is_rx_closed(),
-            }),
-        }
+            }
+        })
     }
 
     /// Whether the receiver is gone or closed.

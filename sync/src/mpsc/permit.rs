@@ -97,10 +97,11 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Takes one capacity permit without waiting; the error carries `value` back.
-    fn try_take_permit<V>(&self, value: V) -> Result<(), TrySendError<V>> {
+    /// Takes one capacity permit without waiting and hands `value` back; the error carries
+    /// it back too.
+    pub(super) fn try_take_permit<V>(&self, value: V) -> Result<V, TrySendError<V>> {
         match self.sem().try_acquire(1) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(value),
             Err(TryAcquire::Closed) => Err(TrySendError {
                 value,
                 closed: true,

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const JOBS: u64 = 10_000;
 const BATCH: u64 = 100;
 
@@ -58,15 +60,8 @@ fn tokio_batches(rt: &tokio::runtime::Runtime) -> u64 {
 
 fn blocking_throughput(c: &mut Criterion) {
     let expected = JOBS * (JOBS - 1) / 2;
-    let kiln_rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("kiln runtime");
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let kiln_rt = common::kiln_rt(2);
+    let tokio_rt = common::tokio_rt(2);
 
     let mut group = c.benchmark_group("blocking_throughput");
     group.measurement_time(Duration::from_secs(5));
@@ -155,15 +150,8 @@ fn report(id: &str, mut late: Vec<Duration>) {
 }
 
 fn tick_lateness() {
-    let kiln_rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("kiln runtime");
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let kiln_rt = common::kiln_rt(2);
+    let tokio_rt = common::tokio_rt(2);
     let (mut kiln, mut tokio) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         kiln.extend(kiln_lateness(&kiln_rt));

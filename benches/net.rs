@@ -18,6 +18,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
+mod common;
+
 const CONNS: usize = 50;
 const ROUNDS: usize = 20;
 const MSG: usize = 64;
@@ -305,15 +307,8 @@ const BUSY_TRIALS: usize = 15;
 /// Prints the median latency of one echo round trip whose server socket belongs to a worker
 /// stuck in a CPU-bound task (bounded at [`busy::SPIN_LIMIT`]), for kiln and tokio.
 fn busy_worker_latency() {
-    let kiln_rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("kiln runtime");
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let kiln_rt = common::kiln_rt(2);
+    let tokio_rt = common::tokio_rt(2);
     let (mut k, mut t) = (Vec::new(), Vec::new());
     for _ in 0..BUSY_TRIALS {
         k.push(busy::kiln_rtt(&kiln_rt, 1));
@@ -333,15 +328,8 @@ fn busy_worker_latency() {
 }
 
 fn tcp_echo(c: &mut Criterion) {
-    let kiln_rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("kiln runtime");
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let kiln_rt = common::kiln_rt(2);
+    let tokio_rt = common::tokio_rt(2);
     let mut kiln_clients = kiln_side::setup(&kiln_rt);
     let mut tokio_clients = tokio_side::setup(&tokio_rt);
 
@@ -365,15 +353,8 @@ const BATCH: usize = 10;
 /// change in background load during the run hits both alike. Prints the median round trips
 /// per second of each and their ratio.
 fn tcp_echo_interleaved() {
-    let kiln_rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("kiln runtime");
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let kiln_rt = common::kiln_rt(2);
+    let tokio_rt = common::tokio_rt(2);
     let mut kiln_clients = kiln_side::setup(&kiln_rt);
     let mut tokio_clients = tokio_side::setup(&tokio_rt);
     let per_batch = (BATCH * CONNS * ROUNDS) as f64;

@@ -8,6 +8,8 @@ use criterion::{criterion_main, Criterion};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 
+mod common;
+
 /// Worker threads for both runtimes.
 fn workers() -> usize {
     std::env::var("BENCH_WORKERS")
@@ -22,18 +24,11 @@ const NUM_PINGS: usize = 1_000;
 const CHAIN: usize = 1_000;
 
 fn kiln_rt() -> kiln::Runtime {
-    kiln::Builder::new_multi_thread()
-        .worker_threads(workers())
-        .build()
-        .unwrap()
+    common::kiln_rt(workers())
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers())
-        .enable_all()
-        .build()
-        .unwrap()
+    common::tokio_rt(workers())
 }
 
 /// One workload written once for both runtimes: `$spawn` is the runtime's spawn function.

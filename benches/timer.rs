@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const WORKERS: usize = 2;
 const NUM_TIMERS: usize = 100_000;
 const TICK: Duration = Duration::from_millis(1);
@@ -25,18 +27,11 @@ const OFFLOAD_THREADS: usize = 2;
 const TABLE_TICKS: u64 = 3_000;
 
 fn kiln_rt() -> kiln::Runtime {
-    kiln::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .build()
-        .unwrap()
+    common::kiln_rt(WORKERS)
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .unwrap()
+    common::tokio_rt(WORKERS)
 }
 
 /// The `i`-th duration of the 1–60 s spread (timeouts that get cancelled).

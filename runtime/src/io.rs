@@ -56,6 +56,12 @@ pub(crate) struct ScheduledIo {
     writer: Mutex<Option<Waker>>,
 }
 
+impl Default for ScheduledIo {
+    fn default() -> ScheduledIo {
+        ScheduledIo::new()
+    }
+}
+
 impl ScheduledIo {
     fn new() -> ScheduledIo {
         ScheduledIo {
@@ -163,11 +169,10 @@ impl Dispatch {
         }
     }
 
-    /// Allocates a key and state for a new source.
-    pub(crate) fn allocate(&self) -> (usize, Arc<ScheduledIo>) {
-        let io = Arc::new(ScheduledIo::new());
-        let key = self.sources.lock().insert(io.clone());
-        (key, io)
+    /// Stores a source's state under a new key (a new source, or one moving here from
+    /// another poller with the readiness and wakers it has).
+    pub(crate) fn insert(&self, io: Arc<ScheduledIo>) -> usize {
+        self.sources.lock().insert(io)
     }
 
     /// Frees a key after the source was deleted from the poller. A stale event for a reused

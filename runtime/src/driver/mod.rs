@@ -49,8 +49,8 @@
 //! Sockets do not live in the main poller but in the driver's *source poller* (`sources.rs`),
 //! whose descriptor the main poller watches (level-triggered): a parked owner wakes for a
 //! socket event, and then harvests the source poller with one zero-timeout `epoll_wait`. A
-//! maintenance tick (every `event_interval` polls) harvests it the same way, without touching
-//! the main poller.
+//! maintenance tick (every `event_interval` polls), and a worker that runs out of tasks
+//! ([`Driver::poll_own_io`]), harvest it the same way, without touching the main poller.
 //!
 //! A worker stuck in a long task harvests its sockets only when the task returns. Meanwhile an
 //! idle sibling may harvest them itself ([`DriverHandle::poll_io_nonblocking`]): it dispatches
@@ -268,7 +268,16 @@ impl DriverHandle {
     /// Registers `fd` (non-blocking, open until [`DriverHandle::deregister`]) for both
     /// directions, edge-triggered where the poller supports it.
     pub(crate) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<(usize, Arc<ScheduledIo>)> {
-        let (key, io) = self.io.allocate();
+        let io = Arc::new(ScheduledIo::default());
+        let key = self.adopt(fd, io.clone())?;
+        Ok((key, io))
+    }
+
+    /// Registers `fd` with the readiness state `io` it already has (a source moving here
+    /// from another driver, see `crate::net::evented`); returns its new key. Registering
+    /// reports the socket's current readiness, so nothing that happened before is lost.
+    pub(crate) fn adopt(&self, fd: BorrowedFd<'_>, io: Arc<ScheduledIo>) -> io::Result<usize> {
+        let key = self.io.insert(io);
         // SAFETY: `fd` is open now, and the caller deletes it from the poller (`deregister`)
         // before closing it, as `Sources::add` requires.
         let added = unsafe { self.sources.add(fd.as_raw_fd(), key) };
@@ -279,7 +288,7 @@ impl DriverHandle {
                 if self.notifier.sleeping.load(SeqCst) == ON_CONDVAR {
                     self.notifier.unpark();
                 }
-                Ok((key, io))
+                Ok(key)
             }
             Err(e) => {
                 self.io.release(key);
@@ -344,7 +353,12 @@ impl DriverHandle {
 
     /// Whether any source is registered with this driver.
     pub(crate) fn has_io_sources(&self) -> bool {
-        self.io.len() > 0
+        self.io_sources() > 0
+    }
+
+    /// How many sources are registered with this driver.
+    pub(crate) fn io_sources(&self) -> usize {
+        self.io.len()
     }
 
     /// Harvests this driver's socket events without blocking from any thread and dispatches
@@ -482,6 +496,17 @@ impl Driver {
     pub(crate) fn set_siblings(&mut self, siblings: Vec<Arc<DriverHandle>>) {
         let own = self.handle.poller.clone();
         self.sibling_watch = Some(watch::SiblingWatch::new(own, siblings, OWN_SOURCES_KEY - 1));
+    }
+
+    /// Harvests the owner's own sockets without blocking (one syscall; none without sockets)
+    /// and dispatches their events; returns how many were dispatched. The owner calls this
+    /// when it runs out of tasks, before it steals from siblings.
+    pub(crate) fn poll_own_io(&mut self) -> usize {
+        let h = &*self.handle;
+        if !h.has_io_sources() || h.sources.harvest(&mut self.io_events) == 0 {
+            return 0;
+        }
+        h.io.dispatch(self.io_events.iter())
     }
 
     /// Waits up to `timeout` (`None`: until notified, an I/O event, or the next timer), then

@@ -1,8 +1,14 @@
 //! [`Evented`]: a non-blocking OS socket registered with a worker's poller.
 //!
 //! The socket is registered at creation with the poller of the worker the creating thread runs
-//! (or the runtime's outside driver), and keeps that registration for its whole life: wakes
-//! reach the waiting task wherever it runs, so the task may migrate freely. Every operation
+//! (or the runtime's outside driver; an accepted TCP stream, with the worker on the CPU that
+//! receives its packets). Wakes reach the waiting task wherever it runs, so the task may
+//! migrate freely. A TCP stream's registration may later move to another worker of the same
+//! runtime ([`Evented::follow_cpu`], see `super::affinity`): it is added to the new poller
+//! under a new key with the same [`ScheduledIo`] (readiness word and wakers), then deleted from
+//! the old one. Adding an edge-triggered registration reports the socket's current readiness,
+//! and until the delete both pollers report new events, so no event is lost; a stale event of
+//! the old key is ignored, or sets a reused key's readiness spuriously (see `crate::io`). Every operation
 //! follows the readiness protocol of `crate::io`: wait for the direction's readiness, run the
 //! syscall, and on `WouldBlock` clear the readiness it saw and wait again. An operation that
 //! knows it exhausted its direction (a TCP read that drained the receive queue, see
@@ -14,6 +20,7 @@
 use crate::coop;
 use crate::driver::DriverHandle;
 use crate::io::{ScheduledIo, READABLE, WRITABLE};
+use crate::loom::Mutex;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -23,9 +30,16 @@ use std::task::{ready, Context, Poll};
 pub(crate) struct Evented<S: AsFd> {
     /// `None` only after `into_inner`.
     io: Option<S>,
+    /// Where the source is registered; replaced only by [`Evented::follow_cpu`].
+    reg: Mutex<Registration>,
+    /// The readiness state, kept when the registration moves.
+    sched: Arc<ScheduledIo>,
+}
+
+/// The driver a source is registered with, and its key there.
+struct Registration {
     driver: Arc<DriverHandle>,
     key: usize,
-    sched: Arc<ScheduledIo>,
 }
 
 /// The driver a new source registers with: the current worker's, or the runtime's outside one.
@@ -44,14 +58,68 @@ impl<S: AsFd> Evented<S> {
     /// Outside a kiln runtime; `what` names the caller in the message.
     #[track_caller]
     pub(crate) fn new(io: S, what: &str) -> io::Result<Evented<S>> {
+        Evented::register(io, current_driver(what))
+    }
+
+    /// As [`Evented::new`], but with the poller of the worker running on `cpu` (the CPU that
+    /// receives the socket's packets) if there is one.
+    #[track_caller]
+    pub(crate) fn new_on_cpu(io: S, cpu: Option<usize>, what: &str) -> io::Result<Evented<S>> {
         let driver = current_driver(what);
+        let driver = match cpu {
+            Some(cpu) => crate::Handle::current()
+                .scheduler()
+                .sibling_on_cpu(&driver, cpu)
+                .unwrap_or(driver),
+            None => driver,
+        };
+        Evented::register(io, driver)
+    }
+
+    fn register(io: S, driver: Arc<DriverHandle>) -> io::Result<Evented<S>> {
         let (key, sched) = driver.register(io.as_fd())?;
         Ok(Evented {
             io: Some(io),
-            driver,
-            key,
+            reg: Mutex::new(Registration { driver, key }),
             sched,
         })
+    }
+
+    /// Moves the registration to the poller of the worker of this runtime running on `cpu`,
+    /// if there is one, it is not the current one, and it may take more sockets (see
+    /// `super::affinity`). On failure the source stays where it was.
+    pub(crate) fn follow_cpu(&self, cpu: usize) {
+        let Some(handle) = crate::Handle::try_current() else {
+            return;
+        };
+        let from = self.reg.lock().driver.clone();
+        if let Some(target) = handle.scheduler().sibling_on_cpu(&from, cpu) {
+            // A failure leaves the source registered where it was.
+            let _ = self.move_to(target);
+        }
+    }
+
+    /// Moves the registration to `target`'s poller, keeping the readiness state and wakers
+    /// (see the module docs).
+    ///
+    /// # Errors
+    /// If `target` cannot register the socket; it then stays where it was.
+    fn move_to(&self, target: Arc<DriverHandle>) -> io::Result<()> {
+        let mut reg = self.reg.lock();
+        if Arc::ptr_eq(&reg.driver, &target) {
+            return Ok(());
+        }
+        let fd = self.get_ref().as_fd();
+        let key = target.adopt(fd, self.sched.clone())?;
+        let old = std::mem::replace(
+            &mut *reg,
+            Registration {
+                driver: target,
+                key,
+            },
+        );
+        old.driver.deregister(fd, old.key);
+        Ok(())
     }
 
     pub(crate) fn get_ref(&self) -> &S {
@@ -129,7 +197,8 @@ impl<S: AsFd> Evented<S> {
     /// Deregisters and returns the socket (still non-blocking).
     pub(crate) fn into_inner(mut self) -> S {
         let io = self.io.take().expect("kiln: source used after into_inner");
-        self.driver.deregister(io.as_fd(), self.key);
+        let reg = self.reg.lock();
+        reg.driver.deregister(io.as_fd(), reg.key);
         self.sched.clear_wakers();
         io
     }
@@ -138,7 +207,8 @@ impl<S: AsFd> Evented<S> {
 impl<S: AsFd> Drop for Evented<S> {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
-            self.driver.deregister(io.as_fd(), self.key);
+            let reg = self.reg.lock();
+            reg.driver.deregister(io.as_fd(), reg.key);
             self.sched.clear_wakers();
             drop(io);
         }
@@ -148,5 +218,83 @@ impl<S: AsFd> Drop for Evented<S> {
 impl<S: AsFd + std::fmt::Debug> std::fmt::Debug for Evented<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.io.fmt(f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::scheduler::Scheduler;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    fn worker_driver(index: usize) -> Arc<DriverHandle> {
+        match crate::Handle::current().scheduler() {
+            Scheduler::Multi(s) => s.remotes[index].driver.clone(),
+            Scheduler::Current(_) => unreachable!("a multi-thread runtime"),
+        }
+    }
+
+    fn read_some(io: &Evented<UnixStream>, cx: &mut Context<'_>) -> Poll<io::Result<Vec<u8>>> {
+        io.poll_read_io(cx, |mut s| {
+            let mut buf = [0u8; 16];
+            let n = s.read(&mut buf)?;
+            Ok(buf[..n].to_vec())
+        })
+    }
+
+    /// A source moved between workers' pollers while a task waits on it still wakes that
+    /// task, keeps no registration behind, and sees data written after each move.
+    #[test]
+    fn a_moved_source_wakes_its_waiting_reader() {
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = Arc::new(Evented::new(a, "test").unwrap());
+            let (w0, w1) = (worker_driver(0), worker_driver(1));
+            assert!(
+                Arc::ptr_eq(&a.reg.lock().driver, &w0),
+                "block_on registers at 0"
+            );
+            let before = (w0.io_sources(), w1.io_sources());
+
+            let reader = {
+                let a = a.clone();
+                crate::spawn(async move { std::future::poll_fn(|cx| read_some(&a, cx)).await })
+            };
+            // Let the reader store its waker before the move.
+            kiln_timer::sleep(Duration::from_millis(20)).await;
+            a.move_to(w1.clone()).unwrap();
+            assert!(Arc::ptr_eq(&a.reg.lock().driver, &w1));
+            assert_eq!(
+                (w0.io_sources(), w1.io_sources()),
+                (before.0 - 1, before.1 + 1)
+            );
+            b.write_all(b"x").unwrap();
+            let got = kiln_timer::timeout(Duration::from_secs(10), reader)
+                .await
+                .expect("the moved source never woke its reader")
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, b"x");
+
+            // And back, with data written after the move.
+            a.move_to(w0.clone()).unwrap();
+            b.write_all(b"yz").unwrap();
+            let got = kiln_timer::timeout(
+                Duration::from_secs(10),
+                std::future::poll_fn(|cx| read_some(&a, cx)),
+            )
+            .await
+            .expect("no readiness after moving back")
+            .unwrap();
+            assert_eq!(got, b"yz");
+            assert_eq!((w0.io_sources(), w1.io_sources()), before);
+        });
     }
 }

@@ -30,10 +30,18 @@
 //!
 //! # Where sources live
 //!
-//! A socket registers, when it is created (bound, connected, accepted or wrapped), with the
-//! poller of the worker whose thread creates it (a `block_on` thread uses the runtime's outside
-//! driver), and stays there for its whole life. Its readiness wakes the waiting task wherever
-//! that task runs now, so tasks migrate freely between workers without losing readiness.
+//! A socket registers, when it is created (bound, connected or wrapped), with the poller of
+//! the worker whose thread creates it (a `block_on` thread uses the runtime's outside driver).
+//! Its readiness wakes the waiting task wherever that task runs now, so tasks migrate freely
+//! between workers without losing readiness.
+//!
+//! A task runs where its socket's events are harvested, so TCP streams also follow their
+//! packets (Linux; see `affinity.rs`): an accepted stream registers with the worker running on
+//! the CPU that received it, and every 64th read a stream moves its registration to the worker
+//! on the CPU that receives its packets now, within a bound on how unevenly sockets spread over
+//! the workers. The two tasks of a loopback connection then run on one worker, and a request
+//! and its response stay in one CPU's cache. A move keeps the readiness state and loses no
+//! event (`evented.rs`).
 //!
 //! # Readiness protocol
 //!
@@ -74,6 +82,7 @@
 //! then closes the fd.
 #![cfg(unix)]
 
+mod affinity;
 mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;

@@ -1,5 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use super::affinity::{self, Follow};
 use super::evented::Evented;
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use super::{each_addr, nonblocking_connect};
@@ -150,7 +151,15 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, addr) = std::task::ready!(self.io.poll_read_io(cx, |l| l.accept()))?;
         stream.set_nonblocking(true)?;
-        Poll::Ready(Ok((TcpStream::from_nonblocking(stream)?, addr)))
+        // Registered with the worker whose CPU receives its packets (see `super::affinity`).
+        let cpu = affinity::incoming_cpu(stream.as_fd());
+        let inq = super::inq::enable(stream.as_fd());
+        let stream = TcpStream {
+            io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
+            inq,
+            follow: Follow::new(),
+        };
+        Poll::Ready(Ok((stream, addr)))
     }
 
     /// The address this listener is bound to.
@@ -231,6 +240,8 @@ pub struct TcpStream {
     io: Evented<std::net::TcpStream>,
     /// `TCP_INQ` is on: reads report when they drain the socket (see `super::inq`).
     inq: bool,
+    /// Moves the registration to where the packets arrive now and then (`super::affinity`).
+    follow: Follow,
 }
 
 impl TcpStream {
@@ -290,6 +301,7 @@ impl TcpStream {
         Ok(TcpStream {
             io: Evented::new(stream, "kiln::net::TcpStream")?,
             inq,
+            follow: Follow::new(),
         })
     }
 
@@ -300,13 +312,17 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.inq {
+        let read = if self.inq {
             self.io
                 .poll_io_drain(cx, READABLE, |s| super::inq::recv(s.as_fd(), bufs))
         } else {
             self.io
                 .poll_read_io(cx, |mut s| io::Read::read_vectored(&mut s, bufs))
+        };
+        if read.is_ready() {
+            self.follow.after_read(&self.io);
         }
+        read
     }
 
     /// Wraps a connected std stream (switched to non-blocking mode here).

@@ -68,6 +68,19 @@ impl Scheduler {
         }
     }
 
+    /// The driver of the worker last seen running on `cpu`, if that is another worker of
+    /// the runtime `from` belongs to (multi-thread flavor only).
+    pub(crate) fn sibling_on_cpu(
+        &self,
+        from: &Arc<DriverHandle>,
+        cpu: usize,
+    ) -> Option<Arc<DriverHandle>> {
+        match self {
+            Scheduler::Multi(s) => s.sibling_on_cpu(from, cpu),
+            Scheduler::Current(_) => None,
+        }
+    }
+
     /// The driver of the worker this thread runs, or the outside one.
     pub(crate) fn current_driver(&self) -> Arc<DriverHandle> {
         crate::context::with_scheduler(|cx| match (cx, self) {

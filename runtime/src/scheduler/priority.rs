@@ -1,6 +1,7 @@
 //! Scheduling hints for the runtime's own threads: a short time slice for workers
 //! (`Builder::worker_time_slice`), and a long slice and a higher nice value for blocking-pool
-//! threads (`Builder::blocking_time_slice`, `Builder::blocking_nice`).
+//! threads (`Builder::blocking_time_slice`, `Builder::blocking_nice`); and [`current_cpu`],
+//! which workers publish as a placement hint for sockets (see `crate::net::affinity`).
 //!
 //! # Why
 //! A worker that sleeps until a timer or an I/O event must run soon after it wakes, even when
@@ -330,4 +331,17 @@ mod tests {
     fn linux_attr() -> Option<(u32, i32)> {
         linux::policy_and_nice()
     }
+}
+
+/// The CPU this thread runs on now (`usize::MAX` where the system does not say).
+pub(crate) fn current_cpu() -> usize {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: takes no arguments and touches no memory of ours; -1 on failure.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if let Ok(cpu) = usize::try_from(cpu) {
+            return cpu;
+        }
+    }
+    usize::MAX
 }

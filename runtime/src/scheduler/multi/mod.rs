@@ -15,6 +15,10 @@
 //! of the local queue; any other thread pushes to the injector. After a push, a sleeping
 //! worker is notified if nobody is searching (`idle.rs` proves no wake-up is lost).
 //!
+//! A worker whose queues run dry first harvests its own sockets (one non-blocking syscall):
+//! the tasks they wake run here, on the CPU that just received their data, and do not wait
+//! while this worker steals from a sibling. Only then does it steal, and then park.
+//!
 //! Shutdown protocol:
 //! 1. `shutdown` is set (SeqCst) and every worker's poller is notified.
 //! 2. Each worker leaves its loop after its current poll, drops the tasks in its LIFO slot and
@@ -73,6 +77,8 @@ pub(crate) struct Remote {
     pub(crate) steal: Steal,
     pub(crate) driver: Arc<DriverHandle>,
     pub(crate) metrics: WorkerMetrics,
+    /// The CPU the worker last ran on (`usize::MAX`: unknown), see `crate::net::affinity`.
+    pub(crate) cpu: AtomicUsize,
 }
 
 /// State shared by every worker of one runtime.
@@ -91,12 +97,40 @@ pub(crate) struct Shared {
     workers_running: AtomicUsize,
 }
 
+/// Whether a worker holding `load` of the `total` sockets of a runtime with `workers` workers
+/// may take one more from a sibling: while it holds at most a quarter more than an even share,
+/// plus one (`load <= 1.25 * total / workers + 1`).
+fn may_take_socket(load: usize, total: usize, workers: usize) -> bool {
+    4 * workers * load <= 5 * total + 4 * workers
+}
+
 /// The per-worker halves `Runtime` hands to each worker thread.
 pub(crate) struct Parts {
     pub(crate) locals: Vec<(queue::Local, crate::driver::Driver)>,
 }
 
 impl Shared {
+    /// The driver of the worker last seen running on `cpu`, if `from` is the driver of
+    /// another worker of this runtime and that worker holds at most a quarter more than an
+    /// even share of the runtime's sockets (see `crate::net::affinity`).
+    pub(crate) fn sibling_on_cpu(
+        &self,
+        from: &Arc<DriverHandle>,
+        cpu: usize,
+    ) -> Option<Arc<DriverHandle>> {
+        if !self.remotes.iter().any(|r| Arc::ptr_eq(&r.driver, from)) {
+            return None;
+        }
+        // Relaxed: a placement hint; a stale value only places a socket less well.
+        let target = self.remotes.iter().find(|r| r.cpu.load(Relaxed) == cpu)?;
+        if Arc::ptr_eq(&target.driver, from) {
+            return None;
+        }
+        let total: usize = self.remotes.iter().map(|r| r.driver.io_sources()).sum();
+        may_take_socket(target.driver.io_sources(), total, self.remotes.len())
+            .then(|| target.driver.clone())
+    }
+
     pub(crate) fn new(
         workers: usize,
         config: Config,
@@ -115,6 +149,7 @@ impl Shared {
                 steal,
                 driver,
                 metrics: WorkerMetrics::default(),
+                cpu: AtomicUsize::new(usize::MAX),
             });
         }
         // Each worker watches its siblings' sockets (see `driver/watch.rs`).
@@ -277,5 +312,25 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::may_take_socket;
+
+    #[test]
+    fn a_worker_takes_sockets_up_to_a_quarter_above_its_share() {
+        // 100 sockets on 2 workers: an even share is 50, the bound 63.5.
+        assert!(may_take_socket(50, 100, 2));
+        assert!(may_take_socket(63, 100, 2));
+        assert!(!may_take_socket(64, 100, 2));
+        // One CPU receiving every packet cannot pull all sockets to one worker.
+        assert!(!may_take_socket(100, 100, 2));
+        // Small runtimes still move their few sockets.
+        assert!(may_take_socket(1, 2, 2));
+        assert!(may_take_socket(2, 2, 2));
+        assert!(!may_take_socket(3, 2, 2));
+        assert!(may_take_socket(0, 0, 4));
     }
 }

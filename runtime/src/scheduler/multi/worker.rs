@@ -105,6 +105,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver
     };
     let timer_handle = shared.remotes[index].driver.timer.handle();
     let _timer = kiln_timer::context::enter(timer_handle);
+    cx.note_cpu();
     cx.run();
     cx.shutdown();
     shared.worker_exited();
@@ -131,6 +132,9 @@ impl WorkerContext {
                 self.run_task(task);
                 continue;
             }
+            if self.poll_own_io() {
+                continue;
+            }
             if let Some(task) = self.steal_work() {
                 self.run_task(task);
                 continue;
@@ -142,9 +146,30 @@ impl WorkerContext {
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
         let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
+        self.note_cpu();
         let mut core = self.core.borrow_mut();
         core.record_park(stats, false);
         core.publish(&self.shared);
+    }
+
+    /// Publishes the CPU this worker runs on (see `crate::net::affinity`).
+    fn note_cpu(&self) {
+        let index = self.core.borrow().index;
+        // Relaxed: a placement hint.
+        self.shared.remotes[index]
+            .cpu
+            .store(crate::scheduler::priority::current_cpu(), Relaxed);
+    }
+
+    /// Out of tasks: harvests this worker's own sockets first, so tasks woken by them run
+    /// here (where the kernel just delivered their data) rather than being left for a sibling
+    /// while this worker steals. Returns whether any event was dispatched.
+    fn poll_own_io(&self) -> bool {
+        let n = self.driver.borrow_mut().poll_own_io();
+        if n > 0 {
+            self.core.borrow_mut().stats.io_events += n as u64;
+        }
+        n > 0
     }
 
     fn run_task(&self, task: Notified) {
@@ -294,6 +319,7 @@ impl WorkerContext {
         if parked {
             let timeout = self.sibling_timer_bound(index);
             let stats = self.driver.borrow_mut().park(timeout);
+            self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);
         }
         let notified = shared.idle.unpark_self(index);

@@ -24,12 +24,23 @@ def fmt(ns):
     return f"{ns:.3g} ns"
 
 
+def estimates(gdir, side):
+    """`<side>/new/estimates.json`, or `<side>/<parameter>/new/...` for a parameterised
+    benchmark with one parameter (such as `tcp_echo/kiln/50`)."""
+    base = os.path.join(gdir, side)
+    path = os.path.join(base, "new", "estimates.json")
+    if os.path.isfile(path) or not os.path.isdir(base):
+        return path
+    params = [p for p in os.listdir(base) if os.path.isfile(os.path.join(base, p, "new", "estimates.json"))]
+    return os.path.join(base, params[0], "new", "estimates.json") if len(params) == 1 else path
+
+
 def collect(root):
     rows = []
     for group in sorted(os.listdir(root)):
         gdir = os.path.join(root, group)
-        k = os.path.join(gdir, "kiln", "new", "estimates.json")
-        t = os.path.join(gdir, "tokio", "new", "estimates.json")
+        k = estimates(gdir, "kiln")
+        t = estimates(gdir, "tokio")
         if os.path.isfile(k) and os.path.isfile(t):
             rows.append((group, median_ns(k), median_ns(t)))
     return rows

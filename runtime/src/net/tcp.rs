@@ -153,13 +153,7 @@ impl TcpListener {
         stream.set_nonblocking(true)?;
         // Registered with the worker whose CPU receives its packets (see `super::affinity`).
         let cpu = affinity::incoming_cpu(stream.as_fd());
-        let inq = super::inq::enable(stream.as_fd());
-        let stream = TcpStream {
-            io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
-            inq,
-            follow: Follow::new(),
-        };
-        Poll::Ready(Ok((stream, addr)))
+        Poll::Ready(Ok((TcpStream::from_nonblocking_on(stream, cpu)?, addr)))
     }
 
     /// The address this listener is bound to.
@@ -297,9 +291,18 @@ impl TcpStream {
     }
 
     fn from_nonblocking(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_nonblocking_on(stream, None)
+    }
+
+    /// Registers `stream` with the worker running on `cpu` if there is one (see
+    /// `Evented::new_on_cpu`), else with the current one.
+    fn from_nonblocking_on(
+        stream: std::net::TcpStream,
+        cpu: Option<usize>,
+    ) -> io::Result<TcpStream> {
         let inq = super::inq::enable(stream.as_fd());
         Ok(TcpStream {
-            io: Evented::new(stream, "kiln::net::TcpStream")?,
+            io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
             inq,
             follow: Follow::new(),
         })

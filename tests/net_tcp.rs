@@ -66,6 +66,47 @@ fn large_transfer_with_backpressure() {
     });
 }
 
+/// Streams check every 64th read where their packets arrive and may move to another worker's
+/// poller (`kiln::net` docs); with both halves busy, reads and writes keep every byte.
+#[test]
+fn split_streams_keep_every_byte_over_many_small_reads() {
+    rt(2).block_on(async {
+        let addr = echo_server().await;
+        let conns: Vec<_> = (0..8u32)
+            .map(|n| {
+                kiln::spawn(async move {
+                    let c = TcpStream::connect(addr).await.unwrap();
+                    let (mut r, mut w) = c.into_split();
+                    let data: Vec<u8> = (0..256 * 1024u32)
+                        .map(|i| (i % 253) as u8 ^ n as u8)
+                        .collect();
+                    let expect = data.clone();
+                    let writer = kiln::spawn(async move {
+                        for chunk in data.chunks(4096) {
+                            w.write_all(chunk).await.unwrap();
+                        }
+                        w.close().await.unwrap();
+                    });
+                    let mut got = Vec::with_capacity(expect.len());
+                    let mut buf = [0u8; 512];
+                    loop {
+                        let k = r.read(&mut buf).await.unwrap();
+                        if k == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..k]);
+                    }
+                    writer.await.unwrap();
+                    assert!(got == expect, "connection {n} lost or reordered bytes");
+                })
+            })
+            .collect();
+        for c in conns {
+            c.await.unwrap();
+        }
+    });
+}
+
 #[test]
 fn many_concurrent_connections() {
     rt(2).block_on(async {

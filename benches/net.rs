@@ -188,6 +188,9 @@ mod busy {
             let (slot2, stop2, taken2) = (slot.clone(), stop.clone(), taken.clone());
             let busy = kiln::spawn(async move {
                 let (s, _) = l.accept().await.unwrap();
+                // `accept` registers a stream with the worker on the CPU that received it:
+                // re-register it with this (soon busy) worker.
+                let s = TcpStream::from_std(s.into_std().unwrap()).unwrap();
                 *slot2.lock().unwrap() = Some(s);
                 while !taken2.load(SeqCst) {
                     kiln::time::sleep(Duration::from_micros(200)).await;

@@ -72,6 +72,9 @@ fn io_of_a_busy_worker_is_serviced_by_its_idle_sibling() {
         let (slot2, done2, taken3) = (slot.clone(), done.clone(), taken.clone());
         let busy = kiln::spawn(async move {
             let (s, _) = l.accept().await.unwrap();
+            // `accept` registers a stream with the worker on the CPU that received it, which
+            // may be B: re-register it here, on A.
+            let s = TcpStream::from_std(s.into_std().unwrap()).unwrap();
             *slot2.lock().unwrap() = Some(s);
             // Spin only once the echo task waits on the socket (not sitting in this worker's
             // unstealable LIFO slot).

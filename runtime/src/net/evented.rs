@@ -42,37 +42,33 @@ struct Registration {
     key: usize,
 }
 
-/// The driver a new source registers with: the current worker's, or the runtime's outside one.
-#[track_caller]
-pub(crate) fn current_driver(what: &str) -> Arc<DriverHandle> {
-    match crate::Handle::try_current() {
-        Some(h) => h.scheduler().current_driver(),
-        None => crate::runtime::no_runtime(what),
-    }
-}
-
 impl<S: AsFd> Evented<S> {
-    /// Registers `io` (already non-blocking) with the current worker's poller.
+    /// Registers `io` (already non-blocking) with the current worker's poller, or the
+    /// runtime's outside driver on a thread that is not a worker.
     ///
     /// # Panics
     /// Outside a kiln runtime; `what` names the caller in the message.
     #[track_caller]
     pub(crate) fn new(io: S, what: &str) -> io::Result<Evented<S>> {
-        Evented::register(io, current_driver(what))
+        Evented::new_on_cpu(io, None, what)
     }
 
     /// As [`Evented::new`], but with the poller of the worker running on `cpu` (the CPU that
-    /// receives the socket's packets) if there is one.
+    /// receives the socket's packets) if there is one that may take it (see
+    /// `super::affinity`).
+    ///
+    /// # Panics
+    /// Outside a kiln runtime; `what` names the caller in the message.
     #[track_caller]
     pub(crate) fn new_on_cpu(io: S, cpu: Option<usize>, what: &str) -> io::Result<Evented<S>> {
-        let driver = current_driver(what);
-        let driver = match cpu {
-            Some(cpu) => crate::Handle::current()
-                .scheduler()
-                .sibling_on_cpu(&driver, cpu)
-                .unwrap_or(driver),
-            None => driver,
+        let Some(handle) = crate::Handle::try_current() else {
+            crate::runtime::no_runtime(what)
         };
+        let sched = handle.scheduler();
+        let current = sched.current_driver();
+        let driver = cpu
+            .and_then(|cpu| sched.sibling_on_cpu(&current, cpu))
+            .unwrap_or(current);
         Evented::register(io, driver)
     }
 

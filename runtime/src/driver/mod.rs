@@ -61,9 +61,9 @@
 //! publishes when it last polled (`last_poll`, or [`PARKED`] while it waits).
 //!
 //! A sibling learns of such events in two ways:
-//! - **Watching** (`watch.rs`): each worker's main poller also contains its siblings' source
-//!   pollers, disarmed. A worker about to park while a sibling runs tasks arms them, so an
-//!   event pending at that sibling wakes it at once.
+//! - **Watching** (`watch.rs`): a worker about to park while a sibling runs tasks adds that
+//!   sibling's source poller to its own main poller (one-shot) for the wait, so an event
+//!   pending at that sibling wakes it at once; it deletes the registration after the wait.
 //! - **Periodic checks**, below, which also cover platforms or failures where watching is
 //!   unavailable: a searching worker harvests a sibling that has not polled for
 //!   [`IO_STEAL_AFTER`].
@@ -527,7 +527,7 @@ impl Driver {
             let bound = match h.watch.swap(WATCH_NONE, Relaxed) {
                 WATCH_BUSY => {
                     self.idle_watch = IDLE_WATCH_MIN;
-                    if let Some(w) = &self.sibling_watch {
+                    if let Some(w) = &mut self.sibling_watch {
                         w.arm();
                     }
                     Some(IO_STEAL_AFTER)
@@ -585,6 +585,9 @@ impl Driver {
             if self.events.is_empty() {
                 spin_to_deadline(h, &mut self.events, deadline);
             }
+        }
+        if let Some(w) = &mut self.sibling_watch {
+            w.disarm();
         }
         h.last_poll.store(h.now_nanos(), Relaxed);
         // Notifications (module docs): clear the flag; the caller then re-checks its queues.

@@ -51,6 +51,11 @@
 //! socket event, and then harvests the source poller with one zero-timeout `epoll_wait`. A
 //! maintenance tick (every `event_interval` polls), and a worker that runs out of tasks
 //! ([`Driver::poll_own_io`]), harvest it the same way, without touching the main poller.
+//! The main poller holds the source poller only while the owner may wait: a maintenance tick
+//! of a driver with sockets takes it out (the owner is busy and harvests directly, and while
+//! it is in, every socket event also runs the kernel's nested wake-up through the main
+//! poller), and the next blocking wait puts it back. The registration is level-triggered, so
+//! events that arrived meanwhile end that wait at once.
 //!
 //! A worker stuck in a long task harvests its sockets only when the task returns. Meanwhile an
 //! idle sibling may harvest them itself ([`DriverHandle::poll_io_nonblocking`]): it dispatches
@@ -469,6 +474,8 @@ pub(crate) struct Driver {
     spin: Spin,
     /// Siblings' pollers registered with this one (multi-thread flavor, see `watch`).
     sibling_watch: Option<watch::SiblingWatch>,
+    /// Whether the source poller is in the main poller now (see "Sockets and I/O stealing").
+    own_armed: bool,
 }
 
 /// What one `park` saw, for metrics.
@@ -488,6 +495,8 @@ impl Driver {
             idle_watch: IDLE_WATCH_MIN,
             spin: Spin::new(spin_limit),
             sibling_watch: None,
+            // `DriverHandle::new` registers it.
+            own_armed: true,
         }
     }
 
@@ -509,11 +518,44 @@ impl Driver {
         h.io.dispatch(self.io_events.iter())
     }
 
+    /// Puts the source poller into the main poller before a blocking wait, and takes it out
+    /// on a maintenance tick (the owner is busy running tasks): while it is in, every socket
+    /// event also runs the kernel's nested wake-up through the main poller, which a busy owner
+    /// does not need (it harvests the source poller directly). The registration is
+    /// level-triggered, so events that arrived while it was out wake the next wait at once.
+    fn watch_own_sources(&mut self, blocking: bool) {
+        let h = &*self.handle;
+        // Without sockets there is no nested wake-up to save: stay in.
+        if blocking == self.own_armed || (!blocking && !h.has_io_sources()) {
+            return;
+        }
+        let changed = if blocking {
+            // SAFETY: the source poller's descriptor stays open while the handle lives;
+            // `DriverHandle::drop` deletes it from the main poller first.
+            unsafe {
+                h.poller.add_with_mode(
+                    h.sources.as_raw_fd(),
+                    Event::readable(OWN_SOURCES_KEY),
+                    PollMode::Level,
+                )
+            }
+        } else {
+            h.poller.delete(h.sources.as_fd())
+        };
+        // On failure the state stays as it was: still in (a busy owner pays the nested
+        // wake-up), or still out (`park` then bounds its wait by `IO_STEAL_AFTER`, and the
+        // next wait retries).
+        if changed.is_ok() {
+            self.own_armed = blocking;
+        }
+    }
+
     /// Waits up to `timeout` (`None`: until notified, an I/O event, or the next timer), then
     /// dispatches I/O events and fires due timers. `Some(ZERO)` only polls.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> ParkStats {
-        let h = &*self.handle;
         let blocking = timeout != Some(Duration::ZERO);
+        self.watch_own_sources(blocking);
+        let h = &*self.handle;
         // The timer deadline to spin up to, when it is what ends this wait.
         let mut spin_until = None;
         let timeout = if blocking {
@@ -538,6 +580,12 @@ impl Driver {
                     Some(b)
                 }
                 _ => None,
+            };
+            // Sockets the wait cannot see (`watch_own_sources` failed): look again soon.
+            let bound = if self.own_armed {
+                bound
+            } else {
+                Some(bound.map_or(IO_STEAL_AFTER, |b| b.min(IO_STEAL_AFTER)))
             };
             if let Some(b) = bound {
                 t = Some(t.map_or(b, |t| t.min(b)));

@@ -8,8 +8,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use kiln::net::hyper::{HyperExecutor, HyperIo, HyperTimer};
-use kiln::net::{TcpListener, TcpStream};
+use kiln::net::TcpStream;
 use std::convert::Infallible;
+
+mod common;
 
 /// Replies to `GET /` with a greeting and echoes any other request's body.
 async fn service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -21,21 +23,14 @@ async fn service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
 }
 
 async fn server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    kiln::spawn(async move {
-        loop {
-            let (conn, _) = listener.accept().await.unwrap();
-            kiln::spawn(async move {
-                hyper::server::conn::http1::Builder::new()
-                    .timer(HyperTimer)
-                    .serve_connection(HyperIo::new(conn), service_fn(service))
-                    .await
-                    .unwrap();
-            });
-        }
-    });
-    addr
+    common::serve_tcp(|conn| async move {
+        hyper::server::conn::http1::Builder::new()
+            .timer(HyperTimer)
+            .serve_connection(HyperIo::new(conn), service_fn(service))
+            .await
+            .unwrap();
+    })
+    .await
 }
 
 #[test]

@@ -6,6 +6,8 @@ use kiln::net::{TcpListener, TcpStream};
 use std::io::ErrorKind;
 use std::time::Duration;
 
+mod common;
+
 fn rt(workers: usize) -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -15,19 +17,12 @@ fn rt(workers: usize) -> kiln::Runtime {
 
 /// Accepts forever, echoing every connection until EOF.
 async fn echo_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    kiln::spawn(async move {
-        loop {
-            let (conn, _) = listener.accept().await.unwrap();
-            kiln::spawn(async move {
-                let (mut r, mut w) = conn.into_split();
-                futures::io::copy(&mut r, &mut w).await.unwrap();
-                w.close().await.unwrap();
-            });
-        }
-    });
-    addr
+    common::serve_tcp(|conn| async move {
+        let (mut r, mut w) = conn.into_split();
+        futures::io::copy(&mut r, &mut w).await.unwrap();
+        w.close().await.unwrap();
+    })
+    .await
 }
 
 #[test]

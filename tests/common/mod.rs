@@ -80,3 +80,21 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Binds a loopback TCP listener and serves each accepted connection with `handle` on a task
+/// of its own, forever; returns the listener's address.
+pub async fn serve_tcp<F, Fut>(handle: F) -> std::net::SocketAddr
+where
+    F: Fn(kiln::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = kiln::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    kiln::spawn(async move {
+        loop {
+            let (conn, _) = listener.accept().await.unwrap();
+            kiln::spawn(handle(conn));
+        }
+    });
+    addr
+}

@@ -266,6 +266,22 @@ mod tests {
         .unwrap()
     }
 
+    /// A thread's `(nice, time slice)`.
+    type Settings = (Option<i32>, Option<Duration>);
+
+    /// The settings seen on a worker and on a blocking-pool thread of `rt`.
+    fn worker_and_pool_settings(rt: &crate::Runtime) -> (Settings, Settings) {
+        rt.block_on(async {
+            let worker = crate::spawn(async { (current_nice(), time_slice()) })
+                .await
+                .unwrap();
+            let pool = crate::spawn_blocking(|| (current_nice(), time_slice()))
+                .await
+                .unwrap();
+            (worker, pool)
+        })
+    }
+
     #[test]
     fn runtime_threads_get_their_scheduling_settings() {
         let base = current_nice().unwrap();
@@ -277,19 +293,11 @@ mod tests {
             .build()
             .unwrap();
         let default_slice = std::thread::spawn(time_slice).join().unwrap();
-        let (worker, pool, child) = rt.block_on(async {
-            let worker = crate::spawn(async { (current_nice(), time_slice()) })
-                .await
-                .unwrap();
-            let pool = crate::spawn_blocking(|| (current_nice(), time_slice()))
-                .await
-                .unwrap();
-            // A thread a task starts does not inherit the worker's slice.
-            let child = crate::spawn(async { std::thread::spawn(time_slice).join().unwrap() })
-                .await
-                .unwrap();
-            (worker, pool, child)
-        });
+        let (worker, pool) = worker_and_pool_settings(&rt);
+        // A thread a task starts does not inherit the worker's slice.
+        let child = rt
+            .block_on(rt.spawn(async { std::thread::spawn(time_slice).join().unwrap() }))
+            .unwrap();
         assert_eq!(worker.0, Some(base), "workers keep their nice value");
         assert_eq!(child, default_slice);
         assert_eq!(pool.0, Some((base + 4).min(19)), "pool threads are nicer");
@@ -315,15 +323,7 @@ mod tests {
             .blocking_nice(0)
             .build()
             .unwrap();
-        let (worker, pool) = rt.block_on(async {
-            let worker = crate::spawn(async { (current_nice(), time_slice()) })
-                .await
-                .unwrap();
-            let pool = crate::spawn_blocking(|| (current_nice(), time_slice()))
-                .await
-                .unwrap();
-            (worker, pool)
-        });
+        let (worker, pool) = worker_and_pool_settings(&rt);
         assert_eq!(worker, (Some(base), default_slice));
         assert_eq!(pool, (Some(base), default_slice));
     }

@@ -153,7 +153,7 @@ impl TcpListener {
         stream.set_nonblocking(true)?;
         // Registered with the worker whose CPU receives its packets (see `super::affinity`).
         let cpu = affinity::incoming_cpu(stream.as_fd());
-        Poll::Ready(Ok((TcpStream::from_nonblocking_on(stream, cpu)?, addr)))
+        Poll::Ready(Ok((TcpStream::from_nonblocking(stream, cpu)?, addr)))
     }
 
     /// The address this listener is bound to.
@@ -280,7 +280,7 @@ impl TcpStream {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         nonblocking_connect(&socket, &SockAddr::from(addr))?;
-        let stream = TcpStream::from_nonblocking(socket.into())?;
+        let stream = TcpStream::from_nonblocking(socket.into(), None)?;
         poll_fn(|cx| {
             stream
                 .io
@@ -290,16 +290,9 @@ impl TcpStream {
         Ok(stream)
     }
 
-    fn from_nonblocking(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        TcpStream::from_nonblocking_on(stream, None)
-    }
-
     /// Registers `stream` with the worker running on `cpu` if there is one (see
     /// `Evented::new_on_cpu`), else with the current one.
-    fn from_nonblocking_on(
-        stream: std::net::TcpStream,
-        cpu: Option<usize>,
-    ) -> io::Result<TcpStream> {
+    fn from_nonblocking(stream: std::net::TcpStream, cpu: Option<usize>) -> io::Result<TcpStream> {
         let inq = super::inq::enable(stream.as_fd());
         Ok(TcpStream {
             io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
@@ -347,7 +340,7 @@ impl TcpStream {
     #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        TcpStream::from_nonblocking(stream)
+        TcpStream::from_nonblocking(stream, None)
     }
 
     /// Deregisters the stream and returns the std socket (still in non-blocking mode).

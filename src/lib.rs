@@ -74,3 +74,7 @@ pub struct ReadmeDoctests;
 pub mod net {
     pub use kiln_runtime::net::*;
 }
+
+/// tokio's `AsyncRead`/`AsyncWrite` on kiln's streams and files (feature `tokio-io`).
+#[cfg(feature = "tokio-io")]
+pub use kiln_runtime::tokio_io;

@@ -29,6 +29,8 @@ pub mod net;
 mod runtime;
 mod scheduler;
 pub mod task;
+#[cfg(feature = "tokio-io")]
+pub mod tokio_io;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;

@@ -1,0 +1,220 @@
+//! tokio's I/O traits on kiln's streams and files (feature `tokio-io`).
+//!
+//! With this feature, [`TcpStream`](crate::net::TcpStream),
+//! [`UnixStream`](crate::net::UnixStream), their [borrowed](crate::net::ReadHalf) and
+//! [owned](crate::net::OwnedReadHalf) halves, and [`fs::File`](crate::fs::File) implement
+//! `tokio::io::AsyncRead` and `tokio::io::AsyncWrite` next to their futures-io traits, so crates
+//! that are generic over tokio's traits (tokio-postgres, tokio-rustls, tokio-util codecs, ...)
+//! run on kiln's own sockets. Only tokio's trait definitions are used: the dependency enables
+//! no tokio feature, and nothing here needs a tokio runtime.
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! kiln_runtime::run(async {
+//!     let (mut a, mut b) = kiln_runtime::net::UnixStream::pair().unwrap();
+//!     // Both traits are in scope: name tokio's explicitly.
+//!     AsyncWriteExt::write_all(&mut a, b"through tokio's traits").await.unwrap();
+//!     AsyncWriteExt::shutdown(&mut a).await.unwrap();
+//!     let mut got = String::new();
+//!     AsyncReadExt::read_to_string(&mut b, &mut got).await.unwrap();
+//!     assert_eq!(got, "through tokio's traits");
+//! });
+//! ```
+//!
+//! # Protocol
+//!
+//! Every impl forwards to the type's futures-io impl, so readiness, the cooperative budget,
+//! half-close and the file's one-job-in-flight state machine behave exactly as documented
+//! there. Two differences in the traits' shapes are bridged here:
+//!
+//! - **Reads.** tokio hands over a `ReadBuf` whose spare capacity may be uninitialised, and a
+//!   futures-io read takes an initialised `&mut [u8]`. The part offered to one read is zeroed
+//!   first through `ReadBuf::initialize_unfilled_to` (safe code; bytes already initialised are
+//!   not zeroed again). The offer is capped at [`READ_CHUNK`] bytes so a caller with a huge
+//!   spare capacity does not pay for zeroing memory one read cannot fill.
+//! - **Shutdown.** tokio's `poll_shutdown` is futures-io's `poll_close`: on a stream it shuts
+//!   the write direction down (the peer reads end-of-stream); on a file it waits for the
+//!   written bytes to land.
+//!
+//! Write-vectored support is reported for sockets (one `writev` per call) and not for files
+//! (a file copies one buffer per pool job).
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::ReadBuf;
+
+/// The most bytes of a `ReadBuf` one read is offered (and, at worst, zeroes).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// A futures-io read into the unfilled part of a tokio `ReadBuf`.
+fn poll_read_into<T>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>>
+where
+    T: futures_io::AsyncRead + ?Sized,
+{
+    let offered = buf.remaining().min(READ_CHUNK);
+    let n = ready!(io.poll_read(cx, buf.initialize_unfilled_to(offered)))?;
+    // A reader that claims more than it was given breaks the futures-io contract; `advance`
+    // would panic on it, so say which side is wrong instead.
+    assert!(
+        n <= offered,
+        "kiln: a futures-io read returned {n} bytes for a {offered}-byte buffer"
+    );
+    buf.advance(n);
+    Poll::Ready(Ok(()))
+}
+
+/// Implements tokio's `AsyncRead` on a type through its futures-io `AsyncRead`.
+macro_rules! tokio_read {
+    ($([$($g:tt)*] $ty:ty),* $(,)?) => {$(
+        impl<$($g)*> tokio::io::AsyncRead for $ty
+        where
+            $ty: futures_io::AsyncRead + Unpin,
+        {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                poll_read_into(self, cx, buf)
+            }
+        }
+    )*};
+}
+
+/// Implements tokio's `AsyncWrite` on a type through its futures-io `AsyncWrite`;
+/// `$vectored` says whether its vectored writes are real (one syscall for all slices).
+macro_rules! tokio_write {
+    ($vectored:expr; $([$($g:tt)*] $ty:ty),* $(,)?) => {$(
+        impl<$($g)*> tokio::io::AsyncWrite for $ty
+        where
+            $ty: futures_io::AsyncWrite + Unpin,
+        {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                futures_io::AsyncWrite::poll_write(self, cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                futures_io::AsyncWrite::poll_write_vectored(self, cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                $vectored
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                futures_io::AsyncWrite::poll_flush(self, cx)
+            }
+
+            fn poll_shutdown(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                futures_io::AsyncWrite::poll_close(self, cx)
+            }
+        }
+    )*};
+}
+
+#[cfg(unix)]
+mod net {
+    use super::*;
+    use crate::net::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, UnixStream, WriteHalf};
+
+    tokio_read!(
+        [] TcpStream,
+        ['a] &'a TcpStream,
+        [] UnixStream,
+        ['a] &'a UnixStream,
+        ['a, S] ReadHalf<'a, S>,
+        [S] OwnedReadHalf<S>,
+    );
+    tokio_write!(
+        true;
+        [] TcpStream,
+        ['a] &'a TcpStream,
+        [] UnixStream,
+        ['a] &'a UnixStream,
+        ['a, S] WriteHalf<'a, S>,
+        [S] OwnedWriteHalf<S>,
+    );
+}
+
+tokio_read!([] crate::fs::File);
+tokio_write!(false; [] crate::fs::File);
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::net::UnixStream;
+    use std::mem::MaybeUninit;
+
+    /// A reader that claims to have read more bytes than it was offered.
+    struct Liar;
+
+    impl futures_io::AsyncRead for Liar {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len() + 1))
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "returned 9 bytes for a 8-byte buffer")]
+    fn a_reader_overrunning_its_buffer_is_named() {
+        let mut storage = [MaybeUninit::<u8>::uninit(); 8];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let _ = poll_read_into(Pin::new(&mut Liar), &mut cx, &mut buf);
+    }
+
+    #[test]
+    fn reads_fill_uninitialised_space_and_stop_at_the_chunk() {
+        crate::run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let data: Vec<u8> = (0..READ_CHUNK + 100).map(|i| i as u8).collect();
+            let writer = crate::spawn({
+                let data = data.clone();
+                async move {
+                    let mut a = a;
+                    futures_util::AsyncWriteExt::write_all(&mut a, &data)
+                        .await
+                        .unwrap();
+                }
+            });
+            let mut storage = vec![MaybeUninit::<u8>::uninit(); 2 * READ_CHUNK];
+            let mut got = Vec::new();
+            let mut b = b;
+            while got.len() < data.len() {
+                let mut buf = ReadBuf::uninit(&mut storage);
+                std::future::poll_fn(|cx| {
+                    tokio::io::AsyncRead::poll_read(Pin::new(&mut b), cx, &mut buf)
+                })
+                .await
+                .unwrap();
+                assert!(buf.filled().len() <= READ_CHUNK);
+                assert!(!buf.filled().is_empty(), "unexpected end of stream");
+                got.extend_from_slice(buf.filled());
+            }
+            assert_eq!(got, data);
+            writer.await.unwrap();
+        });
+    }
+}

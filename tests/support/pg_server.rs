@@ -31,17 +31,33 @@ const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
 
 /// The directory holding `initdb` and `pg_ctl`, or a panic naming the package to install.
 fn find_bin() -> PathBuf {
+    find_bin_in(
+        std::env::var_os("KILN_PG_BIN"),
+        Path::new(DEBIAN_ROOT),
+        std::env::var_os("PATH"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The lookup of [`find_bin`] over explicit inputs: the override, the Debian root, `PATH`.
+pub fn find_bin_in(
+    override_dir: Option<std::ffi::OsString>,
+    debian_root: &Path,
+    path: Option<std::ffi::OsString>,
+) -> Result<PathBuf, String> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(dir) = std::env::var_os("KILN_PG_BIN") {
+    if let Some(dir) = override_dir {
         let dir = PathBuf::from(dir);
-        assert!(
-            has_tools(&dir),
-            "KILN_PG_BIN={} holds no initdb and pg_ctl",
+        if has_tools(&dir) {
+            return Ok(dir);
+        }
+        return Err(format!(
+            "KILN_PG_BIN={} holds no initdb and pg_ctl (they come with the Debian package \
+             `postgresql-15`)",
             dir.display()
-        );
-        return dir;
+        ));
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(DEBIAN_ROOT)
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(debian_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -53,16 +69,15 @@ fn find_bin() -> PathBuf {
         .collect();
     versions.sort();
     if let Some((_, dir)) = versions.pop() {
-        return dir;
+        return Ok(dir);
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).find(|d| has_tools(d)))
-        .unwrap_or_default();
-    on_path.unwrap_or_else(|| {
-        panic!(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found in {DEBIAN_ROOT}/<version>/bin \
-             or on PATH: install the Debian package `postgresql-15` (or `postgresql`), \
-             e.g. `apt-get install -y postgresql-15`, or point KILN_PG_BIN at their directory"
+    let on_path = path.and_then(|p| std::env::split_paths(&p).find(|d| has_tools(d)));
+    on_path.ok_or_else(|| {
+        format!(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found in {}/<version>/bin or on \
+             PATH: install the Debian package `postgresql-15` (or `postgresql`), e.g. \
+             `apt-get install -y postgresql-15`, or point KILN_PG_BIN at their directory",
+            debian_root.display()
         )
     })
 }

@@ -60,8 +60,8 @@ impl Hub {
         }
     }
 
-    /// How many clients are connected.
-    pub fn len(&self) -> usize {
+    /// How many clients are in the room.
+    pub fn members(&self) -> usize {
         self.clients.lock().unwrap().len()
     }
 }

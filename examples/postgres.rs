@@ -20,8 +20,9 @@ use std::io;
 use std::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
+/// A throwaway server (`initdb` + `pg_ctl` in a temporary directory), shared with the tests.
 #[path = "../tests/support/pg_server.rs"]
-mod pg_server;
+pub mod pg_server;
 
 /// Opens one connection over kiln TCP and runs its I/O on a kiln task.
 ///

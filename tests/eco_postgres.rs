@@ -6,9 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "support/pg_server.rs"]
-mod pg_server;
-
 #[allow(
     dead_code,
     reason = "the example's `main` is not called from the tests"
@@ -16,8 +13,8 @@ mod pg_server;
 #[path = "../examples/postgres.rs"]
 mod example;
 
+use example::pg_server::{self, PgServer};
 use example::{connect, Pool};
-use pg_server::PgServer;
 
 fn runtime() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()

@@ -77,7 +77,7 @@ fn fifty_clients_lose_nothing_and_keep_each_senders_order() {
         for _ in 0..CLIENTS {
             members.push(join(addr).await);
         }
-        assert_eq!(hub.len(), CLIENTS);
+        assert_eq!(hub.members(), CLIENTS);
         let ids: Vec<u64> = members.iter().map(|(id, _)| *id).collect();
         let clients: Vec<_> = members
             .into_iter()
@@ -150,7 +150,7 @@ fn clients_sending_garbage_are_dropped_and_the_others_carry_on() {
 
         // A proper handshake, then bytes that are no valid frame (reserved bits, bad opcode).
         let (_, mut ws_bad) = join(addr).await;
-        assert_eq!(hub.len(), 3);
+        assert_eq!(hub.members(), 3);
         let tcp = ws_bad.get_mut();
         tcp.write_all(&[0xFF; 64]).await.unwrap();
         kiln::time::timeout(LIMIT, read_until_closed(tcp))
@@ -167,7 +167,7 @@ fn clients_sending_garbage_are_dropped_and_the_others_carry_on() {
 
         // The room is back to its two well-behaved members, which still talk.
         let deadline = std::time::Instant::now() + LIMIT;
-        while hub.len() != 2 {
+        while hub.members() != 2 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the bad clients stayed in the room"

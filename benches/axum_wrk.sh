@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# axum hello-world under wrk, kiln vs tokio, alternating rounds (A/B, then B/A).
+#   cargo build --profile bench --features hyper --example axum_server
+#   benches/axum_wrk.sh [ROUNDS] [DURATION]
+# Needs `wrk` (Debian: apt-get install -y wrk). Prints each round's requests/s and p99 latency,
+# then each side's medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+duration=${2:-8s}
+bin=target/release/examples/axum_server
+[ -x "$bin" ] || { echo "build first: cargo build --profile bench --features hyper --example axum_server" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
+
+"$bin" 18090 >/dev/null & kiln_pid=$!
+"$bin" 18091 --tokio >/dev/null & tokio_pid=$!
+trap 'kill "$kiln_pid" "$tokio_pid" 2>/dev/null || true' EXIT
+sleep 1
+
+# wrk's latency figures in microseconds.
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
+
+run() { # name port
+  local out rps p99
+  out=$(wrk --latency -t2 -c50 -d"$duration" "http://127.0.0.1:$2/")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
+  printf '%-5s round %d: %10.0f req/s  p99 %8.0f us\n' "$1" "$round" "$rps" "$p99"
+  echo "$rps $p99" >>"$tmp/$1"
+}
+
+tmp=$(mktemp -d)
+for round in $(seq 1 "$rounds"); do
+  if (( round % 2 )); then run kiln 18090; run tokio 18091; else run tokio 18091; run kiln 18090; fi
+done
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for side in kiln tokio; do
+  printf '%-5s median: %10.0f req/s  p99 %8.0f us\n' "$side" \
+    "$(cut -d' ' -f1 "$tmp/$side" | median)" "$(cut -d' ' -f2 "$tmp/$side" | median)"
+done
+rm -r "$tmp"

@@ -251,6 +251,13 @@ impl PgServer {
             .next()
             .and_then(|l| l.trim().parse().ok())
             .expect("postmaster.pid starts with the postmaster's pid");
+        // Line 7 holds the System V shared memory key and id; a killed postmaster leaves the
+        // (small) segment behind, so it is removed below.
+        let shmid = text
+            .lines()
+            .nth(6)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned);
         let mut pids = vec![postmaster];
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(pid) = entry
@@ -288,6 +295,10 @@ impl PgServer {
                 "postmaster {postmaster} survived SIGKILL"
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if let Some(id) = shmid {
+            // Fails harmlessly if a backend still attaches it; it is not worth waiting for.
+            let _ = Command::new("ipcrm").args(["-m", &id]).output();
         }
         self.running = false;
     }

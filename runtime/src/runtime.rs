@@ -209,7 +209,8 @@ impl Runtime {
 
     /// Shuts down, waiting at most `timeout` for workers to finish their current poll and for
     /// running blocking jobs. Every task is cancelled; threads still busy after the timeout are
-    /// left to finish on their own.
+    /// left to finish on their own. A timeout too large to add to the clock (such as
+    /// `Duration::MAX`) waits without a bound, as dropping the runtime does.
     ///
     /// ```
     /// let rt = kiln::Runtime::new().unwrap();
@@ -237,7 +238,8 @@ impl Runtime {
         if std::mem::replace(&mut self.shut_down, true) {
             return;
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout too large to add to the clock (`Duration::MAX`) waits without a bound.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let remaining = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
         match &self.handle.sched {
             Scheduler::Current(shared) => shared.shutdown(),

@@ -599,9 +599,9 @@ impl Driver {
             }
             // Relaxed: a hint for siblings (see `io_state`).
             h.last_poll.store(PARKED, Relaxed);
-            t.map(|t| (t, now + t))
+            t.map(|t| (t, now.checked_add(t)))
         } else {
-            timeout.map(|t| (t, Instant::now()))
+            timeout.map(|t| (t, Some(Instant::now())))
         };
         self.events.clear();
         if blocking && timeout.is_none() && !h.has_io_sources() {
@@ -616,7 +616,7 @@ impl Driver {
         } else {
             // An error (EINTR) is a spurious wake-up: the caller loops.
             let _ = h.poller.wait(&mut self.events, timeout.map(|(t, _)| t));
-            if let (true, Some((t, wake_at))) = (blocking, timeout) {
+            if let (true, Some((t, Some(wake_at)))) = (blocking, timeout) {
                 // A wait that ended by its timeout tells how late this thread wakes.
                 // Relaxed: a hint; a missed notification only skips one sample.
                 let now = Instant::now();

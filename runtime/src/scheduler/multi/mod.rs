@@ -261,9 +261,10 @@ impl Shared {
         self.workers_done.notify_all();
     }
 
-    /// Step 4: waits until every worker left, or `timeout` passed. `true` if all left.
+    /// Step 4: waits until every worker left, or `timeout` passed. `true` if all left. A
+    /// timeout too large to add to the clock waits without a bound.
     pub(crate) fn wait_workers(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let mut alive = self.workers_alive.lock();
         while *alive > 0 {
             match deadline {

@@ -99,7 +99,9 @@ impl ScheduledIo {
             if bits & dir != 0 {
                 let waker = self.slot(dir).lock().take();
                 if let Some(w) = waker {
-                    w.wake();
+                    // A panicking waker must not unwind out of the event loop dispatching
+                    // this event (see `crate::scheduler::contain_panic`).
+                    crate::scheduler::contain_panic(|| w.wake());
                 }
             }
         }

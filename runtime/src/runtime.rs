@@ -19,6 +19,15 @@ use std::time::Duration;
 /// thread; the drop waits for workers to finish their current poll and for running blocking
 /// jobs. [`Runtime::shutdown_timeout`] bounds that wait.
 ///
+/// # Panics
+///
+/// A panic inside a task is caught and reported through its `JoinHandle`. A panic in user code
+/// that a runtime thread runs outside a task (a waker fired by a timer or by I/O readiness, a
+/// `JoinHandle`'s waker, an [`on_thread_start`](Builder::on_thread_start) hook) is reported by
+/// the panic hook and contained: the thread runs on, the runtime keeps running tasks, and
+/// dropping it never waits for a thread that died. A panic of the future given to
+/// [`block_on`](Runtime::block_on) propagates to its caller; the runtime stays usable.
+///
 /// ```
 /// let rt = kiln::Runtime::new().unwrap();
 /// let answer = rt.block_on(async {
@@ -109,16 +118,19 @@ impl Runtime {
                     let stop = b.on_thread_stop.clone();
                     let slice = b.worker_time_slice;
                     let spawned = tb.spawn(move || {
+                        // First: whatever happens below, shutdown learns that this thread left.
+                        let mut exit = shared.worker_exit_guard();
                         let _h = context::set_handle(handle);
                         let _rt = context::enter_runtime_thread();
                         // Before the user's hook, which may choose other settings.
                         crate::scheduler::priority::request_time_slice(slice);
+                        // A panicking hook is reported and the worker runs on (see `Builder`).
                         if let Some(f) = start {
-                            f();
+                            crate::scheduler::contain_panic(|| f());
                         }
-                        multi::run_worker(shared, index, local, driver);
+                        multi::run_worker(&mut exit, index, local, driver);
                         if let Some(f) = stop {
-                            f();
+                            crate::scheduler::contain_panic(|| f());
                         }
                     });
                     match spawned {

@@ -17,7 +17,8 @@ use std::time::Duration;
 ///
 /// Dropping it shuts it down: every task is cancelled and its future dropped on a runtime
 /// thread; the drop waits for workers to finish their current poll and for running blocking
-/// jobs. [`Runtime::shutdown_timeout`] bounds that wait.
+/// jobs. [`Runtime::shutdown_timeout`] bounds that wait. Afterwards, I/O on its sockets fails
+/// with an error saying the runtime has shut down, and sleeps complete at once.
 ///
 /// # Panics
 ///
@@ -271,6 +272,7 @@ impl Runtime {
                 }
                 for remote in shared.remotes.iter() {
                     remote.driver.timer.shutdown();
+                    remote.driver.shutdown_io();
                 }
             }
         }

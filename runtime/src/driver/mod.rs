@@ -282,7 +282,7 @@ impl DriverHandle {
     /// from another driver, see `crate::net::evented`); returns its new key. Registering
     /// reports the socket's current readiness, so nothing that happened before is lost.
     pub(crate) fn adopt(&self, fd: BorrowedFd<'_>, io: Arc<ScheduledIo>) -> io::Result<usize> {
-        let key = self.io.insert(io);
+        let key = self.io.insert(io)?;
         // SAFETY: `fd` is open now, and the caller deletes it from the poller (`deregister`)
         // before closing it, as `Sources::add` requires.
         let added = unsafe { self.sources.add(fd.as_raw_fd(), key) };
@@ -300,6 +300,12 @@ impl DriverHandle {
                 Err(e)
             }
         }
+    }
+
+    /// The runtime shut down: every source's operations fail from now on, waiting ones
+    /// included, and registering fails (see `crate::io`, "After shutdown").
+    pub(crate) fn shutdown_io(&self) {
+        self.io.shutdown();
     }
 
     /// Removes `fd` from the poller and frees its key; the caller closes `fd` afterwards.

@@ -478,8 +478,8 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Waits until the stream is (probably) readable: a following read may still report
-    /// `WouldBlock`-free progress or EOF.
+    /// Waits until the stream is (probably) readable (or its runtime has shut down): a
+    /// following read may still report `WouldBlock`-free progress or EOF.
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -494,7 +494,7 @@ impl TcpStream {
         poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
     }
 
-    /// Waits until the stream is (probably) writable.
+    /// Waits until the stream is (probably) writable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {

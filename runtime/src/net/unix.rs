@@ -339,7 +339,7 @@ impl UnixStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Waits until the stream is (probably) readable.
+    /// Waits until the stream is (probably) readable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -352,7 +352,7 @@ impl UnixStream {
         poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
     }
 
-    /// Waits until the stream is (probably) writable.
+    /// Waits until the stream is (probably) writable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {

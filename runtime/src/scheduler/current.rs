@@ -273,6 +273,7 @@ impl Shared {
         let drained: Vec<Notified> = self.inject.lock().drain(..).collect();
         drop(drained);
         self.driver.timer.shutdown();
+        self.driver.shutdown_io();
     }
 }
 

@@ -82,7 +82,8 @@ impl Drop for Scratch {
 }
 
 /// Binds a loopback TCP listener and serves each accepted connection with `handle` on a task
-/// of its own, forever; returns the listener's address.
+/// of its own, forever; returns the listener's address. A failed accept (out of descriptors,
+/// say) pauses the loop briefly instead of spinning on it.
 pub async fn serve_tcp<F, Fut>(handle: F) -> std::net::SocketAddr
 where
     F: Fn(kiln::net::TcpStream) -> Fut + Send + 'static,
@@ -92,8 +93,10 @@ where
     let addr = listener.local_addr().unwrap();
     kiln::spawn(async move {
         loop {
-            let (conn, _) = listener.accept().await.unwrap();
-            kiln::spawn(handle(conn));
+            match listener.accept().await {
+                Ok((conn, _)) => drop(kiln::spawn(handle(conn))),
+                Err(_) => kiln::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
         }
     });
     addr

@@ -112,7 +112,11 @@ impl UnixListener {
     /// Waits for and accepts a connection, registered with the calling worker's poller.
     ///
     /// # Errors
-    /// Whatever `accept(2)` reports.
+    /// Whatever `accept(2)` reports. Out of file descriptors (`EMFILE`, `ENFILE`) or memory
+    /// (`ENOBUFS`, `ENOMEM`), every call fails at once until something closes: an accept
+    /// loop must pause briefly (10–100 ms) after such an error instead of retrying at once,
+    /// or it burns a whole CPU. See [`TcpListener::accept`](super::TcpListener::accept) for
+    /// a loop that does.
     ///
     /// ```
     /// kiln_runtime::run(async {

@@ -88,6 +88,9 @@
 mod sources;
 mod watch;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 use sources::{IoEvents, Sources};
 
 use crate::io::{Dispatch, ScheduledIo};
@@ -157,9 +160,13 @@ struct Notifier {
 impl Notifier {
     fn unpark(&self) {
         // SeqCst: pairs with the owner's swap after its wait, and with the owner's `sleeping`
-        // store before it checks `unparked` (condvar path).
-        self.unparked.store(true, SeqCst);
-        if self.sleeping.load(SeqCst) == ON_CONDVAR {
+        // write before it checks `unparked` (condvar path): a store-buffer handshake, so
+        // each side writes its flag and then reads the other's. Both accesses are RMWs, which
+        // are totally ordered on one location even where a SeqCst load could be served early
+        // (loom models SeqCst loads and stores as Acquire/Release); on x86 a SeqCst store is
+        // an `xchg` anyway.
+        self.unparked.swap(true, SeqCst);
+        if self.sleeping.fetch_add(0, SeqCst) == ON_CONDVAR {
             // Taking the lock orders this notify after the owner's check-then-wait.
             drop(self.lock.lock());
             self.condvar.notify_one();
@@ -176,8 +183,9 @@ impl Notifier {
     /// either it sees the source or `register` sees it asleep and unparks it.
     fn wait_on_condvar(&self, has_sources: impl Fn() -> bool) {
         let mut guard = self.lock.lock();
-        self.sleeping.store(ON_CONDVAR, SeqCst);
-        while !self.unparked.load(SeqCst) && !has_sources() {
+        // RMWs for the handshake with `unpark` (see there).
+        self.sleeping.swap(ON_CONDVAR, SeqCst);
+        while !self.unparked.fetch_or(false, SeqCst) && !has_sources() {
             #[cfg(not(loom))]
             self.condvar.wait(&mut guard);
             #[cfg(loom)]

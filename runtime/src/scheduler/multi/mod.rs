@@ -247,14 +247,6 @@ impl Shared {
         }
     }
 
-    /// Steps 2 and 3, run by each worker as it leaves its loop.
-    fn worker_shutdown(&self) {
-        self.owned.close_and_shutdown_all();
-        if self.workers_running.fetch_sub(1, AcqRel) == 1 {
-            crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
-        }
-    }
-
     fn worker_exited(&self) {
         let mut alive = self.workers_alive.lock();
         *alive -= 1;
@@ -265,6 +257,7 @@ impl Shared {
     pub(crate) fn worker_exit_guard(self: &Arc<Self>) -> WorkerExit {
         WorkerExit {
             shared: self.clone(),
+            counted_out: false,
             signalled: false,
         }
     }
@@ -318,12 +311,25 @@ impl Shared {
 /// could abort the process.)
 pub(crate) struct WorkerExit {
     shared: Arc<Shared>,
+    /// Steps 2–3 done: the worker is no longer counted in `workers_running`.
+    counted_out: bool,
+    /// Step 4 signalled: the worker is no longer counted in `workers_alive`.
     signalled: bool,
 }
 
 impl WorkerExit {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Steps 2 and 3, run by each worker as it leaves its loop.
+    pub(crate) fn worker_shutdown(&mut self) {
+        let shared = &self.shared;
+        shared.owned.close_and_shutdown_all();
+        self.counted_out = true;
+        if shared.workers_running.fetch_sub(1, AcqRel) == 1 {
+            crate::scheduler::drain(std::iter::from_fn(|| shared.inject.pop()));
+        }
     }
 
     /// Step 4 for a worker that finished steps 2–3.
@@ -336,10 +342,11 @@ impl WorkerExit {
 
 impl Drop for WorkerExit {
     fn drop(&mut self) {
-        if !self.signalled {
+        if !self.counted_out {
+            self.counted_out = true;
             self.shared.workers_running.fetch_sub(1, AcqRel);
-            self.exited();
         }
+        self.exited();
     }
 }
 

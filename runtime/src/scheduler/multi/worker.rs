@@ -118,7 +118,7 @@ pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driv
     let _timer = kiln_timer::context::enter(timer_handle);
     cx.note_cpu();
     cx.run();
-    cx.shutdown();
+    cx.shutdown(exit);
     exit.exited();
 }
 
@@ -360,7 +360,7 @@ impl WorkerContext {
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.
-    fn shutdown(&self) {
+    fn shutdown(&self, exit: &mut WorkerExit) {
         let drained: Vec<Notified> = {
             let mut core = self.core.borrow_mut();
             let mut v: Vec<Notified> = core.lifo.take().into_iter().collect();
@@ -370,7 +370,7 @@ impl WorkerContext {
             v
         };
         crate::scheduler::drain(drained);
-        self.shared.worker_shutdown();
+        exit.worker_shutdown();
         // Wakes from futures dropped during shutdown may have queued more references.
         let mut core = self.core.borrow_mut();
         let late: Vec<Notified> = core

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Both variants use 2 worker threads (override with `--workers N`), keep-alive connections,
-//! and answer every request with `Hello, World!`.
+//! and answer every request with `Hello, World!`. Both accept loops pause for
+//! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
+//! file descriptors or memory), as hyper-util's and tokio's examples do, instead of spinning.
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -16,6 +18,23 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use std::convert::Infallible;
+use std::io;
+use std::time::Duration;
+
+/// How long an accept loop pauses after an error that retrying at once would only repeat.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Whether a failed accept concerned only the one connection it was accepting (then the loop
+/// goes on at once). Any other error, above all `EMFILE`/`ENFILE` (no free file descriptor)
+/// or `ENOBUFS`/`ENOMEM`, is reported by every accept until some connection closes.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(
@@ -32,7 +51,16 @@ fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
         let listener = kiln::net::TcpListener::bind(("127.0.0.1", port)).await?;
         println!("kiln: listening on http://{}", listener.local_addr()?);
         loop {
-            let (conn, _) = listener.accept().await?;
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => conn,
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    if !is_connection_error(&e) {
+                        kiln::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            };
             conn.set_nodelay(true)?;
             kiln::spawn(async move {
                 let served = http1::Builder::new()
@@ -57,7 +85,16 @@ fn run_tokio(port: u16, workers: usize) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         println!("tokio: listening on http://{}", listener.local_addr()?);
         loop {
-            let (conn, _) = listener.accept().await?;
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => conn,
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    if !is_connection_error(&e) {
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            };
             conn.set_nodelay(true)?;
             tokio::spawn(async move {
                 let served = http1::Builder::new()

@@ -200,3 +200,22 @@ fn current_thread_block_on_from_two_threads() {
     assert_eq!(mine, 5);
     assert_eq!(other.join().unwrap(), 7);
 }
+
+#[test]
+fn shutdown_timeout_with_the_largest_duration_waits_without_a_bound() {
+    for (flavor, rt) in runtimes() {
+        let h = rt.spawn(async { 3 });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.shutdown_timeout(Duration::MAX)
+            }));
+            let _ = tx.send(out.is_ok());
+        });
+        let ok = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{flavor}: shutdown_timeout(Duration::MAX) hung"));
+        assert!(ok, "{flavor}: shutdown_timeout(Duration::MAX) panicked");
+        drop(h);
+    }
+}

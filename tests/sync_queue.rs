@@ -173,3 +173,50 @@ fn stream_yields_items_in_order() {
     let got: Vec<i32> = block_on(q.stream().take(5).collect());
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
+
+/// asyncio's invariant: `get_nowait` succeeds exactly when `empty()` is false, and
+/// `put_nowait` fails exactly when `full()` is true, also while a getter or a putter waits
+/// for the item or place that was just handed to it.
+#[test]
+fn sizes_agree_with_try_get_and_try_put_while_waiters_hold_handoffs() {
+    let (_, waker) = counting_waker();
+    let q = Queue::new(1);
+    let mut getter = pin!(q.get());
+    assert!(poll(getter.as_mut(), &waker).is_pending());
+    q.try_put(5).unwrap();
+    // The item is the waiting getter's now.
+    assert!(
+        q.is_empty(),
+        "an item handed to a waiting getter is not free"
+    );
+    assert_eq!(q.qsize(), 0);
+    assert!(q.try_get().is_err());
+    assert!(
+        q.is_full(),
+        "its place is not free until the getter takes it"
+    );
+    assert!(q.try_put(6).unwrap_err().is_full());
+    assert_eq!(poll(getter.as_mut(), &waker), Poll::Ready(Ok(5)));
+    assert!(!q.is_full());
+
+    // A bounded queue's place handed to a waiting putter.
+    q.try_put(1).unwrap();
+    let mut putter = pin!(q.put(2));
+    assert!(poll(putter.as_mut(), &waker).is_pending());
+    assert_eq!(q.try_get().unwrap(), 1);
+    assert!(q.is_full(), "the freed place is the waiting putter's");
+    assert!(q.try_put(3).unwrap_err().is_full());
+    assert!(q.is_empty() && q.try_get().is_err());
+    assert_eq!(poll(putter.as_mut(), &waker), Poll::Ready(Ok(())));
+    assert_eq!((q.qsize(), q.try_get().unwrap()), (1, 2));
+
+    // After a shutdown the remaining items are anyone's.
+    let q = Queue::new(0);
+    let mut getter = pin!(q.get());
+    assert!(poll(getter.as_mut(), &waker).is_pending());
+    q.try_put(7).unwrap();
+    q.shutdown(false);
+    assert_eq!(q.qsize(), 1);
+    assert_eq!(q.try_get().unwrap(), 7);
+    assert!(q.is_empty());
+}

@@ -50,6 +50,9 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 thread_local! {
     /// Identity of the pool the current thread belongs to (0: none), so that a shutdown
     /// requested from inside a job does not wait for its own thread.

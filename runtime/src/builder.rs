@@ -188,6 +188,9 @@ impl Builder {
 
     /// Runs on every runtime thread (workers and blocking threads) as it starts.
     ///
+    /// A panic in the hook is reported by the panic hook and otherwise ignored: the thread
+    /// runs on as if the hook had returned (see [`Runtime`](crate::Runtime), "Panics").
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
@@ -206,7 +209,8 @@ impl Builder {
         self
     }
 
-    /// Runs on every runtime thread just before it exits.
+    /// Runs on every runtime thread just before it exits. A panic in it is reported and
+    /// ignored, as for [`on_thread_start`](Builder::on_thread_start).
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()

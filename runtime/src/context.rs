@@ -73,6 +73,7 @@ pub(crate) struct RuntimeThreadGuard(bool);
 ///
 /// # Panics
 /// If the thread already drives a kiln runtime (a nested `block_on`).
+#[track_caller]
 pub(crate) fn enter_runtime_thread() -> RuntimeThreadGuard {
     let was = BLOCKING_FORBIDDEN.with(|b| b.replace(true));
     if was {

@@ -29,6 +29,15 @@
 //! 4. A dispatch updates the word first (AcqRel CAS), then takes the slot's waker under the
 //!    lock and wakes it. A task that stored its waker before that lock is woken; one that
 //!    stored it after sees the new bits in its re-read of step 2 (the lock orders the two).
+//!
+//! # After shutdown
+//!
+//! Once its runtime has shut down, nobody polls a driver again, so a source waiting for an
+//! event would wait forever. [`Dispatch::shutdown`] therefore sets [`SHUTDOWN`] on every
+//! source's word (a dispatch, as in step 4, so waiting tasks wake) and refuses new sources
+//! under the same lock as `insert`: every source either is marked or is never registered.
+//! `SHUTDOWN` is never cleared, and a source whose word has it reports [`shutdown_error`]
+//! from every `poll_ready`, ahead of any readiness bit, so every operation fails the same way.
 
 use crate::loom::{AtomicUsize, Mutex, Ordering::*};
 use slab::Slab;
@@ -39,7 +48,14 @@ use std::task::{Context, Poll, Waker};
 pub(crate) const READABLE: usize = 0b01;
 /// The source can be written (or has failed: a write reports it).
 pub(crate) const WRITABLE: usize = 0b10;
-const BITS: usize = READABLE | WRITABLE;
+/// The source's runtime has shut down (see "After shutdown"); never cleared.
+const SHUTDOWN: usize = 0b100;
+const BITS: usize = READABLE | WRITABLE | SHUTDOWN;
+
+/// The error every operation on a source of a runtime that has shut down returns.
+pub(crate) fn shutdown_error() -> std::io::Error {
+    std::io::Error::other("the kiln runtime this I/O resource belongs to has shut down")
+}
 /// The tick lives above this bit.
 const TICK_SHIFT: u32 = 8;
 
@@ -99,18 +115,25 @@ impl ScheduledIo {
             if bits & dir != 0 {
                 let waker = self.slot(dir).lock().take();
                 if let Some(w) = waker {
-                    w.wake();
+                    // A panicking waker must not unwind out of the event loop dispatching
+                    // this event (see `crate::scheduler::contain_panic`).
+                    crate::scheduler::contain_panic(|| w.wake());
                 }
             }
         }
     }
 
     /// Steps 1-2: `Ready` with the current event if `dir` is ready, else registers the waker.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: usize) -> Poll<ReadyEvent> {
+    /// An error once the runtime has shut down.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: usize,
+    ) -> Poll<std::io::Result<ReadyEvent>> {
         // Acquire: pairs with the AcqRel CAS of `set_ready`.
         let cur = self.readiness.load(Acquire);
-        if cur & dir != 0 {
-            return Poll::Ready(event(cur));
+        if let Some(ready) = ready_in(cur, dir) {
+            return Poll::Ready(ready);
         }
         {
             let mut slot = self.slot(dir).lock();
@@ -121,10 +144,10 @@ impl ScheduledIo {
         }
         // Acquire: an event dispatched before we locked the slot is visible here (step 4).
         let cur = self.readiness.load(Acquire);
-        if cur & dir != 0 {
-            return Poll::Ready(event(cur));
+        match ready_in(cur, dir) {
+            Some(ready) => Poll::Ready(ready),
+            None => Poll::Pending,
         }
-        Poll::Pending
     }
 
     /// Step 3: clears the event's direction bits unless a newer event arrived.
@@ -151,6 +174,17 @@ impl ScheduledIo {
     }
 }
 
+/// What a readiness word means for `dir`: shut down, ready, or (`None`) not yet.
+fn ready_in(word: usize, dir: usize) -> Option<std::io::Result<ReadyEvent>> {
+    if word & SHUTDOWN != 0 {
+        Some(Err(shutdown_error()))
+    } else if word & dir != 0 {
+        Some(Ok(event(word)))
+    } else {
+        None
+    }
+}
+
 fn event(word: usize) -> ReadyEvent {
     ReadyEvent {
         tick: word >> TICK_SHIFT,
@@ -159,28 +193,58 @@ fn event(word: usize) -> ReadyEvent {
 
 /// The sources registered with one poller.
 pub(crate) struct Dispatch {
-    sources: Mutex<Slab<Arc<ScheduledIo>>>,
+    sources: Mutex<Sources>,
+}
+
+/// What `Dispatch`'s lock guards.
+struct Sources {
+    slab: Slab<Arc<ScheduledIo>>,
+    /// Set once by [`Dispatch::shutdown`]; `insert` fails from then on.
+    shutdown: bool,
 }
 
 impl Dispatch {
     pub(crate) fn new() -> Dispatch {
         Dispatch {
-            sources: Mutex::new(Slab::new()),
+            sources: Mutex::new(Sources {
+                slab: Slab::new(),
+                shutdown: false,
+            }),
         }
     }
 
     /// Stores a source's state under a new key (a new source, or one moving here from
     /// another poller with the readiness and wakers it has).
-    pub(crate) fn insert(&self, io: Arc<ScheduledIo>) -> usize {
-        self.sources.lock().insert(io)
+    ///
+    /// # Errors
+    /// [`shutdown_error`] once the runtime has shut down.
+    pub(crate) fn insert(&self, io: Arc<ScheduledIo>) -> std::io::Result<usize> {
+        let mut sources = self.sources.lock();
+        if sources.shutdown {
+            return Err(shutdown_error());
+        }
+        Ok(sources.slab.insert(io))
+    }
+
+    /// The runtime shut down: marks every source [`SHUTDOWN`] (waking its waiting tasks) and
+    /// refuses new ones (see "After shutdown"). Idempotent.
+    pub(crate) fn shutdown(&self) {
+        let all: Vec<Arc<ScheduledIo>> = {
+            let mut sources = self.sources.lock();
+            sources.shutdown = true;
+            sources.slab.iter().map(|(_, io)| io.clone()).collect()
+        };
+        for io in all {
+            io.set_ready(SHUTDOWN | READABLE | WRITABLE);
+        }
     }
 
     /// Frees a key after the source was deleted from the poller. A stale event for a reused
     /// key only sets readiness spuriously; the next operation's `WouldBlock` clears it.
     pub(crate) fn release(&self, key: usize) {
         let mut sources = self.sources.lock();
-        if sources.contains(key) {
-            sources.remove(key);
+        if sources.slab.contains(key) {
+            sources.slab.remove(key);
         }
     }
 
@@ -190,7 +254,7 @@ impl Dispatch {
     pub(crate) fn dispatch(&self, events: impl Iterator<Item = (usize, bool, bool)>) -> usize {
         let mut n = 0;
         for (key, readable, writable) in events {
-            let io = self.sources.lock().get(key).cloned();
+            let io = self.sources.lock().slab.get(key).cloned();
             if let Some(io) = io {
                 let mut bits = 0;
                 if readable {
@@ -208,7 +272,7 @@ impl Dispatch {
 
     /// Number of registered sources.
     pub(crate) fn len(&self) -> usize {
-        self.sources.lock().len()
+        self.sources.lock().slab.len()
     }
 }
 
@@ -233,14 +297,14 @@ mod tests {
         assert!(io.poll_ready(&mut cx, READABLE).is_pending());
         io.set_ready(READABLE);
         assert!(flag.0.load(SeqCst), "the registered waker is woken");
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+        let Poll::Ready(Ok(ev)) = io.poll_ready(&mut cx, READABLE) else {
             panic!("readable after an event")
         };
         // A new event lands between the syscall's WouldBlock and the clear.
         io.set_ready(READABLE);
         io.clear_readiness(ev, READABLE);
         assert!(io.poll_ready(&mut cx, READABLE).is_ready());
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+        let Poll::Ready(Ok(ev)) = io.poll_ready(&mut cx, READABLE) else {
             unreachable!()
         };
         io.clear_readiness(ev, READABLE);
@@ -252,7 +316,7 @@ mod tests {
         let io = ScheduledIo::new();
         io.set_ready(READABLE | WRITABLE);
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) else {
+        let Poll::Ready(Ok(ev)) = io.poll_ready(&mut cx, READABLE) else {
             panic!("readable")
         };
         io.clear_readiness(ev, READABLE);

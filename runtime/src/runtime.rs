@@ -17,7 +17,17 @@ use std::time::Duration;
 ///
 /// Dropping it shuts it down: every task is cancelled and its future dropped on a runtime
 /// thread; the drop waits for workers to finish their current poll and for running blocking
-/// jobs. [`Runtime::shutdown_timeout`] bounds that wait.
+/// jobs. [`Runtime::shutdown_timeout`] bounds that wait. Afterwards, I/O on its sockets fails
+/// with an error saying the runtime has shut down, and sleeps complete at once.
+///
+/// # Panics
+///
+/// A panic inside a task is caught and reported through its `JoinHandle`. A panic in user code
+/// that a runtime thread runs outside a task (a waker fired by a timer or by I/O readiness, a
+/// `JoinHandle`'s waker, an [`on_thread_start`](Builder::on_thread_start) hook) is reported by
+/// the panic hook and contained: the thread runs on, the runtime keeps running tasks, and
+/// dropping it never waits for a thread that died. A panic of the future given to
+/// [`block_on`](Runtime::block_on) propagates to its caller; the runtime stays usable.
 ///
 /// ```
 /// let rt = kiln::Runtime::new().unwrap();
@@ -109,16 +119,19 @@ impl Runtime {
                     let stop = b.on_thread_stop.clone();
                     let slice = b.worker_time_slice;
                     let spawned = tb.spawn(move || {
+                        // First: whatever happens below, shutdown learns that this thread left.
+                        let mut exit = shared.worker_exit_guard();
                         let _h = context::set_handle(handle);
                         let _rt = context::enter_runtime_thread();
                         // Before the user's hook, which may choose other settings.
                         crate::scheduler::priority::request_time_slice(slice);
+                        // A panicking hook is reported and the worker runs on (see `Builder`).
                         if let Some(f) = start {
-                            f();
+                            crate::scheduler::contain_panic(|| f());
                         }
-                        multi::run_worker(shared, index, local, driver);
+                        multi::run_worker(&mut exit, index, local, driver);
                         if let Some(f) = stop {
-                            f();
+                            crate::scheduler::contain_panic(|| f());
                         }
                     });
                     match spawned {
@@ -209,7 +222,8 @@ impl Runtime {
 
     /// Shuts down, waiting at most `timeout` for workers to finish their current poll and for
     /// running blocking jobs. Every task is cancelled; threads still busy after the timeout are
-    /// left to finish on their own.
+    /// left to finish on their own. A timeout too large to add to the clock (such as
+    /// `Duration::MAX`) waits without a bound, as dropping the runtime does.
     ///
     /// ```
     /// let rt = kiln::Runtime::new().unwrap();
@@ -237,7 +251,8 @@ impl Runtime {
         if std::mem::replace(&mut self.shut_down, true) {
             return;
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout too large to add to the clock (`Duration::MAX`) waits without a bound.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let remaining = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
         match &self.handle.sched {
             Scheduler::Current(shared) => shared.shutdown(),
@@ -257,6 +272,7 @@ impl Runtime {
                 }
                 for remote in shared.remotes.iter() {
                     remote.driver.timer.shutdown();
+                    remote.driver.shutdown_io();
                 }
             }
         }

@@ -66,6 +66,7 @@ pub(crate) struct RawSemaphore {
 
 impl RawSemaphore {
     /// A semaphore holding `permits` permits.
+    #[track_caller]
     pub(crate) fn new(permits: usize) -> Self {
         assert!(
             permits <= MAX_PERMITS,

@@ -61,6 +61,7 @@ struct Shared<T> {
 ///     assert_eq!(rx2.recv().await.unwrap(), 10);
 /// });
 /// ```
+#[track_caller]
 pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(
         capacity > 0,

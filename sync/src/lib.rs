@@ -50,6 +50,8 @@ mod event;
 mod loom;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, loom))]
+mod loom_tests_primitives;
 pub mod mpsc;
 mod mutex;
 mod notify;

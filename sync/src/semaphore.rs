@@ -119,7 +119,13 @@ impl Semaphore {
     /// let sem = kiln_sync::Semaphore::new(3);
     /// assert_eq!(sem.available_permits(), 3);
     /// ```
+    #[track_caller]
     pub fn new(permits: usize) -> Self {
+        assert!(
+            permits <= MAX_PERMITS,
+            "Semaphore::new: a semaphore holds at most Semaphore::MAX_PERMITS ({MAX_PERMITS}) \
+             permits, {permits} were requested"
+        );
         Self {
             raw: RawSemaphore::new(permits),
         }

@@ -414,12 +414,17 @@ impl<T> Receiver<T> {
     }
 
     fn check(shared: &Shared<T>, seen: &mut u64) -> Option<Result<(), RecvError>> {
+        // `closed` first: a sender stores its last version before it closes, so once the
+        // Acquire load sees the close, the version load below sees that last version. Read the
+        // other way round, a send and close landing between the two loads would report the
+        // close and lose the value.
+        let closed = shared.closed.load(Ordering::Acquire);
         let version = shared.version.load(Ordering::Acquire);
         if version != *seen {
             *seen = version;
             return Some(Ok(()));
         }
-        if shared.closed.load(Ordering::Acquire) {
+        if closed {
             return Some(Err(RecvError(())));
         }
         None

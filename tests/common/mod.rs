@@ -82,7 +82,8 @@ impl Drop for Scratch {
 }
 
 /// Binds a loopback TCP listener and serves each accepted connection with `handle` on a task
-/// of its own, forever; returns the listener's address.
+/// of its own, forever; returns the listener's address. A failed accept (out of descriptors,
+/// say) pauses the loop briefly instead of spinning on it.
 pub async fn serve_tcp<F, Fut>(handle: F) -> std::net::SocketAddr
 where
     F: Fn(kiln::net::TcpStream) -> Fut + Send + 'static,
@@ -92,9 +93,44 @@ where
     let addr = listener.local_addr().unwrap();
     kiln::spawn(async move {
         loop {
-            let (conn, _) = listener.accept().await.unwrap();
-            kiln::spawn(handle(conn));
+            match listener.accept().await {
+                Ok((conn, _)) => drop(kiln::spawn(handle(conn))),
+                Err(_) => kiln::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
         }
     });
     addr
+}
+
+/// Runs `f` on its own thread and returns its result, failing the test if it takes longer than
+/// 20 s (a generous bound on a loaded machine): a regression to a hang fails instead of
+/// stalling the suite. A panic of `f` is re-raised here.
+pub fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(20)).is_err() {
+        panic!("{what}: hung (no result after 20 s)");
+    }
+    match t.join().unwrap() {
+        Ok(out) => out,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// A waker that panics when woken (a bug in user code that a runtime thread may run).
+pub struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("waker panicked on purpose");
+    }
+}
+
+/// A [`PanickingWaker`].
+pub fn panicking_waker() -> std::task::Waker {
+    std::task::Waker::from(std::sync::Arc::new(PanickingWaker))
 }

@@ -141,8 +141,19 @@ impl Entry {
             }
         };
         if let Some(waker) = waker {
-            waker.wake();
+            wake_contained(waker);
         }
+    }
+}
+
+/// Wakes `waker`, containing a panic of its `wake` (a user's waker is the only code a timer
+/// runs): the panic hook has reported it, and the thread firing a batch of timers (often a
+/// runtime's worker) goes on with the rest of the batch instead of unwinding out of its event
+/// loop.
+fn wake_contained(waker: Waker) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())) {
+        // The payload's own destructor may panic too.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
     }
 }
 

@@ -88,6 +88,9 @@
 mod sources;
 mod watch;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 use sources::{IoEvents, Sources};
 
 use crate::io::{Dispatch, ScheduledIo};
@@ -157,9 +160,13 @@ struct Notifier {
 impl Notifier {
     fn unpark(&self) {
         // SeqCst: pairs with the owner's swap after its wait, and with the owner's `sleeping`
-        // store before it checks `unparked` (condvar path).
-        self.unparked.store(true, SeqCst);
-        if self.sleeping.load(SeqCst) == ON_CONDVAR {
+        // write before it checks `unparked` (condvar path): a store-buffer handshake, so
+        // each side writes its flag and then reads the other's. Both accesses are RMWs, which
+        // are totally ordered on one location even where a SeqCst load could be served early
+        // (loom models SeqCst loads and stores as Acquire/Release); on x86 a SeqCst store is
+        // an `xchg` anyway.
+        self.unparked.swap(true, SeqCst);
+        if self.sleeping.fetch_add(0, SeqCst) == ON_CONDVAR {
             // Taking the lock orders this notify after the owner's check-then-wait.
             drop(self.lock.lock());
             self.condvar.notify_one();
@@ -176,8 +183,9 @@ impl Notifier {
     /// either it sees the source or `register` sees it asleep and unparks it.
     fn wait_on_condvar(&self, has_sources: impl Fn() -> bool) {
         let mut guard = self.lock.lock();
-        self.sleeping.store(ON_CONDVAR, SeqCst);
-        while !self.unparked.load(SeqCst) && !has_sources() {
+        // RMWs for the handshake with `unpark` (see there).
+        self.sleeping.swap(ON_CONDVAR, SeqCst);
+        while !self.unparked.fetch_or(false, SeqCst) && !has_sources() {
             #[cfg(not(loom))]
             self.condvar.wait(&mut guard);
             #[cfg(loom)]
@@ -282,7 +290,7 @@ impl DriverHandle {
     /// from another driver, see `crate::net::evented`); returns its new key. Registering
     /// reports the socket's current readiness, so nothing that happened before is lost.
     pub(crate) fn adopt(&self, fd: BorrowedFd<'_>, io: Arc<ScheduledIo>) -> io::Result<usize> {
-        let key = self.io.insert(io);
+        let key = self.io.insert(io)?;
         // SAFETY: `fd` is open now, and the caller deletes it from the poller (`deregister`)
         // before closing it, as `Sources::add` requires.
         let added = unsafe { self.sources.add(fd.as_raw_fd(), key) };
@@ -300,6 +308,12 @@ impl DriverHandle {
                 Err(e)
             }
         }
+    }
+
+    /// The runtime shut down: every source's operations fail from now on, waiting ones
+    /// included, and registering fails (see `crate::io`, "After shutdown").
+    pub(crate) fn shutdown_io(&self) {
+        self.io.shutdown();
     }
 
     /// Removes `fd` from the poller and frees its key; the caller closes `fd` afterwards.
@@ -599,9 +613,9 @@ impl Driver {
             }
             // Relaxed: a hint for siblings (see `io_state`).
             h.last_poll.store(PARKED, Relaxed);
-            t.map(|t| (t, now + t))
+            t.map(|t| (t, now.checked_add(t)))
         } else {
-            timeout.map(|t| (t, Instant::now()))
+            timeout.map(|t| (t, Some(Instant::now())))
         };
         self.events.clear();
         if blocking && timeout.is_none() && !h.has_io_sources() {
@@ -616,7 +630,7 @@ impl Driver {
         } else {
             // An error (EINTR) is a spurious wake-up: the caller loops.
             let _ = h.poller.wait(&mut self.events, timeout.map(|(t, _)| t));
-            if let (true, Some((t, wake_at))) = (blocking, timeout) {
+            if let (true, Some((t, Some(wake_at)))) = (blocking, timeout) {
                 // A wait that ended by its timeout tells how late this thread wakes.
                 // Relaxed: a hint; a missed notification only skips one sample.
                 let now = Instant::now();

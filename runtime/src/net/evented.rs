@@ -147,7 +147,11 @@ impl<S: AsFd> Evented<S> {
     ) -> Poll<io::Result<R>> {
         let budget = ready!(coop::poll_proceed(cx));
         loop {
-            let ev = ready!(self.sched.poll_ready(cx, dir));
+            let ev = match ready!(self.sched.poll_ready(cx, dir)) {
+                Ok(ev) => ev,
+                // The runtime shut down (see `crate::io`, "After shutdown").
+                Err(e) => return Poll::Ready(Err(e)),
+            };
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sched.clear_readiness(ev, dir);
@@ -168,7 +172,8 @@ impl<S: AsFd> Evented<S> {
         }
     }
 
-    /// `Ready` once `dir` is (probably) ready; registers the waker otherwise. Does not spend
+    /// `Ready` once `dir` is (probably) ready, or the runtime has shut down (then the
+    /// operation that follows reports it); registers the waker otherwise. Does not spend
     /// budget: the operation that follows does.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: usize) -> Poll<()> {
         self.sched.poll_ready(cx, dir).map(|_| ())

@@ -61,6 +61,15 @@
 //! edge). The last two save the failing syscall that the next operation would otherwise make:
 //! a request/response exchange needs no `recv` that returns `WouldBlock`.
 //!
+//! # After shutdown
+//!
+//! Once the runtime a socket belongs to has shut down (dropped, or `shutdown_timeout`),
+//! nobody polls for its events any more. Every operation on it then fails at once with an
+//! `io::Error` of kind `Other` saying that the runtime has shut down, including operations
+//! already waiting (they are woken), and creating a socket through a `Handle` of that
+//! runtime fails the same way. `readable()` and `writable()` return at once; the operation
+//! that follows reports the shutdown. See `crate::io`, "After shutdown".
+//!
 //! # Busy workers
 //!
 //! A worker harvests its sockets every `event_interval` task polls and whenever it parks. A

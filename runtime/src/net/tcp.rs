@@ -120,7 +120,31 @@ impl TcpListener {
     /// Waits for and accepts a new connection, registered with the calling worker's poller.
     ///
     /// # Errors
-    /// Whatever `accept(2)` reports (e.g. the process ran out of file descriptors).
+    /// Whatever `accept(2)` reports. Most errors concern only the connection being accepted
+    /// (`ConnectionAborted`, `ConnectionReset`: the peer gave up first); try again at once.
+    /// But when the process or the system is out of file descriptors (`EMFILE`, `ENFILE`) or
+    /// memory (`ENOBUFS`, `ENOMEM`), every call fails at once, for as long as nothing closes:
+    /// an accept loop that simply retries then burns a whole CPU and starves the tasks that
+    /// would free descriptors. Pause such a loop briefly (10–100 ms) after those errors, as
+    /// hyper-util's and tokio's servers do (see `examples/echo_server.rs`):
+    ///
+    /// ```no_run
+    /// # kiln_runtime::run(async {
+    /// # let listener = kiln_runtime::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    /// loop {
+    ///     match listener.accept().await {
+    ///         Ok((conn, _)) => drop(kiln_runtime::spawn(async move { drop(conn) })),
+    ///         Err(e) if matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) => {}
+    ///         Err(e) => {
+    ///             eprintln!("accept failed: {e}");
+    ///             kiln_timer::sleep(std::time::Duration::from_millis(100)).await;
+    ///         }
+    ///     }
+    /// }
+    /// # });
+    /// ```
+    ///
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -478,8 +502,8 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Waits until the stream is (probably) readable: a following read may still report
-    /// `WouldBlock`-free progress or EOF.
+    /// Waits until the stream is (probably) readable (or its runtime has shut down): a
+    /// following read may still report `WouldBlock`-free progress or EOF.
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -494,7 +518,7 @@ impl TcpStream {
         poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
     }
 
-    /// Waits until the stream is (probably) writable.
+    /// Waits until the stream is (probably) writable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {

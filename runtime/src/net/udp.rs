@@ -227,7 +227,8 @@ impl UdpSocket {
         poll_fn(|cx| self.io.poll_read_io(cx, |s| s.recv(buf))).await
     }
 
-    /// Waits until a datagram is (probably) ready to be received.
+    /// Waits until a datagram is (probably) ready to be received (or the runtime has shut
+    /// down).
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -240,7 +241,7 @@ impl UdpSocket {
         poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
     }
 
-    /// Waits until the socket is (probably) writable.
+    /// Waits until the socket is (probably) writable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {

@@ -112,7 +112,11 @@ impl UnixListener {
     /// Waits for and accepts a connection, registered with the calling worker's poller.
     ///
     /// # Errors
-    /// Whatever `accept(2)` reports.
+    /// Whatever `accept(2)` reports. Out of file descriptors (`EMFILE`, `ENFILE`) or memory
+    /// (`ENOBUFS`, `ENOMEM`), every call fails at once until something closes: an accept
+    /// loop must pause briefly (10–100 ms) after such an error instead of retrying at once,
+    /// or it burns a whole CPU. See [`TcpListener::accept`](super::TcpListener::accept) for
+    /// a loop that does.
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -339,7 +343,7 @@ impl UnixStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Waits until the stream is (probably) readable.
+    /// Waits until the stream is (probably) readable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {
@@ -352,7 +356,7 @@ impl UnixStream {
         poll_fn(|cx| self.io.poll_ready(cx, READABLE)).await
     }
 
-    /// Waits until the stream is (probably) writable.
+    /// Waits until the stream is (probably) writable (or its runtime has shut down).
     ///
     /// ```
     /// kiln_runtime::run(async {

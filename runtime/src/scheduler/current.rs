@@ -183,6 +183,8 @@ impl Shared {
         let SchedulerContext::Current(cx) = &*cx else {
             unreachable!()
         };
+        // If the main future panics, the core goes back for the next `block_on`.
+        let _restore = RestoreCore { shared: self, cx };
         let main = Arc::new(MainWaker {
             woken: std::sync::atomic::AtomicBool::new(true),
             driver: self.driver.clone(),
@@ -271,6 +273,28 @@ impl Shared {
         let drained: Vec<Notified> = self.inject.lock().drain(..).collect();
         drop(drained);
         self.driver.timer.shutdown();
+        self.driver.shutdown_io();
+    }
+}
+
+/// Puts the core and driver back and wakes waiting `block_on`s if `drive` unwinds (the main
+/// future panicked: the panic goes to the caller of `block_on`, and the runtime stays usable).
+/// On a normal return `drive` has taken both out already, and this does nothing.
+struct RestoreCore<'a> {
+    shared: &'a Arc<Shared>,
+    cx: &'a Context,
+}
+
+impl Drop for RestoreCore<'_> {
+    fn drop(&mut self) {
+        let core = self.cx.core.borrow_mut().take();
+        let driver = self.cx.driver.borrow_mut().take();
+        if let (Some(core), Some(driver)) = (core, driver) {
+            *self.shared.core.lock() = Some((core, driver));
+            for t in self.shared.core_waiters.lock().drain(..) {
+                t.unpark();
+            }
+        }
     }
 }
 

@@ -94,6 +94,20 @@ impl Scheduler {
     }
 }
 
+/// Runs `f`, containing a panic that escapes it: user code a runtime thread runs outside a
+/// task's poll (a waker fired by I/O readiness, a thread hook) must not unwind out of the
+/// event loop. The panic hook has already reported the panic; its payload is dropped (and a
+/// panic of the payload's own destructor contained too). Returns `None` if `f` panicked.
+pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+            None
+        }
+    }
+}
+
 /// Drops queued references without running them (shutdown).
 pub(crate) fn drain(tasks: impl IntoIterator<Item = Notified>) {
     for task in tasks {

@@ -77,7 +77,8 @@ impl OwnedTasks {
                 shard.tasks.drain().collect()
             };
             for task in drained {
-                task.shutdown();
+                // A panicking `JoinHandle` waker must not leave the rest uncancelled.
+                crate::scheduler::contain_panic(|| task.shutdown());
                 task.drop_reference();
             }
         }

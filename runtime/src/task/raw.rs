@@ -287,7 +287,8 @@ where
         cell.join_waker.with(|w| {
             // SAFETY: see above; only shared reads of the slot happen now.
             if let Some(w) = unsafe { &*w } {
-                w.wake_by_ref();
+                // A user's waker: its panic must not skip the release below.
+                crate::scheduler::contain_panic(|| w.wake_by_ref());
             }
         });
     }

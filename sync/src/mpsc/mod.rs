@@ -30,7 +30,9 @@ pub use self::unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender}
 ///
 /// # Panics
 ///
-/// If `capacity` is 0 (there is no rendezvous mode), or exceeds the semaphore maximum.
+/// If `capacity` is 0 (there is no rendezvous mode), or exceeds
+/// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) (`usize::MAX >> 3`); use
+/// [`unbounded_channel`] for no limit.
 ///
 /// ```
 /// use kiln_sync::mpsc;
@@ -43,10 +45,17 @@ pub use self::unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender}
 ///     assert_eq!(rx.recv().await, Some(1));
 /// });
 /// ```
+#[track_caller]
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(
         capacity > 0,
         "mpsc::channel capacity must be at least 1 (got 0); use unbounded_channel() for no limit"
+    );
+    assert!(
+        capacity <= crate::Semaphore::MAX_PERMITS,
+        "mpsc::channel capacity must be at most Semaphore::MAX_PERMITS ({}), got {capacity}; \
+         use unbounded_channel() for no limit",
+        crate::Semaphore::MAX_PERMITS
     );
     let chan = Chan::new(Some(capacity));
     (

@@ -43,7 +43,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::batch::{Acquire, RawSemaphore, TryAcquire};
+use crate::batch::{Acquire, RawSemaphore, TryAcquire, MAX_PERMITS};
 use crate::loom::Mutex;
 use crate::waiters::{Key, WaitList, WakeList};
 
@@ -106,11 +106,22 @@ impl<T> Queue<T> {
     /// A queue holding at most `maxsize` items; `maxsize == 0` means unbounded, as in
     /// asyncio.
     ///
+    /// # Panics
+    ///
+    /// If `maxsize` exceeds [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)
+    /// (`usize::MAX >> 3`): use 0 for no limit.
+    ///
     /// ```
     /// assert_eq!(kiln_sync::Queue::<()>::new(3).maxsize(), 3);
     /// assert_eq!(kiln_sync::Queue::<()>::new(0).maxsize(), 0);
     /// ```
+    #[track_caller]
     pub fn new(maxsize: usize) -> Self {
+        assert!(
+            maxsize <= MAX_PERMITS,
+            "Queue::new maxsize must be at most Semaphore::MAX_PERMITS ({MAX_PERMITS}), got \
+             {maxsize}; use 0 (or Queue::unbounded()) for no limit"
+        );
         Self {
             maxsize,
             items: RawSemaphore::new(0),
@@ -146,7 +157,13 @@ impl<T> Queue<T> {
         self.maxsize
     }
 
-    /// How many items are in the queue.
+    /// How many items are in the queue and not yet handed to a waiting getter: the items
+    /// [`try_get`](Queue::try_get) could take now.
+    ///
+    /// kiln hands a new item straight to the getter that has waited longest (see
+    /// [`get`](Queue::get)); from then on the item is that getter's, even before it runs, so
+    /// it no longer counts here. Hence `try_get` succeeds exactly when
+    /// [`is_empty`](Queue::is_empty) is false, as `get_nowait` and `empty()` in asyncio.
     ///
     /// ```
     /// let q = kiln_sync::Queue::new(0);
@@ -154,7 +171,15 @@ impl<T> Queue<T> {
     /// assert_eq!(q.qsize(), 1);
     /// ```
     pub fn qsize(&self) -> usize {
-        self.synced.lock().items.len()
+        let synced = self.synced.lock();
+        if synced.shutdown {
+            // Getters pop without a permit now (see "Shutdown" in the module docs).
+            return synced.items.len();
+        }
+        // While open every item carries one permit, added after the push and taken before
+        // the pop, so the free permits never exceed the items; a permit handed to a waiting
+        // getter is not free.
+        self.items.available_permits().min(synced.items.len())
     }
 
     /// Same as [`qsize`](Queue::qsize).
@@ -167,7 +192,8 @@ impl<T> Queue<T> {
         self.qsize()
     }
 
-    /// Whether the queue holds no item.
+    /// Whether the queue holds no item that [`try_get`](Queue::try_get) could take (see
+    /// [`qsize`](Queue::qsize)).
     ///
     /// ```
     /// assert!(kiln_sync::Queue::<u8>::new(1).is_empty());
@@ -176,7 +202,10 @@ impl<T> Queue<T> {
         self.qsize() == 0
     }
 
-    /// Whether a bounded queue holds `maxsize` items (never true for unbounded queues).
+    /// Whether a bounded queue has no free place (never true for unbounded queues): while
+    /// the queue is open, [`try_put`](Queue::try_put) fails with "full" exactly when this is
+    /// true, as `put_nowait` and `full()` in asyncio. A place freed by a get and handed
+    /// straight to a waiting putter is not free.
     ///
     /// ```
     /// let q = kiln_sync::Queue::new(1);
@@ -184,7 +213,14 @@ impl<T> Queue<T> {
     /// assert!(q.is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        self.maxsize > 0 && self.qsize() >= self.maxsize
+        let Some(slots) = &self.slots else {
+            return false;
+        };
+        let synced = self.synced.lock();
+        if synced.shutdown {
+            return synced.items.len() >= self.maxsize;
+        }
+        slots.available_permits() == 0
     }
 
     /// Appends an item whose slot (if bounded) the caller holds; hands it back, returning
@@ -278,8 +314,10 @@ impl<T> Queue<T> {
     }
 
     /// Removes and returns the oldest item, waiting while the queue is empty. Getters are
-    /// served in arrival order. Once the queue is [shut down](Queue::shutdown), the items
-    /// still in it keep coming out and then `get` fails (at once, waiting getters included).
+    /// served in arrival order: a new item is handed to the getter that has waited longest,
+    /// and is its own from then on (unlike asyncio, where a later `get` may take it first).
+    /// Once the queue is [shut down](Queue::shutdown), the items still in it keep coming out
+    /// and then `get` fails (at once, waiting getters included).
     ///
     /// Cancel-safe: an item is removed only by the poll that returns it.
     ///

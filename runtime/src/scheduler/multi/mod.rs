@@ -247,23 +247,25 @@ impl Shared {
         }
     }
 
-    /// Steps 2 and 3, run by each worker as it leaves its loop.
-    fn worker_shutdown(&self) {
-        self.owned.close_and_shutdown_all();
-        if self.workers_running.fetch_sub(1, AcqRel) == 1 {
-            crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
-        }
-    }
-
     fn worker_exited(&self) {
         let mut alive = self.workers_alive.lock();
         *alive -= 1;
         self.workers_done.notify_all();
     }
 
-    /// Step 4: waits until every worker left, or `timeout` passed. `true` if all left.
+    /// The guard a worker thread holds from its first line (see [`WorkerExit`]).
+    pub(crate) fn worker_exit_guard(self: &Arc<Self>) -> WorkerExit {
+        WorkerExit {
+            shared: self.clone(),
+            counted_out: false,
+            signalled: false,
+        }
+    }
+
+    /// Step 4: waits until every worker left, or `timeout` passed. `true` if all left. A
+    /// timeout too large to add to the clock waits without a bound.
     pub(crate) fn wait_workers(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let mut alive = self.workers_alive.lock();
         while *alive > 0 {
             match deadline {
@@ -301,6 +303,53 @@ impl Shared {
     }
 }
 
+/// Counts a worker thread out of the runtime when it leaves, however it leaves: normally
+/// [`run_worker`] finishes steps 2–3 and then calls [`WorkerExit::exited`]; if the thread
+/// unwinds instead (a panic no containment caught), the drop counts it out of step 3 and
+/// signals step 4, so `wait_workers` never waits for a thread that is gone. (The injector's
+/// references are then left undrained if it was the last: dropping tasks while unwinding
+/// could abort the process.)
+pub(crate) struct WorkerExit {
+    shared: Arc<Shared>,
+    /// Steps 2–3 done: the worker is no longer counted in `workers_running`.
+    counted_out: bool,
+    /// Step 4 signalled: the worker is no longer counted in `workers_alive`.
+    signalled: bool,
+}
+
+impl WorkerExit {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Steps 2 and 3, run by each worker as it leaves its loop.
+    pub(crate) fn worker_shutdown(&mut self) {
+        let shared = &self.shared;
+        shared.owned.close_and_shutdown_all();
+        self.counted_out = true;
+        if shared.workers_running.fetch_sub(1, AcqRel) == 1 {
+            crate::scheduler::drain(std::iter::from_fn(|| shared.inject.pop()));
+        }
+    }
+
+    /// Step 4 for a worker that finished steps 2–3.
+    pub(crate) fn exited(&mut self) {
+        if !std::mem::replace(&mut self.signalled, true) {
+            self.shared.worker_exited();
+        }
+    }
+}
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        if !self.counted_out {
+            self.counted_out = true;
+            self.shared.workers_running.fetch_sub(1, AcqRel);
+        }
+        self.exited();
+    }
+}
+
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified) {
         self.schedule_task(task, false);
@@ -332,5 +381,32 @@ mod tests {
         assert!(may_take_socket(2, 2, 2));
         assert!(!may_take_socket(3, 2, 2));
         assert!(may_take_socket(0, 0, 4));
+    }
+
+    /// A worker thread that unwinds before it finished its shutdown steps is still counted
+    /// out, so waiting for the workers cannot hang.
+    #[test]
+    fn a_worker_thread_that_unwinds_is_counted_out() {
+        let b = crate::Builder::new_multi_thread();
+        let (shared, _parts) =
+            super::Shared::new(2, b.config(), b.blocking_pool().unwrap()).unwrap();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let _exit = shared.worker_exit_guard();
+                    panic!("a worker dies on purpose");
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().is_err());
+        }
+        shared.begin_shutdown();
+        assert!(
+            shared.wait_workers(Some(std::time::Duration::from_secs(20))),
+            "a dead worker was waited for"
+        );
+        assert_eq!(shared.workers_running.load(super::SeqCst), 0);
     }
 }

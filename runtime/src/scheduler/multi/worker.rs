@@ -5,9 +5,18 @@
 //! Every `event_interval` ticks the worker polls its poller without blocking and fires due
 //! timers, so a busy worker still services its I/O and timers. The LIFO slot runs at most
 //! [`MAX_LIFO_POLLS`] tasks in a row, so two tasks waking each other cannot starve the queue.
+//!
+//! Stray panics: a task's poll is caught by the task cell, but a worker also runs user code
+//! outside any poll: wakers fired by I/O readiness and timers (each contained where it is
+//! called, so the rest of the batch still fires), a `JoinHandle`'s waker, destructors of
+//! values it drops. Whatever escapes is contained around one pass of the loop
+//! ([`WorkerContext::run`]): the worker keeps its queues and goes on. The park step contains
+//! its wait separately, so the idle accounting (`idle.rs`) always sees the worker unpark.
+//! Should the thread unwind anyway, its [`WorkerExit`] guard still counts it out, so shutdown
+//! never waits for a worker that is gone.
 
 use super::queue::Local;
-use super::{SchedulerContext, Shared};
+use super::{SchedulerContext, Shared, WorkerExit};
 use crate::coop;
 use crate::driver::{Driver, IoState, ParkStats};
 use crate::loom::Ordering::Relaxed;
@@ -81,8 +90,10 @@ impl WorkerContext {
     }
 }
 
-/// Runs worker `index` on the current thread until shutdown.
-pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver: Driver) {
+/// Runs worker `index` on the current thread until shutdown, then signals its exit through
+/// `exit`.
+pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driver: Driver) {
+    let shared = exit.shared().clone();
     let core = Core {
         index,
         local,
@@ -107,12 +118,17 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver
     let _timer = kiln_timer::context::enter(timer_handle);
     cx.note_cpu();
     cx.run();
-    cx.shutdown();
-    shared.worker_exited();
+    cx.shutdown(exit);
+    exit.exited();
 }
 
 impl WorkerContext {
+    /// The run loop until shutdown, resumed after a stray panic (see the module docs).
     fn run(&self) {
+        while crate::scheduler::contain_panic(|| self.run_loop()).is_none() {}
+    }
+
+    fn run_loop(&self) {
         let shared = &*self.shared;
         let event_interval = shared.config.event_interval.max(1);
         loop {
@@ -318,7 +334,9 @@ impl WorkerContext {
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
             let timeout = self.sibling_timer_bound(index);
-            let stats = self.driver.borrow_mut().park(timeout);
+            // Contained here so that `unpark_self` below always runs.
+            let stats = crate::scheduler::contain_panic(|| self.driver.borrow_mut().park(timeout))
+                .unwrap_or_default();
             self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);
         }
@@ -342,7 +360,7 @@ impl WorkerContext {
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.
-    fn shutdown(&self) {
+    fn shutdown(&self, exit: &mut WorkerExit) {
         let drained: Vec<Notified> = {
             let mut core = self.core.borrow_mut();
             let mut v: Vec<Notified> = core.lifo.take().into_iter().collect();
@@ -352,7 +370,7 @@ impl WorkerContext {
             v
         };
         crate::scheduler::drain(drained);
-        self.shared.worker_shutdown();
+        exit.worker_shutdown();
         // Wakes from futures dropped during shutdown may have queued more references.
         let mut core = self.core.borrow_mut();
         let late: Vec<Notified> = core

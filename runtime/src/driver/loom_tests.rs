@@ -1,0 +1,120 @@
+//! Loom models of the I/O driver's protocols: readiness dispatch against a task's
+//! poll/syscall/clear loop (`crate::io`), the shutdown marking of sources, and the owner's
+//! park on its condition variable against `unpark` and a source registering (the
+//! `Notifier`). The poller itself is a real `polling::Poller` (its syscalls are not loom
+//! operations); the atomics, locks and condition variable around it are loom's.
+
+use super::*;
+use crate::io::{Dispatch, ScheduledIo, READABLE};
+use loom::future::block_on;
+use loom::thread;
+use std::future::poll_fn;
+use std::task::Poll;
+
+/// A task reading a socket whose data is `data` (`swap(false)`: the read; `false`: the
+/// syscall's `WouldBlock`), following the readiness protocol. Returns `Err` if the runtime
+/// shut down.
+fn read(io: &ScheduledIo, data: &AtomicBool) -> io::Result<()> {
+    block_on(poll_fn(|cx| loop {
+        let ev = match io.poll_ready(cx, READABLE) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(ev)) => ev,
+        };
+        if data.swap(false, SeqCst) {
+            return Poll::Ready(Ok(()));
+        }
+        io.clear_readiness(ev, READABLE);
+    }))
+}
+
+/// An event dispatched while the task runs its syscall, clears a stale readiness bit or
+/// stores its waker is never lost: the task always gets the data.
+#[test]
+fn loom_readiness_event_races_with_wouldblock_and_clear() {
+    loom::model(|| {
+        let io = Arc::new(ScheduledIo::default());
+        // A stale event (as the initial one after registering): the first read would block.
+        io.set_ready(READABLE);
+        let data = Arc::new(AtomicBool::new(false));
+        let (i, d) = (io.clone(), data.clone());
+        let driver = thread::spawn(move || {
+            // Data arrives (an RMW, as the reader's `swap`: loom orders a plain store after
+            // the reader's earlier RMW inconsistently with the reader's later one).
+            d.swap(true, SeqCst);
+            i.set_ready(READABLE);
+        });
+        read(&io, &data).unwrap();
+        driver.join().unwrap();
+    });
+}
+
+/// Shutting the dispatch down wakes a task waiting for readiness, which then fails; a source
+/// inserted concurrently is either refused or marked, never left waiting.
+#[test]
+fn loom_shutdown_fails_waiting_and_racing_sources() {
+    loom::model(|| {
+        let dispatch = Arc::new(Dispatch::new());
+        let waiting = Arc::new(ScheduledIo::default());
+        dispatch.insert(waiting.clone()).unwrap();
+        let d = dispatch.clone();
+        let racer = thread::spawn(move || {
+            let late = Arc::new(ScheduledIo::default());
+            match d.insert(late.clone()) {
+                Err(_) => true,
+                Ok(_) => read(&late, &AtomicBool::new(false)).is_err(),
+            }
+        });
+        let d = dispatch.clone();
+        let shutter = thread::spawn(move || d.shutdown());
+        assert!(read(&waiting, &AtomicBool::new(false)).is_err());
+        assert!(racer.join().unwrap(), "a racing source was left waiting");
+        shutter.join().unwrap();
+    });
+}
+
+fn notifier() -> Arc<Notifier> {
+    Arc::new(Notifier {
+        poller: Arc::new(Poller::new().unwrap()),
+        unparked: AtomicBool::new(false),
+        sleeping: AtomicUsize::new(AWAKE),
+        lock: Mutex::new(()),
+        condvar: Condvar::new(),
+    })
+}
+
+/// The owner going to sleep on its condition variable never sleeps through an `unpark`
+/// (the sticky flag plus `sleeping` handshake, see `Notifier::unpark`).
+#[test]
+fn loom_condvar_park_races_with_unpark() {
+    loom::model(|| {
+        let n = notifier();
+        let n2 = n.clone();
+        let unparker = thread::spawn(move || n2.unpark());
+        n.wait_on_condvar(|| false);
+        // The owner's side after a wait (`Driver::park`): the flag is consumed.
+        assert!(n.unparked.swap(false, SeqCst));
+        unparker.join().unwrap();
+    });
+}
+
+/// A source registered while the owner goes to sleep on its condition variable (it had no
+/// sources) wakes it, so it moves to its poller: either the owner's re-check sees the
+/// source, or `register` sees the owner asleep and unparks it.
+#[test]
+fn loom_source_registered_while_owner_sleeps_on_condvar() {
+    loom::model(|| {
+        let h = DriverHandle::new().unwrap();
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let h2 = h.clone();
+        let registrar = thread::spawn(move || {
+            let (key, _io) = h2.register(a.as_fd()).unwrap();
+            (a, key)
+        });
+        h.notifier.wait_on_condvar(|| h.has_io_sources());
+        let (a, key) = registrar.join().unwrap();
+        h.deregister(a.as_fd(), key);
+        drop((a, b));
+    });
+}

@@ -53,8 +53,9 @@ pub use kiln_runtime::fs;
 /// timer wheel.
 pub mod time {
     pub use kiln_timer::{
-        interval, interval_at, sleep, sleep_until, timeout, timeout_at, Duration, Elapsed, Instant,
-        Interval, MissedTickBehavior, Sleep, Timeout,
+        advance, interval, interval_at, now, pause, resume, sleep, sleep_until, timeout,
+        timeout_at, Advance, Duration, Elapsed, Instant, Interval, MissedTickBehavior, Sleep,
+        Timeout,
     };
 }
 

@@ -29,6 +29,7 @@ pub mod net;
 mod runtime;
 mod scheduler;
 pub mod task;
+mod testing;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;

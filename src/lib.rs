@@ -32,6 +32,12 @@
 //! assert_eq!(total, 285);
 //! ```
 
+/// `#[kiln::main]`: runs an `async fn main` on a kiln runtime (see `kiln-macros`).
+pub use kiln_macros::main;
+/// `#[kiln::test]`: runs an `async fn` test on its own kiln runtime, optionally with a paused
+/// clock (see `kiln-macros` and `docs/testing.md`).
+pub use kiln_macros::test;
+
 pub use kiln_runtime::{
     run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
     RuntimeMetrics,

@@ -333,6 +333,9 @@ impl Shared {
         core.parks += u64::from(parked);
         core.io_events += stats.io_events as u64;
         core.timers_fired += stats.timers_fired as u64;
+        if self.config.metrics {
+            core.publish(&self.metrics);
+        }
     }
 
     /// Shutdown: cancels every task on the calling thread and drains the queues.

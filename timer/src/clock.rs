@@ -144,7 +144,8 @@ impl PausableClock {
 
     /// Whether the clock is paused.
     pub fn is_paused(&self) -> bool {
-        self.inner.state.lock().paused
+        // Never paused: no lock (the runtime asks on every idle park).
+        self.inner.virtualized.load(Ordering::Acquire) && self.inner.state.lock().paused
     }
 
     /// Stops the clock at its current reading.
@@ -258,5 +259,51 @@ impl Clock {
             Clock::Pausable(c) => c.epoch(),
             _ => self.now(),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::PausableClock;
+    use std::time::Duration;
+
+    #[test]
+    fn paused_readings_stay_on_the_microsecond_grid_and_never_go_back() {
+        let clock = PausableClock::new(false);
+        assert!(!clock.is_paused() && !clock.is_shifted());
+        std::thread::sleep(Duration::from_micros(50));
+        clock.pause();
+        let t = clock.now();
+        assert_eq!(clock.now(), t, "paused");
+        assert_eq!(t.duration_since(clock.epoch()).subsec_nanos() % 1_000, 0);
+        clock.advance(Duration::from_nanos(1_500));
+        assert_eq!(
+            clock.now(),
+            t + Duration::from_micros(2),
+            "rounded up to the grid"
+        );
+        assert!(!clock.advance_to(t), "never backwards");
+        assert!(clock.advance_to(t + Duration::from_secs(5)));
+        assert_eq!(clock.now(), t + Duration::from_secs(5));
+        clock.resume();
+        assert!(clock.is_shifted() && !clock.is_paused());
+        assert!(clock.now() >= t + Duration::from_secs(5));
+        assert!(
+            !clock.advance_to(t + Duration::from_secs(9)),
+            "running: no jump"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "already paused")]
+    fn pausing_twice_panics() {
+        let clock = PausableClock::new(true);
+        clock.pause();
+    }
+
+    #[test]
+    #[should_panic(expected = "not paused")]
+    fn resuming_a_running_clock_panics() {
+        PausableClock::new(false).resume();
     }
 }

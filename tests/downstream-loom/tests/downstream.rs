@@ -4,10 +4,8 @@
 fn kiln_runs_normally_in_a_crate_built_with_cfg_loom() {
     // Before kiln namespaced its loom gate, a bare `--cfg loom` turned kiln's internals into
     // loom types and any runtime panicked outside a loom model.
-    assert_eq!(
-        kiln_downstream_loom::serve(10),
-        (0..10).map(|i| i * 2).sum()
-    );
+    let expected: u64 = (0..10).map(|i| i * 2).sum();
+    assert_eq!(kiln_downstream_loom::serve(10), expected);
 }
 
 #[kiln::test(start_paused = true)]

@@ -420,6 +420,13 @@ impl<T> Receiver<T> {
             return Some(Ok(()));
         }
         if shared.closed.load(Ordering::Acquire) {
+            // The last send may have landed between the two loads. `closed` is stored after
+            // every send (the last sender's Release), so a version read now sees it.
+            let version = shared.version.load(Ordering::Acquire);
+            if version != *seen {
+                *seen = version;
+                return Some(Ok(()));
+            }
             return Some(Err(RecvError(())));
         }
         None

@@ -137,3 +137,53 @@ fn advance_without_pause_panics_with_a_clear_message() {
     let rt = kiln::Builder::new_current_thread().build().unwrap();
     rt.block_on(async { kiln::time::advance(Duration::from_secs(1)).await });
 }
+
+#[test]
+fn io_is_polled_before_the_clock_jumps() {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let got = paused_rt().block_on(async {
+        let (mut a, mut b) = kiln::net::UnixStream::pair().unwrap();
+        let writer = kiln::spawn(async move {
+            kiln::time::sleep(Duration::from_secs(10)).await;
+            a.write_all(b"ping").await.unwrap();
+            a
+        });
+        let start = kiln::time::now();
+        let mut buf = [0u8; 4];
+        // The clock jumps to 10 s (the writer's sleep); the write's readiness is seen by the
+        // non-blocking poll before the next jump, so the 20 s timeout does not fire.
+        let read = kiln::time::timeout(Duration::from_secs(20), b.read_exact(&mut buf)).await;
+        let _a = writer.await.unwrap();
+        (read.is_ok(), buf, kiln::time::now() - start)
+    });
+    assert!(got.0, "the clock jumped past a ready read");
+    assert_eq!(&got.1, b"ping");
+    assert_eq!(got.2, Duration::from_secs(10));
+}
+
+#[test]
+fn io_that_needs_real_time_does_not_hold_the_clock() {
+    use futures::AsyncReadExt;
+    use std::io::Write;
+    let (mut theirs, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    // A peer outside the runtime that answers only when told to.
+    let peer = std::thread::spawn(move || {
+        wait.recv().unwrap();
+        theirs.write_all(b"late").unwrap();
+    });
+    let (timed_out, buf) = paused_rt().block_on(async {
+        let mut ours = kiln::net::UnixStream::from_std(ours).unwrap();
+        let mut buf = [0u8; 4];
+        let first = kiln::time::timeout(Duration::from_secs(5), ours.read_exact(&mut buf)).await;
+        go.send(()).unwrap();
+        ours.read_exact(&mut buf).await.unwrap();
+        (first.is_err(), buf)
+    });
+    assert!(
+        timed_out,
+        "a paused clock waits for no I/O: the 5 s timeout fires at once"
+    );
+    assert_eq!(&buf, b"late");
+    peer.join().unwrap();
+}

@@ -32,6 +32,12 @@
 //! assert_eq!(total, 285);
 //! ```
 
+/// `#[kiln::main]`: runs an `async fn main` on a kiln runtime (see `kiln-macros`).
+pub use kiln_macros::main;
+/// `#[kiln::test]`: runs an `async fn` test on its own kiln runtime, optionally with a paused
+/// clock (see `kiln-macros` and `docs/testing.md`).
+pub use kiln_macros::test;
+
 pub use kiln_runtime::{
     run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
     RuntimeMetrics,
@@ -53,8 +59,9 @@ pub use kiln_runtime::fs;
 /// timer wheel.
 pub mod time {
     pub use kiln_timer::{
-        interval, interval_at, sleep, sleep_until, timeout, timeout_at, Duration, Elapsed, Instant,
-        Interval, MissedTickBehavior, Sleep, Timeout,
+        advance, interval, interval_at, now, pause, resume, sleep, sleep_until, timeout,
+        timeout_at, Advance, Duration, Elapsed, Instant, Interval, MissedTickBehavior, Sleep,
+        Timeout,
     };
 }
 

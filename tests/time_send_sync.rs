@@ -10,6 +10,8 @@ fn public_types_are_send_and_sync() {
     send_sync::<kiln_timer::Driver>();
     send_sync::<kiln_timer::TimerHandle>();
     send_sync::<kiln_timer::ManualClock>();
+    send_sync::<kiln_timer::PausableClock>();
+    send_sync::<Advance>();
     send_sync::<Sleep>();
     send_sync::<Timeout<std::future::Ready<u8>>>();
     send_sync::<Interval>();
@@ -19,6 +21,7 @@ fn public_types_are_send_and_sync() {
     // A `Sleep` may be stored and moved freely: no pinning needed.
     unpin::<Sleep>();
     unpin::<Interval>();
+    unpin::<Advance>();
 }
 
 #[test]

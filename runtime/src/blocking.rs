@@ -4,7 +4,9 @@
 //! Protocol: the task is created `NOTIFIED` and submitted to the pool as a job. When a pool
 //! thread runs the job it polls the task once: the closure runs unless the task was aborted
 //! first (then it is cancelled without running). A job the pool drops unrun (shutdown, or a
-//! refused submission) cancels its task on drop, so the `JoinHandle` never hangs.
+//! refused submission) cancels its task on drop, so the `JoinHandle` never hangs. On the
+//! current-thread flavor each job is counted until then, so a paused clock does not jump
+//! while it may still wake a task (`crate::testing`).
 
 use crate::task::{self, JoinHandle, Notified, RawTask, Schedule};
 use std::future::Future;
@@ -48,6 +50,9 @@ impl Schedule for BlockingSchedule {
 struct Job {
     task: Option<Notified>,
     handle: crate::Handle,
+    /// Counts the job for a paused clock (`crate::testing`) until it is dropped, which is
+    /// after its task completed or was cancelled (fields drop after `Drop::drop`).
+    _in_flight: Option<crate::testing::JobGuard>,
 }
 
 impl Job {
@@ -81,6 +86,7 @@ fn submit(pool: &kiln_blocking::Pool, handle: &crate::Handle, task: Notified) {
     let job = Job {
         task: Some(task),
         handle: handle.clone(),
+        _in_flight: handle.scheduler().jobs_in_flight().map(|j| j.start()),
     };
     // A refused job is handed back inside the error; dropping it cancels the task.
     let _ = pool.spawn(Box::new(move || job.run()));

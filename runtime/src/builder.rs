@@ -59,6 +59,8 @@ pub struct Builder {
     pub(crate) worker_time_slice: Duration,
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
+    /// `start_paused` and `rng_seed` (see `testing.rs`).
+    pub(crate) testing: crate::testing::TestOptions,
 }
 
 impl Builder {
@@ -101,6 +103,7 @@ impl Builder {
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
+            testing: Default::default(),
         }
     }
 
@@ -495,6 +498,7 @@ impl fmt::Debug for Builder {
             .field("worker_time_slice", &self.worker_time_slice)
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)
+            .field("testing", &self.testing)
             .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,7 @@ mod scheduler;
 pub mod task;
 #[cfg(feature = "tokio-io")]
 pub mod tokio_io;
+mod testing;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;

@@ -1,11 +1,13 @@
 //! The one place this crate takes its concurrency primitives from.
 //!
-//! Under `cfg(loom)` every atomic, lock, cell and thread used by the concurrent core comes from
-//! `loom`, so the models in `loom_tests` explore every interleaving of the real code. Otherwise
-//! the std (and `parking_lot`) types are used. The std [`UnsafeCell`] is wrapped so that both
+//! Under `cfg(all(test, loom))` (this crate's own unit tests built with `RUSTFLAGS="--cfg
+//! loom"`) every atomic, lock, cell and thread used by the concurrent core comes from `loom`, so
+//! the models in `loom_tests` explore every interleaving of the real code. Otherwise the std
+//! (and `parking_lot`) types are used: a downstream crate that sets `--cfg loom` for its own
+//! models builds kiln as a dependency, without `cfg(test)`, so kiln runs normally there. The std [`UnsafeCell`] is wrapped so that both
 //! sides expose the same `with`/`with_mut` closure API and nothing reaches the raw cell directly.
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 pub(crate) use loom::{
     cell::UnsafeCell,
     sync::{
@@ -14,19 +16,19 @@ pub(crate) use loom::{
     },
 };
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 pub(crate) use parking_lot::{Condvar, MutexGuard};
 
 /// `parking_lot::Mutex` with loom's `lock()` signature (`LockResult`-free callers use
 /// [`Mutex::lock`] which never fails).
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 impl<T> Mutex<T> {
     pub(crate) const fn new(value: T) -> Self {
         Mutex(parking_lot::Mutex::new(value))
@@ -42,11 +44,11 @@ impl<T> Mutex<T> {
 }
 
 /// loom's mutex with the same infallible `lock()` as the std side.
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 #[derive(Debug)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Mutex(loom::sync::Mutex::new(value))
@@ -62,11 +64,11 @@ impl<T> Mutex<T> {
 }
 
 /// `std::cell::UnsafeCell` behind loom's closure API.
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(data: T) -> UnsafeCell<T> {
         UnsafeCell(std::cell::UnsafeCell::new(data))
@@ -85,12 +87,12 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Runs `body` under the loom model checker, or once, plainly, without `cfg(loom)`.
+/// Runs `body` under the loom model checker, or once, plainly, without `cfg(all(test, loom))`.
 #[cfg(test)]
 #[allow(dead_code, reason = "used by whichever test flavor is compiled")]
 pub(crate) fn model<F: Fn() + Sync + Send + 'static>(body: F) {
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     loom::model(body);
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     body();
 }

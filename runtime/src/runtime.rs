@@ -88,7 +88,7 @@ impl Runtime {
         let blocking = b.blocking_pool()?;
         match b.kind {
             Kind::CurrentThread => {
-                let shared = current::Shared::new(b.config(), blocking)?;
+                let shared = current::Shared::new(b.config(), blocking, b.testing)?;
                 Ok(Runtime {
                     handle: Handle {
                         sched: Scheduler::Current(shared),

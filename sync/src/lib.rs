@@ -28,6 +28,17 @@
 //! runtime: they drive the async operation on the calling thread and park it in between
 //! (`park`). Called from inside an async task they block that task's worker thread.
 //!
+//! # Model-checking your code with loom
+//!
+//! Build with `RUSTFLAGS="--cfg kiln_loom"` and every primitive here is built on
+//! [loom](https://docs.rs/loom)'s atomics, locks, cells and thread parking, so a
+//! `loom::model` in your own crate explores every interleaving of your code *and* of kiln's
+//! primitives together (drive async code inside the model with `loom::future::block_on`).
+//! Outside a model such a build panics on first use, as any loom type does, so set the flag
+//! only for the loom test run (with its own `CARGO_TARGET_DIR`). A plain `--cfg loom`, which
+//! your crate may set for its own models, changes nothing in kiln. `docs/testing.md` walks
+//! through a full example.
+//!
 //! ```
 //! use kiln_sync::{mpsc, Mutex};
 //!

@@ -1,7 +1,10 @@
 //! The crate's single gateway to atomics, cells, locks and thread parking.
 //!
-//! Under `cfg(loom)` every type here is loom's model-checked twin; otherwise they are the std
-//! atomics, `parking_lot` locks, std thread parking and a thin `UnsafeCell` wrapper. Concurrent code in this crate
+//! Under `cfg(kiln_loom)` (a user's `RUSTFLAGS="--cfg kiln_loom"`, so their `loom::model` explores
+//! kiln's primitives together with their code) or `cfg(all(test, loom))` (this crate's own
+//! models) every type here is loom's model-checked twin; otherwise they are the std atomics,
+//! `parking_lot` locks, std thread parking and a thin `UnsafeCell` wrapper. A plain `--cfg loom`
+//! set by a downstream crate for its own models leaves kiln-sync on the std types. Concurrent code in this crate
 //! imports these names only from here, so the loom models exercise exactly the code that ships.
 //!
 //! The std `UnsafeCell` is exposed only through `with`/`with_mut`, the same closure-scoped
@@ -9,7 +12,7 @@
 
 pub(crate) use std::sync::atomic::Ordering;
 
-#[cfg(loom)]
+#[cfg(any(kiln_loom, all(test, loom)))]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
@@ -49,7 +52,7 @@ mod imp {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(kiln_loom, all(test, loom))))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};

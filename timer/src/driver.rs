@@ -44,7 +44,7 @@
 //! next expiration and the hint (both lower bounds on the earliest deadline), never a past
 //! slot start that `process` would skip.
 
-use crate::clock::{Clock, ManualClock};
+use crate::clock::{Clock, ManualClock, PausableClock};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::wheel::{Key, Wheel, TICK_NANOS};
 use std::fmt;
@@ -224,6 +224,33 @@ impl Inner {
         self.origin.checked_add(Duration::from_micros(tick))
     }
 
+    /// See [`Driver::process_at`]; also used by `advance` on a paused clock.
+    pub(crate) fn process_at(&self, now: Instant) -> usize {
+        let inner = self;
+        let now = inner.now_tick(now);
+        // Acquire pairs with the Release store in `Inner::lower_hint` and below.
+        if inner.hint.load(Ordering::Acquire) > now {
+            return 0;
+        }
+        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
+        let mut synced = inner.synced.lock();
+        if synced.shutdown {
+            return 0;
+        }
+        let fired = synced.wheel.advance(now, |entry| {
+            let fired = entry.fire();
+            batch.push((entry, fired));
+        });
+        let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
+        // Release pairs with the Acquire load above.
+        inner.hint.store(hint, Ordering::Release);
+        drop(synced);
+        for (entry, fired) in batch {
+            entry.wake(fired);
+        }
+        fired
+    }
+
     /// Registers a new `entry` (not fired, not in the wheel) to fire at `deadline`.
     pub(crate) fn insert(&self, deadline: Instant, entry: &Arc<Entry>) -> Registered {
         let when = self.deadline_tick(deadline);
@@ -350,6 +377,14 @@ impl TimerHandle {
         self.inner.is_shutdown()
     }
 
+    /// The driver's clock if it can be paused (see [`Driver::with_pausable_clock`]).
+    pub fn pausable_clock(&self) -> Option<&PausableClock> {
+        match &self.inner.clock {
+            Clock::Pausable(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Whether both handles refer to the same driver.
     pub fn same_driver(&self, other: &TimerHandle) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -420,8 +455,43 @@ impl Driver {
         Driver::build(unpark, Clock::Manual(clock))
     }
 
+    /// A driver on `clock`, which follows the system clock until paused: what a runtime
+    /// that supports `kiln::time::pause` uses.
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, PausableClock, Unpark};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let driver = Driver::with_pausable_clock(Arc::new(Nop), PausableClock::new(true));
+    /// let handle = driver.handle();
+    /// let mut sleep = handle.sleep(Duration::from_secs(3600));
+    /// let waker = futures::task::noop_waker();
+    /// let mut cx = std::task::Context::from_waker(&waker);
+    /// assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending()); // registers
+    /// // An idle runtime jumps its paused clock to the next deadline and fires what is due.
+    /// let clock = driver.pausable_clock().unwrap();
+    /// while !sleep.is_elapsed() {
+    ///     clock.advance_to(driver.next_deadline().unwrap());
+    ///     driver.process();
+    /// }
+    /// # use std::future::Future;
+    /// ```
+    pub fn with_pausable_clock(unpark: std::sync::Arc<dyn Unpark>, clock: PausableClock) -> Driver {
+        Driver::build(unpark, Clock::Pausable(clock))
+    }
+
+    /// The driver's clock if it can be paused.
+    pub fn pausable_clock(&self) -> Option<&PausableClock> {
+        self.handle.pausable_clock()
+    }
+
     fn build(unpark: std::sync::Arc<dyn Unpark>, clock: Clock) -> Driver {
-        let origin = clock.now();
+        let origin = clock.origin();
         Driver {
             handle: TimerHandle {
                 inner: Arc::new(Inner {
@@ -486,29 +556,7 @@ impl Driver {
     /// before does nothing. When no timer can be due yet this returns without taking the
     /// wheel's lock, so it is cheap to call often and from idle sibling workers.
     pub fn process_at(&self, now: Instant) -> usize {
-        let inner = &self.handle.inner;
-        let now = inner.now_tick(now);
-        // Acquire pairs with the Release store in `Inner::lower_hint` and below.
-        if inner.hint.load(Ordering::Acquire) > now {
-            return 0;
-        }
-        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
-        let mut synced = inner.synced.lock();
-        if synced.shutdown {
-            return 0;
-        }
-        let fired = synced.wheel.advance(now, |entry| {
-            let fired = entry.fire();
-            batch.push((entry, fired));
-        });
-        let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
-        // Release pairs with the Acquire load above.
-        inner.hint.store(hint, Ordering::Release);
-        drop(synced);
-        for (entry, fired) in batch {
-            entry.wake(fired);
-        }
-        fired
+        self.handle.inner.process_at(now)
     }
 
     /// Number of timers pending in the wheel.

@@ -89,6 +89,7 @@ pub mod context;
 mod driver;
 mod interval;
 mod loom;
+mod pause;
 mod sleep;
 mod timeout;
 mod wheel;
@@ -99,9 +100,10 @@ mod tests;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use clock::ManualClock;
+pub use clock::{ManualClock, PausableClock};
 pub use driver::{Driver, TimerHandle, Unpark};
 pub use interval::{Interval, MissedTickBehavior};
+pub use pause::{advance, now, pause, resume, Advance};
 pub use sleep::Sleep;
 pub use std::time::{Duration, Instant};
 pub use timeout::{Elapsed, Timeout};

@@ -1,25 +1,26 @@
 //! The crate's only door to atomics, `Arc` and locks, so loom can replace them.
 //!
-//! Under `cfg(loom)` every type comes from loom; otherwise from std and parking_lot. The
-//! [`Mutex`] wrapper gives both sides the same infallible `lock()`.
+//! Under `cfg(all(test, loom))` (this crate's unit tests built with `RUSTFLAGS="--cfg loom"`)
+//! every type comes from loom; otherwise, a downstream crate's `--cfg loom` build included,
+//! from std and parking_lot. The [`Mutex`] wrapper gives both sides the same infallible `lock()`.
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 pub(crate) use loom::sync::Arc;
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::Arc;
 
-/// A mutual-exclusion lock: parking_lot's, or loom's under `cfg(loom)`.
+/// A mutual-exclusion lock: parking_lot's, or loom's under `cfg(all(test, loom))`.
 pub(crate) struct Mutex<T>(
-    #[cfg(loom)] loom::sync::Mutex<T>,
-    #[cfg(not(loom))] parking_lot::Mutex<T>,
+    #[cfg(all(test, loom))] loom::sync::Mutex<T>,
+    #[cfg(not(all(test, loom)))] parking_lot::Mutex<T>,
 );
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Mutex<T> {
         Mutex(loom::sync::Mutex::new(value))
@@ -31,7 +32,7 @@ impl<T> Mutex<T> {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Mutex<T> {
         Mutex(parking_lot::Mutex::new(value))

@@ -16,6 +16,9 @@
 //! syscalls per park to arm and disarm its timerfd). `unpark` wakes whichever of the two the
 //! owner sleeps on (`Notifier::sleeping`); a notification is sticky on both.
 //!
+//! A paused clock (`Builder::start_paused`, `kiln::time::pause`) never bounds a wait: the
+//! current-thread scheduler advances it itself when every task is idle (`crate::testing`).
+//!
 //! # Spinning up to a timer deadline
 //!
 //! A parked thread wakes some time after its timer expires: the kernel's wake-up latency (on a
@@ -186,9 +189,9 @@ impl Notifier {
         // RMWs for the handshake with `unpark` (see there).
         self.sleeping.swap(ON_CONDVAR, SeqCst);
         while !self.unparked.fetch_or(false, SeqCst) && !has_sources() {
-            #[cfg(not(loom))]
+            #[cfg(not(all(test, loom)))]
             self.condvar.wait(&mut guard);
-            #[cfg(loom)]
+            #[cfg(all(test, loom))]
             {
                 guard = self.condvar.wait(guard).expect("kiln: lock poisoned");
             }
@@ -234,6 +237,14 @@ pub(crate) struct DriverHandle {
 
 impl DriverHandle {
     pub(crate) fn new() -> io::Result<Arc<DriverHandle>> {
+        DriverHandle::with_clock(None)
+    }
+
+    /// A handle whose timer reads `clock` (the current-thread flavor's pausable clock), or
+    /// the system clock.
+    pub(crate) fn with_clock(
+        clock: Option<kiln_timer::PausableClock>,
+    ) -> io::Result<Arc<DriverHandle>> {
         let poller = Arc::new(Poller::new()?);
         let notifier = Arc::new(Notifier {
             poller: poller.clone(),
@@ -242,7 +253,10 @@ impl DriverHandle {
             lock: Mutex::new(()),
             condvar: Condvar::new(),
         });
-        let timer = Arc::new(kiln_timer::Driver::new(notifier.clone()));
+        let timer = Arc::new(match clock {
+            Some(clock) => kiln_timer::Driver::with_pausable_clock(notifier.clone(), clock),
+            None => kiln_timer::Driver::new(notifier.clone()),
+        });
         let sources = Sources::new()?;
         // SAFETY: the source poller's descriptor stays open while this handle lives; `Drop`
         // deletes it from `poller` first.
@@ -426,7 +440,7 @@ struct Spin {
 impl Spin {
     fn new(limit: Duration) -> Spin {
         // Spinning is a wall-clock technique; loom models explore interleavings, not time.
-        let limit_ns = if cfg!(loom) {
+        let limit_ns = if cfg!(all(test, loom)) {
             0
         } else {
             u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
@@ -573,8 +587,17 @@ impl Driver {
         // The timer deadline to spin up to, when it is what ends this wait.
         let mut spin_until = None;
         let timeout = if blocking {
-            let deadline = h.timer.before_park();
+            let raw_deadline = h.timer.before_park();
             let now = Instant::now();
+            let deadline = match h.timer.pausable_clock() {
+                // A paused clock never ends a wait: the scheduler moves it (`crate::testing`).
+                Some(c) if c.is_paused() => None,
+                // A clock shifted by an earlier pause: its deadline on the system clock.
+                Some(c) if c.is_shifted() => {
+                    raw_deadline.map(|d| now + d.saturating_duration_since(c.now()))
+                }
+                _ => raw_deadline,
+            };
             let until_timer = deadline.map(|d| d.saturating_duration_since(now));
             let mut t = match (timeout, until_timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),

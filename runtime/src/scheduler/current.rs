@@ -10,16 +10,21 @@
 //! first every `global_queue_interval` ticks) → poll I/O and timers without blocking, or park
 //! in the poller until a notification, an I/O event or the next timer deadline.
 //!
+//! Testing (`crate::testing`): the timer reads a pausable clock; while it is paused and the
+//! loop runs out of work, `idle_paused` applies the auto-advance rule instead of a timed
+//! park. With `Builder::rng_seed` each task taken is drawn at random among all ready tasks.
+//!
 //! Shutdown: `shutdown` is set; the thread dropping the runtime takes the core, closes the
 //! owned list (cancelling every task, dropping its future on that thread), and drains both
 //! queues. A remote push that races with the drain sees `shutdown` and drains it again.
 
 use super::multi::{Config as MultiConfig, WorkerMetrics};
 use crate::coop;
-use crate::driver::{Driver, DriverHandle};
+use crate::driver::{Driver, DriverHandle, ParkStats};
 use crate::loom::{AtomicBool, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
+use crate::testing::{JobsInFlight, SeededRng, TestOptions, PAUSED_JOB_POLL};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -40,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: kiln_blocking::Pool,
     config: MultiConfig,
     pub(crate) metrics: WorkerMetrics,
+    /// Blocking jobs queued or running: a paused clock does not jump while any are.
+    pub(crate) jobs: JobsInFlight,
 }
 
 pub(crate) struct Core {
@@ -49,6 +56,8 @@ pub(crate) struct Core {
     parks: u64,
     io_events: u64,
     timers_fired: u64,
+    /// `Builder::rng_seed`: draws which ready task runs next.
+    rng: Option<SeededRng>,
 }
 
 /// The thread-local context while a thread drives the loop.
@@ -62,8 +71,10 @@ impl Shared {
     pub(crate) fn new(
         config: MultiConfig,
         blocking: kiln_blocking::Pool,
+        testing: TestOptions,
     ) -> std::io::Result<Arc<Shared>> {
-        let driver = DriverHandle::new()?;
+        let clock = kiln_timer::PausableClock::new(testing.start_paused);
+        let driver = DriverHandle::with_clock(Some(clock))?;
         let core = Core {
             local: VecDeque::new(),
             tick: 0,
@@ -71,6 +82,7 @@ impl Shared {
             parks: 0,
             io_events: 0,
             timers_fired: 0,
+            rng: testing.rng_seed.map(SeededRng::new),
         };
         Ok(Arc::new(Shared {
             inject: Mutex::new(VecDeque::new()),
@@ -82,6 +94,7 @@ impl Shared {
             blocking,
             config,
             metrics: WorkerMetrics::default(),
+            jobs: JobsInFlight::default(),
         }))
     }
 
@@ -209,7 +222,14 @@ impl Shared {
                     let mut core = cx.core.borrow_mut();
                     let core = core.as_mut().expect("core present while driving");
                     core.tick = core.tick.wrapping_add(1);
-                    if core.tick % global_interval == 0 {
+                    if let Some(rng) = core.rng.as_mut() {
+                        // Seeded: draw among every ready task, remote wake-ups included.
+                        core.local.extend(self.inject.lock().drain(..));
+                        let n = core.local.len();
+                        (n > 0)
+                            .then(|| rng.below(n))
+                            .and_then(|i| core.local.swap_remove_back(i))
+                    } else if core.tick % global_interval == 0 {
                         self.inject
                             .lock()
                             .pop_front()
@@ -236,6 +256,10 @@ impl Shared {
                     .borrow()
                     .as_ref()
                     .is_some_and(|c| c.local.is_empty());
+            if idle && self.clock_paused() {
+                self.idle_paused(cx, &main);
+                continue;
+            }
             let timeout = if idle { None } else { Some(Duration::ZERO) };
             let stats = cx
                 .driver
@@ -257,6 +281,63 @@ impl Shared {
         let driver = cx.driver.borrow_mut().take().expect("driver present");
         drop(guard);
         (core, driver, out)
+    }
+
+    fn clock_paused(&self) -> bool {
+        self.driver
+            .timer
+            .pausable_clock()
+            .is_some_and(|c| c.is_paused())
+    }
+
+    /// Out of work with the clock paused: the auto-advance rule of `crate::testing`.
+    fn idle_paused(&self, cx: &Context, main: &MainWaker) {
+        let mut driver = cx.driver.borrow_mut();
+        let driver = driver.as_mut().expect("driver present while driving");
+        // 1. Read before the queues: a job wakes its task before it stops counting.
+        if self.jobs.any() {
+            let stats = driver.park(Some(PAUSED_JOB_POLL));
+            self.record_park(cx, stats, true);
+            return;
+        }
+        // 2. I/O without waiting, and timers already due.
+        let stats = driver.park(Some(Duration::ZERO));
+        self.record_park(cx, stats, false);
+        let ready = stats.io_events > 0
+            || stats.timers_fired > 0
+            || main.woken.load(Acquire)
+            || !self.inject.lock().is_empty()
+            || cx
+                .core
+                .borrow()
+                .as_ref()
+                .is_some_and(|c| !c.local.is_empty());
+        if ready {
+            return;
+        }
+        // 3. Every task is idle: jump to the next deadline (the next pass fires it). At
+        // least one tick (1 µs), so a deadline the wheel reports at "now" cannot stall us.
+        if let (Some(next), Some(clock)) = (
+            self.driver.timer.next_deadline(),
+            self.driver.timer.pausable_clock(),
+        ) {
+            clock.advance_to(next.max(clock.now() + Duration::from_micros(1)));
+            return;
+        }
+        // 4. Nothing can move the clock: wait for I/O or a wake-up.
+        let stats = driver.park(None);
+        self.record_park(cx, stats, true);
+    }
+
+    fn record_park(&self, cx: &Context, stats: ParkStats, parked: bool) {
+        let mut core = cx.core.borrow_mut();
+        let core = core.as_mut().expect("core present while driving");
+        core.parks += u64::from(parked);
+        core.io_events += stats.io_events as u64;
+        core.timers_fired += stats.timers_fired as u64;
+        if self.config.metrics {
+            core.publish(&self.metrics);
+        }
     }
 
     /// Shutdown: cancels every task on the calling thread and drains the queues.

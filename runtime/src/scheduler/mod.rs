@@ -59,6 +59,14 @@ impl Scheduler {
         }
     }
 
+    /// The blocking-job count a paused clock waits for (current-thread flavor only).
+    pub(crate) fn jobs_in_flight(&self) -> Option<&crate::testing::JobsInFlight> {
+        match self {
+            Scheduler::Multi(_) => None,
+            Scheduler::Current(s) => Some(&s.jobs),
+        }
+    }
+
     /// The driver a thread outside the workers (a `block_on` caller, a blocking-pool thread)
     /// registers timers and I/O with.
     pub(crate) fn outside_driver(&self) -> &Arc<DriverHandle> {

@@ -6,7 +6,7 @@
 //! lock-protected `VecDeque` with the same interface; the models then check the protocol
 //! around the list (wake-ups, closing, capacity), which is where the interleavings live.
 
-#[cfg(not(loom))]
+#[cfg(not(any(kiln_loom, all(test, loom))))]
 mod imp {
     #[derive(Debug)]
     pub(crate) struct List<T> {
@@ -37,7 +37,7 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(any(kiln_loom, all(test, loom)))]
 mod imp {
     use crate::loom::Mutex;
     use std::collections::VecDeque;

@@ -270,9 +270,9 @@ impl Shared {
         while *alive > 0 {
             match deadline {
                 None => {
-                    #[cfg(not(loom))]
+                    #[cfg(not(all(test, loom)))]
                     self.workers_done.wait(&mut alive);
-                    #[cfg(loom)]
+                    #[cfg(all(test, loom))]
                     {
                         alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
                     }
@@ -282,9 +282,9 @@ impl Shared {
                     if now >= deadline {
                         return false;
                     }
-                    #[cfg(not(loom))]
+                    #[cfg(not(all(test, loom)))]
                     self.workers_done.wait_for(&mut alive, deadline - now);
-                    #[cfg(loom)]
+                    #[cfg(all(test, loom))]
                     {
                         alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
                     }

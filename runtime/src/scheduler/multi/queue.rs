@@ -2,13 +2,13 @@
 //! siblings, and the shared `Inject` queue.
 //!
 //! Outside loom these wrap `crossbeam-deque` (a Chase-Lev deque and a lock-free injector).
-//! crossbeam is invisible to loom, so under `cfg(loom)` the same API is backed by a
+//! crossbeam is invisible to loom, so under `cfg(all(test, loom))` the same API is backed by a
 //! `Mutex<VecDeque>`: the models then check our protocol around the queues (who pushes, who
 //! re-checks before parking), trusting crossbeam's own verification for the queue itself.
 
 use crate::task::Notified;
 
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 mod imp {
     use super::Notified;
     use crossbeam_deque::{Injector, Steal as CbSteal, Stealer, Worker};
@@ -84,7 +84,7 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod imp {
     use super::Notified;
     use crate::loom::{Arc, Mutex};

@@ -1,0 +1,5 @@
+#[kiln::test]
+#[test]
+async fn twice() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[kiln::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[kiln::test]
+fn not_async() {}
+
+fn main() {}

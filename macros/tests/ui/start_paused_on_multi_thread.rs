@@ -1,0 +1,4 @@
+#[kiln::test(flavor = "multi_thread", start_paused = true)]
+async fn paused_multi() {}
+
+fn main() {}

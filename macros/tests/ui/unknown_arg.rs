@@ -1,0 +1,4 @@
+#[kiln::test(threads = 4)]
+async fn unknown() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[kiln::main(flavor = "multi_threaded")]
+async fn main() {}

@@ -41,7 +41,7 @@ pub use kiln_runtime::{
 pub mod task {
     pub use kiln_runtime::task::{
         group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
-        TaskGroup,
+        TaskGroup, TaskTracker, TrackedFuture, TrackerWait,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

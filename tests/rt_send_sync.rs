@@ -25,6 +25,10 @@ fn runtime_types_are_send_and_sync() {
     sync::<kiln::JoinError>();
     send::<kiln::task::Id>();
     sync::<kiln::task::Id>();
+    send::<kiln::task::TaskTracker>();
+    sync::<kiln::task::TaskTracker>();
+    send::<kiln::task::TrackedFuture<std::future::Ready<u8>>>();
+    send::<kiln::task::TrackerWait<'static>>();
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod join_set;
 pub(crate) mod owned;
 pub(crate) mod raw;
 pub(crate) mod state;
+mod tracker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -24,6 +25,7 @@ pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub(crate) use raw::RawTask;
+pub use tracker::{TaskTracker, TrackedFuture, TrackerWait};
 
 use std::cell::Cell;
 use std::fmt;

@@ -69,6 +69,13 @@ pub mod sync {
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// Signals delivered through the event loops: asyncio's `loop.add_signal_handler`
+/// (Unix only).
+#[cfg(unix)]
+pub mod signal {
+    pub use kiln_runtime::signal::*;
+}
+
 /// Networking on the per-worker event loops: TCP, UDP and Unix-domain sockets with the
 /// futures-io `AsyncRead`/`AsyncWrite` traits.
 pub mod net {

@@ -9,6 +9,8 @@
 //!   the current-thread flavor on the same task cell.
 //! - `driver`: each worker's event loop: its poller and its timer wheel.
 //! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
+//! - [`signal`]: Unix signals delivered through the event loops; `sys` holds the FFI calls of
+//!   the signal and process modules.
 //!
 //! ```
 //! let rt = kiln_runtime::Runtime::new().unwrap();
@@ -28,6 +30,9 @@ mod metrics;
 pub mod net;
 mod runtime;
 mod scheduler;
+#[cfg(unix)]
+pub mod signal;
+pub(crate) mod sys;
 pub mod task;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};

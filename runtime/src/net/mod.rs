@@ -83,7 +83,7 @@
 #![cfg(unix)]
 
 mod affinity;
-mod evented;
+pub(crate) mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod inq;

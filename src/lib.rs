@@ -69,6 +69,12 @@ pub mod sync {
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// Child processes awaited on the event loop: asyncio's `create_subprocess_exec` (Unix only).
+#[cfg(unix)]
+pub mod process {
+    pub use kiln_runtime::process::*;
+}
+
 /// Signals delivered through the event loops: asyncio's `loop.add_signal_handler`
 /// (Unix only).
 #[cfg(unix)]

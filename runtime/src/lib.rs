@@ -28,6 +28,8 @@ pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 mod runtime;
 mod scheduler;
 #[cfg(unix)]

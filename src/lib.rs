@@ -34,7 +34,7 @@
 
 pub use kiln_runtime::{
     run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
-    RuntimeMetrics,
+    RuntimeMetrics, UnhandledPanic,
 };
 
 /// Tasks: spawning, yielding, ids.

@@ -40,4 +40,5 @@ pub mod task;
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
+pub use scheduler::unhandled::UnhandledPanic;
 pub use task::{JoinError, JoinHandle};

@@ -134,6 +134,11 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     /// Removes a completed task from the owned list. `true` if it was there: the caller then
     /// drops the list's reference.
     fn release(&self, task: RawTask) -> bool;
+    /// A task panicked and its output will never be read (see `scheduler/unhandled.rs`);
+    /// `message` describes the panic.
+    fn unhandled_panic(&self, message: String) {
+        drop(message);
+    }
 }
 
 /// A reference to a task that is queued to run (its `NOTIFIED` flag is set).

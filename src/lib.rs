@@ -16,6 +16,8 @@
 //! | `loop.run_in_executor(None, f)` | [`kiln::spawn_blocking(f).await`](spawn_blocking) |
 //! | `task.cancel()` | [`JoinHandle::abort`] |
 //! | `asyncio.TaskGroup()` | [`task::TaskGroup`], [`task::group`] |
+//! | `loop.add_signal_handler(sig, cb)` | [`signal::unix::signal`], [`signal::ctrl_c`] |
+//! | `asyncio.create_subprocess_exec(...)` | [`process::Command`] |
 //! | `asyncio.Queue`, `Lock`, `Semaphore`, `Event`, `Condition` | [`sync::Queue`], [`sync::Mutex`], [`sync::Semaphore`], [`sync::Event`], [`sync::Notify`] |
 //!
 //! The full mapping, with a tested example for each row, is in `docs/asyncio.md`.

@@ -52,8 +52,15 @@ impl ExitWatch {
                 fd,
                 "kiln::process::Command::spawn",
             )?)),
-            Err(_) => {
-                PIDFD_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(e) => {
+                // Missing (old kernel) or forbidden (a seccomp filter): for good. Any other
+                // failure (out of descriptors) only for this child.
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                ) {
+                    PIDFD_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 Ok(ExitWatch::Sigchld(signal(SignalKind::child())?))
             }
         }

@@ -60,6 +60,10 @@ fn output_and_exit_status() {
             assert_eq!(out.stdout, b"to out");
             assert_eq!(out.stderr, b"to err");
 
+            // `output` gives the child an empty stdin: `cat` ends at once.
+            let out = Command::new("cat").output().await.unwrap();
+            assert!(out.status.success() && out.stdout.is_empty());
+
             let status = Command::new("true").status().await.unwrap();
             assert!(status.success());
             let status = Command::new("false").status().await.unwrap();

@@ -38,7 +38,9 @@ use std::process::{ExitStatus, Output, Stdio};
 pub struct Command {
     std: std::process::Command,
     kill_on_drop: bool,
-    /// Whether the caller chose stdout / stderr (else `output` pipes them).
+    /// Whether the caller chose stdin / stdout / stderr (else `output` uses `/dev/null` for
+    /// stdin and pipes the others).
+    stdin_set: bool,
     stdout_set: bool,
     stderr_set: bool,
     /// Tests only: use SIGCHLD even where pidfds work.
@@ -161,6 +163,7 @@ impl Command {
     /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdin(cfg);
+        self.stdin_set = true;
         self
     }
 
@@ -294,6 +297,9 @@ impl Command {
     /// });
     /// ```
     pub async fn output(&mut self) -> io::Result<Output> {
+        if !self.stdin_set {
+            self.std.stdin(Stdio::null());
+        }
         if !self.stdout_set {
             self.std.stdout(Stdio::piped());
         }
@@ -302,6 +308,9 @@ impl Command {
         }
         let child = self.spawn();
         // The defaults are per call: later `spawn`s inherit again.
+        if !self.stdin_set {
+            self.std.stdin(Stdio::inherit());
+        }
         if !self.stdout_set {
             self.std.stdout(Stdio::inherit());
         }
@@ -343,6 +352,7 @@ impl From<std::process::Command> for Command {
         Command {
             std,
             kill_on_drop: false,
+            stdin_set: false,
             stdout_set: false,
             stderr_set: false,
             prefer_pidfd: true,

@@ -16,6 +16,8 @@
 //! | `loop.run_in_executor(None, f)` | [`kiln::spawn_blocking(f).await`](spawn_blocking) |
 //! | `task.cancel()` | [`JoinHandle::abort`] |
 //! | `asyncio.TaskGroup()` | [`task::TaskGroup`], [`task::group`] |
+//! | `loop.add_signal_handler(sig, cb)` | [`signal::unix::signal`], [`signal::ctrl_c`] |
+//! | `asyncio.create_subprocess_exec(...)` | [`process::Command`] |
 //! | `asyncio.Queue`, `Lock`, `Semaphore`, `Event`, `Condition` | [`sync::Queue`], [`sync::Mutex`], [`sync::Semaphore`], [`sync::Event`], [`sync::Notify`] |
 //!
 //! The full mapping, with a tested example for each row, is in `docs/asyncio.md`.
@@ -40,14 +42,14 @@ pub use kiln_macros::test;
 
 pub use kiln_runtime::{
     run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
-    RuntimeMetrics,
+    RuntimeMetrics, UnhandledPanic,
 };
 
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
         group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
-        TaskGroup,
+        TaskGroup, TaskTracker, TrackedFuture, TrackerWait,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }
@@ -75,6 +77,19 @@ pub mod sync {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Child processes awaited on the event loop: asyncio's `create_subprocess_exec` (Unix only).
+#[cfg(unix)]
+pub mod process {
+    pub use kiln_runtime::process::*;
+}
+
+/// Signals delivered through the event loops: asyncio's `loop.add_signal_handler`
+/// (Unix only).
+#[cfg(unix)]
+pub mod signal {
+    pub use kiln_runtime::signal::*;
+}
 
 /// Networking on the per-worker event loops: TCP, UDP and Unix-domain sockets with the
 /// futures-io `AsyncRead`/`AsyncWrite` traits.

@@ -370,6 +370,69 @@ fn tuning_builder() {
     rt.shutdown_timeout(Duration::from_secs(5));
 }
 
+#[test]
+fn add_signal_handler() {
+    use kiln::signal::unix::{signal, SignalKind};
+
+    kiln::run(async {
+        // loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+        let mut usr1 = signal(SignalKind::user_defined1()).unwrap();
+        let handler = kiln::spawn(async move {
+            usr1.recv().await; // the callback's body runs here, in a task
+            "got SIGUSR1"
+        });
+        // Another process would send it; here we send it to ourselves with kill(1).
+        while !handler.is_finished() {
+            let me = std::process::id().to_string();
+            let kill = kiln::process::Command::new("kill")
+                .args(["-USR1", &me])
+                .status()
+                .await;
+            assert!(kill.unwrap().success());
+            kiln::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(handler.await.unwrap(), "got SIGUSR1");
+    });
+}
+
+#[test]
+fn create_subprocess_exec() {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    use kiln::process::Command;
+    use std::process::Stdio;
+
+    kiln::run(async {
+        // proc = await asyncio.create_subprocess_exec("tr", "a-z", "A-Z", stdin=PIPE, stdout=PIPE)
+        let mut child = Command::new("tr")
+            .args(["a-z", "A-Z"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello").await.unwrap();
+        drop(stdin); // proc.stdin.close()
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, "HELLO");
+        assert!(child.wait().await.unwrap().success()); // await proc.wait()
+
+        // stdout, stderr = await proc.communicate()
+        let out = Command::new("sh")
+            .args(["-c", "echo hi; exit 3"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!((out.stdout, out.status.code()), (b"hi\n".to_vec(), Some(3)));
+    });
+}
+
 /// Checks that each ```rust block of `guide` is the body of a test in this file; returns how
 /// many blocks it found.
 fn check_blocks(name: &str, guide: &str) -> usize {
@@ -406,7 +469,7 @@ fn check_blocks(name: &str, guide: &str) -> usize {
 #[test]
 fn guide_blocks_match_these_tests() {
     let asyncio = check_blocks("docs/asyncio.md", include_str!("../docs/asyncio.md"));
-    assert!(asyncio >= 17, "expected one block per row, found {asyncio}");
+    assert!(asyncio >= 19, "expected one block per row, found {asyncio}");
     let tuning = check_blocks("docs/tuning.md", include_str!("../docs/tuning.md"));
     assert_eq!(tuning, 1, "docs/tuning.md");
 }

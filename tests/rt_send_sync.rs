@@ -25,6 +25,21 @@ fn runtime_types_are_send_and_sync() {
     sync::<kiln::JoinError>();
     send::<kiln::task::Id>();
     sync::<kiln::task::Id>();
+    send::<kiln::process::Command>();
+    sync::<kiln::process::Command>();
+    send::<kiln::process::Child>();
+    sync::<kiln::process::Child>();
+    send::<kiln::process::ChildStdin>();
+    send::<kiln::process::ChildStdout>();
+    send::<kiln::process::ChildStderr>();
+    sync::<kiln::process::ChildStdout>();
+    send::<kiln::signal::unix::Signal>();
+    sync::<kiln::signal::unix::Signal>();
+    send::<kiln::signal::unix::SignalKind>();
+    send::<kiln::task::TaskTracker>();
+    sync::<kiln::task::TaskTracker>();
+    send::<kiln::task::TrackedFuture<std::future::Ready<u8>>>();
+    send::<kiln::task::TrackerWait<'static>>();
 }
 
 #[test]

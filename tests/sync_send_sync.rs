@@ -24,6 +24,9 @@ fn public_types_are_send_and_sync() {
     send_sync::<Notify>();
     send_sync::<Notified<'static>>();
     send_sync::<Event>();
+    send_sync::<CancellationToken>();
+    send_sync::<WaitForCancellation<'static>>();
+    send_sync::<DropGuard>();
     send_sync::<EventWait<'static>>();
     send_sync::<Barrier>();
     send_sync::<BarrierWait<'static>>();

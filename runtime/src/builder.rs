@@ -61,6 +61,7 @@ pub struct Builder {
     pub(crate) blocking_time_slice: Duration,
     /// `start_paused` and `rng_seed` (see `testing.rs`).
     pub(crate) testing: crate::testing::TestOptions,
+    pub(crate) unhandled_panic: crate::UnhandledPanic,
 }
 
 impl Builder {
@@ -104,6 +105,7 @@ impl Builder {
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
             testing: Default::default(),
+            unhandled_panic: crate::UnhandledPanic::Ignore,
         }
     }
 
@@ -396,6 +398,32 @@ impl Builder {
         self
     }
 
+    /// What to do when a task panics and nobody will read its output: its `JoinHandle` was
+    /// dropped before, or is dropped after, the task panicked. Default
+    /// [`UnhandledPanic::Ignore`](crate::UnhandledPanic::Ignore); with
+    /// [`UnhandledPanic::ShutdownRuntime`](crate::UnhandledPanic::ShutdownRuntime) the runtime
+    /// shuts down and `block_on` panics with the task's panic message. Panics of
+    /// `spawn_blocking` jobs are not covered.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .unhandled_panic(kiln::UnhandledPanic::ShutdownRuntime)
+    ///     .build()
+    ///     .unwrap();
+    /// let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     rt.block_on(async {
+    ///         drop(kiln::spawn(async { panic!("lost") }));
+    ///         std::future::pending::<()>().await
+    ///     })
+    /// }));
+    /// let msg = result.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(msg.contains("lost"));
+    /// ```
+    pub fn unhandled_panic(&mut self, behavior: crate::UnhandledPanic) -> &mut Builder {
+        self.unhandled_panic = behavior;
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
@@ -439,6 +467,7 @@ impl Builder {
             slow_poll_threshold: self.slow_poll_threshold,
             metrics: self.metrics,
             timer_spin_limit: self.timer_spin_limit,
+            unhandled_panic: self.unhandled_panic,
         }
     }
 

@@ -9,6 +9,8 @@
 //!   the current-thread flavor on the same task cell.
 //! - `driver`: each worker's event loop: its poller and its timer wheel.
 //! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
+//! - [`signal`]: Unix signals delivered through the event loops; `sys` holds the FFI calls of
+//!   the signal and process modules.
 //!
 //! ```
 //! let rt = kiln_runtime::Runtime::new().unwrap();
@@ -26,8 +28,13 @@ pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 mod runtime;
 mod scheduler;
+#[cfg(unix)]
+pub mod signal;
+pub(crate) mod sys;
 pub mod task;
 #[cfg(feature = "tokio-io")]
 pub mod tokio_io;
@@ -36,4 +43,5 @@ mod testing;
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
+pub use scheduler::unhandled::UnhandledPanic;
 pub use task::{JoinError, JoinHandle};

@@ -397,7 +397,7 @@ impl Handle {
         let _enter = self.enter();
         match &self.sched {
             Scheduler::Current(shared) => shared.block_on(future),
-            Scheduler::Multi(_) => park_on(future),
+            Scheduler::Multi(s) => park_on(future, &s.unhandled),
         }
     }
 
@@ -422,8 +422,10 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Polls `future` on this thread, parking it between wake-ups.
-fn park_on<F: Future>(future: F) -> F::Output {
+/// Polls `future` on this thread, parking it between wake-ups; panics if an unhandled task
+/// panic shuts the runtime down meanwhile (see `scheduler/unhandled.rs`).
+#[track_caller]
+fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhandled) -> F::Output {
     let mut future = std::pin::pin!(future);
     let parker = std::sync::Arc::new(ThreadWaker {
         thread: std::thread::current(),
@@ -431,8 +433,10 @@ fn park_on<F: Future>(future: F) -> F::Output {
     });
     let waker = Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);
+    let _registered = unhandled.register(&waker);
     loop {
         if parker.woken.swap(false, AcqRel) {
+            unhandled.check();
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return out;
             }

@@ -11,7 +11,7 @@
 //! * `batch` — a fair batch semaphore whose uncontended acquire and release are a single CAS
 //!   on an atomic permit count; [`Semaphore`], [`Mutex`], [`RwLock`], [`OnceCell`], bounded
 //!   [`mpsc`] and [`Queue`] are built on it.
-//! * [`Notify`], [`Event`], [`Barrier`], [`broadcast`], [`watch`] and [`Queue::join`] use the
+//! * [`Notify`], [`Event`] (and [`CancellationToken`], a tree of events), [`Barrier`], [`broadcast`], [`watch`] and [`Queue::join`] use the
 //!   wait list directly; [`oneshot`] and the `mpsc` receiver have exactly one waiter and keep
 //!   a single waker slot instead.
 //!
@@ -57,6 +57,7 @@
 mod barrier;
 mod batch;
 pub mod broadcast;
+mod cancellation;
 mod event;
 mod loom;
 #[cfg(all(test, loom))]
@@ -76,6 +77,7 @@ mod waiters;
 pub mod watch;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
+pub use cancellation::{CancellationToken, DropGuard, WaitForCancellation};
 pub use event::{Event, EventWait};
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};

@@ -362,3 +362,20 @@ fn loom_queue_immediate_shutdown_releases_join() {
         assert!(q.try_get().unwrap_err().is_shutdown());
     });
 }
+
+/// `cancel` racing `child_token`: the child is cancelled either way, and a waiter on it is
+/// woken (protocol in `cancellation.rs`).
+#[test]
+fn loom_cancellation_child_created_during_cancel() {
+    loom::model(|| {
+        let root = crate::CancellationToken::new();
+        let r1 = root.clone();
+        let maker = thread::spawn(move || {
+            let child = r1.child_token();
+            block_on(child.cancelled());
+            assert!(child.is_cancelled());
+        });
+        root.cancel();
+        maker.join().unwrap();
+    });
+}

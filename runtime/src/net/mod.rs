@@ -92,7 +92,7 @@
 #![cfg(unix)]
 
 mod affinity;
-mod evented;
+pub(crate) mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod inq;

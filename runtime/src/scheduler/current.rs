@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: WorkerMetrics,
     /// Blocking jobs queued or running: a paused clock does not jump while any are.
     pub(crate) jobs: JobsInFlight,
+    /// Panics nobody will read (`Builder::unhandled_panic`).
+    pub(crate) unhandled: crate::scheduler::unhandled::Unhandled,
 }
 
 pub(crate) struct Core {
@@ -92,6 +94,7 @@ impl Shared {
             core: Mutex::new(Some((core, Driver::new(driver, config.timer_spin_limit)))),
             core_waiters: Mutex::new(Vec::new()),
             blocking,
+            unhandled: crate::scheduler::unhandled::Unhandled::new(config.unhandled_panic),
             config,
             metrics: WorkerMetrics::default(),
             jobs: JobsInFlight::default(),
@@ -141,6 +144,11 @@ impl Shared {
         let thread_waker = Waker::from(parker.clone());
         let mut waiting = false;
         loop {
+            if self.unhandled.is_triggered() {
+                // Step 2 of the unhandled-panic protocol, on this thread (the core is back).
+                self.shutdown();
+                self.unhandled.check();
+            }
             // After shutdown the loop is never driven again: the tasks are cancelled and the
             // timers completed, so the future is only polled (below) until it finishes.
             let taken = if self.is_shutdown() {
@@ -243,9 +251,12 @@ impl Shared {
                 let Some(task) = task else { break };
                 ran += 1;
                 coop::with_budget(|| task.run_checked(self.config.slow_poll_threshold));
-                if main.woken.load(Acquire) {
+                if main.woken.load(Acquire) || self.unhandled.is_triggered() {
                     break;
                 }
+            }
+            if self.unhandled.is_triggered() {
+                break None;
             }
             if main.woken.load(Acquire) {
                 continue;
@@ -413,6 +424,13 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
+    }
+
+    fn unhandled_panic(&self, message: String) {
+        if self.unhandled.on_panic(message) {
+            // The driving `block_on` shuts the runtime down (see `unhandled.rs`).
+            self.driver.unpark();
+        }
     }
 }
 

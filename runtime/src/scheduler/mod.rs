@@ -7,6 +7,7 @@
 pub(crate) mod current;
 pub(crate) mod multi;
 pub(crate) mod priority;
+pub(crate) mod unhandled;
 
 use crate::driver::DriverHandle;
 use crate::task::{JoinHandle, Notified};

@@ -16,6 +16,7 @@ mod join_set;
 pub(crate) mod owned;
 pub(crate) mod raw;
 pub(crate) mod state;
+mod tracker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -24,6 +25,7 @@ pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub(crate) use raw::RawTask;
+pub use tracker::{TaskTracker, TrackedFuture, TrackerWait};
 
 use std::cell::Cell;
 use std::fmt;
@@ -132,6 +134,11 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     /// Removes a completed task from the owned list. `true` if it was there: the caller then
     /// drops the list's reference.
     fn release(&self, task: RawTask) -> bool;
+    /// A task panicked and its output will never be read (see `scheduler/unhandled.rs`);
+    /// `message` describes the panic.
+    fn unhandled_panic(&self, message: String) {
+        drop(message);
+    }
 }
 
 /// A reference to a task that is queued to run (its `NOTIFIED` flag is set).

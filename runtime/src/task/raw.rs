@@ -276,11 +276,16 @@ where
     let snapshot = cell.header.state.transition_to_complete();
     if !snapshot.has_join_interest() {
         // Nobody will read the output: it is ours to drop. Its destructor may panic.
+        // SAFETY: without JOIN_INTEREST nobody else touches the stage after COMPLETE.
+        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: without JOIN_INTEREST nobody else touches the stage after COMPLETE.
+            // SAFETY: as above.
             cell.stage
                 .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }));
+        if let Some(message) = unhandled {
+            cell.scheduler.unhandled_panic(message);
+        }
     } else if snapshot.has_join_waker() {
         // SAFETY: with JOIN_WAKER set and COMPLETE now set, the JoinHandle no longer writes the
         // slot; reading it here is the runtime's side of the join-waker protocol.
@@ -309,6 +314,14 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         // for it first (the caller keeps its own).
         cell.header.state.ref_inc();
         cancel_and_complete(cell, ptr);
+    }
+}
+
+/// The panic a finished stage holds, described for `Schedule::unhandled_panic`.
+fn panic_message<F: Future>(stage: &Stage<F>) -> Option<String> {
+    match stage {
+        Stage::Finished(Err(e)) if e.is_panic() => Some(e.to_string()),
+        _ => None,
     }
 }
 
@@ -353,17 +366,22 @@ fn can_read_output(header: &Header, slot: &UnsafeCell<Option<Waker>>, waker: &Wa
         .is_err_and(Snapshot::is_complete)
 }
 
-unsafe fn drop_join_handle<F: Future, S>(ptr: NonNull<Header>) {
+unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle holds a reference.
     let cell = unsafe { cell::<F, S>(ptr) };
     let prev = cell.header.state.unset_join_interested();
     if prev.is_complete() {
         // The output is ours to drop; a panicking destructor must not escape a `drop`.
+        // SAFETY: COMPLETE was set before we unset JOIN_INTEREST: the stage is ours.
+        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: COMPLETE was set before we unset JOIN_INTEREST: the stage is ours.
+            // SAFETY: as above.
             cell.stage
                 .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }));
+        if let Some(message) = unhandled {
+            cell.scheduler.unhandled_panic(message);
+        }
     }
     if cell.header.state.ref_dec() {
         // SAFETY: ours was the last reference.

@@ -58,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) metrics: bool,
     /// `Builder::timer_spin_limit`: the most a parked worker spins before a timer deadline.
     pub(crate) timer_spin_limit: Duration,
+    /// `Builder::unhandled_panic`.
+    pub(crate) unhandled_panic: crate::UnhandledPanic,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).
@@ -90,6 +92,8 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     pub(crate) config: Config,
     pub(crate) blocking: kiln_blocking::Pool,
+    /// Panics nobody will read (`Builder::unhandled_panic`).
+    pub(crate) unhandled: crate::scheduler::unhandled::Unhandled,
     /// Workers still in their loop, and a condvar signalled as each leaves (shutdown waits).
     workers_alive: Mutex<usize>,
     workers_done: Condvar,
@@ -168,6 +172,7 @@ impl Shared {
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 4),
             shutdown: AtomicBool::new(false),
+            unhandled: crate::scheduler::unhandled::Unhandled::new(config.unhandled_panic),
             config,
             blocking,
             workers_alive: Mutex::new(workers),
@@ -361,6 +366,12 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
+    }
+
+    fn unhandled_panic(&self, message: String) {
+        if self.unhandled.on_panic(message) {
+            self.begin_shutdown();
+        }
     }
 }
 

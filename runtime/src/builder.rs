@@ -59,6 +59,7 @@ pub struct Builder {
     pub(crate) worker_time_slice: Duration,
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
+    pub(crate) compute_threads: Option<usize>,
 }
 
 impl Builder {
@@ -101,6 +102,7 @@ impl Builder {
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
+            compute_threads: None,
         }
     }
 
@@ -389,10 +391,32 @@ impl Builder {
         self
     }
 
+    /// Threads of the compute pool, which runs [`kiln::spawn_compute`](crate::spawn_compute)
+    /// jobs (default: the number of workers; for the current-thread flavor, the number of
+    /// CPUs). Zero is an error from `build`.
+    ///
+    /// The compute pool is separate from the blocking pool: CPU-bound jobs beyond its threads
+    /// wait in its queue instead of starting a thread each, so 64 jobs on 2 CPUs run on 2
+    /// threads, while blocking I/O in `spawn_blocking` is never stuck behind them. Its threads
+    /// start on demand and carry no scheduling hint (they compete for the CPU like the
+    /// workers, so a busy neighbour process cannot starve them).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().compute_threads(2).build().unwrap();
+    /// let n = rt.block_on(async { kiln::spawn_compute(|| (1..=10u64).sum::<u64>()).await });
+    /// assert_eq!(n.unwrap(), 55);
+    /// assert_eq!(rt.handle().compute_pool().threads(), 2);
+    /// ```
+    pub fn compute_threads(&mut self, n: usize) -> &mut Builder {
+        self.compute_threads = Some(n);
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
-    /// `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)`, a zero interval;
+    /// `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)`, `compute_threads(0)`,
+    /// a zero interval;
     /// the OS error if a poller or a thread cannot be created.
     ///
     /// ```
@@ -409,6 +433,11 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid(
                 "max_blocking_threads(0): the blocking pool needs at least one thread",
+            ));
+        }
+        if self.compute_threads == Some(0) {
+            return Err(invalid(
+                "compute_threads(0): the compute pool needs at least one thread",
             ));
         }
         if self.event_interval == 0 {
@@ -437,6 +466,26 @@ impl Builder {
 
     pub(crate) fn num_workers(&self) -> usize {
         self.worker_threads.unwrap_or_else(num_cpus::get).max(1)
+    }
+
+    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default.
+    pub(crate) fn compute_pool(&self) -> io::Result<kiln_blocking::executor::ThreadPool> {
+        let threads = self.compute_threads.unwrap_or_else(|| match self.kind {
+            Kind::MultiThread => self.num_workers(),
+            Kind::CurrentThread => num_cpus::get().max(1),
+        });
+        let mut b = kiln_blocking::executor::ThreadPool::builder();
+        b.threads(threads).thread_name_fn(self.thread_name.clone());
+        if let Some(size) = self.thread_stack_size {
+            b.stack_size(size);
+        }
+        if let Some(f) = &self.on_thread_start {
+            b.on_thread_start(f.clone());
+        }
+        if let Some(f) = &self.on_thread_stop {
+            b.on_thread_stop(f.clone());
+        }
+        b.build()
     }
 
     pub(crate) fn blocking_pool(&self) -> io::Result<kiln_blocking::Pool> {
@@ -491,6 +540,7 @@ impl fmt::Debug for Builder {
             .field("worker_time_slice", &self.worker_time_slice)
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)
+            .field("compute_threads", &self.compute_threads)
             .finish_non_exhaustive()
     }
 }

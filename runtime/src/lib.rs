@@ -9,6 +9,7 @@
 //!   the current-thread flavor on the same task cell.
 //! - `driver`: each worker's event loop: its poller and its timer wheel.
 //! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
+//! - `compute`: `spawn_compute` on the runtime's fixed-size compute pool (`kiln::executor`).
 //!
 //! ```
 //! let rt = kiln_runtime::Runtime::new().unwrap();
@@ -18,6 +19,7 @@
 
 mod blocking;
 mod builder;
+mod compute;
 mod context;
 pub mod coop;
 mod driver;
@@ -31,6 +33,7 @@ mod scheduler;
 pub mod task;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
+pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use task::{JoinError, JoinHandle};

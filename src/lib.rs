@@ -71,8 +71,8 @@ pub mod executor {
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
-        TaskGroup,
+        block_in_place, group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError,
+        JoinHandle, JoinSet, TaskGroup,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

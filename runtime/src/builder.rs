@@ -461,6 +461,13 @@ impl Builder {
             slow_poll_threshold: self.slow_poll_threshold,
             metrics: self.metrics,
             timer_spin_limit: self.timer_spin_limit,
+            thread: crate::scheduler::multi::WorkerThreadSpec {
+                name: self.thread_name.clone(),
+                stack_size: self.thread_stack_size,
+                on_start: self.on_thread_start.clone(),
+                on_stop: self.on_thread_stop.clone(),
+                time_slice: self.worker_time_slice,
+            },
         }
     }
 

@@ -30,6 +30,7 @@
 //! 4. `Runtime` waits for the workers (bounded by `shutdown_timeout`), then shuts the timers
 //!    and the blocking pool down.
 
+mod handoff;
 mod idle;
 mod queue;
 mod worker;
@@ -37,6 +38,7 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::driver::DriverHandle;
@@ -58,6 +60,18 @@ pub(crate) struct Config {
     pub(crate) metrics: bool,
     /// `Builder::timer_spin_limit`: the most a parked worker spins before a timer deadline.
     pub(crate) timer_spin_limit: Duration,
+    /// How to start a worker thread after the runtime is built (`block_in_place`'s successor).
+    pub(crate) thread: WorkerThreadSpec,
+}
+
+/// The `Builder` settings of a worker thread.
+pub(crate) struct WorkerThreadSpec {
+    pub(crate) name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_start: Option<crate::builder::Hook>,
+    pub(crate) on_stop: Option<crate::builder::Hook>,
+    /// `Builder::worker_time_slice`.
+    pub(crate) time_slice: Duration,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).
@@ -253,6 +267,11 @@ impl Shared {
         if self.workers_running.fetch_sub(1, AcqRel) == 1 {
             crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
         }
+    }
+
+    /// One more thread runs (or is about to run) a worker loop: `block_in_place`'s successor.
+    fn worker_started(&self) {
+        *self.workers_alive.lock() += 1;
     }
 
     fn worker_exited(&self) {

@@ -20,6 +20,9 @@ pub(crate) const DEFAULT_WORKER_TIME_SLICE: Duration = Duration::from_micros(100
 /// Default time slice blocking-pool threads ask the OS scheduler for (see
 /// [`Builder::blocking_time_slice`]).
 pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::from_millis(100);
+/// Default time slice compute-pool threads ask the OS scheduler for (see
+/// [`Builder::compute_time_slice`]).
+pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
 /// Default nice increment of blocking-pool threads (see [`Builder::blocking_nice`]).
 pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 15;
 
@@ -60,6 +63,7 @@ pub struct Builder {
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
     pub(crate) compute_threads: Option<usize>,
+    pub(crate) compute_time_slice: Duration,
 }
 
 impl Builder {
@@ -103,6 +107,7 @@ impl Builder {
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
             compute_threads: None,
+            compute_time_slice: DEFAULT_COMPUTE_TIME_SLICE,
         }
     }
 
@@ -412,6 +417,28 @@ impl Builder {
         self
     }
 
+    /// The time slice each compute-pool thread asks the OS scheduler for; `Duration::ZERO`
+    /// (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`].
+    ///
+    /// A long slice (up to 100 ms) puts a compute thread's scheduling deadline far ahead, so a
+    /// worker that wakes while compute jobs keep every CPU busy runs first. It does not change
+    /// the compute threads' CPU share (unlike a nice value, it cannot let a busy neighbour
+    /// process starve them). The cost: a compute thread that wakes while the CPUs are busy
+    /// waits for its turn instead of preempting.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .compute_time_slice(std::time::Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn compute_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.compute_time_slice = slice;
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
@@ -486,8 +513,17 @@ impl Builder {
         if let Some(size) = self.thread_stack_size {
             b.stack_size(size);
         }
-        if let Some(f) = &self.on_thread_start {
-            b.on_thread_start(f.clone());
+        let (start, slice) = (self.on_thread_start.clone(), self.compute_time_slice);
+        if !slice.is_zero() {
+            b.on_thread_start(Arc::new(move || {
+                // Before the user's hook, which may choose other settings.
+                crate::scheduler::priority::request_time_slice(slice);
+                if let Some(f) = &start {
+                    f();
+                }
+            }));
+        } else if let Some(f) = start {
+            b.on_thread_start(f);
         }
         if let Some(f) = &self.on_thread_stop {
             b.on_thread_stop(f.clone());
@@ -548,6 +584,7 @@ impl fmt::Debug for Builder {
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)
             .field("compute_threads", &self.compute_threads)
+            .field("compute_time_slice", &self.compute_time_slice)
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! - `queued` (atomic): jobs accepted and not yet started or dropped. [`Gate::try_acquire`]
 //!   raises it only below `capacity`; [`Gate::force_acquire`] (plain `spawn`) raises it
-//!   regardless; [`Gate::release`] lowers it when a job leaves the queue.
+//!   regardless; [`Gate::release`] lowers it when a job leaves the queue. An unbounded gate
+//!   (the default) counts nothing: no job ever waits for room, and the pool reads its queue's
+//!   length instead, so the hot path touches no shared counter here.
 //! - `waiting` (atomic): how many waiters are registered; read by releasers without the lock.
 //! - `Waiters` (under the mutex): registered waiters in arrival order, each with its waker.
 //!   A waiter removed from the list by someone else has been *notified*: it owes the next
@@ -70,13 +72,21 @@ impl Gate {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Jobs queued and not started.
+    /// Jobs queued and not started (counted only when the capacity is bounded).
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Relaxed)
     }
 
+    /// Whether the gate counts queued jobs: only a bounded queue needs to.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.capacity != usize::MAX
+    }
+
     /// Takes a slot if the queue is below capacity.
     pub(crate) fn try_acquire(&self) -> bool {
+        if !self.is_bounded() {
+            return true;
+        }
         let mut n = self.queued.load(SeqCst);
         loop {
             if n >= self.capacity {
@@ -92,16 +102,18 @@ impl Gate {
 
     /// Takes a slot even above capacity (plain `spawn`, which never waits or refuses).
     pub(crate) fn force_acquire(&self) {
-        self.queued.fetch_add(1, SeqCst);
+        if self.is_bounded() {
+            self.queued.fetch_add(1, SeqCst);
+        }
     }
 
     /// A job left the queue (started, or dropped unrun): protocol step 1.
     pub(crate) fn release(&self) {
-        self.queued.fetch_sub(1, SeqCst);
-        if self.capacity == usize::MAX {
-            // Unbounded: nobody ever waits for room.
+        if !self.is_bounded() {
+            // Unbounded: nothing counted, and nobody ever waits for room.
             return;
         }
+        self.queued.fetch_sub(1, SeqCst);
         // Pairs with the fence after a waiter's registration (step 2).
         fence(SeqCst);
         if self.waiting.load(SeqCst) > 0 {

@@ -47,7 +47,7 @@ pub use builder::Builder;
 pub use handle::{is_cancelled, JoinError, JoinHandle};
 pub use map::{Map, Next};
 
-use crate::loom::{AtomicU64, AtomicUsize};
+use crate::loom::AtomicU64;
 use gate::{Gate, WaitSlot};
 use handle::{CancelFlag, CurrentJob, Slot, TransitionToRunning};
 use std::fmt;
@@ -64,7 +64,9 @@ struct Core {
     pool: crate::Pool,
     gate: Gate,
     threads: usize,
-    running: AtomicUsize,
+    /// Jobs whose closure started; `started - completed` are running now. (Two counters
+    /// rather than a running count: one shared write per job fewer.)
+    started: AtomicU64,
     completed: AtomicU64,
 }
 
@@ -136,7 +138,7 @@ impl ThreadPool {
                 pool,
                 gate: Gate::new(capacity),
                 threads,
-                running: AtomicUsize::new(0),
+                started: AtomicU64::new(0),
                 completed: AtomicU64::new(0),
             }),
         }
@@ -346,11 +348,19 @@ impl ThreadPool {
     /// ```
     pub fn metrics(&self) -> ThreadPoolMetrics {
         let c = &self.core;
+        let pool = c.pool.metrics();
+        // Completed first: a job counted there was counted as started before.
+        let completed = c.completed.load(Relaxed);
+        let started = c.started.load(Relaxed);
         ThreadPoolMetrics {
-            threads: c.pool.metrics().threads,
-            queued: c.gate.queued(),
-            running: c.running.load(Relaxed),
-            completed: c.completed.load(Relaxed),
+            threads: pool.threads,
+            queued: if c.gate.is_bounded() {
+                c.gate.queued()
+            } else {
+                pool.queue_depth
+            },
+            running: usize::try_from(started.saturating_sub(completed)).unwrap_or(usize::MAX),
+            completed,
         }
     }
 
@@ -401,12 +411,11 @@ where
             // Aborted while queued; the abort already completed the handle.
             return;
         }
-        self.core.running.fetch_add(1, Relaxed);
+        self.core.started.fetch_add(1, Relaxed);
         let flag: Arc<dyn CancelFlag> = self.slot.clone();
         let job = CurrentJob::enter(flag);
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
         drop(job);
-        self.core.running.fetch_sub(1, Relaxed);
         self.core.completed.fetch_add(1, Relaxed);
         self.slot.finish(result);
     }

@@ -8,7 +8,8 @@
 //! `/proc/self/task` every 0.5 ms; no other runtime exists during a round) and CPU time
 //! (getrusage) next to wall time. Every round builds a fresh runtime and warms its pool with one
 //! untimed batch. For reference, the same rounds also run the jobs through kiln's
-//! `spawn_blocking` (its elastic pool at nice +15). Rounds alternate, first on a quiet machine, then with a busy
+//! `spawn_blocking` (its elastic pool at nice +15), and through a compute pool whose threads
+//! ask for a 100 ms time slice (`Builder::compute_time_slice`). Rounds alternate, first on a quiet machine, then with a busy
 //! neighbour: one busy-looping child process per CPU at normal priority, started and stopped by
 //! the bench.
 //!
@@ -77,6 +78,15 @@ fn calibrate() -> u64 {
 
 fn threads_now() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Waits (at most 5 s) until the threads of earlier rounds' runtimes have exited: a pool
+/// counts a thread out before the OS thread is gone.
+fn settle_threads() {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads_now() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Samples the process's thread count until dropped; `peak()` is the highest seen.
@@ -156,6 +166,7 @@ fn median_f(v: &mut [f64]) -> f64 {
 macro_rules! hybrid_round {
     ($out:expr, $rt:expr, $spawn:path, $sleep:path, $job:expr, $iters:expr) => {{
         let iters = $iters;
+        settle_threads();
         let rt = $rt;
         let sampler = ThreadSampler::start();
         rt.block_on(async {
@@ -206,15 +217,19 @@ macro_rules! hybrid_round {
 }
 
 fn kiln_runtime() -> kiln::Runtime {
-    let mut b = kiln::Builder::new_multi_thread();
-    b.worker_threads(WORKERS);
-    if let Some(ms) = std::env::var("KILN_BENCH_COMPUTE_SLICE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        b.compute_time_slice(Duration::from_millis(ms));
-    }
-    b.build().unwrap()
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap()
+}
+
+/// The compute pool with the long-slice hint (`Builder::compute_time_slice`), to compare.
+fn kiln_runtime_long_slice() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .compute_time_slice(Duration::from_millis(100))
+        .build()
+        .unwrap()
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {
@@ -228,7 +243,16 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
 fn hybrid(label: &str, iters: u64) {
     let (mut kiln, mut tokio) = (Hybrid::default(), Hybrid::default());
     let mut kiln_elastic = Hybrid::default();
+    let mut kiln_long_slice = Hybrid::default();
     for _ in 0..ROUNDS {
+        hybrid_round!(
+            kiln_long_slice,
+            kiln_runtime_long_slice(),
+            kiln::spawn,
+            kiln::time::sleep,
+            kiln::spawn_compute,
+            iters
+        );
         hybrid_round!(
             kiln,
             kiln_runtime(),
@@ -262,6 +286,7 @@ fn hybrid(label: &str, iters: u64) {
     );
     kiln.report(&format!("{label}/kiln"));
     tokio.report(&format!("{label}/tokio"));
+    kiln_long_slice.report(&format!("{label}/kiln_compute_time_slice_100ms"));
     kiln_elastic.report(&format!("{label}/kiln_spawn_blocking_reference"));
 }
 

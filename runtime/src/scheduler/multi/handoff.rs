@@ -19,8 +19,9 @@
 //! 4. If the OS refuses the new thread, the old thread takes the pair back and runs the
 //!    closure in place: blocking, as if there were no hand-off, rather than failing.
 //!
-//! A nested `block_in_place`, or one on a thread that already handed its core on, runs the
-//! closure in place: there is nothing left to hand over.
+//! A nested `block_in_place`, one on a thread that already handed its core on, and one during
+//! shutdown (a future's destructor) run the closure in place: there is nothing to hand over,
+//! or the worker's shutdown steps must stay on this thread.
 
 use super::worker::{run_core, Core, WorkerContext};
 use super::Shared;
@@ -37,7 +38,10 @@ fn take(baton: &Baton) -> Option<(Core, Driver)> {
 
 /// Runs `f` on this worker thread after handing the worker's core to a new thread.
 pub(crate) fn block_in_place<F: FnOnce() -> R, R>(cx: &WorkerContext, f: F) -> R {
+    // Nothing to hand over (nested, or the core is in use), or shutting down (the worker's
+    // shutdown steps must run once, on this thread): run in place.
     if cx.handed_off.get()
+        || cx.shared.is_shutdown()
         || cx.core.try_borrow_mut().is_err()
         || cx.driver.try_borrow_mut().is_err()
     {

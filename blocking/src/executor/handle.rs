@@ -336,14 +336,22 @@ impl JoinError {
     /// # Examples
     ///
     /// ```
+    /// use std::sync::mpsc::channel;
     /// use std::time::Duration;
     ///
     /// let pool = kiln_blocking::executor::ThreadPool::builder().threads(1).build()?;
-    /// let busy = pool.spawn(|| std::thread::sleep(Duration::from_millis(50)));
+    /// let (started_tx, started) = channel();
+    /// let (release, gate) = channel::<()>();
+    /// let busy = pool.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().unwrap()
+    /// });
+    /// started.recv().unwrap(); // the only thread is busy
     /// let queued = pool.spawn(|| 1);
-    /// pool.shutdown_timeout(Duration::from_secs(5));
+    /// pool.shutdown_timeout(Duration::ZERO); // drops the queued job, does not wait
     /// assert!(queued.join().unwrap_err().is_cancelled());
-    /// busy.join().unwrap();
+    /// release.send(()).unwrap();
+    /// busy.join().unwrap(); // a running job finishes
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_cancelled(&self) -> bool {

@@ -158,16 +158,35 @@ fn shutdown_drops_queued_jobs_and_their_handles_report_cancelled() {
 
 #[test]
 fn shutdown_releases_spawn_wait_waiters() {
+    struct Count(AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
     let (pool, release, busy) = held_pool(1);
     let _fill = pool.try_spawn(|| ()).ok().unwrap();
-    let p = pool.clone();
-    let waiter = std::thread::spawn(move || kiln::executor::block_on(p.spawn_wait(|| 1)));
-    while pool.metrics().queued < 1 {
-        std::thread::yield_now();
-    }
+    let woken = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(woken.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut waiting = Box::pin(pool.spawn_wait(|| 1));
+    assert!(
+        waiting.as_mut().poll(&mut cx).is_pending(),
+        "the queue is full"
+    );
     let p = pool.clone();
     let shut = std::thread::spawn(move || p.shutdown_timeout(PATIENCE));
-    let handle = waiter.join().unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while woken.0.load(SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shutdown never woke the waiter"
+        );
+        std::thread::yield_now();
+    }
+    let Poll::Ready(handle) = waiting.as_mut().poll(&mut cx) else {
+        panic!("a woken waiter on a shut-down pool resolves")
+    };
     assert!(handle.join().unwrap_err().is_cancelled());
     release.send(()).unwrap();
     busy.join().unwrap();

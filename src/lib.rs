@@ -14,6 +14,8 @@
 //! | `asyncio.wait_for(aw, t)` | [`time::timeout(t, fut).await`](time::timeout) |
 //! | `asyncio.sleep(t)` | [`time::sleep(t).await`](time::sleep) |
 //! | `loop.run_in_executor(None, f)` | [`kiln::spawn_blocking(f).await`](spawn_blocking) |
+//! | `loop.run_in_executor(executor, f)` | [`pool.spawn(f).await`](executor::ThreadPool::spawn) |
+//! | `ProcessPoolExecutor` for CPU-bound work | [`kiln::spawn_compute(f).await`](spawn_compute) |
 //! | `task.cancel()` | [`JoinHandle::abort`] |
 //! | `asyncio.TaskGroup()` | [`task::TaskGroup`], [`task::group`] |
 //! | `loop.add_signal_handler(sig, cb)` | [`signal::unix::signal`], [`signal::ctrl_c`] |
@@ -45,11 +47,40 @@ pub use kiln_runtime::{
     RuntimeMetrics, UnhandledPanic,
 };
 
+pub use kiln_runtime::spawn_compute;
+
+/// Thread pools for CPU-heavy and blocking work, usable inside any kiln runtime or with none:
+/// asyncio's `loop.run_in_executor(executor, f)` with an executor of your own.
+///
+/// [`executor::ThreadPool`] has a fixed number of threads, a bounded queue
+/// ([`try_spawn`](executor::ThreadPool::try_spawn) hands the closure back when it is full,
+/// [`spawn_wait`](executor::ThreadPool::spawn_wait) waits for room), ordered parallel
+/// [`map`](executor::ThreadPool::map), and awaitable [`executor::JoinHandle`]s.
+/// Cancellation: aborting a handle before its job starts cancels the job; a running job polls
+/// [`executor::is_cancelled`] to stop cooperatively. Each runtime keeps one as its compute
+/// pool ([`spawn_compute`]).
+///
+/// ```
+/// use kiln::executor::ThreadPool;
+///
+/// let pool = ThreadPool::builder().threads(2).queue_capacity(8).build()?;
+/// let sum = kiln::run(async {
+///     let a = pool.spawn(|| (0..1_000u64).sum::<u64>());
+///     let b = pool.spawn_wait(|| (1_000..2_000u64).sum::<u64>()).await;
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(sum, 1_999_000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub mod executor {
+    pub use kiln_blocking::executor::*;
+}
+
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
-        TaskGroup, TaskTracker, TrackedFuture, TrackerWait,
+        block_in_place, group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError,
+        JoinHandle, JoinSet, TaskGroup, TaskTracker, TrackedFuture, TrackerWait,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

@@ -323,6 +323,100 @@ fn run_in_executor() {
 }
 
 #[test]
+fn run_in_executor_with_an_executor() {
+    use kiln::executor::ThreadPool;
+
+    // executor = ThreadPoolExecutor(max_workers=2)
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .queue_capacity(16)
+        .build()
+        .unwrap();
+    kiln::run(async {
+        // await loop.run_in_executor(executor, checksum, data)
+        let data = vec![7u8; 1 << 16];
+        let sum = pool.spawn(move || data.iter().map(|&b| u64::from(b)).sum::<u64>());
+        assert_eq!(sum.await.unwrap(), 7 << 16);
+
+        // executor.map(fn, items): parallel, results in input order.
+        let mut lengths = pool.map(["a", "bb", "ccc"], |s: &str| s.len());
+        let mut out = Vec::new();
+        while let Some(len) = lengths.next().await {
+            out.push(len.unwrap());
+        }
+        assert_eq!(out, vec![1, 2, 3]);
+
+        // Backpressure: waits while 16 jobs are queued, then queues this one.
+        let job = pool.spawn_wait(|| "queued when there was room").await;
+        assert_eq!(job.await.unwrap(), "queued when there was room");
+    });
+}
+
+#[test]
+fn process_pool_executor() {
+    fn count_primes(range: std::ops::Range<u32>) -> usize {
+        range
+            .filter(|&n| n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0))
+            .count()
+    }
+
+    kiln::run(async {
+        // with ProcessPoolExecutor() as pool: await loop.run_in_executor(pool, count_primes, ...)
+        let chunks: Vec<_> = (0..4u32)
+            .map(|i| kiln::spawn_compute(move || count_primes(i * 25_000..(i + 1) * 25_000)))
+            .collect();
+        let mut primes = 0;
+        for chunk in chunks {
+            primes += chunk.await.unwrap();
+        }
+        assert_eq!(primes, 9592); // primes below 100 000
+    });
+}
+
+#[test]
+fn shield() {
+    use kiln::sync::oneshot;
+
+    kiln::run(async {
+        let (resume, resumed) = oneshot::channel::<()>();
+        let (saved_tx, saved) = oneshot::channel::<&str>();
+        // await asyncio.wait_for(asyncio.shield(save()), timeout=0.01)
+        let save = kiln::spawn(async move {
+            resumed.await.unwrap(); // still busy when the wait below gives up
+            saved_tx.send("saved").unwrap();
+        });
+        let waited = kiln::time::timeout(Duration::from_millis(10), save).await;
+        assert!(waited.is_err()); // the wait was cancelled and the handle dropped ...
+        resume.send(()).unwrap();
+        assert_eq!(saved.await.unwrap(), "saved"); // ... but the shielded task ran to the end
+    });
+}
+
+#[test]
+fn future_and_ensure_future() {
+    use kiln::sync::oneshot;
+
+    kiln::run(async {
+        // fut = loop.create_future(); later: fut.set_result(42)
+        let (tx, fut) = oneshot::channel::<u32>();
+        kiln::spawn(async move {
+            kiln::time::sleep(Duration::from_millis(1)).await;
+            tx.send(42).unwrap();
+        });
+        assert_eq!(fut.await.unwrap(), 42);
+
+        // A future whose setter went away without a result: the await fails, like cancel().
+        let (tx, fut) = oneshot::channel::<u32>();
+        drop(tx);
+        assert!(fut.await.is_err());
+
+        // task = asyncio.ensure_future(coro()): scheduled now, awaited later.
+        let task = kiln::spawn(async { "scheduled at once" });
+        assert_eq!(task.await.unwrap(), "scheduled at once");
+    });
+}
+
+#[test]
 fn task_group() {
     use kiln::task::TaskGroup;
 
@@ -469,7 +563,7 @@ fn check_blocks(name: &str, guide: &str) -> usize {
 #[test]
 fn guide_blocks_match_these_tests() {
     let asyncio = check_blocks("docs/asyncio.md", include_str!("../docs/asyncio.md"));
-    assert!(asyncio >= 19, "expected one block per row, found {asyncio}");
+    assert!(asyncio >= 23, "expected one block per row, found {asyncio}");
     let tuning = check_blocks("docs/tuning.md", include_str!("../docs/tuning.md"));
     assert_eq!(tuning, 1, "docs/tuning.md");
 }

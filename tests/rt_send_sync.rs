@@ -49,3 +49,21 @@ fn spawned_futures_are_send() {
     let h = rt.spawn(async { 1u8 });
     assert_eq!(rt.block_on(h).unwrap(), 1);
 }
+
+#[test]
+fn executor_types_are_send_and_sync() {
+    send::<kiln::executor::ThreadPool>();
+    sync::<kiln::executor::ThreadPool>();
+    send::<kiln::executor::Builder>();
+    sync::<kiln::executor::Builder>();
+    send::<kiln::executor::JoinHandle<u32>>();
+    sync::<kiln::executor::JoinHandle<u32>>();
+    unpin::<kiln::executor::JoinHandle<std::rc::Rc<u8>>>();
+    send::<kiln::executor::JoinError>();
+    sync::<kiln::executor::JoinError>();
+    send::<kiln::executor::Map<u32>>();
+    sync::<kiln::executor::Map<u32>>();
+    send::<kiln::executor::SpawnWait<fn() -> u32, u32>>();
+    unpin::<kiln::executor::SpawnWait<fn() -> u32, u32>>();
+    send::<kiln::executor::ThreadPoolMetrics>();
+}

@@ -10,7 +10,9 @@
 //! Modules, each documenting its protocol:
 //! - `idle`: the searching count and the sleepers, and why no job is left with every thread
 //!   asleep (loom-tested);
-//! - `pool`: the submit path, the thread loop, retirement and the numbered shutdown protocol.
+//! - `pool`: the submit path, the thread loop, retirement and the numbered shutdown protocol;
+//! - [`executor`]: [`executor::ThreadPool`], a fixed-size pool on the same engine with a
+//!   bounded queue, awaitable handles, cancellation and backpressure (`kiln::executor`).
 //!
 //! The crate has no `unsafe` code.
 //!
@@ -37,10 +39,12 @@
 
 mod builder;
 mod error;
+pub mod executor;
 mod idle;
 mod loom;
 mod metrics;
 mod pool;
+mod sys;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

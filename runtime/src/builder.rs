@@ -20,6 +20,9 @@ pub(crate) const DEFAULT_WORKER_TIME_SLICE: Duration = Duration::from_micros(100
 /// Default time slice blocking-pool threads ask the OS scheduler for (see
 /// [`Builder::blocking_time_slice`]).
 pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::from_millis(100);
+/// Default time slice compute-pool threads ask the OS scheduler for (see
+/// [`Builder::compute_time_slice`]).
+pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
 /// Default nice increment of blocking-pool threads (see [`Builder::blocking_nice`]).
 pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 15;
 
@@ -62,6 +65,8 @@ pub struct Builder {
     /// `start_paused` and `rng_seed` (see `testing.rs`).
     pub(crate) testing: crate::testing::TestOptions,
     pub(crate) unhandled_panic: crate::UnhandledPanic,
+    pub(crate) compute_threads: Option<usize>,
+    pub(crate) compute_time_slice: Duration,
 }
 
 impl Builder {
@@ -106,6 +111,8 @@ impl Builder {
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
             testing: Default::default(),
             unhandled_panic: crate::UnhandledPanic::Ignore,
+            compute_threads: None,
+            compute_time_slice: DEFAULT_COMPUTE_TIME_SLICE,
         }
     }
 
@@ -424,10 +431,54 @@ impl Builder {
         self
     }
 
+    /// Threads of the compute pool, which runs [`kiln::spawn_compute`](crate::spawn_compute)
+    /// jobs (default: the number of workers; for the current-thread flavor, the number of
+    /// CPUs). Zero is an error from `build`.
+    ///
+    /// The compute pool is separate from the blocking pool: CPU-bound jobs beyond its threads
+    /// wait in its queue instead of starting a thread each, so 64 jobs on 2 CPUs run on 2
+    /// threads, while blocking I/O in `spawn_blocking` is never stuck behind them. Its threads
+    /// start on demand and carry no scheduling hint (they compete for the CPU like the
+    /// workers, so a busy neighbour process cannot starve them).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().compute_threads(2).build().unwrap();
+    /// let n = rt.block_on(async { kiln::spawn_compute(|| (1..=10u64).sum::<u64>()).await });
+    /// assert_eq!(n.unwrap(), 55);
+    /// assert_eq!(rt.handle().compute_pool().threads(), 2);
+    /// ```
+    pub fn compute_threads(&mut self, n: usize) -> &mut Builder {
+        self.compute_threads = Some(n);
+        self
+    }
+
+    /// The time slice each compute-pool thread asks the OS scheduler for; `Duration::ZERO`
+    /// (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`].
+    ///
+    /// A long slice (up to 100 ms) puts a compute thread's scheduling deadline far ahead, so a
+    /// worker that wakes while compute jobs keep every CPU busy runs first. It does not change
+    /// the compute threads' CPU share (unlike a nice value, it cannot let a busy neighbour
+    /// process starve them). The cost: a compute thread that wakes while the CPUs are busy
+    /// waits for its turn instead of preempting.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .compute_time_slice(std::time::Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn compute_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.compute_time_slice = slice;
+        self
+    }
+
     /// Builds the runtime, starting its worker threads.
     ///
     /// # Errors
-    /// `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)`, a zero interval;
+    /// `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)`, `compute_threads(0)`,
+    /// a zero interval;
     /// the OS error if a poller or a thread cannot be created.
     ///
     /// ```
@@ -444,6 +495,11 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid(
                 "max_blocking_threads(0): the blocking pool needs at least one thread",
+            ));
+        }
+        if self.compute_threads == Some(0) {
+            return Err(invalid(
+                "compute_threads(0): the compute pool needs at least one thread",
             ));
         }
         if self.event_interval == 0 {
@@ -468,11 +524,47 @@ impl Builder {
             metrics: self.metrics,
             timer_spin_limit: self.timer_spin_limit,
             unhandled_panic: self.unhandled_panic,
+            thread: crate::scheduler::multi::WorkerThreadSpec {
+                name: self.thread_name.clone(),
+                stack_size: self.thread_stack_size,
+                on_start: self.on_thread_start.clone(),
+                on_stop: self.on_thread_stop.clone(),
+                time_slice: self.worker_time_slice,
+            },
         }
     }
 
     pub(crate) fn num_workers(&self) -> usize {
         self.worker_threads.unwrap_or_else(num_cpus::get).max(1)
+    }
+
+    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default.
+    pub(crate) fn compute_pool(&self) -> io::Result<kiln_blocking::executor::ThreadPool> {
+        let threads = self.compute_threads.unwrap_or_else(|| match self.kind {
+            Kind::MultiThread => self.num_workers(),
+            Kind::CurrentThread => num_cpus::get().max(1),
+        });
+        let mut b = kiln_blocking::executor::ThreadPool::builder();
+        b.threads(threads).thread_name_fn(self.thread_name.clone());
+        if let Some(size) = self.thread_stack_size {
+            b.stack_size(size);
+        }
+        let (start, slice) = (self.on_thread_start.clone(), self.compute_time_slice);
+        if !slice.is_zero() {
+            b.on_thread_start(Arc::new(move || {
+                // Before the user's hook, which may choose other settings.
+                crate::scheduler::priority::request_time_slice(slice);
+                if let Some(f) = &start {
+                    f();
+                }
+            }));
+        } else if let Some(f) = start {
+            b.on_thread_start(f);
+        }
+        if let Some(f) = &self.on_thread_stop {
+            b.on_thread_stop(f.clone());
+        }
+        b.build()
     }
 
     pub(crate) fn blocking_pool(&self) -> io::Result<kiln_blocking::Pool> {
@@ -528,6 +620,8 @@ impl fmt::Debug for Builder {
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)
             .field("testing", &self.testing)
+            .field("compute_threads", &self.compute_threads)
+            .field("compute_time_slice", &self.compute_time_slice)
             .finish_non_exhaustive()
     }
 }

@@ -50,6 +50,12 @@ pub(crate) fn with_scheduler<R>(f: impl FnOnce(Option<&SchedulerContext>) -> R) 
         .unwrap_or_else(|_| (f.take().expect("called once"))(None))
 }
 
+/// The scheduler context this thread drives, if any, held without borrowing the slot (for
+/// code that runs user closures while it holds the context: `block_in_place`).
+pub(crate) fn scheduler_rc() -> Option<Rc<SchedulerContext>> {
+    SCHEDULER.try_with(|s| s.borrow().clone()).ok().flatten()
+}
+
 /// Restores the previous scheduler context on drop.
 pub(crate) struct SchedulerGuard(Option<Rc<SchedulerContext>>);
 

@@ -11,6 +11,7 @@
 //! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
 //! - [`signal`]: Unix signals delivered through the event loops; `sys` holds the FFI calls of
 //!   the signal and process modules.
+//! - `compute`: `spawn_compute` on the runtime's fixed-size compute pool (`kiln::executor`).
 //!
 //! ```
 //! let rt = kiln_runtime::Runtime::new().unwrap();
@@ -20,6 +21,7 @@
 
 mod blocking;
 mod builder;
+mod compute;
 mod context;
 pub mod coop;
 mod driver;
@@ -41,6 +43,7 @@ pub mod tokio_io;
 mod testing;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
+pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use scheduler::unhandled::UnhandledPanic;

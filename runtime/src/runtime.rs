@@ -60,6 +60,8 @@ pub struct Runtime {
 #[derive(Clone)]
 pub struct Handle {
     sched: Scheduler,
+    /// The compute pool (`spawn_compute`), owned by the runtime like the blocking pool.
+    pub(crate) compute: kiln_blocking::executor::ThreadPool,
 }
 
 /// Makes a runtime current on this thread until dropped (see [`Handle::enter`]).
@@ -86,12 +88,14 @@ impl Runtime {
 
     pub(crate) fn from_builder(b: &Builder) -> io::Result<Runtime> {
         let blocking = b.blocking_pool()?;
+        let compute = b.compute_pool()?;
         match b.kind {
             Kind::CurrentThread => {
                 let shared = current::Shared::new(b.config(), blocking, b.testing)?;
                 Ok(Runtime {
                     handle: Handle {
                         sched: Scheduler::Current(shared),
+                        compute,
                     },
                     threads: Vec::new(),
                     shut_down: false,
@@ -102,6 +106,7 @@ impl Runtime {
                 let (shared, parts) = multi::Shared::new(workers, b.config(), blocking)?;
                 let handle = Handle {
                     sched: Scheduler::Multi(shared.clone()),
+                    compute,
                 };
                 let mut rt = Runtime {
                     handle: handle.clone(),
@@ -277,6 +282,9 @@ impl Runtime {
             }
         }
         self.handle.sched.blocking().shutdown(remaining());
+        // Queued compute jobs are cancelled; running ones get what is left of the timeout.
+        let compute_wait = remaining().unwrap_or(Duration::MAX);
+        self.handle.compute.shutdown_timeout(compute_wait);
     }
 
     /// Live counters of this runtime (see [`crate::RuntimeMetrics`]).

@@ -9,6 +9,7 @@
 //! The state machine they share is in `state`; `owned` keeps every live task of a runtime so
 //! shutdown can cancel all of them.
 
+mod block_in_place;
 mod group;
 mod group_error;
 mod join;
@@ -21,6 +22,7 @@ mod tracker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use block_in_place::block_in_place;
 pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;

@@ -30,6 +30,7 @@
 //! 4. `Runtime` waits for the workers (bounded by `shutdown_timeout`), then shuts the timers
 //!    and the blocking pool down.
 
+mod handoff;
 mod idle;
 mod queue;
 mod worker;
@@ -37,6 +38,7 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::driver::DriverHandle;
@@ -60,6 +62,18 @@ pub(crate) struct Config {
     pub(crate) timer_spin_limit: Duration,
     /// `Builder::unhandled_panic`.
     pub(crate) unhandled_panic: crate::UnhandledPanic,
+    /// How to start a worker thread after the runtime is built (`block_in_place`'s successor).
+    pub(crate) thread: WorkerThreadSpec,
+}
+
+/// The `Builder` settings of a worker thread.
+pub(crate) struct WorkerThreadSpec {
+    pub(crate) name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_start: Option<crate::builder::Hook>,
+    pub(crate) on_stop: Option<crate::builder::Hook>,
+    /// `Builder::worker_time_slice`.
+    pub(crate) time_slice: Duration,
 }
 
 /// One worker's published counters (written by its owner with Relaxed stores).
@@ -252,6 +266,11 @@ impl Shared {
         }
     }
 
+    /// One more thread runs (or is about to run) a worker loop: `block_in_place`'s successor.
+    fn worker_started(&self) {
+        *self.workers_alive.lock() += 1;
+    }
+
     fn worker_exited(&self) {
         let mut alive = self.workers_alive.lock();
         *alive -= 1;
@@ -263,6 +282,16 @@ impl Shared {
         WorkerExit {
             shared: self.clone(),
             counted_out: false,
+            signalled: false,
+        }
+    }
+
+    /// The guard of a `block_in_place` successor thread, counted in `workers_alive` by
+    /// `worker_started`: it holds no core until [`WorkerExit::took_core`].
+    pub(crate) fn successor_exit_guard(self: &Arc<Self>) -> WorkerExit {
+        WorkerExit {
+            shared: self.clone(),
+            counted_out: true,
             signalled: false,
         }
     }
@@ -335,6 +364,17 @@ impl WorkerExit {
         if shared.workers_running.fetch_sub(1, AcqRel) == 1 {
             crate::scheduler::drain(std::iter::from_fn(|| shared.inject.pop()));
         }
+    }
+
+    /// The thread gave its core to a `block_in_place` successor, which now owns steps 2–3.
+    pub(crate) fn handed_on(&mut self) {
+        self.counted_out = true;
+    }
+
+    /// The thread took over a core handed on by `block_in_place` (see
+    /// [`Shared::successor_exit_guard`]): steps 2–3 are now its own.
+    pub(crate) fn took_core(&mut self) {
+        self.counted_out = false;
     }
 
     /// Step 4 for a worker that finished steps 2–3.

@@ -21,7 +21,7 @@ use crate::coop;
 use crate::driver::{Driver, IoState, ParkStats};
 use crate::loom::Ordering::Relaxed;
 use crate::task::Notified;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,13 +62,20 @@ struct Stats {
 pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: usize,
-    core: RefCell<Core>,
-    driver: RefCell<Driver>,
+    pub(super) core: RefCell<Core>,
+    pub(super) driver: RefCell<Driver>,
+    /// Set while this thread has handed its `Core` and `Driver` to another thread
+    /// (`block_in_place`, see `handoff.rs`); the fields then hold placeholders nothing reads.
+    pub(super) handed_off: Cell<bool>,
 }
 
 impl WorkerContext {
     /// Queues a task woken on this worker's own thread.
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        if self.handed_off.get() {
+            // The queues live on another thread now.
+            return self.shared.schedule_remote(task);
+        }
         let Ok(mut core) = self.core.try_borrow_mut() else {
             // Only reachable if a destructor wakes a task while the core is borrowed.
             return self.shared.schedule_remote(task);
@@ -104,11 +111,21 @@ pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driv
         stats: Stats::default(),
         metrics: shared.config.metrics,
     };
+    run_core(exit, core, driver);
+}
+
+/// Runs the worker whose `core` and `driver` this thread now owns: from the start, or taken
+/// over from a thread in `block_in_place`. Returns at shutdown, or once this thread has handed
+/// the core on in its turn.
+pub(super) fn run_core(exit: &mut WorkerExit, core: Core, driver: Driver) {
+    let shared = exit.shared().clone();
+    let index = core.index;
     let cx = Rc::new(SchedulerContext::Multi(WorkerContext {
         shared: shared.clone(),
         index,
         core: RefCell::new(core),
         driver: RefCell::new(driver),
+        handed_off: Cell::new(false),
     }));
     let _sched = crate::context::set_scheduler(cx.clone());
     let SchedulerContext::Multi(cx) = &*cx else {
@@ -118,7 +135,12 @@ pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driv
     let _timer = kiln_timer::context::enter(timer_handle);
     cx.note_cpu();
     cx.run();
-    cx.shutdown(exit);
+    if cx.handed_off.get() {
+        // The core's new owner runs the shutdown steps and counts it out of `workers_running`.
+        exit.handed_on();
+    } else {
+        cx.shutdown(exit);
+    }
     exit.exited();
 }
 
@@ -132,7 +154,7 @@ impl WorkerContext {
         let shared = &*self.shared;
         let event_interval = shared.config.event_interval.max(1);
         loop {
-            if shared.is_shutdown() {
+            if shared.is_shutdown() || self.handed_off.get() {
                 return;
             }
             let maintenance = {
@@ -386,6 +408,21 @@ impl WorkerContext {
 }
 
 impl Core {
+    /// What a thread keeps in place of a core it handed on (`handoff.rs`): never read, since
+    /// the thread leaves its loop after its current poll and queues nothing locally.
+    pub(super) fn placeholder(index: usize) -> Core {
+        Core {
+            index,
+            local: super::queue::local().0,
+            lifo: None,
+            tick: 0,
+            is_searching: false,
+            rand: 1,
+            stats: Stats::default(),
+            metrics: false,
+        }
+    }
+
     fn next_task(&mut self, shared: &Shared) -> Option<Notified> {
         if self.tick % shared.config.global_queue_interval.max(1) == 0 {
             if let Some(task) = shared.inject.pop() {

@@ -360,8 +360,13 @@ fn runtime_shutdown_cancels_queued_compute_jobs() {
     });
     started.recv_timeout(PATIENCE).unwrap();
     let queued = rt.handle().spawn_compute(|| 1);
+    let pool = rt.handle().compute_pool().clone();
+    // Lets the held job go only once the runtime's shutdown has reached the compute pool.
     let releaser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(20));
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !pool.is_shutdown() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         release.send(()).unwrap();
     });
     drop(rt);

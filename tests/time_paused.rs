@@ -101,6 +101,19 @@ fn the_clock_waits_for_a_running_blocking_job() {
 }
 
 #[test]
+fn the_clock_waits_for_a_running_compute_job() {
+    let got = paused_rt().block_on(async {
+        let start = kiln::time::now();
+        let job = kiln::spawn_compute(|| std::thread::sleep(Duration::from_millis(50)));
+        // The timeout may fire only if the clock jumps while the job is queued or runs.
+        let out = kiln::time::timeout(Duration::from_secs(1), job).await;
+        (out.is_ok(), kiln::time::now() - start)
+    });
+    assert!(got.0, "the clock jumped while a compute job ran");
+    assert!(got.1 < Duration::from_secs(1), "{:?}", got.1);
+}
+
+#[test]
 fn interval_ticks_on_the_paused_grid() {
     let ticks = paused_rt().block_on(async {
         let start = kiln::time::now();

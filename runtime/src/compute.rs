@@ -26,10 +26,15 @@ impl Handle {
         R: Send + 'static,
     {
         let handle = self.clone();
-        self.compute.spawn(move || {
-            let _enter = handle.enter();
-            f()
-        })
+        // A paused clock does not jump while the job is queued or running (docs/testing.md).
+        let in_flight = self.scheduler().jobs_in_flight().map(|j| j.start());
+        self.compute.spawn_holding(
+            move || {
+                let _enter = handle.enter();
+                f()
+            },
+            in_flight,
+        )
     }
 
     /// This runtime's compute pool: for [`ThreadPool::map`], backpressure with

@@ -365,10 +365,33 @@ impl ThreadPool {
     }
 
     /// Queues `f` in a queue slot the caller already holds.
+    /// [`spawn`](Self::spawn) that keeps `hold` alive until the job's handle is complete and
+    /// woken (or the job is dropped unrun): the runtime's paused clock counts compute jobs in
+    /// flight with it. Not part of the public API.
+    #[doc(hidden)]
+    pub fn spawn_holding<F, R, H>(&self, f: F, hold: H) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        H: Send + 'static,
+    {
+        self.core.gate.force_acquire();
+        self.submit_holding(f, hold)
+    }
+
     fn submit<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
+    {
+        self.submit_holding(f, ())
+    }
+
+    fn submit_holding<F, R, H>(&self, f: F, hold: H) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        H: Send + 'static,
     {
         let slot = Slot::new();
         let task = Task {
@@ -376,8 +399,12 @@ impl ThreadPool {
             slot: slot.clone(),
             core: self.core.clone(),
         };
-        // A refused job comes back inside the error; dropping it cancels the handle.
-        let _ = self.core.pool.spawn(Box::new(move || task.run()));
+        // A refused job comes back inside the error; dropping it cancels the handle and
+        // releases `hold`.
+        let _ = self.core.pool.spawn(Box::new(move || {
+            task.run();
+            drop(hold);
+        }));
         JoinHandle::new(slot)
     }
 }

@@ -38,9 +38,9 @@ mod scheduler;
 pub mod signal;
 pub(crate) mod sys;
 pub mod task;
+mod testing;
 #[cfg(feature = "tokio-io")]
 pub mod tokio_io;
-mod testing;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use compute::spawn_compute;

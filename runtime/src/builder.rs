@@ -553,7 +553,7 @@ impl Builder {
         if !slice.is_zero() {
             b.on_thread_start(Arc::new(move || {
                 // Before the user's hook, which may choose other settings.
-                crate::scheduler::priority::request_time_slice(slice);
+                crate::sys::request_time_slice(slice);
                 if let Some(f) = &start {
                     f();
                 }
@@ -578,13 +578,13 @@ impl Builder {
         let (nice, slice) = (self.blocking_nice, self.blocking_time_slice);
         // Pool threads may be started by other pool threads (inheriting their nice value):
         // their target is relative to this thread's value, not to their creator's.
-        let base = crate::scheduler::priority::current_nice().unwrap_or(0);
+        let base = crate::sys::current_nice().unwrap_or(0);
         let start = self.on_thread_start.clone();
         if nice > 0 || !slice.is_zero() {
             b.on_thread_start(Arc::new(move || {
                 // Before the user's hook, which may choose other settings.
-                crate::scheduler::priority::request_time_slice(slice);
-                crate::scheduler::priority::set_nice_above(base, nice);
+                crate::sys::request_time_slice(slice);
+                crate::sys::set_nice_above(base, nice);
                 if let Some(f) = &start {
                     f();
                 }

@@ -9,9 +9,16 @@
 //!   the current-thread flavor on the same task cell.
 //! - `driver`: each worker's event loop: its poller and its timer wheel.
 //! - `blocking`: `spawn_blocking` on the elastic pool of `kiln-blocking`.
-//! - [`signal`]: Unix signals delivered through the event loops; `sys` holds the FFI calls of
-//!   the signal and process modules.
+//! - [`signal`]: Unix signals delivered through the event loops.
+//! - `sys`: every FFI call and OS probe of the crate, behind a few safe functions.
 //! - `compute`: `spawn_compute` on the runtime's fixed-size compute pool (`kiln::executor`).
+//!
+//! # Platforms
+//!
+//! Unix only. Linux is tuned (`SO_INCOMING_CPU` socket placement, `TCP_INQ` reads, raw
+//! `epoll_wait` harvests, `sched_setattr` time slices, load-aware spinning, pidfds); every
+//! other Unix, and Linux built with `RUSTFLAGS="--cfg kiln_portable"`, runs the portable
+//! fallback of `sys`, with the same behaviour and none of those tunings.
 //!
 //! ```
 //! let rt = kiln_runtime::Runtime::new().unwrap();

@@ -129,7 +129,7 @@ impl Runtime {
                         let _h = context::set_handle(handle);
                         let _rt = context::enter_runtime_thread();
                         // Before the user's hook, which may choose other settings.
-                        crate::scheduler::priority::request_time_slice(slice);
+                        crate::sys::request_time_slice(slice);
                         // A panicking hook is reported and the worker runs on (see `Builder`).
                         if let Some(f) = start {
                             crate::scheduler::contain_panic(|| f());

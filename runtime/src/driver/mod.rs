@@ -275,7 +275,7 @@ impl DriverHandle {
             sources,
             last_poll: AtomicU64::new(0),
             epoch: Instant::now(),
-            steal_events: Mutex::new(IoEvents::new()),
+            steal_events: Mutex::new(sources::io_events()),
             watch: AtomicUsize::new(WATCH_NONE),
         }))
     }
@@ -372,16 +372,7 @@ impl DriverHandle {
         if !self.has_io_sources() {
             return false;
         }
-        let mut fd = libc::pollfd {
-            fd: self.poller.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `fd` is a valid pollfd array of length 1 that outlives the call, and the
-        // epoll descriptor stays open while `self.poller` lives.
-        let n = unsafe { libc::poll(&mut fd, 1, 0) };
-        // On error, take the slow path, which reports nothing worse than a spurious wake.
-        n != 0
+        crate::sys::has_pending_events(self.poller.as_fd())
     }
 
     /// Whether any source is registered with this driver.
@@ -471,7 +462,7 @@ impl Spin {
         };
         if due {
             self.checked = Some(now);
-            if crate::scheduler::priority::runnable_threads().is_some_and(|n| n > 2 * self.cpus) {
+            if crate::sys::runnable_threads().is_some_and(|n| n > 2 * self.cpus) {
                 self.quiet_until = Some(now + SPIN_BACKOFF);
             }
         }
@@ -519,7 +510,7 @@ impl Driver {
         Driver {
             handle,
             events: Events::new(),
-            io_events: IoEvents::new(),
+            io_events: sources::io_events(),
             idle_watch: IDLE_WATCH_MIN,
             spin: Spin::new(spin_limit),
             sibling_watch: None,

@@ -5,10 +5,10 @@
 //! (level-triggered), so a socket event wakes a parked owner. Keeping sockets apart serves two
 //! ends:
 //! - **Harvesting costs one syscall.** On Linux, [`Sources::harvest`] is a single
-//!   zero-timeout `epoll_wait(2)` on the source poller's descriptor, where a `Poller::wait`
-//!   would also re-arm its timerfd and notification descriptor (five syscalls). No one ever
-//!   notifies a source poller or waits on it through `polling`, so its descriptor reports
-//!   socket events only. Elsewhere it is a zero-timeout `Poller::wait`.
+//!   zero-timeout `epoll_wait(2)` on the source poller's descriptor (`crate::sys::IoEvents`),
+//!   where a `Poller::wait` would also re-arm its timerfd and notification descriptor (five
+//!   syscalls). No one ever notifies a source poller or waits on it through `polling`, so its
+//!   descriptor reports socket events only. Elsewhere it is a zero-timeout `Poller::wait`.
 //! - **Siblings can watch it.** A source poller contains sockets only, so another worker's
 //!   main poller may contain it too (see `watch.rs`) without forming a loop of epoll
 //!   descriptors, which the kernel refuses (`ELOOP`).
@@ -17,6 +17,7 @@
 //! split the ready events between them, and with edge-triggered sockets each event is
 //! delivered once.
 
+pub(crate) use crate::sys::IoEvents;
 use polling::{Event, PollMode, Poller};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -65,6 +66,11 @@ impl Sources {
     }
 }
 
+/// An empty buffer for [`Sources::harvest`].
+pub(crate) fn io_events() -> IoEvents {
+    IoEvents::with_capacity(HARVEST_MAX)
+}
+
 impl AsFd for Sources {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.poller.as_fd()
@@ -74,82 +80,5 @@ impl AsFd for Sources {
 impl AsRawFd for Sources {
     fn as_raw_fd(&self) -> RawFd {
         self.poller.as_raw_fd()
-    }
-}
-
-/// Harvested socket events: `(key, readable, writable)` each.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) struct IoEvents {
-    buf: Vec<libc::epoll_event>,
-    len: usize,
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-impl IoEvents {
-    pub(crate) fn new() -> IoEvents {
-        IoEvents {
-            buf: vec![libc::epoll_event { events: 0, u64: 0 }; HARVEST_MAX],
-            len: 0,
-        }
-    }
-
-    fn fill(&mut self, poller: &Poller) -> usize {
-        // SAFETY: `buf` has room for `buf.len()` events and outlives the call; the descriptor
-        // is the live epoll instance of `poller`.
-        let n = unsafe {
-            libc::epoll_wait(
-                poller.as_raw_fd(),
-                self.buf.as_mut_ptr(),
-                self.buf.len() as libc::c_int,
-                0,
-            )
-        };
-        // An error (EINTR) reports nothing; the events stay for the next harvest.
-        self.len = usize::try_from(n).unwrap_or(0);
-        self.len
-    }
-
-    /// The events as `(key, readable, writable)`; hang-ups and errors count as both
-    /// directions (the next operation reports them).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
-        const READ: u32 = (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-        const WRITE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-        self.buf[..self.len].iter().filter_map(|ev| {
-            let (flags, key) = (ev.events, ev.u64);
-            // `polling`'s own descriptors (never triggered here) use `usize::MAX`.
-            let key = usize::try_from(key).ok().filter(|&k| k != usize::MAX)?;
-            Some((key, flags & READ != 0, flags & WRITE != 0))
-        })
-    }
-}
-
-/// Harvested socket events: `(key, readable, writable)` each.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) struct IoEvents {
-    events: polling::Events,
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-impl IoEvents {
-    pub(crate) fn new() -> IoEvents {
-        IoEvents {
-            events: polling::Events::with_capacity(
-                std::num::NonZeroUsize::new(HARVEST_MAX).expect("non-zero"),
-            ),
-        }
-    }
-
-    fn fill(&mut self, poller: &Poller) -> usize {
-        self.events.clear();
-        poller
-            .wait(&mut self.events, Some(std::time::Duration::ZERO))
-            .unwrap_or(0)
-    }
-
-    /// The events as `(key, readable, writable)`.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
-        self.events
-            .iter()
-            .map(|ev| (ev.key, ev.readable, ev.writable))
     }
 }

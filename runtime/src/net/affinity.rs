@@ -28,11 +28,12 @@
 //!   the runtime's sockets (`Shared::sibling_on_cpu`): where one CPU receives every packet (a
 //!   NIC with a single queue), connections stay spread over the workers.
 //!
-//! Only Linux reports the incoming CPU; elsewhere sockets stay where they were created.
+//! Only Linux reports the incoming CPU (`crate::sys::incoming_cpu`); elsewhere sockets stay
+//! where they were created.
 
 use super::evented::Evented;
 use crate::loom::{AtomicUsize, Ordering::Relaxed};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 /// Reads between two checks of where a stream's packets arrive (one `getsockopt` each).
 const FOLLOW_EVERY: usize = 64;
@@ -61,41 +62,10 @@ impl Follow {
         if self.reads.fetch_add(1, Relaxed) % FOLLOW_EVERY != FOLLOW_EVERY - 1 {
             return;
         }
-        if let Some(cpu) = incoming_cpu(io.get_ref().as_fd()) {
+        if let Some(cpu) = crate::sys::incoming_cpu(io.get_ref().as_fd()) {
             io.follow_cpu(cpu);
         }
     }
-}
-
-/// The CPU that last processed packets for `fd` (`SO_INCOMING_CPU`), if the system says.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn incoming_cpu(fd: BorrowedFd<'_>) -> Option<usize> {
-    use std::os::fd::AsRawFd;
-
-    let mut cpu: libc::c_int = -1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `fd` is an open socket for the duration of the call; both out-pointers point
-    // at live locals, and `len` holds the size of `cpu`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_INCOMING_CPU,
-            (&mut cpu as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        usize::try_from(cpu).ok()
-    } else {
-        None
-    }
-}
-
-/// The CPU that last processed packets for `fd`: not reported on this system.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn incoming_cpu(_fd: BorrowedFd<'_>) -> Option<usize> {
-    None
 }
 
 #[cfg(all(test, not(loom)))]
@@ -112,18 +82,5 @@ mod tests {
         for pair in phases.windows(2) {
             assert_ne!(pair[0], pair[1]);
         }
-    }
-
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    #[test]
-    fn a_loopback_stream_reports_the_cpu_that_sent_to_it() {
-        use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        c.write_all(b"x").unwrap();
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).unwrap();
-        assert!(incoming_cpu(s.as_fd()).is_some());
     }
 }

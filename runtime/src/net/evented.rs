@@ -12,7 +12,7 @@
 //! follows the readiness protocol of `crate::io`: wait for the direction's readiness, run the
 //! syscall, and on `WouldBlock` clear the readiness it saw and wait again. An operation that
 //! knows it exhausted its direction (a TCP read that drained the receive queue, see
-//! `super::inq`; a write the kernel accepted only part of) clears the readiness it saw too.
+//! `crate::sys::recv_reporting_drain`; a write the kernel accepted only part of) clears the readiness it saw too.
 //!
 //! Drop: the fd is deleted from the poller, its key freed, pending wakers dropped, and only
 //! then is the socket closed (so a reused fd number never inherits the registration).

@@ -95,7 +95,6 @@ mod affinity;
 pub(crate) mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;
-mod inq;
 mod split;
 mod tcp;
 mod udp;
@@ -133,7 +132,7 @@ fn each_addr<A: ToSocketAddrs, T>(
 fn nonblocking_connect(socket: &socket2::Socket, addr: &socket2::SockAddr) -> io::Result<()> {
     match socket.connect(addr) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
+        Err(e) if crate::sys::is_connect_in_progress(&e) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
     }

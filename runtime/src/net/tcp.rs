@@ -1,6 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
-use super::affinity::{self, Follow};
+use super::affinity::Follow;
 use super::evented::Evented;
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use super::{each_addr, nonblocking_connect};
@@ -176,7 +176,7 @@ impl TcpListener {
         let (stream, addr) = std::task::ready!(self.io.poll_read_io(cx, |l| l.accept()))?;
         stream.set_nonblocking(true)?;
         // Registered with the worker whose CPU receives its packets (see `super::affinity`).
-        let cpu = affinity::incoming_cpu(stream.as_fd());
+        let cpu = crate::sys::incoming_cpu(stream.as_fd());
         Poll::Ready(Ok((TcpStream::from_nonblocking(stream, cpu)?, addr)))
     }
 
@@ -256,7 +256,7 @@ impl fmt::Debug for TcpListener {
 /// ```
 pub struct TcpStream {
     io: Evented<std::net::TcpStream>,
-    /// `TCP_INQ` is on: reads report when they drain the socket (see `super::inq`).
+    /// `TCP_INQ` is on: reads report when they drain the socket (see `crate::sys::recv_reporting_drain`).
     inq: bool,
     /// Moves the registration to where the packets arrive now and then (`super::affinity`).
     follow: Follow,
@@ -317,7 +317,7 @@ impl TcpStream {
     /// Registers `stream` with the worker running on `cpu` if there is one (see
     /// `Evented::new_on_cpu`), else with the current one.
     fn from_nonblocking(stream: std::net::TcpStream, cpu: Option<usize>) -> io::Result<TcpStream> {
-        let inq = super::inq::enable(stream.as_fd());
+        let inq = crate::sys::enable_tcp_inq(stream.as_fd());
         Ok(TcpStream {
             io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
             inq,
@@ -333,8 +333,9 @@ impl TcpStream {
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let read = if self.inq {
-            self.io
-                .poll_io_drain(cx, READABLE, |s| super::inq::recv(s.as_fd(), bufs))
+            self.io.poll_io_drain(cx, READABLE, |s| {
+                crate::sys::recv_reporting_drain(s.as_fd(), bufs)
+            })
         } else {
             self.io
                 .poll_read_io(cx, |mut s| io::Read::read_vectored(&mut s, bufs))

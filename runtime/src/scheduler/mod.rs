@@ -6,7 +6,6 @@
 
 pub(crate) mod current;
 pub(crate) mod multi;
-pub(crate) mod priority;
 pub(crate) mod unhandled;
 
 use crate::driver::DriverHandle;

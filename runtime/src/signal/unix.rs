@@ -41,7 +41,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::interrupt();
     /// ```
     pub const fn interrupt() -> SignalKind {
-        SignalKind(libc::SIGINT)
+        SignalKind(crate::sys::signum::SIGINT)
     }
 
     /// SIGTERM: the polite request to stop (`kill`, service managers, container runtimes).
@@ -50,7 +50,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::terminate();
     /// ```
     pub const fn terminate() -> SignalKind {
-        SignalKind(libc::SIGTERM)
+        SignalKind(crate::sys::signum::SIGTERM)
     }
 
     /// SIGHUP: the terminal went away; daemons often reload their configuration on it.
@@ -59,7 +59,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::hangup();
     /// ```
     pub const fn hangup() -> SignalKind {
-        SignalKind(libc::SIGHUP)
+        SignalKind(crate::sys::signum::SIGHUP)
     }
 
     /// SIGQUIT: Ctrl-\ in a terminal.
@@ -68,7 +68,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::quit();
     /// ```
     pub const fn quit() -> SignalKind {
-        SignalKind(libc::SIGQUIT)
+        SignalKind(crate::sys::signum::SIGQUIT)
     }
 
     /// SIGUSR1, for the application's own use.
@@ -77,7 +77,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::user_defined1();
     /// ```
     pub const fn user_defined1() -> SignalKind {
-        SignalKind(libc::SIGUSR1)
+        SignalKind(crate::sys::signum::SIGUSR1)
     }
 
     /// SIGUSR2, for the application's own use.
@@ -86,7 +86,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::user_defined2();
     /// ```
     pub const fn user_defined2() -> SignalKind {
-        SignalKind(libc::SIGUSR2)
+        SignalKind(crate::sys::signum::SIGUSR2)
     }
 
     /// SIGCHLD: a child process stopped or exited.
@@ -95,7 +95,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::child();
     /// ```
     pub const fn child() -> SignalKind {
-        SignalKind(libc::SIGCHLD)
+        SignalKind(crate::sys::signum::SIGCHLD)
     }
 
     /// SIGALRM: a timer set by `alarm(2)` expired.
@@ -104,7 +104,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::alarm();
     /// ```
     pub const fn alarm() -> SignalKind {
-        SignalKind(libc::SIGALRM)
+        SignalKind(crate::sys::signum::SIGALRM)
     }
 
     /// SIGPIPE: a write to a pipe with no reader.
@@ -113,7 +113,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::pipe();
     /// ```
     pub const fn pipe() -> SignalKind {
-        SignalKind(libc::SIGPIPE)
+        SignalKind(crate::sys::signum::SIGPIPE)
     }
 
     /// SIGWINCH: the terminal was resized.
@@ -122,7 +122,7 @@ impl SignalKind {
     /// let _ = kiln::signal::unix::SignalKind::window_change();
     /// ```
     pub const fn window_change() -> SignalKind {
-        SignalKind(libc::SIGWINCH)
+        SignalKind(crate::sys::signum::SIGWINCH)
     }
 }
 
@@ -196,7 +196,7 @@ pub(super) fn signal_named(kind: SignalKind, what: &str) -> io::Result<Signal> {
         ));
     };
     let listener = Listener::new(index, what).map_err(|e| {
-        if e.kind() == io::ErrorKind::InvalidInput || e.raw_os_error() == Some(libc::EINVAL) {
+        if e.kind() == io::ErrorKind::InvalidInput || crate::sys::is_invalid_argument(&e) {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{signum} is not a signal this system can catch: {e}"),

@@ -1,17 +1,64 @@
-//! Every FFI call and OS probe of the signal and process modules, behind a few safe
-//! functions.
+//! Every FFI call and OS probe of the runtime, behind a few safe functions.
 //!
-//! - [`set_nonblocking`]: `fcntl(F_SETFL, O_NONBLOCK)` on a pipe end (child stdio).
-//! - [`pidfd_open`]: a descriptor that becomes readable when a child exits (Linux 5.3+).
-//!   Elsewhere, or on an older kernel, it fails with `Unsupported`, and callers fall back to
-//!   watching `SIGCHLD` (see `crate::process`).
-//! - [`install_signal_action`]: adds a handler action for a signal through
-//!   `signal-hook-registry`, which chains with handlers others installed.
+//! kiln runs on Unix. Linux gets the tuned implementation (`linux.rs`); every other Unix, and
+//! Linux built with `RUSTFLAGS="--cfg kiln_portable"`, gets the portable one (`fallback.rs`).
+//! The choice is made once, below; nothing else in the crate branches on the OS. CI builds
+//! and tests the portable side on Linux (`--cfg kiln_portable`), so it cannot rot.
 //!
-//! Linux-only behaviour: only `pidfd_open`; the rest is POSIX.
+//! | function | Linux | portable fallback |
+//! |---|---|---|
+//! | [`incoming_cpu`] | `SO_INCOMING_CPU` | `None`: sockets stay where they were created |
+//! | [`enable_tcp_inq`], [`recv_reporting_drain`] | `TCP_INQ`: a read reports an emptied queue | `false`: plain reads |
+//! | [`IoEvents`] (harvest a source poller) | one raw `epoll_wait(2)` | a zero-timeout `Poller::wait` |
+//! | [`request_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
+//! | [`current_nice`], [`set_nice_above`] | `getpriority`/`setpriority` on the thread | `None` / nothing |
+//! | [`runnable_threads`] | `/proc/loadavg` | `None` |
+//! | [`current_cpu`] | `sched_getcpu` | `usize::MAX` (unknown) |
+//! | [`pidfd_open`] | `pidfd_open(2)` (5.3+) | `Unsupported`: children are reaped on `SIGCHLD` |
+//!
+//! The rest is POSIX and lives here: [`set_nonblocking`], [`has_pending_events`] (`poll(2)`),
+//! signal numbers ([`signum`]) and handler installation ([`install_signal_action`]).
+//!
+//! Every function is a hint or has a working fallback: where the OS refuses (`ENOSYS`,
+//! `EINVAL`, `EPERM`), callers behave as on the portable side, and nothing is reported.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+#[cfg(all(target_os = "linux", not(kiln_portable)))]
+#[path = "linux.rs"]
+mod imp;
+#[cfg(not(all(target_os = "linux", not(kiln_portable))))]
+#[path = "fallback.rs"]
+mod imp;
+
+pub(crate) use imp::{
+    current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_reporting_drain,
+    runnable_threads, IoEvents,
+};
+
+/// Asks the kernel to schedule the calling thread with a time slice of `slice` (keeping its
+/// policy and nice value; Linux clamps it to 0.1–100 ms). Does nothing if `slice` is zero, the
+/// thread has a real-time policy, the request is refused, or the OS has no such setting.
+pub(crate) fn request_time_slice(slice: Duration) {
+    if slice.is_zero() {
+        return;
+    }
+    imp::set_time_slice(slice);
+}
+
+/// Sets the calling thread's nice value to `base + increment` (at most 19), where `base` is
+/// the nice value the runtime's builder ran at: an absolute target, so a thread started by a
+/// thread that already has it (threads inherit their creator's nice value) ends up at the
+/// same value, not a compounded one. Does nothing if `increment` is zero, it is refused, or
+/// the OS has no per-thread nice value.
+pub(crate) fn set_nice_above(base: i32, increment: u8) {
+    if increment == 0 {
+        return;
+    }
+    imp::raise_nice((base + i32::from(increment)).min(19));
+}
 
 /// Puts `fd` into non-blocking mode.
 ///
@@ -36,37 +83,43 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// A pidfd for the child `pid` (close-on-exec): readable once the child exits. Only valid
-/// while the child is not yet reaped (the caller holds its `std::process::Child`).
-///
-/// # Errors
-/// `Unsupported` where pidfds do not exist (not Linux, or a kernel before 5.3).
-#[cfg(target_os = "linux")]
-pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
-    // SAFETY: pidfd_open takes a pid and flags by value and returns a new descriptor or -1;
-    // no memory is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ENOSYS) => io::Error::new(io::ErrorKind::Unsupported, err),
-            _ => err,
-        });
-    }
-    let fd = i32::try_from(fd).expect("a descriptor fits in an int");
-    // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// Whether `fd` (a poller's descriptor) is readable right now: one zero-timeout `poll(2)`,
+/// cheaper than a zero-timeout `Poller::wait`. An error answers `true`, so the caller takes
+/// its slow path, which reports nothing worse than a spurious wake.
+pub(crate) fn has_pending_events(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is a valid pollfd array of length 1 that outlives the call, and the
+    // descriptor stays open for the borrow.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n != 0
 }
 
-/// See the Linux version: there are no pidfds here.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "pidfd_open is Linux-only",
-    ))
+/// Whether `err` says a non-blocking `connect` is under way (`EINPROGRESS`).
+pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EINPROGRESS)
+}
+
+/// Whether `err` is `EINVAL`.
+pub(crate) fn is_invalid_argument(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// The signal numbers `kiln::signal::SignalKind` names.
+pub(crate) mod signum {
+    pub(crate) const SIGINT: i32 = libc::SIGINT;
+    pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+    pub(crate) const SIGHUP: i32 = libc::SIGHUP;
+    pub(crate) const SIGQUIT: i32 = libc::SIGQUIT;
+    pub(crate) const SIGUSR1: i32 = libc::SIGUSR1;
+    pub(crate) const SIGUSR2: i32 = libc::SIGUSR2;
+    pub(crate) const SIGCHLD: i32 = libc::SIGCHLD;
+    pub(crate) const SIGALRM: i32 = libc::SIGALRM;
+    pub(crate) const SIGPIPE: i32 = libc::SIGPIPE;
+    pub(crate) const SIGWINCH: i32 = libc::SIGWINCH;
 }
 
 /// Whether `signum` may not be handled: SIGKILL and SIGSTOP cannot be caught, and the
@@ -93,4 +146,46 @@ pub(crate) fn install_signal_action(
     // caller (`crate::signal::registry`) passes an action that performs an atomic store and
     // one `write(2)` and neither allocates nor locks.
     unsafe { signal_hook_registry::register(signum, action) }.map(drop)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_read_drains_nothing_it_cannot_see() {
+        use std::io::{IoSliceMut, Write};
+        use std::os::fd::AsFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let inq = enable_tcp_inq(s.as_fd());
+        c.write_all(b"ab").unwrap();
+        let mut buf = [0u8; 1];
+        // One of two bytes: the queue is not empty, whatever the platform.
+        let (n, drained) =
+            recv_reporting_drain(s.as_fd(), &mut [IoSliceMut::new(&mut buf)]).unwrap();
+        assert_eq!((n, &buf), (1, b"a"));
+        assert!(!drained);
+        let (n, drained) =
+            recv_reporting_drain(s.as_fd(), &mut [IoSliceMut::new(&mut buf)]).unwrap();
+        assert_eq!((n, &buf), (1, b"b"));
+        // Only a socket with TCP_INQ on learns that this read emptied it.
+        assert_eq!(drained, inq);
+    }
+
+    #[test]
+    fn thread_hints_never_fail() {
+        std::thread::spawn(|| {
+            request_time_slice(Duration::from_micros(300));
+            let base = current_nice().unwrap_or(0);
+            set_nice_above(base, 1);
+            if let Some(n) = runnable_threads() {
+                assert!(n >= 1, "the calling thread is runnable");
+            }
+            let _ = current_cpu();
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -196,7 +196,7 @@ impl WorkerContext {
         // Relaxed: a placement hint.
         self.shared.remotes[index]
             .cpu
-            .store(crate::scheduler::priority::current_cpu(), Relaxed);
+            .store(crate::sys::current_cpu(), Relaxed);
     }
 
     /// Out of tasks: harvests this worker's own sockets first, so tasks woken by them run

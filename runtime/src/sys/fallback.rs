@@ -1,0 +1,101 @@
+//! The portable side of `sys`, for every Unix other than Linux (and for Linux built with
+//! `--cfg kiln_portable`, which is how CI keeps this file compiled and tested).
+//!
+//! Every function keeps the runtime correct without the Linux tuning: sockets stay on the
+//! worker that created them, reads clear readiness through a failing `recv` as usual, a
+//! source poller is harvested with a zero-timeout `Poller::wait`, the scheduling hints do
+//! nothing, spinning never backs off for load it cannot see, and children are reaped on
+//! `SIGCHLD`.
+
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+/// The CPU that processed packets for a socket: not reported here.
+pub(crate) fn incoming_cpu(_fd: BorrowedFd<'_>) -> Option<usize> {
+    None
+}
+
+/// `TCP_INQ` is not available here: streams use plain reads.
+pub(crate) fn enable_tcp_inq(_fd: BorrowedFd<'_>) -> bool {
+    false
+}
+
+/// Reads into `bufs` with one `readv(2)`; the second value is always `false` (a read never
+/// learns that it drained the socket without `TCP_INQ`).
+pub(crate) fn recv_reporting_drain(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<(usize, bool)> {
+    let count = libc::c_int::try_from(bufs.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix; `bufs` holds at least
+    // `count` live, writable iovecs that outlive the call, and `fd` is open for the borrow.
+    let n = unsafe { libc::readv(fd.as_raw_fd(), bufs.as_mut_ptr().cast(), count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n as usize, false))
+}
+
+/// Harvested socket events of a source poller: `(key, readable, writable)` each.
+pub(crate) struct IoEvents {
+    events: polling::Events,
+}
+
+impl IoEvents {
+    /// A buffer that takes at most `capacity` events per harvest.
+    pub(crate) fn with_capacity(capacity: usize) -> IoEvents {
+        let capacity = std::num::NonZeroUsize::new(capacity).expect("a non-zero capacity");
+        IoEvents {
+            events: polling::Events::with_capacity(capacity),
+        }
+    }
+
+    /// Takes the ready events of `poller` without blocking (replacing the buffer's contents);
+    /// returns how many there are.
+    pub(crate) fn fill(&mut self, poller: &polling::Poller) -> usize {
+        self.events.clear();
+        poller
+            .wait(&mut self.events, Some(Duration::ZERO))
+            .unwrap_or(0)
+    }
+
+    /// The events as `(key, readable, writable)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
+        self.events
+            .iter()
+            .map(|ev| (ev.key, ev.readable, ev.writable))
+    }
+}
+
+/// There are no pidfds here.
+///
+/// # Errors
+/// Always `Unsupported`: callers watch `SIGCHLD` instead.
+pub(crate) fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "pidfds are Linux-only",
+    ))
+}
+
+/// No per-thread time slice to set here.
+pub(super) fn set_time_slice(_slice: Duration) {}
+
+/// The number of runnable threads is not known here.
+pub(crate) fn runnable_threads() -> Option<usize> {
+    None
+}
+
+/// A per-thread nice value is not portable (POSIX `getpriority` addresses the process).
+pub(crate) fn current_nice() -> Option<i32> {
+    None
+}
+
+/// No per-thread nice value to raise here.
+pub(super) fn raise_nice(_nice: i32) {}
+
+/// The CPU this thread runs on is not known here.
+pub(crate) fn current_cpu() -> usize {
+    usize::MAX
+}

@@ -1,0 +1,174 @@
+//! Tests of the Linux side of `sys`: the scheduling hints reach the runtime's threads, the
+//! socket probes answer, and a raw harvest reads `polling`'s key encoding.
+
+use super::super::{current_nice, request_time_slice, runnable_threads, set_nice_above};
+use std::time::Duration;
+
+#[test]
+fn slice_request_keeps_policy_and_nice() {
+    std::thread::spawn(|| {
+        let before = linux_attr();
+        request_time_slice(Duration::from_micros(100));
+        let after = linux_attr();
+        if let (Some(before), Some(after)) = (before, after) {
+            assert_eq!(before.0, after.0, "policy unchanged");
+            assert_eq!(before.1, after.1, "nice unchanged");
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn nice_is_raised_once_for_this_thread_only() {
+    let outside = current_nice();
+    std::thread::spawn(move || {
+        let base = current_nice().unwrap();
+        set_nice_above(base, 3);
+        assert_eq!(current_nice(), Some((base + 3).min(19)));
+        // A thread started from this one inherits the value; the target is absolute.
+        std::thread::spawn(move || {
+            set_nice_above(base, 3);
+            assert_eq!(current_nice(), Some((base + 3).min(19)));
+        })
+        .join()
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        current_nice(),
+        outside,
+        "other threads keep their nice value"
+    );
+}
+
+#[test]
+fn runnable_threads_counts_the_caller() {
+    if let Some(n) = runnable_threads() {
+        assert!(n >= 1, "the calling thread is runnable");
+    }
+}
+
+/// The calling thread's time slice as the kernel reports it.
+fn time_slice() -> Option<Duration> {
+    let sched = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
+    let line = sched.lines().find(|l| l.starts_with("se.slice"))?;
+    let ns = line.rsplit(':').next()?.trim().parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Whether this kernel honours slice requests (a plain thread tries one).
+fn slices_supported() -> bool {
+    std::thread::spawn(|| {
+        request_time_slice(Duration::from_micros(300));
+        time_slice() == Some(Duration::from_micros(300))
+    })
+    .join()
+    .unwrap()
+}
+
+/// A thread's `(nice, time slice)`.
+type Settings = (Option<i32>, Option<Duration>);
+
+/// The settings seen on a worker and on a blocking-pool thread of `rt`.
+fn worker_and_pool_settings(rt: &crate::Runtime) -> (Settings, Settings) {
+    rt.block_on(async {
+        let worker = crate::spawn(async { (current_nice(), time_slice()) })
+            .await
+            .unwrap();
+        let pool = crate::spawn_blocking(|| (current_nice(), time_slice()))
+            .await
+            .unwrap();
+        (worker, pool)
+    })
+}
+
+#[test]
+fn runtime_threads_get_their_scheduling_settings() {
+    let base = current_nice().unwrap();
+    let rt = crate::Builder::new_multi_thread()
+        .worker_threads(1)
+        .worker_time_slice(Duration::from_micros(200))
+        .blocking_time_slice(Duration::from_millis(50))
+        .blocking_nice(4)
+        .build()
+        .unwrap();
+    let default_slice = std::thread::spawn(time_slice).join().unwrap();
+    let (worker, pool) = worker_and_pool_settings(&rt);
+    // A thread a task starts does not inherit the worker's slice.
+    let child = rt
+        .block_on(rt.spawn(async { std::thread::spawn(time_slice).join().unwrap() }))
+        .unwrap();
+    assert_eq!(worker.0, Some(base), "workers keep their nice value");
+    assert_eq!(child, default_slice);
+    assert_eq!(pool.0, Some((base + 4).min(19)), "pool threads are nicer");
+    if slices_supported() {
+        assert_eq!(worker.1, Some(Duration::from_micros(200)));
+        assert_eq!(pool.1, Some(Duration::from_millis(50)));
+    }
+    assert_eq!(
+        current_nice(),
+        Some(base),
+        "the caller's thread is left alone"
+    );
+}
+
+#[test]
+fn zero_settings_leave_threads_alone() {
+    let base = current_nice().unwrap();
+    let default_slice = std::thread::spawn(time_slice).join().unwrap();
+    let rt = crate::Builder::new_multi_thread()
+        .worker_threads(1)
+        .worker_time_slice(Duration::ZERO)
+        .blocking_time_slice(Duration::ZERO)
+        .blocking_nice(0)
+        .build()
+        .unwrap();
+    let (worker, pool) = worker_and_pool_settings(&rt);
+    assert_eq!(worker, (Some(base), default_slice));
+    assert_eq!(pool, (Some(base), default_slice));
+}
+
+fn linux_attr() -> Option<(u32, i32)> {
+    super::policy_and_nice()
+}
+
+#[test]
+fn a_loopback_stream_reports_the_cpu_that_sent_to_it() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    c.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert!(super::incoming_cpu(s.as_fd()).is_some());
+}
+
+#[test]
+fn a_raw_harvest_reads_the_keys_polling_registered() {
+    use std::io::Write;
+    let poller = polling::Poller::new().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // SAFETY: `s` stays open until it is deleted below.
+    unsafe { poller.add(&s, polling::Event::readable(7)) }.unwrap();
+    c.write_all(b"x").unwrap();
+    let mut events = super::IoEvents::with_capacity(4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while events.fill(&poller) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no event within 10 s");
+        std::thread::yield_now();
+    }
+    let got: Vec<_> = events.iter().collect();
+    assert_eq!(got, [(7, true, false)]);
+    poller.delete(&s).unwrap();
+}
+
+#[test]
+fn the_running_cpu_is_known() {
+    assert_ne!(super::current_cpu(), usize::MAX);
+}

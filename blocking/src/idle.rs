@@ -29,7 +29,6 @@
 
 use crate::loom::{fence, AtomicUsize, Condvar, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 /// How a call to [`Idle::sleep`] ended.
@@ -70,7 +69,7 @@ impl Idle {
     }
 
     fn lock(&self) -> MutexGuard<'_, Sleepers> {
-        self.sleepers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.sleepers.lock()
     }
 
     /// Threads that will look at the queue before sleeping.
@@ -167,13 +166,9 @@ impl Idle {
                     return Wake::Retired;
                 }
                 Some(deadline) => {
-                    s = self
-                        .cv
-                        .wait_timeout(s, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    self.cv.wait_timeout(&mut s, deadline - now);
                 }
-                None => s = self.cv.wait(s).unwrap_or_else(PoisonError::into_inner),
+                None => self.cv.wait(&mut s),
             }
         }
     }

@@ -47,7 +47,6 @@ use std::fmt;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
-use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 #[cfg(all(test, loom))]
@@ -188,32 +187,22 @@ impl Pool {
         shared.begin_shutdown();
         let own = usize::from(CURRENT_POOL.with(Cell::get) == shared.id());
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut guard = shared
-            .exit_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut guard = shared.exit_lock.lock();
         loop {
             // SeqCst: pairs with the decrement and flag read in `release_thread`.
             if shared.threads.load(SeqCst) <= own {
                 return true;
             }
-            guard = match deadline {
-                None => shared
-                    .exit_cv
-                    .wait(guard)
-                    .unwrap_or_else(PoisonError::into_inner),
+            match deadline {
+                None => shared.exit_cv.wait(&mut guard),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return false;
                     }
-                    shared
-                        .exit_cv
-                        .wait_timeout(guard, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+                    shared.exit_cv.wait_timeout(&mut guard, deadline - now);
                 }
-            };
+            }
         }
     }
 
@@ -361,10 +350,7 @@ impl Shared {
         // `Pool::shutdown`: either the waiter sees the new count or we see the flag and notify.
         self.threads.fetch_sub(1, SeqCst);
         if self.shutdown.load(SeqCst) {
-            let _guard = self
-                .exit_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _guard = self.exit_lock.lock();
             self.exit_cv.notify_all();
         }
     }

@@ -9,6 +9,9 @@
 //!
 //! The std `UnsafeCell` is exposed only through `with`/`with_mut`, the same closure-scoped
 //! access loom checks, so the two builds cannot drift apart.
+//!
+//! One `imp` module per side, glob re-exported: the same shape as the shims of
+//! `kiln-runtime`, `kiln-timer` and `kiln-blocking`, so no call site branches on `cfg(loom)`.
 
 pub(crate) use std::sync::atomic::Ordering;
 

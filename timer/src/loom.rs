@@ -2,43 +2,38 @@
 //!
 //! Under `cfg(all(test, loom))` (this crate's unit tests built with `RUSTFLAGS="--cfg loom"`)
 //! every type comes from loom; otherwise, a downstream crate's `--cfg loom` build included,
-//! from std and parking_lot. The [`Mutex`] wrapper gives both sides the same infallible `lock()`.
+//! from std and parking_lot. `imp` picks them once, one module per side, the same shape as
+//! the shims of `kiln-runtime`, `kiln-sync` and `kiln-blocking`; both sides expose the same
+//! API ([`Mutex::lock`] never fails), so no call site branches on `cfg(loom)`.
+
+pub(crate) use std::sync::atomic::Ordering;
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[cfg(all(test, loom))]
-pub(crate) use loom::sync::Arc;
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use loom::sync::Arc;
+    use loom::sync::MutexGuard;
 
-#[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::Arc;
+    /// loom's mutex with the infallible `lock()` of the std side.
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
-/// A mutual-exclusion lock: parking_lot's, or loom's under `cfg(all(test, loom))`.
-pub(crate) struct Mutex<T>(
-    #[cfg(all(test, loom))] loom::sync::Mutex<T>,
-    #[cfg(not(all(test, loom)))] parking_lot::Mutex<T>,
-);
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
 
-#[cfg(all(test, loom))]
-impl<T> Mutex<T> {
-    pub(crate) fn new(value: T) -> Mutex<T> {
-        Mutex(loom::sync::Mutex::new(value))
-    }
-
-    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-        // A poisoned lock means a panic already failed the model.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            // A poisoned lock means a panic already failed the model.
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
     }
 }
 
 #[cfg(not(all(test, loom)))]
-impl<T> Mutex<T> {
-    pub(crate) fn new(value: T) -> Mutex<T> {
-        Mutex(parking_lot::Mutex::new(value))
-    }
-
-    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
-        self.0.lock()
-    }
+mod imp {
+    pub(crate) use parking_lot::Mutex;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use std::sync::Arc;
 }
+
+pub(crate) use imp::*;

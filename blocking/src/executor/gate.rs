@@ -31,7 +31,6 @@
 use crate::loom::{fence, AtomicBool, AtomicUsize, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
-use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
 #[derive(Default)]
@@ -69,7 +68,7 @@ impl Gate {
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+        self.waiters.lock()
     }
 
     /// Jobs queued and not started (counted only when the capacity is bounded).

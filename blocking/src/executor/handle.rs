@@ -92,7 +92,7 @@ impl<R> Slot<R> {
 
     fn complete(&self, result: Result<R, JoinError>) {
         let waker = {
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut inner = self.inner.lock();
             inner.result = Some(result);
             inner.waker.take()
         };
@@ -108,7 +108,7 @@ impl<R> Slot<R> {
     }
 
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<R, JoinError>> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.inner.lock();
         if let Some(result) = inner.result.take() {
             return Poll::Ready(result);
         }

@@ -118,3 +118,37 @@ fn loom_source_registered_while_owner_sleeps_on_condvar() {
         drop((a, b));
     });
 }
+
+/// The whole notify/park protocol as a worker runs it: a producer publishes work and then
+/// unparks; the owner checks for work, parks (on its condition variable, as a driver with no
+/// sources and no deadline does), consumes the sticky flag after the wait, and checks again.
+/// Two producers race with the owner; loom reports a deadlock if the owner ever sleeps
+/// through a wake-up that follows published work.
+#[test]
+fn loom_published_work_is_never_slept_through() {
+    loom::model(|| {
+        let n = notifier();
+        let work = Arc::new(AtomicUsize::new(0));
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let (n, work) = (n.clone(), work.clone());
+                thread::spawn(move || {
+                    work.fetch_add(1, SeqCst);
+                    n.unpark();
+                })
+            })
+            .collect();
+        let mut seen = 0;
+        while seen < 2 {
+            seen = work.load(SeqCst);
+            if seen < 2 {
+                n.wait_on_condvar(|| false);
+                // As `Driver::park` does after every wait.
+                n.unparked.swap(false, SeqCst);
+            }
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+    });
+}

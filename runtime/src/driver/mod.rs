@@ -189,12 +189,7 @@ impl Notifier {
         // RMWs for the handshake with `unpark` (see there).
         self.sleeping.swap(ON_CONDVAR, SeqCst);
         while !self.unparked.fetch_or(false, SeqCst) && !has_sources() {
-            #[cfg(not(all(test, loom)))]
             self.condvar.wait(&mut guard);
-            #[cfg(all(test, loom))]
-            {
-                guard = self.condvar.wait(guard).expect("kiln: lock poisoned");
-            }
         }
         self.sleeping.store(AWAKE, SeqCst);
         drop(guard);

@@ -88,6 +88,7 @@ impl Snapshot {
 
 /// What `transition_to_running` decided.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "the caller must act on the decision (poll, reschedule, submit or free the task)"]
 pub(crate) enum ToRunning {
     /// The caller holds `RUNNING` and polls the future.
     Poll,
@@ -101,6 +102,7 @@ pub(crate) enum ToRunning {
 
 /// What `transition_to_idle` decided.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "the caller must act on the decision (poll, reschedule, submit or free the task)"]
 pub(crate) enum ToIdle {
     /// Parked until a waker fires; the runner's reference was dropped.
     Idle,
@@ -114,6 +116,7 @@ pub(crate) enum ToIdle {
 
 /// What a wake decided.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "the caller must act on the decision (poll, reschedule, submit or free the task)"]
 pub(crate) enum ToNotified {
     /// Nothing to do (already queued, running or complete).
     Nothing,

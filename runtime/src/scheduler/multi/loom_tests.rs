@@ -18,7 +18,7 @@ impl Parker {
     fn park(&self) {
         let mut n = self.notified.lock();
         while !*n {
-            n = self.cv.wait(n).unwrap();
+            self.cv.wait(&mut n);
         }
         *n = false;
     }

@@ -304,24 +304,14 @@ impl Shared {
         while *alive > 0 {
             match deadline {
                 None => {
-                    #[cfg(not(all(test, loom)))]
                     self.workers_done.wait(&mut alive);
-                    #[cfg(all(test, loom))]
-                    {
-                        alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
-                    }
                 }
                 Some(deadline) => {
                     let now = std::time::Instant::now();
                     if now >= deadline {
                         return false;
                     }
-                    #[cfg(not(all(test, loom)))]
-                    self.workers_done.wait_for(&mut alive, deadline - now);
-                    #[cfg(all(test, loom))]
-                    {
-                        alive = self.workers_done.wait(alive).expect("kiln: lock poisoned");
-                    }
+                    self.workers_done.wait_timeout(&mut alive, deadline - now);
                 }
             }
         }

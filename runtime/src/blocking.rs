@@ -8,7 +8,7 @@
 //! current-thread flavor each job is counted until then, so a paused clock does not jump
 //! while it may still wake a task (`crate::testing`).
 
-use crate::task::{self, JoinHandle, Notified, RawTask, Schedule};
+use crate::cell::{self, JoinHandle, Notified, RawTask, Schedule};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -104,7 +104,7 @@ where
         pool: pool.clone(),
         handle: handle.clone(),
     };
-    let (join, notified) = task::unowned(
+    let (join, notified) = cell::unowned(
         BlockingTask(Some(f)),
         schedule,
         std::panic::Location::caller(),

@@ -2,8 +2,11 @@
 //!
 //! Most users depend on the `kiln` facade, which re-exports this crate's API. Architecture:
 //!
-//! - [`task`]: one allocation per task (header with an atomic state word, vtable, id), the
-//!   [`JoinHandle`], and [`JoinError`]. State transitions live in `task/state.rs`.
+//! - `cell`: the task cell: one allocation per task (header with an atomic state word,
+//!   vtable, id), the [`JoinHandle`], and [`JoinError`]. State transitions live in
+//!   `cell/state.rs`.
+//! - [`task`]: task ids, `yield_now`, and the structured-concurrency API (`JoinSet`,
+//!   `TaskGroup`, `TaskTracker`).
 //! - `scheduler`: the multi-thread work-stealing scheduler (local queues, a LIFO slot, a
 //!   shared injector, bounded searching, parking in each worker's own `polling::Poller`) and
 //!   the current-thread flavor on the same task cell.
@@ -28,6 +31,7 @@
 
 mod blocking;
 mod builder;
+mod cell;
 mod compute;
 mod context;
 pub mod coop;
@@ -50,8 +54,8 @@ mod testing;
 pub mod tokio_io;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
+pub use cell::{JoinError, JoinHandle};
 pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use scheduler::unhandled::UnhandledPanic;
-pub use task::{JoinError, JoinHandle};

@@ -19,11 +19,11 @@
 //! queues. A remote push that races with the drain sees `shutdown` and drains it again.
 
 use super::multi::{Config as MultiConfig, WorkerMetrics};
+use crate::cell::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use crate::coop;
 use crate::driver::{Driver, DriverHandle, ParkStats};
 use crate::loom::{AtomicBool, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
-use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use crate::testing::{JobsInFlight, SeededRng, TestOptions, PAUSED_JOB_POLL};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -110,7 +110,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) = crate::task::spawn_task(future, this.clone(), &this.owned, at);
+        let (join, notified) = crate::cell::spawn_task(future, this.clone(), &this.owned, at);
         if let Some(task) = notified {
             this.schedule(task);
         }

@@ -8,8 +8,8 @@ pub(crate) mod current;
 pub(crate) mod multi;
 pub(crate) mod unhandled;
 
+use crate::cell::{JoinHandle, Notified};
 use crate::driver::DriverHandle;
-use crate::task::{JoinHandle, Notified};
 use std::future::Future;
 use std::sync::Arc;
 

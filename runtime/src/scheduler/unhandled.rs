@@ -3,7 +3,7 @@
 //!
 //! A panic is *unhandled* when the task's output is dropped unread: the task completed with a
 //! panic after its `JoinHandle` was dropped, or its `JoinHandle` is dropped after the task
-//! completed with a panic (both are detected in `task/raw.rs` and reported through
+//! completed with a panic (both are detected in `cell/raw.rs` and reported through
 //! `Schedule::unhandled_panic`). Tasks of the blocking pool are not covered.
 //!
 //! With [`UnhandledPanic::ShutdownRuntime`], protocol:

@@ -4,8 +4,8 @@
 
 use super::idle::Idle;
 use super::queue::Inject;
+use crate::cell::{Notified, RawTask, Schedule};
 use crate::loom::{Arc, Condvar, Mutex};
-use crate::task::{Notified, RawTask, Schedule};
 use loom::thread;
 
 /// A sticky notification, as `Poller::notify` is: a notify before `park` is not lost.
@@ -39,7 +39,7 @@ impl Schedule for Noop {
 }
 
 fn task() -> Notified {
-    let (join, notified) = crate::task::unowned(async {}, Noop, std::panic::Location::caller());
+    let (join, notified) = crate::cell::unowned(async {}, Noop, std::panic::Location::caller());
     drop(join);
     notified
 }

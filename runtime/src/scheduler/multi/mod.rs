@@ -41,10 +41,10 @@ mod loom_tests;
 pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
+use crate::cell::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use crate::driver::DriverHandle;
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
-use crate::task::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
 use idle::Idle;
 use queue::{Inject, Steal};
 use std::future::Future;
@@ -205,7 +205,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) = crate::task::spawn_task(future, this.clone(), &this.owned, at);
+        let (join, notified) = crate::cell::spawn_task(future, this.clone(), &this.owned, at);
         if let Some(task) = notified {
             this.schedule_task(task, false);
         }

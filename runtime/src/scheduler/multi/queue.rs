@@ -6,7 +6,7 @@
 //! `Mutex<VecDeque>`: the models then check our protocol around the queues (who pushes, who
 //! re-checks before parking), trusting crossbeam's own verification for the queue itself.
 
-use crate::task::Notified;
+use crate::cell::Notified;
 
 #[cfg(not(all(test, loom)))]
 mod imp {

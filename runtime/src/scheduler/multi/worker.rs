@@ -17,10 +17,10 @@
 
 use super::queue::Local;
 use super::{SchedulerContext, Shared, WorkerExit};
+use crate::cell::Notified;
 use crate::coop;
 use crate::driver::{Driver, IoState, ParkStats};
 use crate::loom::Ordering::Relaxed;
-use crate::task::Notified;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;

@@ -116,8 +116,8 @@ impl ScheduledIo {
                 let waker = self.slot(dir).lock().take();
                 if let Some(w) = waker {
                     // A panicking waker must not unwind out of the event loop dispatching
-                    // this event (see `crate::scheduler::contain_panic`).
-                    crate::scheduler::contain_panic(|| w.wake());
+                    // this event (see `crate::cell::contain_panic`).
+                    crate::cell::contain_panic(|| w.wake());
                 }
             }
         }

@@ -132,11 +132,11 @@ impl Runtime {
                         crate::sys::request_time_slice(slice);
                         // A panicking hook is reported and the worker runs on (see `Builder`).
                         if let Some(f) = start {
-                            crate::scheduler::contain_panic(|| f());
+                            crate::cell::contain_panic(|| f());
                         }
                         multi::run_worker(&mut exit, index, local, driver);
                         if let Some(f) = stop {
-                            crate::scheduler::contain_panic(|| f());
+                            crate::cell::contain_panic(|| f());
                         }
                     });
                     match spawned {

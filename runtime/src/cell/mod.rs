@@ -194,6 +194,41 @@ impl fmt::Debug for Notified {
     }
 }
 
+/// Runs `f`, containing a panic that escapes it: user code a runtime thread runs outside a
+/// task's poll (a waker fired by I/O readiness, a thread hook) must not unwind out of the
+/// event loop. The panic hook has already reported the panic; its payload is dropped (and a
+/// panic of the payload's own destructor contained too). Returns `None` if `f` panicked.
+pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+            None
+        }
+    }
+}
+
+/// Creates a task bound to `owned` and hands it to `scheduler`: the one spawn path of every
+/// scheduler flavor. If the owned list is closed (the runtime shut down) the task is already
+/// cancelled and the handle resolves to a cancelled `JoinError`.
+pub(crate) fn spawn<F, S>(
+    future: F,
+    scheduler: S,
+    owned: &owned::OwnedTasks,
+    spawned_at: &'static std::panic::Location<'static>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule + Clone,
+{
+    let (join, notified) = spawn_task(future, scheduler.clone(), owned, spawned_at);
+    if let Some(task) = notified {
+        scheduler.schedule(task);
+    }
+    join
+}
+
 /// Creates a task bound to `owned`. Returns its `JoinHandle` and the first `Notified` to queue,
 /// or `None` if the owned list is closed (the runtime shut down): then the task is already
 /// cancelled and the handle resolves to a cancelled `JoinError`.

@@ -78,7 +78,7 @@ impl OwnedTasks {
             };
             for task in drained {
                 // A panicking `JoinHandle` waker must not leave the rest uncancelled.
-                crate::scheduler::contain_panic(|| task.shutdown());
+                crate::cell::contain_panic(|| task.shutdown());
                 task.drop_reference();
             }
         }

@@ -293,7 +293,7 @@ where
             // SAFETY: see above; only shared reads of the slot happen now.
             if let Some(w) = unsafe { &*w } {
                 // A user's waker: its panic must not skip the release below.
-                crate::scheduler::contain_panic(|| w.wake_by_ref());
+                crate::cell::contain_panic(|| w.wake_by_ref());
             }
         });
     }

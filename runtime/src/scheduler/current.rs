@@ -19,7 +19,7 @@
 //! queues. A remote push that races with the drain sees `shutdown` and drains it again.
 
 use super::multi::{Config as MultiConfig, WorkerMetrics};
-use crate::cell::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
+use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
 use crate::coop;
 use crate::driver::{Driver, DriverHandle, ParkStats};
 use crate::loom::{AtomicBool, Mutex, Ordering::*};
@@ -99,22 +99,6 @@ impl Shared {
             metrics: WorkerMetrics::default(),
             jobs: JobsInFlight::default(),
         }))
-    }
-
-    pub(crate) fn spawn<F>(
-        this: &Arc<Shared>,
-        future: F,
-        at: &'static std::panic::Location<'static>,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let (join, notified) = crate::cell::spawn_task(future, this.clone(), &this.owned, at);
-        if let Some(task) = notified {
-            this.schedule(task);
-        }
-        join
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

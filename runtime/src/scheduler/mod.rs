@@ -8,7 +8,7 @@ pub(crate) mod current;
 pub(crate) mod multi;
 pub(crate) mod unhandled;
 
-use crate::cell::{JoinHandle, Notified};
+use crate::cell::{self, JoinHandle, Notified};
 use crate::driver::DriverHandle;
 use std::future::Future;
 use std::sync::Arc;
@@ -47,8 +47,8 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         match self {
-            Scheduler::Multi(s) => multi::Shared::spawn(s, future, at),
-            Scheduler::Current(s) => current::Shared::spawn(s, future, at),
+            Scheduler::Multi(s) => cell::spawn(future, s.clone(), &s.owned, at),
+            Scheduler::Current(s) => cell::spawn(future, s.clone(), &s.owned, at),
         }
     }
 
@@ -99,20 +99,6 @@ impl Scheduler {
             }
             _ => self.outside_driver().clone(),
         })
-    }
-}
-
-/// Runs `f`, containing a panic that escapes it: user code a runtime thread runs outside a
-/// task's poll (a waker fired by I/O readiness, a thread hook) must not unwind out of the
-/// event loop. The panic hook has already reported the panic; its payload is dropped (and a
-/// panic of the payload's own destructor contained too). Returns `None` if `f` panicked.
-pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> Option<R> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => Some(r),
-        Err(payload) => {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
-            None
-        }
     }
 }
 

@@ -70,7 +70,8 @@ use std::task::{Context, Poll, Waker};
 /// });
 /// ```
 pub struct TaskGroup<T, E> {
-    shared: Arc<Shared<T, E>>,
+    /// Every spawn goes through it: a group is its own first spawner plus `join`/cancel.
+    spawner: GroupSpawner<T, E>,
 }
 
 /// A cloneable handle that spawns children into a [`TaskGroup`], from any task.
@@ -339,7 +340,9 @@ impl<T, E> TaskGroup<T, E> {
     /// ```
     pub fn new() -> TaskGroup<T, E> {
         TaskGroup {
-            shared: Shared::new(),
+            spawner: GroupSpawner {
+                shared: Shared::new(),
+            },
         }
     }
 
@@ -354,9 +357,7 @@ impl<T, E> TaskGroup<T, E> {
     /// });
     /// ```
     pub fn spawner(&self) -> GroupSpawner<T, E> {
-        GroupSpawner {
-            shared: self.shared.clone(),
-        }
+        self.spawner.clone()
     }
 
     /// Number of children whose futures are still alive (running, or being cancelled).
@@ -369,7 +370,7 @@ impl<T, E> TaskGroup<T, E> {
     /// });
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.state.lock().running
+        self.spawner.shared.state.lock().running
     }
 
     /// Whether no child is alive.
@@ -395,7 +396,7 @@ impl<T, E> TaskGroup<T, E> {
     /// });
     /// ```
     pub fn is_failed(&self) -> bool {
-        self.shared.is_failed()
+        self.spawner.shared.is_failed()
     }
 }
 
@@ -423,8 +424,8 @@ where
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let handle = current_handle("kiln::task::TaskGroup::spawn");
-        self.shared.spawn(&handle, future)
+        self.spawner
+            .spawn_here("kiln::task::TaskGroup::spawn", future)
     }
 
     /// Spawns a child on the runtime of `handle` (see [`TaskGroup::spawn`]).
@@ -440,7 +441,7 @@ where
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.shared.spawn(handle, future)
+        self.spawner.spawn_on(future, handle)
     }
 
     /// Waits until every child is done. `Ok` with their outputs in spawn order, or the first
@@ -469,7 +470,7 @@ where
     }
 
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>, GroupError<E>>> {
-        let mut state = self.shared.state.lock();
+        let mut state = self.spawner.shared.state.lock();
         if !state.is_done() {
             let old = state.joiner.replace(cx.waker().clone());
             drop(state);
@@ -510,13 +511,13 @@ impl<T, E> Default for TaskGroup<T, E> {
 impl<T, E> Drop for TaskGroup<T, E> {
     /// Aborts every child still running (step 5).
     fn drop(&mut self) {
-        self.shared.cancel();
+        self.spawner.shared.cancel();
     }
 }
 
 impl<T, E> fmt::Debug for TaskGroup<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.state.lock();
+        let state = self.spawner.shared.state.lock();
         f.debug_struct("TaskGroup")
             .field("running", &state.running)
             .field("failed", &state.failure.is_some())
@@ -529,11 +530,19 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
+    /// Spawns on the current runtime; `what` names the public method in the panic message
+    /// outside a runtime.
+    #[track_caller]
+    fn spawn_here<F>(&self, what: &str, future: F) -> Option<Id>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.shared.spawn(&current_handle(what), future)
+    }
+
     /// Spawns a child into the group on the current runtime (see [`TaskGroup::spawn`]).
     /// `None`, with `future` dropped unpolled, if the group failed, was joined or dropped.
-    ///
-    /// # Panics
-    /// Outside a kiln runtime, with a message that says so.
+    /// Panics outside a kiln runtime, as [`TaskGroup::spawn`] does.
     ///
     /// ```
     /// kiln::run(async {
@@ -549,8 +558,7 @@ where
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let handle = current_handle("kiln::task::GroupSpawner::spawn");
-        self.shared.spawn(&handle, future)
+        self.spawn_here("kiln::task::GroupSpawner::spawn", future)
     }
 
     /// Spawns a child into the group on the runtime of `handle`.
@@ -631,7 +639,7 @@ where
             if b.as_mut().poll(cx).is_ready() {
                 body = None;
             } else {
-                let mut state = group.shared.state.lock();
+                let mut state = group.spawner.shared.state.lock();
                 let old = state.joiner.replace(cx.waker().clone());
                 let failed = state.failure.is_some();
                 drop(state);

@@ -41,13 +41,12 @@ mod loom_tests;
 pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
-use crate::cell::{owned::OwnedTasks, JoinHandle, Notified, RawTask, Schedule};
+use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
 use crate::driver::DriverHandle;
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use idle::Idle;
 use queue::{Inject, Steal};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,22 +193,6 @@ impl Shared {
             workers_running: AtomicUsize::new(workers),
         });
         Ok((shared, Parts { locals }))
-    }
-
-    pub(crate) fn spawn<F>(
-        this: &Arc<Shared>,
-        future: F,
-        at: &'static std::panic::Location<'static>,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let (join, notified) = crate::cell::spawn_task(future, this.clone(), &this.owned, at);
-        if let Some(task) = notified {
-            this.schedule_task(task, false);
-        }
-        join
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

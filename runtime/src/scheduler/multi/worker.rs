@@ -147,7 +147,7 @@ pub(super) fn run_core(exit: &mut WorkerExit, core: Core, driver: Driver) {
 impl WorkerContext {
     /// The run loop until shutdown, resumed after a stray panic (see the module docs).
     fn run(&self) {
-        while crate::scheduler::contain_panic(|| self.run_loop()).is_none() {}
+        while crate::cell::contain_panic(|| self.run_loop()).is_none() {}
     }
 
     fn run_loop(&self) {
@@ -357,7 +357,7 @@ impl WorkerContext {
         if parked {
             let timeout = self.sibling_timer_bound(index);
             // Contained here so that `unpark_self` below always runs.
-            let stats = crate::scheduler::contain_panic(|| self.driver.borrow_mut().park(timeout))
+            let stats = crate::cell::contain_panic(|| self.driver.borrow_mut().park(timeout))
                 .unwrap_or_default();
             self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);

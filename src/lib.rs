@@ -84,8 +84,9 @@ pub mod executor {
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        block_in_place, group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError,
-        JoinHandle, JoinSet, TaskGroup, TaskTracker, TrackedFuture, TrackerWait,
+        block_in_place, consume_budget, group, id, try_id, unconstrained, yield_now, GroupError,
+        GroupSpawner, Id, JoinError, JoinHandle, JoinSet, TaskGroup, TaskTracker, TrackedFuture,
+        TrackerWait, Unconstrained,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

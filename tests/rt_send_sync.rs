@@ -40,6 +40,8 @@ fn runtime_types_are_send_and_sync() {
     sync::<kiln::task::TaskTracker>();
     send::<kiln::task::TrackedFuture<std::future::Ready<u8>>>();
     send::<kiln::task::TrackerWait<'static>>();
+    send::<kiln::task::Unconstrained<std::future::Ready<u8>>>();
+    sync::<kiln::task::Unconstrained<std::future::Ready<u8>>>();
 }
 
 #[test]

@@ -1,10 +1,16 @@
 //! Cooperative budgeting: a task gets [`BUDGET`] operations on kiln's own resources per poll.
 //!
-//! Each resource future calls `poll_proceed` before doing work. Once the budget is spent the
+//! Each budgeted resource calls `poll_proceed` before doing work. Once the budget is spent the
 //! resource returns `Pending` after waking the task, so the task yields to its worker and one
-//! busy connection or channel cannot starve the rest. Outside a kiln task the budget is
-//! unconstrained. A resource that ends up `Pending` anyway refunds its unit (the guard's drop)
-//! unless it calls `made_progress`.
+//! busy connection cannot starve the rest. Outside a kiln task the budget is unconstrained. A
+//! resource that ends up `Pending` anyway refunds its unit (the guard's drop) unless it calls
+//! `made_progress`.
+//!
+//! Budgeted: awaiting a `JoinHandle`, and socket I/O (`crate::net`). Not budgeted: timers
+//! (`kiln-timer`) and `kiln::sync` waits, which are runtime-agnostic crates; a task looping
+//! over always-ready channel receives or elapsed timers can call
+//! [`crate::task::consume_budget`] to take part. [`crate::task::unconstrained`] runs a future
+//! without a budget.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -18,6 +24,18 @@ thread_local! {
 
 /// Runs `f` (one task poll) with a fresh budget, restoring the previous one after.
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+    run_with(Some(BUDGET), f)
+}
+
+/// Runs `f` (one poll of an unconstrained future) without a budget, restoring the task's
+/// budget after; units spent inside `f` are not counted.
+pub(crate) fn without_budget<R>(f: impl FnOnce() -> R) -> R {
+    run_with(None, f)
+}
+
+/// Runs `f` with `budget` as the thread's current budget, restoring the previous one after
+/// (also when `f` unwinds).
+fn run_with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
     struct Reset(Option<u8>);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -25,7 +43,7 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
     }
-    let _reset = Reset(CURRENT.with(|c| c.replace(Some(BUDGET))));
+    let _reset = Reset(CURRENT.with(|c| c.replace(budget)));
     f()
 }
 

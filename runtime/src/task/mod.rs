@@ -1,4 +1,5 @@
-//! Tasks as users see them: ids, yielding, `block_in_place`, and the structured-concurrency
+//! Tasks as users see them: ids, yielding, the cooperative budget ([`consume_budget`],
+//! [`unconstrained`]), `block_in_place`, and the structured-concurrency
 //! API ([`JoinSet`], [`TaskGroup`] and [`group`], [`TaskTracker`]).
 //!
 //! The task cell itself (the allocation, its state machine, [`JoinHandle`], the owned list)
@@ -6,6 +7,7 @@
 //! through `crate::runtime`'s handles.
 
 mod block_in_place;
+mod budget;
 mod group;
 mod group_error;
 mod join_set;
@@ -13,6 +15,7 @@ mod tracker;
 
 pub use crate::cell::{id, try_id, Id, JoinError, JoinHandle};
 pub use block_in_place::block_in_place;
+pub use budget::{consume_budget, unconstrained, Unconstrained};
 pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join_set::JoinSet;
 pub use tracker::{TaskTracker, TrackedFuture, TrackerWait};

@@ -4,7 +4,7 @@ use crate::builder::{Builder, Kind};
 use crate::context;
 use crate::scheduler::current::ThreadWaker;
 use crate::scheduler::{current, multi, Scheduler};
-use crate::task::JoinHandle;
+use crate::cell::JoinHandle;
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -50,6 +50,9 @@ use queue::{Inject, Steal};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A thread start or stop hook (`Builder::on_thread_start`, `Builder::on_thread_stop`).
+pub(crate) type ThreadHook = Arc<dyn Fn() + Send + Sync + 'static>;
+
 /// Tunables the workers read.
 pub(crate) struct Config {
     pub(crate) event_interval: u32,
@@ -69,8 +72,8 @@ pub(crate) struct Config {
 pub(crate) struct WorkerThreadSpec {
     pub(crate) name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
     pub(crate) stack_size: Option<usize>,
-    pub(crate) on_start: Option<crate::builder::Hook>,
-    pub(crate) on_stop: Option<crate::builder::Hook>,
+    pub(crate) on_start: Option<ThreadHook>,
+    pub(crate) on_stop: Option<ThreadHook>,
     /// `Builder::worker_time_slice`.
     pub(crate) time_slice: Duration,
 }

@@ -32,11 +32,15 @@
 //! Wakers, handles being aborted or dropped, outputs and failure values are always released
 //! outside the lock, so nothing that could re-enter the group runs while it is held.
 
+mod scope;
+mod spawner;
+
 pub use super::group_error::GroupError;
 use super::{Id, JoinError, JoinHandle};
 use crate::loom::Mutex;
 use crate::Handle;
 use futures_util::FutureExt;
+pub use scope::group;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -523,137 +527,4 @@ impl<T, E> fmt::Debug for TaskGroup<T, E> {
             .field("failed", &state.failure.is_some())
             .finish()
     }
-}
-
-impl<T, E> GroupSpawner<T, E>
-where
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    /// Spawns on the current runtime; `what` names the public method in the panic message
-    /// outside a runtime.
-    #[track_caller]
-    fn spawn_here<F>(&self, what: &str, future: F) -> Option<Id>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        self.shared.spawn(&current_handle(what), future)
-    }
-
-    /// Spawns a child into the group on the current runtime (see [`TaskGroup::spawn`]).
-    /// `None`, with `future` dropped unpolled, if the group failed, was joined or dropped.
-    /// Panics outside a kiln runtime, as [`TaskGroup::spawn`] does.
-    ///
-    /// ```
-    /// kiln::run(async {
-    ///     let group = kiln::task::TaskGroup::<u8, ()>::new();
-    ///     let spawner = group.spawner();
-    ///     assert!(spawner.spawn(async { Ok(1) }).is_some());
-    ///     assert_eq!(group.join().await.unwrap(), vec![1]);
-    ///     assert!(spawner.spawn(async { Ok(2) }).is_none()); // joined: closed
-    /// });
-    /// ```
-    #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> Option<Id>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        self.spawn_here("kiln::task::GroupSpawner::spawn", future)
-    }
-
-    /// Spawns a child into the group on the runtime of `handle`.
-    ///
-    /// ```
-    /// let rt = kiln::Runtime::new().unwrap();
-    /// let group = kiln::task::TaskGroup::<u8, ()>::new();
-    /// group.spawner().spawn_on(async { Ok(3) }, rt.handle());
-    /// assert_eq!(rt.block_on(group.join()).unwrap(), vec![3]);
-    /// ```
-    #[track_caller]
-    pub fn spawn_on<F>(&self, future: F, handle: &Handle) -> Option<Id>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        self.shared.spawn(handle, future)
-    }
-}
-
-impl<T, E> Clone for GroupSpawner<T, E> {
-    fn clone(&self) -> GroupSpawner<T, E> {
-        GroupSpawner {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl<T, E> fmt::Debug for GroupSpawner<T, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupSpawner").finish_non_exhaustive()
-    }
-}
-
-#[track_caller]
-fn current_handle(what: &str) -> Handle {
-    match Handle::try_current() {
-        Some(handle) => handle,
-        None => crate::runtime::no_runtime(what),
-    }
-}
-
-/// Runs `body` with a [`GroupSpawner`], then waits for every child: asyncio's
-/// `async with asyncio.TaskGroup() as tg:` block.
-///
-/// The body runs inline in the calling task. If a child fails while the body still runs, the
-/// body is cancelled (dropped at its current `.await`), like asyncio cancels the block. If the
-/// body panics, the panic propagates and every child is aborted. Dropping the returned future
-/// aborts every child.
-///
-/// ```
-/// use std::time::Duration;
-///
-/// kiln::run(async {
-///     let out = kiln::task::group(|g| async move {
-///         for i in 0..3u64 {
-///             g.spawn(async move {
-///                 kiln::time::sleep(Duration::from_millis(3 - i)).await;
-///                 Ok::<_, std::io::Error>(i)
-///             });
-///         }
-///     })
-///     .await
-///     .unwrap();
-///     assert_eq!(out, vec![0, 1, 2]); // spawn order
-/// });
-/// ```
-pub async fn group<T, E, F, Fut>(body: F) -> Result<Vec<T>, GroupError<E>>
-where
-    T: Send + 'static,
-    E: Send + 'static,
-    F: FnOnce(GroupSpawner<T, E>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let group = TaskGroup::new();
-    let mut body = Some(Box::pin(body(group.spawner())));
-    std::future::poll_fn(|cx| {
-        if let Some(b) = body.as_mut() {
-            if b.as_mut().poll(cx).is_ready() {
-                body = None;
-            } else {
-                let mut state = group.spawner.shared.state.lock();
-                let old = state.joiner.replace(cx.waker().clone());
-                let failed = state.failure.is_some();
-                drop(state);
-                drop(old);
-                if !failed {
-                    return Poll::Pending;
-                }
-                // A child failed: cancel the body (drop it outside the lock).
-                body = None;
-            }
-        }
-        Poll::Ready(())
-    })
-    .await;
-    drop(body);
-    group.join().await
 }

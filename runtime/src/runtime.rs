@@ -1,10 +1,10 @@
 //! [`Runtime`] and [`Handle`]: starting, entering, spawning onto and shutting down a runtime.
 
 use crate::builder::{Builder, Kind};
+use crate::cell::JoinHandle;
 use crate::context;
 use crate::scheduler::current::ThreadWaker;
 use crate::scheduler::{current, multi, Scheduler};
-use crate::cell::JoinHandle;
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -198,7 +198,6 @@ impl Shared {
         let waker = Waker::from(main.clone());
         let mut task_cx = TaskContext::from_waker(&waker);
         let event_interval = self.config.event_interval.max(1);
-        let global_interval = self.config.global_queue_interval.max(1);
         let out = loop {
             if main.woken.swap(false, AcqRel) {
                 if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut task_cx)) {
@@ -208,37 +207,7 @@ impl Shared {
             if self.is_shutdown() {
                 break None;
             }
-            let mut ran = 0;
-            while ran < event_interval {
-                let task = {
-                    let mut core = cx.core.borrow_mut();
-                    let core = core.as_mut().expect("core present while driving");
-                    core.tick = core.tick.wrapping_add(1);
-                    if let Some(rng) = core.rng.as_mut() {
-                        // Seeded: draw among every ready task, remote wake-ups included.
-                        core.local.extend(self.inject.lock().drain(..));
-                        let n = core.local.len();
-                        (n > 0)
-                            .then(|| rng.below(n))
-                            .and_then(|i| core.local.swap_remove_back(i))
-                    } else if core.tick % global_interval == 0 {
-                        self.inject
-                            .lock()
-                            .pop_front()
-                            .or_else(|| core.local.pop_front())
-                    } else {
-                        core.local
-                            .pop_front()
-                            .or_else(|| self.inject.lock().pop_front())
-                    }
-                };
-                let Some(task) = task else { break };
-                ran += 1;
-                coop::with_budget(|| task.run_checked(self.config.slow_poll_threshold));
-                if main.woken.load(Acquire) || self.unhandled.is_triggered() {
-                    break;
-                }
-            }
+            let ran = self.run_tasks(cx, &main, event_interval);
             if self.unhandled.is_triggered() {
                 break None;
             }
@@ -262,20 +231,69 @@ impl Shared {
                 .as_mut()
                 .expect("driver present while driving")
                 .park(timeout);
-            let mut core = cx.core.borrow_mut();
-            let core = core.as_mut().expect("core present while driving");
-            core.polls += ran as u64;
-            core.parks += u64::from(idle);
-            core.io_events += stats.io_events as u64;
-            core.timers_fired += stats.timers_fired as u64;
-            if self.config.metrics {
-                core.publish(&self.metrics);
-            }
+            self.count_turn(cx, ran, idle, &stats);
         };
         let core = cx.core.borrow_mut().take().expect("core present");
         let driver = cx.driver.borrow_mut().take().expect("driver present");
         drop(guard);
         (core, driver, out)
+    }
+
+    /// Runs up to `limit` ready tasks; stops early once the main future is woken or an
+    /// unhandled panic shuts the runtime down. Returns how many ran.
+    fn run_tasks(&self, cx: &Context, main: &MainWaker, limit: u32) -> u32 {
+        let mut ran = 0;
+        while ran < limit {
+            let Some(task) = self.next_task(cx) else {
+                break;
+            };
+            ran += 1;
+            coop::with_budget(|| task.run_checked(self.config.slow_poll_threshold));
+            if main.woken.load(Acquire) || self.unhandled.is_triggered() {
+                break;
+            }
+        }
+        ran
+    }
+
+    /// The next ready task: drawn at random under a seed, else the local queue first with
+    /// the injector checked every `global_queue_interval` ticks.
+    fn next_task(&self, cx: &Context) -> Option<Notified> {
+        let global_interval = self.config.global_queue_interval.max(1);
+        let mut core = cx.core.borrow_mut();
+        let core = core.as_mut().expect("core present while driving");
+        core.tick = core.tick.wrapping_add(1);
+        if let Some(rng) = core.rng.as_mut() {
+            // Seeded: draw among every ready task, remote wake-ups included.
+            core.local.extend(self.inject.lock().drain(..));
+            let n = core.local.len();
+            (n > 0)
+                .then(|| rng.below(n))
+                .and_then(|i| core.local.swap_remove_back(i))
+        } else if core.tick % global_interval == 0 {
+            self.inject
+                .lock()
+                .pop_front()
+                .or_else(|| core.local.pop_front())
+        } else {
+            core.local
+                .pop_front()
+                .or_else(|| self.inject.lock().pop_front())
+        }
+    }
+
+    /// Counts one turn of the loop (tasks run, a park, what the park dispatched) and
+    /// publishes the counters if metrics are on.
+    fn count_turn(&self, cx: &Context, ran: u32, idle: bool, stats: &ParkStats) {
+        let mut core = cx.core.borrow_mut();
+        let core = core.as_mut().expect("core present while driving");
+        core.polls += u64::from(ran);
+        core.parks += u64::from(idle);
+        core.io_events += stats.io_events as u64;
+        core.timers_fired += stats.timers_fired as u64;
+        if self.config.metrics {
+            core.publish(&self.metrics);
+        }
     }
 
     fn clock_paused(&self) -> bool {

@@ -1,5 +1,7 @@
 //! [`Builder`]: every runtime tunable, named and documented, with its default.
 
+mod testing;
+
 use crate::scheduler::multi::Config;
 use crate::Runtime;
 use std::fmt;

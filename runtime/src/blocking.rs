@@ -112,3 +112,21 @@ where
     submit(&pool, handle, notified);
     join
 }
+
+impl crate::Handle {
+    /// Runs `f` on this runtime's blocking pool.
+    ///
+    /// ```
+    /// let rt = kiln::Runtime::new().unwrap();
+    /// let h = rt.handle().spawn_blocking(|| 5);
+    /// assert_eq!(rt.block_on(h).unwrap(), 5);
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn_blocking(self, f)
+    }
+}

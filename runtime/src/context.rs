@@ -27,6 +27,12 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
         .unwrap_or_else(|_| (f.take().expect("called once"))(None))
 }
 
+/// A clone of the current handle, or `None` outside any runtime (a thread that carries its
+/// runtime over to a thread it starts).
+pub(crate) fn current_handle() -> Option<Handle> {
+    with_handle(|h| h.cloned())
+}
+
 /// Restores the previous handle on drop.
 pub(crate) struct HandleGuard(Option<Handle>);
 

@@ -358,22 +358,6 @@ impl Handle {
         self.sched.spawn(future)
     }
 
-    /// Runs `f` on this runtime's blocking pool.
-    ///
-    /// ```
-    /// let rt = kiln::Runtime::new().unwrap();
-    /// let h = rt.handle().spawn_blocking(|| 5);
-    /// assert_eq!(rt.block_on(h).unwrap(), 5);
-    /// ```
-    #[track_caller]
-    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        crate::blocking::spawn_blocking(self, f)
-    }
-
     /// Makes this runtime current on this thread until the guard drops.
     ///
     /// ```

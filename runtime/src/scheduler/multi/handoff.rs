@@ -26,7 +26,6 @@
 use super::worker::{run_core, Core, WorkerContext};
 use super::Shared;
 use crate::driver::Driver;
-use crate::Handle;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The core and event loop in transit between the two threads.
@@ -96,7 +95,8 @@ fn spawn_successor(shared: &Arc<Shared>, baton: Baton) -> std::io::Result<()> {
     if let Some(size) = spec.stack_size {
         tb = tb.stack_size(size);
     }
-    let handle = Handle::current();
+    // The successor runs with the runtime this thread runs (a worker always has one).
+    let handle = crate::context::current_handle().expect("a worker thread has its runtime");
     let shared2 = shared.clone();
     tb.spawn(move || {
         // Counts this thread out however it leaves (see `WorkerExit`).

@@ -230,7 +230,7 @@ const ATTR_SIZE: u32 = std::mem::size_of::<SchedAttr>() as u32;
 const _: () = assert!(ATTR_SIZE == 48, "sched_attr version 0 is 48 bytes");
 
 /// The calling thread's policy and nice value.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 fn policy_and_nice() -> Option<(u32, i32)> {
     get_sched_attr().map(|a| (a.sched_policy, a.sched_nice))
 }

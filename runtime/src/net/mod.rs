@@ -97,11 +97,13 @@ pub(crate) mod evented;
 pub mod hyper;
 mod split;
 mod tcp;
+mod tcp_listener;
 mod udp;
 mod unix;
 
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::TcpStream;
+pub use tcp_listener::TcpListener;
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 

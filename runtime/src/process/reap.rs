@@ -71,7 +71,7 @@ impl ExitWatch {
 static PIDFD_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn pidfd_usable() -> bool {
-    cfg!(target_os = "linux") && !PIDFD_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+    crate::sys::PIDFDS && !PIDFD_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A spawned child not yet known to be reaped, with its exit watch.

@@ -68,6 +68,9 @@ impl IoEvents {
     }
 }
 
+/// Whether this system has pidfds: not here.
+pub(crate) const PIDFDS: bool = false;
+
 /// There are no pidfds here.
 ///
 /// # Errors

@@ -184,6 +184,9 @@ impl IoEvents {
     }
 }
 
+/// Whether this system has pidfds (Linux 5.3+; [`pidfd_open`] tells for this kernel).
+pub(crate) const PIDFDS: bool = true;
+
 /// A pidfd for the child `pid` (close-on-exec): readable once the child exits. Only valid
 /// while the child is not yet reaped (the caller holds its `std::process::Child`).
 ///

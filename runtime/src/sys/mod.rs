@@ -35,7 +35,7 @@ mod imp;
 
 pub(crate) use imp::{
     current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_reporting_drain,
-    runnable_threads, IoEvents,
+    runnable_threads, IoEvents, PIDFDS,
 };
 
 /// Asks the kernel to schedule the calling thread with a time slice of `slice` (keeping its

@@ -9,6 +9,11 @@
 //!   `signal-hook-registry`, which chains with handlers others installed.
 //!
 //! Linux-only behaviour: only `pidfd_open`; the rest is POSIX.
+//!
+//! [`park`] holds the FFI of a worker's wait (an eventfd and `epoll_pwait2`, Linux-only, with
+//! a fallback that reports `Unsupported`).
+
+pub(crate) mod park;
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -31,9 +31,9 @@
 //! `deadline - slack` and then spins (`std::hint::spin_loop`, reading the clock) until the
 //! deadline itself, so the timer fires on time. While spinning it still notices everything a
 //! wait would: a notification (`unparked`, set before the poller is notified) ends the spin at
-//! once, and the poller is checked for I/O readiness every [`SPIN_IO_CHECK`] iterations. The spin never yields the
-//! CPU (`thread::yield_now` would hand it to any runnable thread and make the wake-up as late
-//! as the wait it replaces).
+//! once, and the poller is checked for I/O readiness every [`SPIN_IO_CHECK`] iterations. The
+//! spin never yields the CPU (`thread::yield_now` would hand it to any runnable thread and
+//! make the wake-up as late as the wait it replaces).
 //!
 //! `slack` is learned per driver (`Spin`): after each timed wait that ended by its timeout,
 //! the oversleep (actual wake minus requested wake) feeds a decaying maximum (each sample

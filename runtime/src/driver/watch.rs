@@ -98,9 +98,9 @@ impl SiblingWatch {
         }
     }
 
-    /// Harvests the sockets of every sibling whose registration fired (`keys`, of one wait), dispatching
-    /// their events (their tasks are scheduled on the calling worker). Returns how many events
-    /// were dispatched.
+    /// Harvests the sockets of every sibling whose registration fired (`keys`, of one wait),
+    /// dispatching their events (their tasks are scheduled on the calling worker). Returns how
+    /// many events were dispatched.
     pub(crate) fn poll_fired(&self, keys: &[usize]) -> usize {
         let mut n = 0;
         for &key in keys {

@@ -8,10 +8,11 @@
 //! `/proc/self/task` every 0.5 ms; no other runtime exists during a round) and CPU time
 //! (getrusage) next to wall time. Every round builds a fresh runtime and warms its pool with one
 //! untimed batch. For reference, the same rounds also run the jobs through kiln's
-//! `spawn_blocking` (its elastic pool at nice +15), and through a compute pool whose threads
-//! ask for a 100 ms time slice (`Builder::compute_time_slice`). Rounds alternate, first on a quiet machine, then with a busy
-//! neighbour: one busy-looping child process per CPU at normal priority, started and stopped by
-//! the bench.
+//! `spawn_blocking` (its elastic pool, with the builder's default scheduling hints: none for
+//! pool threads), and through a compute pool whose threads ask for a 100 ms time slice
+//! (`Builder::compute_time_slice`). Rounds alternate, first on a quiet machine, then with a
+//! busy neighbour: one busy-looping child process per CPU at normal priority, started and
+//! stopped by the bench.
 //!
 //! `compute_tiny_jobs`: 100 000 trivial jobs submitted from a plain thread and then awaited:
 //! kiln's `ThreadPool::spawn` (2 threads), tokio's `spawn_blocking` (2 workers, its default

@@ -7,8 +7,14 @@
 //! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
-//! Both variants use 2 worker threads (override with `--workers N`), keep-alive connections,
-//! and answer every request with `Hello, World!`. Both accept loops pause for
+//! Both variants use 2 worker threads (override with `--workers N`) and keep-alive
+//! connections, and serve three routes (`benches/http_wrk.sh` loads each):
+//! - `/sleep`: waits 1 ms on the runtime's timer, then answers `slept`;
+//! - `/blocking`: runs a [`CPU_JOB`]-long CPU-bound job through `spawn_blocking`, then
+//!   answers `done`;
+//! - any other path: answers `Hello, World!`.
+//!
+//! Both accept loops pause for
 //! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
 //! file descriptors or memory), as hyper-util's and tokio's examples do, instead of spinning.
 
@@ -24,6 +30,46 @@ use std::time::Duration;
 /// How long an accept loop pauses after an error that retrying at once would only repeat.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long the `/blocking` route's job computes.
+const CPU_JOB: Duration = Duration::from_micros(50);
+
+/// How long the `/sleep` route waits.
+const SLEEP: Duration = Duration::from_millis(1);
+
+/// The routes (see the module docs).
+enum Route {
+    Hello,
+    Sleep,
+    Blocking,
+}
+
+fn route<B>(req: &Request<B>) -> Route {
+    match req.uri().path() {
+        "/sleep" => Route::Sleep,
+        "/blocking" => Route::Blocking,
+        _ => Route::Hello,
+    }
+}
+
+fn text(body: &'static str) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))))
+}
+
+/// The `/blocking` route's job: hashes for [`CPU_JOB`] of wall time (the same work on both
+/// runtimes; a job that waits for a CPU does less of it, as a deadline-bound job would).
+fn cpu_job() -> u64 {
+    let start = std::time::Instant::now();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    while start.elapsed() < CPU_JOB {
+        for _ in 0..64 {
+            x = std::hint::black_box(x.rotate_left(5) ^ x.wrapping_mul(0x0100_0000_01B3));
+        }
+    }
+    x
+}
+
 /// Whether a failed accept concerned only the one connection it was accepting (then the loop
 /// goes on at once). Any other error, above all `EMFILE`/`ENFILE` (no free file descriptor)
 /// or `ENOBUFS`/`ENOMEM`, is reported by every accept until some connection closes.
@@ -36,10 +82,32 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(
-        b"Hello, World!",
-    ))))
+async fn kiln_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    match route(&req) {
+        Route::Hello => text("Hello, World!"),
+        Route::Sleep => {
+            kiln::time::sleep(SLEEP).await;
+            text("slept")
+        }
+        Route::Blocking => {
+            let _ = kiln::spawn_blocking(cpu_job).await;
+            text("done")
+        }
+    }
+}
+
+async fn tokio_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    match route(&req) {
+        Route::Hello => text("Hello, World!"),
+        Route::Sleep => {
+            tokio::time::sleep(SLEEP).await;
+            text("slept")
+        }
+        Route::Blocking => {
+            let _ = tokio::task::spawn_blocking(cpu_job).await;
+            text("done")
+        }
+    }
 }
 
 fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
@@ -65,7 +133,7 @@ fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
             kiln::spawn(async move {
                 let served = http1::Builder::new()
                     .timer(HyperTimer)
-                    .serve_connection(HyperIo::new(conn), service_fn(hello))
+                    .serve_connection(HyperIo::new(conn), service_fn(kiln_service))
                     .await;
                 if let Err(e) = served {
                     eprintln!("connection error: {e}");
@@ -99,7 +167,7 @@ fn run_tokio(port: u16, workers: usize) -> std::io::Result<()> {
             tokio::spawn(async move {
                 let served = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(conn), service_fn(hello))
+                    .serve_connection(TokioIo::new(conn), service_fn(tokio_service))
                     .await;
                 if let Err(e) = served {
                     eprintln!("connection error: {e}");

@@ -130,6 +130,7 @@ impl Runtime {
                         let _rt = context::enter_runtime_thread();
                         // Before the user's hook, which may choose other settings.
                         crate::sys::request_time_slice(slice);
+                        crate::sys::park::set_minimal_timer_slack();
                         // A panicking hook is reported and the worker runs on (see `Builder`).
                         if let Some(f) = start {
                             crate::cell::contain_panic(|| f());

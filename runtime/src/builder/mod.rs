@@ -13,20 +13,20 @@ use std::time::Duration;
 pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
 /// Default ticks between a worker's fairness checks of the shared injector.
 pub const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 61;
-/// Default cap on how long a parked worker spins before a timer deadline (see
-/// [`Builder::timer_spin_limit`]).
-pub(crate) const DEFAULT_TIMER_SPIN_LIMIT: Duration = Duration::from_micros(250);
+/// Default cap on how long a parked worker spins before a timer deadline: zero, no spinning
+/// (see [`Builder::timer_spin_limit`]).
+pub(crate) const DEFAULT_TIMER_SPIN_LIMIT: Duration = Duration::ZERO;
 /// Default time slice worker threads ask the OS scheduler for (see
 /// [`Builder::worker_time_slice`]).
 pub(crate) const DEFAULT_WORKER_TIME_SLICE: Duration = Duration::from_micros(100);
-/// Default time slice blocking-pool threads ask the OS scheduler for (see
-/// [`Builder::blocking_time_slice`]).
-pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::from_millis(100);
+/// Default time slice blocking-pool threads ask the OS scheduler for: none, the OS default
+/// (see [`Builder::blocking_time_slice`]).
+pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::ZERO;
 /// Default time slice compute-pool threads ask the OS scheduler for (see
 /// [`Builder::compute_time_slice`]).
 pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
-/// Default nice increment of blocking-pool threads (see [`Builder::blocking_nice`]).
-pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 15;
+/// Default nice increment of blocking-pool threads: none (see [`Builder::blocking_nice`]).
+pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 0;
 
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -312,22 +312,23 @@ impl Builder {
     }
 
     /// The most a parked worker (or a current-thread runtime's loop) spins before a timer
-    /// deadline, to fire the timer on time (default 250 µs).
-    /// `Duration::ZERO` turns spinning off.
+    /// deadline, to fire the timer on time: the opt-in *precise mode*. Default
+    /// `Duration::ZERO`, no spinning.
     ///
-    /// A thread parked until a deadline wakes some tens of microseconds after it (more on a
-    /// virtual machine). So when a timer is what ends a park, the worker waits until
-    /// `deadline - slack` and spins, reading the clock, for the rest; a notification or I/O
-    /// readiness still ends the spin at once. `slack` is learned from how late this worker's
-    /// own timed waits have woken (a decaying maximum), capped by this limit: on a machine with
-    /// precise wake-ups it spins almost nothing. The cost is CPU time, up to `slack` per
-    /// timer-ended park (with a 1 ms periodic timer and 100 µs of slack, about 10% of one
-    /// CPU). Turn it off, or lower the cap, when CPU time matters more than timer precision
-    /// below a tenth of a millisecond, or on a machine with fewer CPUs than busy threads.
+    /// Without spinning a worker sleeps in the kernel until the deadline itself (on Linux
+    /// 5.11+ with a nanosecond timeout and no timer slack), and a timer fires as late as the
+    /// kernel wakes the thread: tens of microseconds on an idle machine, more on a virtual
+    /// machine or a busy one. With a limit, when a timer is what ends a park, the worker waits
+    /// until `deadline - slack` and spins, reading the clock, for the rest; a notification or
+    /// I/O readiness still ends the spin at once. `slack` is learned from how late this
+    /// worker's own timed waits have woken (a decaying maximum), capped by this limit. The
+    /// cost is CPU time, up to `slack` per timer-ended park (with a 1 ms periodic timer and
+    /// 100 µs of slack, about 10% of one CPU); while more threads are runnable than twice the
+    /// CPUs it does not spin. `docs/tuning.md` has measured figures for both modes.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
-    ///     .timer_spin_limit(std::time::Duration::ZERO) // never spin
+    ///     .timer_spin_limit(std::time::Duration::from_micros(250)) // precise mode
     ///     .build()
     ///     .unwrap();
     /// rt.block_on(async { kiln::time::sleep(std::time::Duration::from_millis(1)).await });
@@ -361,9 +362,9 @@ impl Builder {
         self
     }
 
-    /// The time slice each blocking-pool thread asks the OS scheduler for (default 100 ms,
-    /// the longest Linux grants); `Duration::ZERO` leaves the OS default. Linux 6.6 and later
-    /// only, like [`Builder::worker_time_slice`].
+    /// The time slice each blocking-pool thread asks the OS scheduler for; `Duration::ZERO`
+    /// (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`].
     ///
     /// A long slice puts a pool thread's scheduling deadline far ahead, so a worker that wakes
     /// while pool threads keep every CPU busy runs first. It does not change the pool
@@ -373,7 +374,7 @@ impl Builder {
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
-    ///     .blocking_time_slice(std::time::Duration::ZERO) // keep the OS default
+    ///     .blocking_time_slice(std::time::Duration::from_millis(100)) // the longest Linux grants
     ///     .build()
     ///     .unwrap();
     /// # drop(rt);
@@ -383,7 +384,7 @@ impl Builder {
         self
     }
 
-    /// Raises the nice value of every blocking-pool thread by `nice` (default 15; `0` leaves
+    /// Raises the nice value of every blocking-pool thread by `nice` (default `0`, which leaves
     /// it; the result is capped at 19). Linux only; elsewhere, or if refused, nothing changes.
     ///
     /// A higher nice value gives pool threads a smaller CPU share than the workers when both
@@ -393,12 +394,15 @@ impl Builder {
     /// still let a 1 ms timer be late by milliseconds in about a third of the runs; +15 did
     /// not.) It never stops a pool thread from running: pool threads still get
     /// every CPU the workers leave idle, and blocking I/O, which mostly sleeps, hardly
-    /// notices. A program whose blocking jobs are its main work and must compete evenly with
-    /// busy workers should set `0`. A thread cannot lower its nice value again without
-    /// privilege, so the setting lasts for the pool thread's life (it only runs pool jobs).
+    /// notices. But a lower weight also loses to every *other* process that wants the CPU: beside
+    /// a busy neighbour process at normal priority, +15 pool threads get almost nothing, so the
+    /// default is `0` (pool threads compete like any thread; the workers' short
+    /// [`Builder::worker_time_slice`] still lets a waking worker run first). A thread cannot
+    /// lower its nice value again without privilege, so the setting lasts for the pool
+    /// thread's life (it only runs pool jobs).
     ///
     /// ```
-    /// let rt = kiln::Builder::new_multi_thread().blocking_nice(0).build().unwrap();
+    /// let rt = kiln::Builder::new_multi_thread().blocking_nice(10).build().unwrap();
     /// let n = rt.block_on(async { kiln::spawn_blocking(|| 6 * 7).await.unwrap() });
     /// assert_eq!(n, 42);
     /// ```

@@ -74,8 +74,10 @@ fn loom_shutdown_fails_waiting_and_racing_sources() {
 }
 
 fn notifier() -> Arc<Notifier> {
+    let poller = Arc::new(Poller::new().unwrap());
     Arc::new(Notifier {
-        poller: Arc::new(Poller::new().unwrap()),
+        notify: super::wait::Notify::new(&poller),
+        poller,
         unparked: AtomicBool::new(false),
         sleeping: AtomicUsize::new(AWAKE),
         lock: Mutex::new(()),

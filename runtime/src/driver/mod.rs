@@ -8,28 +8,32 @@
 //!
 //! [`Driver::park`] waits for the earliest of: a notification, an I/O event, the nearest timer
 //! deadline, or the caller's timeout; then it dispatches I/O readiness and fires due timers.
-//! `polling`'s epoll backend arms a timerfd for the wait, so sub-millisecond deadlines are
-//! honoured (see the kiln-timer crate docs).
+//! On Linux 5.11+ the wait is one `epoll_pwait2` with a nanosecond timeout, and a
+//! notification one eventfd `write` (`wait.rs`), so sub-millisecond deadlines are honoured
+//! without spinning; elsewhere `polling`'s wait (a timerfd on older Linux).
 //!
 //! A worker with no I/O sources and no timer deadline has nothing but a notification to wait
-//! for; it sleeps on a condition variable instead (a futex: `polling`'s wait costs two extra
-//! syscalls per park to arm and disarm its timerfd). `unpark` wakes whichever of the two the
-//! owner sleeps on (`Notifier::sleeping`); a notification is sticky on both.
+//! for; it sleeps on a condition variable instead (a futex; `polling`'s wait, where it is
+//! used, costs two extra syscalls per park to arm and disarm its timerfd). `unpark` wakes
+//! whichever of the two the owner sleeps on (`Notifier::sleeping`); a notification is sticky
+//! on both, and an `unpark` that finds `unparked` already set does nothing more (the earlier
+//! one notifies that same wait).
 //!
 //! A paused clock (`Builder::start_paused`, `kiln::time::pause`) never bounds a wait: the
 //! current-thread scheduler advances it itself when every task is idle (`crate::testing`).
 //!
-//! # Spinning up to a timer deadline
+//! # Spinning up to a timer deadline (opt-in)
 //!
 //! A parked thread wakes some time after its timer expires: the kernel's wake-up latency (on a
-//! virtual machine also the host's), tens to a hundred microseconds. When a timer deadline is
-//! what ends a wait, the owner therefore waits on its poller until `deadline - slack` and then
-//! spins (`std::hint::spin_loop`, reading the clock) until the deadline itself, so the timer
-//! fires on time. While spinning it still notices everything a wait would: a notification
-//! (`unparked`, set before the poller is notified) ends the spin at once, and the poller is
-//! checked for I/O readiness every [`SPIN_IO_CHECK`] iterations. The spin never yields the
-//! CPU (`thread::yield_now` would hand it to any runnable thread and make the wake-up as late
-//! as the wait it replaces).
+//! virtual machine also the host's), tens to a hundred microseconds. By default that is all
+//! the lateness a timer has (the precise wait above). With `Builder::timer_spin_limit` above
+//! zero, when a timer deadline is what ends a wait, the owner waits on its poller until
+//! `deadline - slack` and then spins (`std::hint::spin_loop`, reading the clock) until the
+//! deadline itself, so the timer fires on time. While spinning it still notices everything a
+//! wait would: a notification (`unparked`, set before the poller is notified) ends the spin at
+//! once, and the poller is checked for I/O readiness every [`SPIN_IO_CHECK`] iterations. The
+//! spin never yields the CPU (`thread::yield_now` would hand it to any runnable thread and
+//! make the wake-up as late as the wait it replaces).
 //!
 //! `slack` is learned per driver (`Spin`): after each timed wait that ended by its timeout,
 //! the oversleep (actual wake minus requested wake) feeds a decaying maximum (each sample
@@ -89,6 +93,7 @@
 //! sockets wakes each searching worker at most ~30 times a second; one without sockets never).
 
 mod sources;
+mod wait;
 mod watch;
 
 #[cfg(all(test, loom))]
@@ -98,7 +103,7 @@ use sources::{IoEvents, Sources};
 
 use crate::io::{Dispatch, ScheduledIo};
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
@@ -152,6 +157,8 @@ const ON_CONDVAR: usize = 1;
 /// Wakes the owner's wait; shared with the timer wheel.
 struct Notifier {
     poller: Arc<Poller>,
+    /// How `unpark` ends a wait on the poller (`wait.rs`).
+    notify: wait::Notify,
     /// Set by `unpark`, cleared by the owner after a wait (see the module docs).
     unparked: AtomicBool,
     /// What the owner sleeps on: [`AWAKE`] (or on its poller) or [`ON_CONDVAR`].
@@ -168,14 +175,18 @@ impl Notifier {
         // are totally ordered on one location even where a SeqCst load could be served early
         // (loom models SeqCst loads and stores as Acquire/Release); on x86 a SeqCst store is
         // an `xchg` anyway.
-        self.unparked.swap(true, SeqCst);
+        if self.unparked.swap(true, SeqCst) {
+            // An earlier `unpark` set it and notifies (or notified) this same wait: the owner
+            // clears the flag only after its wait, and then re-checks its queues, which this
+            // swap orders after the caller's push.
+            return;
+        }
         if self.sleeping.fetch_add(0, SeqCst) == ON_CONDVAR {
             // Taking the lock orders this notify after the owner's check-then-wait.
             drop(self.lock.lock());
             self.condvar.notify_one();
         } else {
-            // A failed notify leaves the owner to wake at its previous deadline.
-            let _ = self.poller.notify();
+            self.notify.notify(&self.poller);
         }
     }
 
@@ -242,6 +253,7 @@ impl DriverHandle {
     ) -> io::Result<Arc<DriverHandle>> {
         let poller = Arc::new(Poller::new()?);
         let notifier = Arc::new(Notifier {
+            notify: wait::Notify::new(&poller),
             poller: poller.clone(),
             unparked: AtomicBool::new(false),
             sleeping: AtomicUsize::new(AWAKE),
@@ -479,8 +491,8 @@ impl Spin {
 /// The owner's side: the event buffers.
 pub(crate) struct Driver {
     pub(crate) handle: Arc<DriverHandle>,
-    /// The main poller's events: notifications, the source poller, watched siblings.
-    events: Events,
+    /// The main poller's wait and its events: the source poller, watched siblings.
+    waiter: wait::Waiter,
     /// The owner's harvested socket events.
     io_events: IoEvents,
     /// The current idle-watch bound (doubles up to [`IDLE_WATCH_MAX`]).
@@ -503,8 +515,8 @@ impl Driver {
     /// The owner's side of `handle`; it spins at most `spin_limit` before a timer deadline.
     pub(crate) fn new(handle: Arc<DriverHandle>, spin_limit: Duration) -> Driver {
         Driver {
+            waiter: wait::Waiter::new(&handle.notifier.notify),
             handle,
-            events: Events::new(),
             io_events: sources::io_events(),
             idle_watch: IDLE_WATCH_MIN,
             spin: Spin::new(spin_limit),
@@ -626,7 +638,7 @@ impl Driver {
         } else {
             timeout.map(|t| (t, Some(Instant::now())))
         };
-        self.events.clear();
+        self.waiter.clear();
         if blocking && timeout.is_none() && !h.has_io_sources() {
             // Nothing but a notification can end this wait: sleep on the futex. A source
             // registered meanwhile notifies us (see `register`).
@@ -638,14 +650,14 @@ impl Driver {
             // The deadline is within the slack: straight to the spin.
         } else {
             // An error (EINTR) is a spurious wake-up: the caller loops.
-            let _ = h.poller.wait(&mut self.events, timeout.map(|(t, _)| t));
+            self.waiter.wait(&h.poller, timeout.map(|(t, _)| t));
             if let (true, Some((t, Some(wake_at)))) = (blocking, timeout) {
                 // A wait that ended by its timeout tells how late this thread wakes.
                 // Relaxed: a hint; a missed notification only skips one sample.
                 let now = Instant::now();
                 if !t.is_zero()
                     && now >= wake_at
-                    && self.events.is_empty()
+                    && self.waiter.keys().is_empty()
                     && !h.notifier.unparked.load(Relaxed)
                 {
                     self.spin.observe(now - wake_at);
@@ -653,8 +665,8 @@ impl Driver {
             }
         }
         if let Some(deadline) = spin_until {
-            if self.events.is_empty() {
-                spin_to_deadline(h, &mut self.events, deadline);
+            if self.waiter.keys().is_empty() {
+                spin_to_deadline(h, &mut self.waiter, deadline);
             }
         }
         if let Some(w) = &mut self.sibling_watch {
@@ -668,7 +680,7 @@ impl Driver {
         }
         // Harvest the sockets on a maintenance tick, or when the wait saw them ready.
         let own_ready = if blocking {
-            self.events.iter().any(|ev| ev.key == OWN_SOURCES_KEY)
+            self.waiter.keys().contains(&OWN_SOURCES_KEY)
         } else {
             h.has_io_sources()
         };
@@ -677,7 +689,7 @@ impl Driver {
             io_events += h.io.dispatch(self.io_events.iter());
         }
         if let Some(w) = &self.sibling_watch {
-            io_events += w.poll_fired(&self.events);
+            io_events += w.poll_fired(self.waiter.keys());
         }
         let timers_fired = h.timer.process();
         ParkStats {
@@ -688,7 +700,7 @@ impl Driver {
 }
 
 /// Spins until `deadline`, a notification, or I/O readiness (whose events it collects).
-fn spin_to_deadline(h: &DriverHandle, events: &mut Events, deadline: Instant) {
+fn spin_to_deadline(h: &DriverHandle, waiter: &mut wait::Waiter, deadline: Instant) {
     let mut n: u32 = 0;
     loop {
         // Relaxed: only ends the spin early; the owner's SeqCst swap of `unparked` after this
@@ -698,7 +710,7 @@ fn spin_to_deadline(h: &DriverHandle, events: &mut Events, deadline: Instant) {
         }
         n = n.wrapping_add(1);
         if n % SPIN_IO_CHECK == 0 && h.poller_has_events() {
-            let _ = h.poller.wait(events, Some(Duration::ZERO));
+            waiter.wait(&h.poller, Some(Duration::ZERO));
             return;
         }
         std::hint::spin_loop();
@@ -802,6 +814,37 @@ mod tests {
             took < Duration::from_secs(20),
             "park ran on to the deadline: {took:?}"
         );
+    }
+
+    /// A wait on the poller (a source is registered, so not the condition variable) with no
+    /// deadline ends at an `unpark`, also when several come at once.
+    #[test]
+    fn unpark_ends_a_wait_on_the_poller() {
+        use std::os::fd::AsFd;
+        use std::os::unix::net::UnixStream;
+        let mut driver = driver(Duration::ZERO);
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let (key, _io) = driver.handle.register(a.as_fd()).unwrap();
+        while driver.park(Some(Duration::ZERO)).io_events > 0 {}
+        for round in 0..3 {
+            let remote = driver.handle.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                for _ in 0..=round {
+                    remote.unpark();
+                }
+            });
+            let start = Instant::now();
+            let stats = driver.park(None);
+            t.join().unwrap();
+            assert_eq!(stats.timers_fired, 0);
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "round {round}: the wait outlived its notification"
+            );
+        }
+        driver.handle.deregister(a.as_fd(), key);
     }
 
     #[test]

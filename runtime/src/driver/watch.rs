@@ -33,7 +33,7 @@
 //! outlive the registrations, which `disarm` (and `Drop`) delete before releasing the handles.
 
 use super::DriverHandle;
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 
@@ -98,13 +98,13 @@ impl SiblingWatch {
         }
     }
 
-    /// Harvests the sockets of every sibling whose registration fired in `events`, dispatching
-    /// their events (their tasks are scheduled on the calling worker). Returns how many events
-    /// were dispatched.
-    pub(crate) fn poll_fired(&self, events: &Events) -> usize {
+    /// Harvests the sockets of every sibling whose registration fired (`keys`, of one wait),
+    /// dispatching their events (their tasks are scheduled on the calling worker). Returns how
+    /// many events were dispatched.
+    pub(crate) fn poll_fired(&self, keys: &[usize]) -> usize {
         let mut n = 0;
-        for ev in events.iter() {
-            let Some(i) = self.top.checked_sub(ev.key) else {
+        for &key in keys {
+            let Some(i) = self.top.checked_sub(key) else {
                 continue;
             };
             if let Some(sibling) = self.siblings.get(i) {

@@ -21,6 +21,12 @@
 //!
 //! Every function is a hint or has a working fallback: where the OS refuses (`ENOSYS`,
 //! `EINVAL`, `EPERM`), callers behave as on the portable side, and nothing is reported.
+//!
+//! `park.rs` holds the FFI of a worker's wait (an eventfd and `epoll_pwait2`, Linux-only;
+//! the portable side reports `Unsupported` and the driver keeps `polling`'s wait). It takes
+//! the same `kiln_portable` selection.
+
+pub(crate) mod park;
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

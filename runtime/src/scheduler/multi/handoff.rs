@@ -105,6 +105,7 @@ fn spawn_successor(shared: &Arc<Shared>, baton: Baton) -> std::io::Result<()> {
         let _h = crate::context::set_handle(handle);
         let _rt = crate::context::enter_runtime_thread();
         crate::sys::request_time_slice(spec.time_slice);
+        crate::sys::park::set_minimal_timer_slack();
         if let Some(f) = &spec.on_start {
             f();
         }

@@ -1,0 +1,102 @@
+//! The builder's OS scheduling hints for the runtime's threads: time slices and the blocking
+//! pool's nice value (applied through `crate::sys`; Linux only, hints elsewhere ignored).
+
+use super::Builder;
+use std::time::Duration;
+
+impl Builder {
+    /// The time slice each worker thread asks the OS scheduler for (default 100 µs);
+    /// `Duration::ZERO` leaves the OS default. Multi-thread flavor only: a current-thread
+    /// runtime runs on the caller's thread, whose settings are the caller's.
+    ///
+    /// On Linux 6.6 and later (the EEVDF scheduler) a thread may request a slice of 0.1–100 ms
+    /// with `sched_setattr`, unprivileged. A short slice does not give a worker more CPU
+    /// time; it makes the worker run soon after it wakes (since Linux 6.12 it preempts a
+    /// running thread with a longer slice) instead of waiting behind CPU-bound threads. With
+    /// [`Builder::blocking_time_slice`] and [`Builder::blocking_nice`] it keeps timers and I/O
+    /// on time while the blocking pool saturates every CPU. Elsewhere (older kernels, other
+    /// systems, a worker given a real-time policy) the request does nothing.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .worker_time_slice(std::time::Duration::ZERO) // keep the OS default
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn worker_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.worker_time_slice = slice;
+        self
+    }
+
+    /// The time slice each blocking-pool thread asks the OS scheduler for; `Duration::ZERO`
+    /// (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`].
+    ///
+    /// A long slice puts a pool thread's scheduling deadline far ahead, so a worker that wakes
+    /// while pool threads keep every CPU busy runs first. It does not change the pool
+    /// threads' CPU share. The cost: a pool thread that wakes (a blocking read completed)
+    /// while the CPUs are busy waits for its turn instead of preempting; with idle CPUs it
+    /// runs at once as before.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .blocking_time_slice(std::time::Duration::from_millis(100)) // the longest Linux grants
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocking_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.blocking_time_slice = slice;
+        self
+    }
+
+    /// Raises the nice value of every blocking-pool thread by `nice` (default `0`, which leaves
+    /// it; the result is capped at 19). Linux only; elsewhere, or if refused, nothing changes.
+    ///
+    /// A higher nice value gives pool threads a smaller CPU share than the workers when both
+    /// want the CPU (at +15 about 1/28, at +10 about 1/9), so CPU-bound `spawn_blocking` jobs
+    /// cannot crowd out the event loop; with [`Builder::blocking_time_slice`] it also makes a
+    /// waking worker's scheduling deadline come first. (With 64 CPU-bound jobs on 2 CPUs, +10
+    /// still let a 1 ms timer be late by milliseconds in about a third of the runs; +15 did
+    /// not.) It never stops a pool thread from running: pool threads still get
+    /// every CPU the workers leave idle, and blocking I/O, which mostly sleeps, hardly
+    /// notices. But a lower weight also loses to every *other* process that wants the CPU: beside
+    /// a busy neighbour process at normal priority, +15 pool threads get almost nothing, so the
+    /// default is `0` (pool threads compete like any thread; the workers' short
+    /// [`Builder::worker_time_slice`] still lets a waking worker run first). A thread cannot
+    /// lower its nice value again without privilege, so the setting lasts for the pool
+    /// thread's life (it only runs pool jobs).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().blocking_nice(10).build().unwrap();
+    /// let n = rt.block_on(async { kiln::spawn_blocking(|| 6 * 7).await.unwrap() });
+    /// assert_eq!(n, 42);
+    /// ```
+    pub fn blocking_nice(&mut self, nice: u8) -> &mut Builder {
+        self.blocking_nice = nice;
+        self
+    }
+
+    /// The time slice each compute-pool thread asks the OS scheduler for; `Duration::ZERO`
+    /// (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`].
+    ///
+    /// A long slice (up to 100 ms) puts a compute thread's scheduling deadline far ahead, so a
+    /// worker that wakes while compute jobs keep every CPU busy runs first. It does not change
+    /// the compute threads' CPU share (unlike a nice value, it cannot let a busy neighbour
+    /// process starve them). The cost: a compute thread that wakes while the CPUs are busy
+    /// waits for its turn instead of preempting.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .compute_time_slice(std::time::Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn compute_time_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.compute_time_slice = slice;
+        self
+    }
+}

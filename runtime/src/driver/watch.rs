@@ -4,7 +4,7 @@
 //! idle sibling harvests them (I/O stealing, see the parent module). A sibling that only looks
 //! every [`super::IO_STEAL_AFTER`] adds up to that much latency to each event. Instead, an
 //! epoll descriptor is itself pollable: it is readable while events are pending in it. So
-//! before a parked wait during which a sibling runs tasks (`WATCH_BUSY`), a worker adds the
+//! before a parked wait during which a sibling runs tasks (`Recheck::Soon`), a worker adds the
 //! *source poller* (`sources.rs`, sockets only) of each sibling that is not waiting on its own
 //! poller and has sources to its own main poller ([`SiblingWatch::arm`], one-shot). An event
 //! pending at such a sibling then wakes the watcher at once; it harvests that sibling's
@@ -148,7 +148,7 @@ mod tests {
         let mut harvested = 0;
         for _ in 0..10_000 {
             // The scheduler asks for this before each park while a sibling runs tasks.
-            watcher.handle.watch_siblings(true);
+            watcher.handle.request_recheck(true);
             harvested += watcher.park(Some(Duration::from_secs(1))).io_events;
             if harvested > 0 {
                 break;

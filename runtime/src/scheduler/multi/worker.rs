@@ -289,7 +289,7 @@ impl WorkerContext {
                 }
             }
             if sibling_busy || idle_sources {
-                shared.remotes[index].driver.watch_siblings(sibling_busy);
+                shared.remotes[index].driver.request_recheck(sibling_busy);
             }
             io_events
         };

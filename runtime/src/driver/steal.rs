@@ -1,0 +1,134 @@
+//! I/O stealing: what siblings see of a driver's owner, and how they take its sockets.
+//!
+//! A worker stuck in a long task harvests its sockets only when the task returns. Meanwhile an
+//! idle sibling may harvest them itself ([`DriverHandle::poll_io_nonblocking`]): it dispatches
+//! into the owner's [`crate::io::Dispatch`], and the woken tasks are scheduled on the sibling.
+//! Concurrent harvests split the ready events (each edge is delivered once); a try-lock on the
+//! handle's `steal_events` buffer admits one stealer at a time. Stealers never wait on the
+//! owner's main poller, so they cannot consume a notification meant for the owner. The owner
+//! publishes when it last polled (`last_poll`, or [`PARKED`] while it waits).
+//!
+//! A sibling learns of such events in two ways:
+//! - **Watching** (`watch.rs`): a worker about to park while a sibling runs tasks adds that
+//!   sibling's source poller to its own main poller (one-shot) for the wait, so an event
+//!   pending at that sibling wakes it at once; it deletes the registration after the wait.
+//! - **Periodic checks**, below, which also cover platforms or failures where watching is
+//!   unavailable: a searching worker harvests a sibling that has not polled for
+//!   [`IO_STEAL_AFTER`].
+//!
+//! Idle workers come back to look: when a searching worker finds a sibling that is not
+//! parked ([`DriverHandle::io_state`]), it asks its own driver to bound its next wait by
+//! [`IO_STEAL_AFTER`] ([`DriverHandle::request_recheck`]), so it looks again soon (a sibling
+//! that just polled may start a long task right after). A sibling seen parked may wake and get
+//! stuck in a long task right after the check; so while parked siblings have registered
+//! sources, the watcher's wait is still bounded, by a timeout that doubles from
+//! [`RECHECK_BACKOFF_MIN`] to [`RECHECK_BACKOFF_MAX`] while nothing happens (an idle runtime with open
+//! sockets wakes each searching worker at most ~30 times a second; one without sockets never).
+
+use super::DriverHandle;
+use crate::loom::Ordering::Relaxed;
+use std::time::Duration;
+
+/// How long a worker may go without polling its poller before idle siblings poll it for it;
+/// also how long an idle worker sleeps between such checks while a sibling is busy.
+pub(crate) const IO_STEAL_AFTER: Duration = Duration::from_micros(500);
+
+/// First bound of a watcher's wait while every sibling is parked (see the module docs).
+pub(crate) const RECHECK_BACKOFF_MIN: Duration = Duration::from_millis(1);
+/// Largest bound of a watcher's wait while every sibling is parked.
+pub(crate) const RECHECK_BACKOFF_MAX: Duration = Duration::from_millis(32);
+
+/// `last_poll` value while the owner waits on its poller.
+pub(super) const PARKED: u64 = u64::MAX;
+
+/// What a searching worker asks of its own next blocking wait
+/// ([`DriverHandle::request_recheck`]); the larger request wins until the wait takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Recheck {
+    /// Nothing: the wait is bounded only by its own timeout and timers.
+    No = 0,
+    /// Parked siblings (or this worker) have sockets: come back after the backed-off bound.
+    Backoff = 1,
+    /// A sibling runs tasks: watch its sockets and come back within [`IO_STEAL_AFTER`].
+    Soon = 2,
+}
+
+impl Recheck {
+    fn from_usize(v: usize) -> Recheck {
+        match v {
+            0 => Recheck::No,
+            1 => Recheck::Backoff,
+            _ => Recheck::Soon,
+        }
+    }
+}
+
+/// What a sibling sees of a driver's owner (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoState {
+    /// The owner waits on its poller: it sees its own events.
+    Parked,
+    /// The owner runs tasks and polled recently; it may get stuck in a long task.
+    Busy,
+    /// The owner has not polled for [`IO_STEAL_AFTER`]: siblings poll for it.
+    Stale,
+}
+
+impl DriverHandle {
+    pub(super) fn now_nanos(&self) -> u64 {
+        // Truncation is fine: the runtime would have to live for 584 years.
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether the owner waits on its poller, polled it recently, or has not polled it for
+    /// [`IO_STEAL_AFTER`] (then siblings should poll it for it).
+    pub(crate) fn io_state(&self) -> IoState {
+        // Relaxed: a hint; the poll itself is serialised by the poller's own lock.
+        let last = self.last_poll.load(Relaxed);
+        if last == PARKED {
+            IoState::Parked
+        } else if self.now_nanos().saturating_sub(last) >= IO_STEAL_AFTER.as_nanos() as u64 {
+            IoState::Stale
+        } else {
+            IoState::Busy
+        }
+    }
+
+    /// Bounds this driver's next blocking wait: by [`IO_STEAL_AFTER`] if a sibling runs tasks
+    /// (`busy`), else by the backed-off idle watch (parked siblings have sources).
+    pub(crate) fn request_recheck(&self, busy: bool) {
+        let mode = if busy {
+            Recheck::Soon
+        } else {
+            Recheck::Backoff
+        };
+        // Relaxed: only the owner's own next park reads it.
+        self.recheck.fetch_max(mode as usize, Relaxed);
+    }
+
+    /// Takes the recheck the owner's next blocking wait was asked for (owner only).
+    pub(super) fn take_recheck(&self) -> Recheck {
+        // Relaxed: only the owner's own park reads it.
+        Recheck::from_usize(self.recheck.swap(Recheck::No as usize, Relaxed))
+    }
+
+    /// Harvests this driver's socket events without blocking from any thread and dispatches
+    /// them into its sources (waking their tasks on the calling thread's scheduler). Returns
+    /// how many events were dispatched; 0 if another thread is stealing from it right now.
+    pub(crate) fn poll_io_nonblocking(&self) -> usize {
+        let Some(mut events) = self.steal_events.try_lock() else {
+            return 0;
+        };
+        if self.sources.harvest(&mut events) == 0 {
+            return 0;
+        }
+        // Relaxed: a hint for other stealers (see `io_state`); a parked owner stays parked.
+        let last = self.last_poll.load(Relaxed);
+        if last != PARKED {
+            let _ = self
+                .last_poll
+                .compare_exchange(last, self.now_nanos(), Relaxed, Relaxed);
+        }
+        self.io.dispatch(events.iter())
+    }
+}

@@ -45,7 +45,7 @@ pub struct TcpStream {
 impl TcpStream {
     /// Opens a connection to `addr`, trying each resolved address in turn.
     ///
-    /// Name resolution runs on the calling thread (see [`TcpListener::bind`]).
+    /// Name resolution runs on the calling thread (see [`TcpListener::bind`](super::TcpListener::bind)).
     ///
     /// # Errors
     /// [`io::ErrorKind::ConnectionRefused`] if nothing listens there (reported by `SO_ERROR`

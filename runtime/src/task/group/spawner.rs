@@ -20,9 +20,9 @@ where
         self.shared.spawn(&current_handle(what), future)
     }
 
-    /// Spawns a child into the group on the current runtime (see [`TaskGroup::spawn`]).
+    /// Spawns a child into the group on the current runtime (see [`TaskGroup::spawn`](super::TaskGroup::spawn)).
     /// `None`, with `future` dropped unpolled, if the group failed, was joined or dropped.
-    /// Panics outside a kiln runtime, as [`TaskGroup::spawn`] does.
+    /// Panics outside a kiln runtime, as [`TaskGroup::spawn`](super::TaskGroup::spawn) does.
     ///
     /// ```
     /// kiln::run(async {

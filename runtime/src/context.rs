@@ -5,9 +5,13 @@
 //! - `SCHEDULER`: set only while a thread *drives* a scheduler (a multi-thread worker, or the
 //!   thread inside a current-thread `block_on`); lets a wake on that thread push to the local
 //!   queue instead of the shared injector.
+//! - `PLACEMENT`: where sockets and timers created on this thread are registered (the
+//!   worker's own driver, or the runtime's outside driver; see `driver/peers.rs`). Set with
+//!   `HANDLE`, and to the worker's own driver for the life of its loop.
 //! - `BLOCKING_FORBIDDEN`: set on threads that run tasks; `block_on` there would deadlock the
 //!   worker, so it panics with a message that says so.
 
+use crate::driver::Placement;
 use crate::scheduler::SchedulerContext;
 use crate::Handle;
 use std::cell::{Cell, RefCell};
@@ -17,6 +21,38 @@ thread_local! {
     static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
     static SCHEDULER: RefCell<Option<Rc<SchedulerContext>>> = const { RefCell::new(None) };
     static BLOCKING_FORBIDDEN: Cell<bool> = const { Cell::new(false) };
+    static PLACEMENT: RefCell<Option<Placement>> = const { RefCell::new(None) };
+}
+
+/// Where this thread registers new sockets and timers, or `None` outside any runtime.
+pub(crate) fn placement() -> Option<Placement> {
+    PLACEMENT.try_with(|p| p.borrow().clone()).ok().flatten()
+}
+
+/// Restores the previous placement on drop.
+pub(crate) struct PlacementGuard(Option<Placement>);
+
+/// Sets this thread's placement until the guard drops (with the handle: `Handle::enter`, a
+/// worker's loop).
+pub(crate) fn set_placement(placement: Placement) -> PlacementGuard {
+    PlacementGuard(PLACEMENT.with(|p| p.borrow_mut().replace(placement)))
+}
+
+impl Drop for PlacementGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let old = PLACEMENT.try_with(|p| std::mem::replace(&mut *p.borrow_mut(), prev));
+        drop(old);
+    }
+}
+
+/// Panics saying that `what` needs a runtime.
+#[track_caller]
+pub(crate) fn no_runtime(what: &str) -> ! {
+    panic!(
+        "{what} must be called from inside a kiln runtime (within `kiln::run`, \
+         `Runtime::block_on`, a spawned task, or after `Runtime::enter`)"
+    )
 }
 
 /// Runs `f` with the current handle, or `None` outside any runtime.

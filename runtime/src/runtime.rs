@@ -67,6 +67,7 @@ pub struct Handle {
 /// Makes a runtime current on this thread until dropped (see [`Handle::enter`]).
 pub struct EnterGuard<'a> {
     _handle: context::HandleGuard,
+    _placement: context::PlacementGuard,
     _timer: kiln_timer::context::EnterGuard,
     _runtime: std::marker::PhantomData<&'a Handle>,
 }
@@ -126,6 +127,8 @@ impl Runtime {
                     let spawned = tb.spawn(move || {
                         // First: whatever happens below, shutdown learns that this thread left.
                         let mut exit = shared.worker_exit_guard();
+                        // Until its loop starts, a worker thread places like any other.
+                        let _p = context::set_placement(handle.sched.placement());
                         let _h = context::set_handle(handle);
                         let _rt = context::enter_runtime_thread();
                         // Before the user's hook, which may choose other settings.
@@ -276,9 +279,9 @@ impl Runtime {
                 } else {
                     self.threads.clear();
                 }
-                for remote in shared.remotes.iter() {
-                    remote.driver.timer.shutdown();
-                    remote.driver.shutdown_io();
+                for driver in shared.peers.drivers() {
+                    driver.timer.shutdown();
+                    driver.shutdown_io();
                 }
             }
         }
@@ -367,9 +370,11 @@ impl Handle {
     /// assert!(kiln::Handle::try_current().is_some());
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
-        let timer = self.sched.current_driver().timer.handle();
+        let placement = self.sched.placement();
+        let timer = placement.driver().timer.handle();
         EnterGuard {
             _handle: context::set_handle(self.clone()),
+            _placement: context::set_placement(placement),
             _timer: kiln_timer::context::enter(timer),
             _runtime: std::marker::PhantomData,
         }
@@ -439,13 +444,7 @@ fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhand
     }
 }
 
-#[track_caller]
-pub(crate) fn no_runtime(what: &str) -> ! {
-    panic!(
-        "{what} must be called from inside a kiln runtime (within `kiln::run`, \
-         `Runtime::block_on`, a spawned task, or after `Runtime::enter`)"
-    )
-}
+pub(crate) use crate::context::no_runtime;
 
 /// Spawns a task onto the current runtime: asyncio's `create_task`.
 ///

@@ -52,6 +52,7 @@
 //! the own sources is putting this driver's socket poller into its main poller.
 
 mod park;
+mod peers;
 mod sources;
 mod spin;
 mod steal;
@@ -62,6 +63,7 @@ mod watch;
 mod loom_tests;
 
 pub(crate) use park::ParkStats;
+pub(crate) use peers::{Peers, Placement};
 use sources::{IoEvents, Sources};
 use spin::Spin;
 use steal::RECHECK_BACKOFF_MIN;

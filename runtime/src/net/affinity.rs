@@ -10,8 +10,8 @@
 //!
 //! # Protocol
 //!
-//! - Each worker publishes the CPU it runs on (`Remote::cpu`), when it starts, after each park
-//!   and at each maintenance tick. Threads move between CPUs, so this is a hint: a stale value
+//! - Each worker publishes the CPU it runs on (`crate::driver::Peers::note_cpu`), when it
+//!   starts, after each park and at each maintenance tick. Threads move between CPUs, so this is a hint: a stale value
 //!   only places a socket less well.
 //! - An accepted stream registers with the worker running on its incoming CPU (else, as every
 //!   other socket, with the worker that creates it).
@@ -25,7 +25,7 @@
 //!   ([`Follow::new`]), and the first to check moves while the other then finds its packets
 //!   already arriving at home.
 //! - A worker takes a socket only while it holds at most a quarter more than an even share of
-//!   the runtime's sockets (`Shared::sibling_on_cpu`): where one CPU receives every packet (a
+//!   the runtime's sockets (`crate::driver::Peers::on_cpu`): where one CPU receives every packet (a
 //!   NIC with a single queue), connections stay spread over the workers.
 //!
 //! Only Linux reports the incoming CPU (`crate::sys::incoming_cpu`); elsewhere sockets stay

@@ -1,8 +1,9 @@
 //! [`Evented`]: a non-blocking OS socket registered with a worker's poller.
 //!
 //! The socket is registered at creation with the poller of the worker the creating thread runs
-//! (or the runtime's outside driver; an accepted TCP stream, with the worker on the CPU that
-//! receives its packets). Wakes reach the waiting task wherever it runs, so the task may
+//! (or the runtime's outside driver, `crate::driver::Peers::outside`; an accepted TCP stream,
+//! with the worker on the CPU that receives its packets). The thread's placement
+//! (`crate::context::placement`) says which: net asks the driver layer, never the scheduler. Wakes reach the waiting task wherever it runs, so the task may
 //! migrate freely. A TCP stream's registration may later move to another worker of the same
 //! runtime ([`Evented::follow_cpu`], see `super::affinity`): it is added to the new poller
 //! under a new key with the same [`ScheduledIo`] (readiness word and wakers), then deleted from
@@ -61,13 +62,12 @@ impl<S: AsFd> Evented<S> {
     /// Outside a kiln runtime; `what` names the caller in the message.
     #[track_caller]
     pub(crate) fn new_on_cpu(io: S, cpu: Option<usize>, what: &str) -> io::Result<Evented<S>> {
-        let Some(handle) = crate::Handle::try_current() else {
-            crate::runtime::no_runtime(what)
+        let Some(place) = crate::context::placement() else {
+            crate::context::no_runtime(what)
         };
-        let sched = handle.scheduler();
-        let current = sched.current_driver();
+        let current = place.driver();
         let driver = cpu
-            .and_then(|cpu| sched.sibling_on_cpu(&current, cpu))
+            .and_then(|cpu| place.peers().on_cpu(&current, cpu))
             .unwrap_or(current);
         Evented::register(io, driver)
     }
@@ -85,11 +85,11 @@ impl<S: AsFd> Evented<S> {
     /// if there is one, it is not the current one, and it may take more sockets (see
     /// `super::affinity`). On failure the source stays where it was.
     pub(crate) fn follow_cpu(&self, cpu: usize) {
-        let Some(handle) = crate::Handle::try_current() else {
+        let Some(place) = crate::context::placement() else {
             return;
         };
         let from = self.reg.lock().driver.clone();
-        if let Some(target) = handle.scheduler().sibling_on_cpu(&from, cpu) {
+        if let Some(target) = place.peers().on_cpu(&from, cpu) {
             // A failure leaves the source registered where it was.
             let _ = self.move_to(target);
         }
@@ -232,7 +232,7 @@ mod tests {
 
     fn worker_driver(index: usize) -> Arc<DriverHandle> {
         match crate::Handle::current().scheduler() {
-            Scheduler::Multi(s) => s.remotes[index].driver.clone(),
+            Scheduler::Multi(s) => s.peers.driver(index).clone(),
             Scheduler::Current(_) => unreachable!("a multi-thread runtime"),
         }
     }
@@ -257,10 +257,15 @@ mod tests {
             let (a, mut b) = UnixStream::pair().unwrap();
             a.set_nonblocking(true).unwrap();
             let a = Arc::new(Evented::new(a, "test").unwrap());
-            let (w0, w1) = (worker_driver(0), worker_driver(1));
+            // `block_on` registers with the outside driver: one of the workers' drivers.
+            let (w0, w1) = if Arc::ptr_eq(&a.reg.lock().driver, &worker_driver(0)) {
+                (worker_driver(0), worker_driver(1))
+            } else {
+                (worker_driver(1), worker_driver(0))
+            };
             assert!(
                 Arc::ptr_eq(&a.reg.lock().driver, &w0),
-                "block_on registers at 0"
+                "block_on registers with a worker's driver"
             );
             let before = (w0.io_sources(), w1.io_sources());
 

@@ -21,7 +21,7 @@
 use super::multi::{Config as MultiConfig, WorkerMetrics};
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
 use crate::coop;
-use crate::driver::{Driver, DriverHandle, ParkStats};
+use crate::driver::{Driver, DriverHandle, ParkStats, Peers};
 use crate::loom::{AtomicBool, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use crate::testing::{JobsInFlight, SeededRng, TestOptions, PAUSED_JOB_POLL};
@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     inject: Mutex<VecDeque<Notified>>,
     pub(crate) owned: OwnedTasks,
     pub(crate) driver: Arc<DriverHandle>,
+    /// Its one driver, as placement sees it (see `driver/peers.rs`).
+    pub(crate) peers: Arc<Peers>,
     shutdown: AtomicBool,
     core: Mutex<Option<(Core, Driver)>>,
     core_waiters: Mutex<Vec<std::thread::Thread>>,
@@ -90,6 +92,7 @@ impl Shared {
             inject: Mutex::new(VecDeque::new()),
             owned: OwnedTasks::new(1),
             driver: driver.clone(),
+            peers: Arc::new(Peers::new(vec![driver.clone()])),
             shutdown: AtomicBool::new(false),
             core: Mutex::new(Some((core, Driver::new(driver, config.timer_spin_limit)))),
             core_waiters: Mutex::new(Vec::new()),

@@ -9,7 +9,7 @@ pub(crate) mod multi;
 pub(crate) mod unhandled;
 
 use crate::cell::{self, JoinHandle, Notified};
-use crate::driver::DriverHandle;
+use crate::driver::{Peers, Placement};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -52,6 +52,27 @@ impl Scheduler {
         }
     }
 
+    /// The runtime's drivers (see `driver/peers.rs`).
+    pub(crate) fn peers(&self) -> &Arc<Peers> {
+        match self {
+            Scheduler::Multi(s) => &s.peers,
+            Scheduler::Current(s) => &s.peers,
+        }
+    }
+
+    /// Where the calling thread registers sockets and timers for this runtime: its own
+    /// worker's driver if it runs one of this runtime's workers, else the outside driver.
+    pub(crate) fn placement(&self) -> Placement {
+        crate::context::with_scheduler(|cx| match (cx, self) {
+            (Some(SchedulerContext::Multi(w)), Scheduler::Multi(s))
+                if Arc::ptr_eq(&w.shared, s) =>
+            {
+                Placement::worker(s.peers.clone(), w.index)
+            }
+            _ => Placement::outside(self.peers().clone()),
+        })
+    }
+
     pub(crate) fn blocking(&self) -> &kiln_blocking::Pool {
         match self {
             Scheduler::Multi(s) => &s.blocking,
@@ -65,40 +86,6 @@ impl Scheduler {
             Scheduler::Multi(_) => None,
             Scheduler::Current(s) => Some(&s.jobs),
         }
-    }
-
-    /// The driver a thread outside the workers (a `block_on` caller, a blocking-pool thread)
-    /// registers timers and I/O with.
-    pub(crate) fn outside_driver(&self) -> &Arc<DriverHandle> {
-        match self {
-            Scheduler::Multi(s) => &s.remotes[0].driver,
-            Scheduler::Current(s) => &s.driver,
-        }
-    }
-
-    /// The driver of the worker last seen running on `cpu`, if that is another worker of
-    /// the runtime `from` belongs to (multi-thread flavor only).
-    pub(crate) fn sibling_on_cpu(
-        &self,
-        from: &Arc<DriverHandle>,
-        cpu: usize,
-    ) -> Option<Arc<DriverHandle>> {
-        match self {
-            Scheduler::Multi(s) => s.sibling_on_cpu(from, cpu),
-            Scheduler::Current(_) => None,
-        }
-    }
-
-    /// The driver of the worker this thread runs, or the outside one.
-    pub(crate) fn current_driver(&self) -> Arc<DriverHandle> {
-        crate::context::with_scheduler(|cx| match (cx, self) {
-            (Some(SchedulerContext::Multi(w)), Scheduler::Multi(s))
-                if Arc::ptr_eq(&w.shared, s) =>
-            {
-                s.remotes[w.index].driver.clone()
-            }
-            _ => self.outside_driver().clone(),
-        })
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(cx: &WorkerContext, f: F) -> R
     let index = cx.index;
     // Step 1.
     let core = std::mem::replace(&mut *cx.core.borrow_mut(), Core::placeholder(index));
-    let placeholder = Driver::new(shared.remotes[index].driver.clone(), Default::default());
+    let placeholder = Driver::new(shared.peers.driver(index).clone(), Default::default());
     let driver = std::mem::replace(&mut *cx.driver.borrow_mut(), placeholder);
     cx.handed_off.set(true);
     let baton: Baton = Arc::new(Mutex::new(Some((core, driver))));
@@ -102,6 +102,9 @@ fn spawn_successor(shared: &Arc<Shared>, baton: Baton) -> std::io::Result<()> {
         // Counts this thread out however it leaves (see `WorkerExit`).
         let mut exit = shared2.successor_exit_guard();
         let spec = &shared2.config.thread;
+        // Until it takes the core, it places like any other thread.
+        let _p =
+            crate::context::set_placement(crate::driver::Placement::outside(shared2.peers.clone()));
         let _h = crate::context::set_handle(handle);
         let _rt = crate::context::enter_runtime_thread();
         crate::sys::request_time_slice(spec.time_slice);

@@ -4,7 +4,9 @@
 //! - [`Shared`] (all workers, behind an `Arc`, also the task cells' scheduler): the injector,
 //!   one [`Remote`] per worker, the idle/searching accounting, the owned-task list.
 //! - [`Remote`] (what other threads may touch of one worker): its queue's `Steal` handle, its
-//!   driver handle (poller notify, timers, I/O registrations), its published metrics.
+//!   driver handle to unpark it, its published metrics.
+//! - `peers` (`crate::driver::Peers`): every worker's driver, for placement, CPU hints and
+//!   I/O stealing; the scheduler asks it and never reaches into a sibling's driver itself.
 //! - `Core` (one worker thread only, in `worker.rs`): the `Local` queue, the LIFO slot, tick
 //!   counters and the event buffer.
 //! - [`WorkerContext`] (thread-local, while the thread runs its loop): the `Core` behind a
@@ -42,7 +44,7 @@ pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
-use crate::driver::DriverHandle;
+use crate::driver::{DriverHandle, Peers};
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
 use crate::scheduler::SchedulerContext;
 use idle::Idle;
@@ -90,18 +92,21 @@ pub(crate) struct WorkerMetrics {
     pub(crate) lifo_polls: AtomicU64,
 }
 
-/// What other threads may touch of one worker.
+/// What other threads may touch of one worker: its queue, to steal from, and its driver, to
+/// unpark it (and the counters it publishes). Everything else about the workers' drivers
+/// (placement, CPU hints, I/O stealing) goes through [`Shared::peers`].
 pub(crate) struct Remote {
     pub(crate) steal: Steal,
-    pub(crate) driver: Arc<DriverHandle>,
+    /// Only to unpark the worker.
+    unpark: Arc<DriverHandle>,
     pub(crate) metrics: WorkerMetrics,
-    /// The CPU the worker last ran on (`usize::MAX`: unknown), see `crate::net::affinity`.
-    pub(crate) cpu: AtomicUsize,
 }
 
 /// State shared by every worker of one runtime.
 pub(crate) struct Shared {
     pub(crate) remotes: Box<[Remote]>,
+    /// Every worker's driver (see `driver/peers.rs`).
+    pub(crate) peers: Arc<Peers>,
     inject: Inject,
     idle: Idle,
     pub(crate) owned: OwnedTasks,
@@ -117,47 +122,20 @@ pub(crate) struct Shared {
     workers_running: AtomicUsize,
 }
 
-/// Whether a worker holding `load` of the `total` sockets of a runtime with `workers` workers
-/// may take one more from a sibling: while it holds at most a quarter more than an even share,
-/// plus one (`load <= 1.25 * total / workers + 1`).
-fn may_take_socket(load: usize, total: usize, workers: usize) -> bool {
-    4 * workers * load <= 5 * total + 4 * workers
-}
-
 /// The per-worker halves `Runtime` hands to each worker thread.
 pub(crate) struct Parts {
     pub(crate) locals: Vec<(queue::Local, crate::driver::Driver)>,
 }
 
 impl Shared {
-    /// The driver of the worker last seen running on `cpu`, if `from` is the driver of
-    /// another worker of this runtime and that worker holds at most a quarter more than an
-    /// even share of the runtime's sockets (see `crate::net::affinity`).
-    pub(crate) fn sibling_on_cpu(
-        &self,
-        from: &Arc<DriverHandle>,
-        cpu: usize,
-    ) -> Option<Arc<DriverHandle>> {
-        if !self.remotes.iter().any(|r| Arc::ptr_eq(&r.driver, from)) {
-            return None;
-        }
-        // Relaxed: a placement hint; a stale value only places a socket less well.
-        let target = self.remotes.iter().find(|r| r.cpu.load(Relaxed) == cpu)?;
-        if Arc::ptr_eq(&target.driver, from) {
-            return None;
-        }
-        let total: usize = self.remotes.iter().map(|r| r.driver.io_sources()).sum();
-        may_take_socket(target.driver.io_sources(), total, self.remotes.len())
-            .then(|| target.driver.clone())
-    }
-
     pub(crate) fn new(
         workers: usize,
         config: Config,
         blocking: kiln_blocking::Pool,
     ) -> std::io::Result<(Arc<Shared>, Parts)> {
-        let mut remotes = Vec::with_capacity(workers);
+        let mut steals = Vec::with_capacity(workers);
         let mut locals = Vec::with_capacity(workers);
+        let mut drivers = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (local, steal) = queue::local();
             let driver = DriverHandle::new()?;
@@ -165,25 +143,26 @@ impl Shared {
                 local,
                 crate::driver::Driver::new(driver.clone(), config.timer_spin_limit),
             ));
-            remotes.push(Remote {
-                steal,
-                driver,
-                metrics: WorkerMetrics::default(),
-                cpu: AtomicUsize::new(usize::MAX),
-            });
+            steals.push(steal);
+            drivers.push(driver);
         }
+        let peers = Arc::new(Peers::new(drivers));
+        let remotes: Vec<Remote> = steals
+            .into_iter()
+            .enumerate()
+            .map(|(i, steal)| Remote {
+                steal,
+                unpark: peers.driver(i).clone(),
+                metrics: WorkerMetrics::default(),
+            })
+            .collect();
         // Each worker watches its siblings' sockets (see `driver/watch.rs`).
         for (i, (_, driver)) in locals.iter_mut().enumerate() {
-            let siblings = remotes
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, r)| r.driver.clone())
-                .collect();
-            driver.set_siblings(siblings);
+            driver.set_siblings(peers.siblings_of(i));
         }
         let shared = Arc::new(Shared {
             remotes: remotes.into_boxed_slice(),
+            peers,
             inject: Inject::new(),
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 4),
@@ -228,7 +207,7 @@ impl Shared {
     /// Wakes a sleeping worker if work waits and nobody is searching.
     pub(crate) fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
-            self.remotes[index].driver.unpark();
+            self.remotes[index].unpark.unpark();
         }
     }
 
@@ -248,7 +227,7 @@ impl Shared {
             return;
         }
         for remote in self.remotes.iter() {
-            remote.driver.unpark();
+            remote.unpark.unpark();
         }
     }
 
@@ -393,22 +372,6 @@ impl Schedule for Arc<Shared> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::may_take_socket;
-
-    #[test]
-    fn a_worker_takes_sockets_up_to_a_quarter_above_its_share() {
-        // 100 sockets on 2 workers: an even share is 50, the bound 63.5.
-        assert!(may_take_socket(50, 100, 2));
-        assert!(may_take_socket(63, 100, 2));
-        assert!(!may_take_socket(64, 100, 2));
-        // One CPU receiving every packet cannot pull all sockets to one worker.
-        assert!(!may_take_socket(100, 100, 2));
-        // Small runtimes still move their few sockets.
-        assert!(may_take_socket(1, 2, 2));
-        assert!(may_take_socket(2, 2, 2));
-        assert!(!may_take_socket(3, 2, 2));
-        assert!(may_take_socket(0, 0, 4));
-    }
 
     /// A worker thread that unwinds before it finished its shutdown steps is still counted
     /// out, so waiting for the workers cannot hang.

@@ -19,7 +19,7 @@ use super::queue::Local;
 use super::{SchedulerContext, Shared, WorkerExit};
 use crate::cell::Notified;
 use crate::coop;
-use crate::driver::{Driver, IoState, ParkStats};
+use crate::driver::{Driver, ParkStats};
 use crate::loom::Ordering::Relaxed;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -28,11 +28,6 @@ use std::time::Duration;
 
 /// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
-
-/// Shortest sleep an idle worker takes to cover a running sibling's due timers: the sibling
-/// fires them itself at its next maintenance tick unless stuck, so a due timer must not turn
-/// this worker's park into a spin.
-const SIBLING_TIMER_SLACK: Duration = Duration::from_micros(50);
 
 /// The thread-owned half of a worker.
 pub(crate) struct Core {
@@ -131,8 +126,12 @@ pub(super) fn run_core(exit: &mut WorkerExit, core: Core, driver: Driver) {
     let SchedulerContext::Multi(cx) = &*cx else {
         unreachable!()
     };
-    let timer_handle = shared.remotes[index].driver.timer.handle();
+    let timer_handle = shared.peers.driver(index).timer.handle();
     let _timer = kiln_timer::context::enter(timer_handle);
+    let _placement = crate::context::set_placement(crate::driver::Placement::worker(
+        shared.peers.clone(),
+        index,
+    ));
     cx.note_cpu();
     cx.run();
     if cx.handed_off.get() {
@@ -193,10 +192,7 @@ impl WorkerContext {
     /// Publishes the CPU this worker runs on (see `crate::net::affinity`).
     fn note_cpu(&self) {
         let index = self.core.borrow().index;
-        // Relaxed: a placement hint.
-        self.shared.remotes[index]
-            .cpu
-            .store(crate::sys::current_cpu(), Relaxed);
+        self.shared.peers.note_cpu(index);
     }
 
     /// Out of tasks: harvests this worker's own sockets first, so tasks woken by them run
@@ -255,49 +251,11 @@ impl WorkerContext {
         let shared = &*self.shared;
         let mut core = self.core.borrow_mut();
         let index = core.index;
-        // I/O of siblings (see `crate::driver`, "Sockets and I/O stealing"): while a sibling
-        // runs tasks, our next park watches its sockets and is bounded so we come back to look
-        // again (also when we may not search now: the current searcher may start a task and
-        // stop searching); while parked siblings have sockets (or we do), it is bounded too,
-        // with a back-off. A searcher also harvests the sockets of a sibling stuck in a long
-        // poll; the woken tasks land in this worker's queues.
-        let scan_siblings_io = |poll: bool| -> usize {
-            let mut io_events = 0;
-            let mut sibling_busy = false;
-            let mut idle_sources = false;
-            for (i, remote) in shared.remotes.iter().enumerate() {
-                if i == index {
-                    // Our sockets count too: a parked sibling may wake to handle one of them
-                    // and get stuck in a long task after registering new ones.
-                    idle_sources |= remote.driver.has_io_sources();
-                    continue;
-                }
-                // A sibling without sockets has no I/O to steal: watching it would only wake
-                // this worker for nothing (its timers are covered by `park`'s deadline bound).
-                if !remote.driver.has_io_sources() {
-                    continue;
-                }
-                match remote.driver.io_state() {
-                    IoState::Parked => idle_sources = true,
-                    IoState::Busy => sibling_busy = true,
-                    IoState::Stale => {
-                        sibling_busy = true;
-                        if poll {
-                            io_events += remote.driver.poll_io_nonblocking();
-                        }
-                    }
-                }
-            }
-            if sibling_busy || idle_sources {
-                shared.remotes[index].driver.request_recheck(sibling_busy);
-            }
-            io_events
-        };
         if !core.is_searching {
             core.is_searching = shared.idle.transition_worker_to_searching();
             if !core.is_searching {
                 drop(core);
-                scan_siblings_io(false);
+                shared.peers.scan_io(index, false);
                 return None;
             }
         }
@@ -319,13 +277,11 @@ impl WorkerContext {
             return Some(task);
         }
         drop(core);
-        let io_events = scan_siblings_io(true);
+        // I/O of siblings (see `crate::driver::Peers`): harvests a sibling stuck in a long poll,
+        // and bounds our next park so we come back to look.
+        let io_events = shared.peers.scan_io(index, true);
         // Timers of a sibling stuck in a long poll: fire the due ones from here.
-        let now = std::time::Instant::now();
-        let mut fired = 0;
-        for remote in shared.remotes.iter() {
-            fired += remote.driver.process_due_timers(now);
-        }
+        let fired = shared.peers.fire_due_timers(std::time::Instant::now());
         if fired > 0 || io_events > 0 {
             let mut core = self.core.borrow_mut();
             core.stats.timers_fired += fired as u64;
@@ -355,7 +311,7 @@ impl WorkerContext {
             .transition_worker_to_parked(index, was_searching);
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
-            let timeout = self.sibling_timer_bound(index);
+            let timeout = shared.peers.timer_bound(index);
             // Contained here so that `unpark_self` below always runs.
             let stats = crate::cell::contain_panic(|| self.driver.borrow_mut().park(timeout))
                 .unwrap_or_default();
@@ -364,21 +320,6 @@ impl WorkerContext {
         }
         let notified = shared.idle.unpark_self(index);
         self.core.borrow_mut().is_searching = notified;
-    }
-
-    /// How long this worker may sleep without leaving a timer of a sibling that is running
-    /// (and may be stuck in a long poll) late: until the earliest such deadline. `None` if no
-    /// running sibling has a timer; parked siblings wake for their own timers.
-    fn sibling_timer_bound(&self, index: usize) -> Option<Duration> {
-        let now = std::time::Instant::now();
-        self.shared
-            .remotes
-            .iter()
-            .enumerate()
-            .filter(|&(i, r)| i != index && r.driver.io_state() != IoState::Parked)
-            .filter_map(|(_, r)| r.driver.timer.next_deadline())
-            .min()
-            .map(|at| at.saturating_duration_since(now).max(SIBLING_TIMER_SLACK))
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.

@@ -100,6 +100,22 @@ fn loom_condvar_park_races_with_unpark() {
     });
 }
 
+/// Two `unpark`s race with the owner's sleep, and the later one may send nothing (the flag was
+/// already set): the owner still wakes and finds the flag set.
+#[test]
+fn loom_second_unpark_sends_nothing_but_no_wake_is_lost() {
+    loom::model(|| {
+        let n = notifier();
+        let (n1, n2) = (n.clone(), n.clone());
+        let first = thread::spawn(move || n1.unpark());
+        let second = thread::spawn(move || n2.unpark());
+        n.wait_on_condvar(|| false);
+        assert!(n.unparked.swap(false, SeqCst));
+        first.join().unwrap();
+        second.join().unwrap();
+    });
+}
+
 /// A source registered while the owner goes to sleep on its condition variable (it had no
 /// sources) wakes it, so it moves to its poller: either the owner's re-check sees the
 /// source, or `register` sees the owner asleep and unparks it.

@@ -323,16 +323,20 @@ impl TimerEntry {
         let shared = &self.shared;
         // Acquire pairs with the Release store (or Release CAS) in `Shared::fire`: seeing
         // neither flag, the driver is done with the entry and holds no pointer to it.
-        if shared.state.load(Ordering::Acquire) & (LINKED | WAKING) == 0 {
-            return;
+        if shared.state.load(Ordering::Acquire) & (LINKED | WAKING) != 0 {
+            let mut synced = self.handle.inner.synced.lock();
+            // Relaxed: exact under the lock (see `reset`).
+            if shared.state.load(Ordering::Relaxed) & LINKED != 0 {
+                // SAFETY: `LINKED` under the lock: the entry is in this wheel.
+                unsafe { synced.wheel.remove(NonNull::from(shared)) };
+                // Relaxed: nobody reads it after this; the lock orders it anyway.
+                shared.state.store(0, Ordering::Relaxed);
+            }
         }
-        let mut synced = self.handle.inner.synced.lock();
-        // Relaxed: exact under the lock (see `reset`).
-        if shared.state.load(Ordering::Relaxed) & LINKED != 0 {
-            // SAFETY: `LINKED` under the lock: the entry is in this wheel.
-            unsafe { synced.wheel.remove(NonNull::from(shared)) };
-            // Relaxed: nobody reads it after this; the lock orders it anyway.
-            shared.state.store(0, Ordering::Relaxed);
-        }
+        // SAFETY: neither `LINKED` nor `WAKING` (seen above, or made so under the lock): the
+        // driver holds no pointer to the entry and takes none, so the cell is the owner's.
+        // (Taken explicitly, not left to the field's drop, so loom checks this access.)
+        let waker = shared.waker.with_mut(|w| unsafe { (*w).take() });
+        drop(waker);
     }
 }

@@ -101,9 +101,17 @@ fn loom_fire_vs_poll_with_new_waker() {
         let second = poll(&mut s, &wb);
         assert_eq!(th.join().unwrap(), 1);
         let (a, b) = (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst));
-        assert_eq!(a + b, 1, "exactly one wake");
+        assert!(a + b <= 1, "at most one wake");
         if second.is_pending() {
-            assert_eq!(b, 1, "the waker of the last poll is the one woken");
+            assert_eq!(
+                (a, b),
+                (0, 1),
+                "the waker of the last poll is the one woken"
+            );
+        } else {
+            // Fired before the second poll (waking the first waker), or while it stored its
+            // waker: then that poll saw `FIRED` itself and nobody needs waking.
+            assert!(b == 0);
         }
         assert!(s.is_elapsed());
     });
@@ -117,15 +125,14 @@ fn loom_insert_vs_fire() {
         let d = driver.clone();
         let th = loom::thread::spawn(move || d.process_at(t0 + MS));
         let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
-        let first = poll(&mut s, &w);
-        let fired = th.join().unwrap();
-        if first.is_ready() {
-            // The driver had processed past the deadline: completed without the wheel.
-            assert_eq!((fired, count.0.load(Ordering::SeqCst)), (0, 0));
-        } else {
-            assert_eq!(fired, 1);
-            assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered sleep woken");
+        // The manual clock stands before the deadline: the first poll registers.
+        assert!(poll(&mut s, &w).is_pending());
+        if th.join().unwrap() == 0 {
+            // The driver ran over an empty wheel first; its next pass fires the sleep.
+            assert_eq!(count.0.load(Ordering::SeqCst), 0);
+            assert_eq!(driver.process_at(t0 + MS), 1);
         }
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken exactly once");
         assert!(s.is_elapsed());
         assert_eq!(poll(&mut s, &w), Poll::Ready(()));
         assert_eq!(driver.pending(), 0);

@@ -18,8 +18,10 @@ fn public_types_are_send_and_sync() {
     send_sync::<Elapsed>();
     send_sync::<MissedTickBehavior>();
     send_sync::<std::sync::Arc<dyn kiln_timer::Unpark>>();
-    // A `Sleep` may be stored and moved freely: no pinning needed.
-    unpin::<Sleep>();
+    // A `Sleep` carries its timer entry, which the driver links by address: it is pinned
+    // while registered (`!Unpin`, as tokio's is), and boxed where it must move after a poll.
+    unpin::<std::pin::Pin<Box<Sleep>>>();
+    // An `Interval` boxes its sleep once, so it moves freely.
     unpin::<Interval>();
     unpin::<Advance>();
 }

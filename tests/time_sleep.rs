@@ -5,7 +5,6 @@ mod common;
 
 use kiln::time::{sleep, sleep_until, Duration, Instant};
 use std::future::Future;
-use std::pin::Pin;
 use std::task::Poll;
 
 #[test]
@@ -31,9 +30,9 @@ fn due_sleeps_complete_immediately() {
         rt.block_on(async {
             sleep(Duration::ZERO).await;
             sleep_until(Instant::now() - Duration::from_secs(1)).await;
-            let mut s = sleep(Duration::ZERO);
+            let mut s = std::pin::pin!(sleep(Duration::ZERO));
             std::future::poll_fn(|cx| {
-                assert_eq!(Pin::new(&mut s).poll(cx), Poll::Ready(()));
+                assert_eq!(s.as_mut().poll(cx), Poll::Ready(()));
                 Poll::Ready(())
             })
             .await;
@@ -77,10 +76,11 @@ fn many_concurrent_sleeps_all_complete() {
 fn sleep_polled_on_runtime_completes_on_a_plain_thread() {
     for (_, rt) in common::runtimes() {
         let s = rt.block_on(async {
-            let mut s = sleep(Duration::from_millis(5));
+            // Boxed: a registered sleep is pinned (its timer entry is linked by address).
+            let mut s = Box::pin(sleep(Duration::from_millis(5)));
             // Register it with this runtime's timer by polling once.
             std::future::poll_fn(|cx| {
-                assert!(Pin::new(&mut s).poll(cx).is_pending());
+                assert!(s.as_mut().poll(cx).is_pending());
                 Poll::Ready(())
             })
             .await;
@@ -106,9 +106,9 @@ fn sleep_moves_between_tasks_and_is_cancelled_from_another_thread() {
         rt.block_on(async {
             let (tx, rx) = kiln::sync::oneshot::channel();
             let first = kiln::spawn(async move {
-                let mut s = sleep(Duration::from_millis(3));
+                let mut s = Box::pin(sleep(Duration::from_millis(3)));
                 std::future::poll_fn(|cx| {
-                    assert!(Pin::new(&mut s).poll(cx).is_pending());
+                    assert!(s.as_mut().poll(cx).is_pending());
                     Poll::Ready(())
                 })
                 .await;
@@ -122,9 +122,9 @@ fn sleep_moves_between_tasks_and_is_cancelled_from_another_thread() {
             second.await.unwrap();
 
             // Registered here, dropped (cancelled) on a blocking-pool thread.
-            let mut long = sleep(Duration::from_secs(3600));
+            let mut long = Box::pin(sleep(Duration::from_secs(3600)));
             std::future::poll_fn(|cx| {
-                assert!(Pin::new(&mut long).poll(cx).is_pending());
+                assert!(long.as_mut().poll(cx).is_pending());
                 Poll::Ready(())
             })
             .await;

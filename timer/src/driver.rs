@@ -6,23 +6,14 @@
 //!   dropping it shuts the driver down.
 //! - [`TimerHandle`] (cheap clone) is what sleeps capture; any thread may use it.
 //! - `Synced` is everything behind the one lock: the wheel, the owner's park record and the
-//!   shutdown flag. Every state change of an [`Entry`] happens with that lock held.
+//!   shutdown flag. Every change to the wheel happens with that lock held.
 //!
-//! # Entry protocol
-//! An [`Entry`] is shared between the wheel (while pending) and its `Sleep`. Its `state` is
-//! a generation number and a `FIRED` bit:
-//! - `fire` sets `FIRED` when the entry leaves the wheel to be woken (or is found due when
-//!   registered or reset);
-//! - `rearm` clears it and bumps the generation when a fired entry is registered again.
-//!
-//! Both happen under the wheel lock, so a `Sleep` that reads `FIRED` knows its node was
-//! released and need not lock to cancel. Waking happens after the wheel lock is released,
-//! in batches, and only if the state still equals the fired state recorded at firing: a
-//! stale wake must not take the waker that a re-armed registration is relying on.
-//!
-//! No lost wake-up: the firing thread stores `FIRED` and then takes the waker under the
-//! entry's waker lock; a polling thread stores its waker under that same lock and then reads
-//! `state`. Whichever takes the waker lock second sees the other's write.
+//! # Entries
+//! Timers are intrusive: each `Sleep` carries its entry (see the `entry` module for the life
+//! cycle), and the wheel links entries by raw pointer. Firing takes each due entry's waker under the lock and wakes the wakers after
+//! releasing it, in batches of [`WAKE_BATCH`] (the lock is dropped and retaken between
+//! batches), so firing never holds a pointer to an entry without the lock and a waker's code
+//! never runs under it.
 //!
 //! # Parking protocol
 //! 1. The owner calls [`Driver::before_park`], which returns the earliest expiration `X` and,
@@ -45,8 +36,9 @@
 //! slot start that `process` would skip.
 
 use crate::clock::{Clock, ManualClock, PausableClock};
+use crate::entry::{fire_next, Shared};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
-use crate::wheel::{Key, Wheel, TICK_NANOS};
+use crate::wheel::{Wheel, TICK_NANOS};
 use std::fmt;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -76,81 +68,11 @@ pub trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
 }
 
-/// `state` bit 0: set while the current registration has fired.
-const FIRED: u64 = 1;
-/// `state` bits 1..: the registration's generation, bumped when a fired entry is re-armed.
-const GEN_ONE: u64 = 2;
-
-/// The part of one timer shared by its `Sleep` and, while pending, the wheel.
-pub(crate) struct Entry {
-    /// Generation and `FIRED` bit; written only with the wheel lock held (see module docs).
-    state: AtomicU64,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Entry {
-    pub(crate) fn new(waker: Option<Waker>) -> Entry {
-        Entry {
-            state: AtomicU64::new(0),
-            waker: Mutex::new(waker),
-        }
-    }
-
-    /// Acquire pairs with the Release store in `fire`.
-    pub(crate) fn is_fired(&self) -> bool {
-        self.state.load(Ordering::Acquire) & FIRED != 0
-    }
-
-    /// Marks the current registration fired and returns the state to hand to `wake`.
-    /// Called with the wheel lock held.
-    fn fire(&self) -> u64 {
-        let fired = self.state.load(Ordering::Relaxed) | FIRED;
-        // Release pairs with the Acquire load in `is_fired`.
-        self.state.store(fired, Ordering::Release);
-        fired
-    }
-
-    /// Starts a new registration of a fired entry. Called with the wheel lock held.
-    fn rearm(&self) {
-        let state = self.state.load(Ordering::Relaxed);
-        if state & FIRED != 0 {
-            self.state
-                .store((state & !FIRED).wrapping_add(GEN_ONE), Ordering::Release);
-        }
-    }
-
-    /// Stores `waker` unless the stored one would wake the same task.
-    pub(crate) fn set_waker(&self, waker: &Waker) {
-        let mut slot = self.waker.lock();
-        match &*slot {
-            Some(old) if old.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
-
-    /// Wakes the stored waker for the registration that fired as `fired`. If the entry was
-    /// re-armed since, the stored waker belongs to the new registration and is left alone.
-    fn wake(&self, fired: u64) {
-        let waker = {
-            let mut slot = self.waker.lock();
-            // Acquire pairs with the Release store in `rearm`.
-            if self.state.load(Ordering::Acquire) == fired {
-                slot.take()
-            } else {
-                None
-            }
-        };
-        if let Some(waker) = waker {
-            wake_contained(waker);
-        }
-    }
-}
-
 /// Wakes `waker`, containing a panic of its `wake` (a user's waker is the only code a timer
 /// runs): the panic hook has reported it, and the thread firing a batch of timers (often a
 /// runtime's worker) goes on with the rest of the batch instead of unwinding out of its event
 /// loop.
-fn wake_contained(waker: Waker) {
+pub(crate) fn wake_contained(waker: Waker) {
     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())) {
         // The payload's own destructor may panic too.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
@@ -165,20 +87,50 @@ fn micros(d: Duration, sub: u32) -> u64 {
         .saturating_add(u64::from(sub))
 }
 
-/// Outcome of registering or resetting an entry.
-pub(crate) enum Registered {
-    /// In the wheel under this key.
-    Pending(Key),
-    /// Already due (or the driver is shut down): the entry has fired (with this state) and
-    /// is not in the wheel.
-    Due(u64),
+/// Wakers collected under the lock and woken after it is released, at most this many at a
+/// time (on the stack: firing allocates nothing). Two under loom, so models reach the lock
+/// being released between batches.
+const WAKE_BATCH: usize = if cfg!(all(test, loom)) { 2 } else { 32 };
+
+/// Up to [`WAKE_BATCH`] wakers to wake once the lock is released.
+struct WakeList {
+    wakers: [Option<Waker>; WAKE_BATCH],
+    len: usize,
 }
 
-struct Synced {
-    wheel: Wheel<Arc<Entry>>,
+impl WakeList {
+    fn new() -> WakeList {
+        WakeList {
+            wakers: std::array::from_fn(|_| None),
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == WAKE_BATCH
+    }
+
+    fn push(&mut self, waker: Waker) {
+        self.wakers[self.len] = Some(waker);
+        self.len += 1;
+    }
+
+    /// Wakes (and empties) the list; call without the lock.
+    fn wake_all(&mut self) {
+        for waker in self.wakers[..self.len].iter_mut() {
+            if let Some(waker) = waker.take() {
+                wake_contained(waker);
+            }
+        }
+        self.len = 0;
+    }
+}
+
+pub(crate) struct Synced {
+    pub(crate) wheel: Wheel<Shared>,
     /// `Some(tick)` while the owner is parked until `tick` (`u64::MAX`: no deadline).
     parked_until: Option<u64>,
-    shutdown: bool,
+    pub(crate) shutdown: bool,
 }
 
 pub(crate) struct Inner {
@@ -193,7 +145,7 @@ pub(crate) struct Inner {
     /// and returns at once when nothing can be due, so the owner's frequent checks and idle
     /// siblings looking for overdue timers do not touch the lock or the wheel's memory.
     hint: AtomicU64,
-    synced: Mutex<Synced>,
+    pub(crate) synced: Mutex<Synced>,
 }
 
 impl Inner {
@@ -207,7 +159,7 @@ impl Inner {
     }
 
     /// The first tick at or after `t` (deadlines round up so they never fire early).
-    fn deadline_tick(&self, t: Instant) -> u64 {
+    pub(crate) fn deadline_tick(&self, t: Instant) -> u64 {
         match t.checked_duration_since(self.origin) {
             None => 0,
             Some(d) => micros(d, d.subsec_nanos().div_ceil(1_000)),
@@ -226,87 +178,54 @@ impl Inner {
 
     /// See [`Driver::process_at`]; also used by `advance` on a paused clock.
     pub(crate) fn process_at(&self, now: Instant) -> usize {
-        let inner = self;
-        let now = inner.now_tick(now);
+        let now = self.now_tick(now);
         // Acquire pairs with the Release store in `Inner::lower_hint` and below.
-        if inner.hint.load(Ordering::Acquire) > now {
+        if self.hint.load(Ordering::Acquire) > now {
             return 0;
         }
-        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
-        let mut synced = inner.synced.lock();
-        if synced.shutdown {
-            return 0;
+        let mut fired = 0;
+        let mut wakers = WakeList::new();
+        let mut synced = self.synced.lock();
+        loop {
+            let mut done = synced.shutdown;
+            while !done && !wakers.is_full() {
+                match fire_next(&mut synced.wheel, now) {
+                    Some(waker) => {
+                        fired += 1;
+                        if let Some(waker) = waker {
+                            wakers.push(waker);
+                        }
+                    }
+                    None => done = true,
+                }
+            }
+            if done {
+                break;
+            }
+            drop(synced);
+            wakers.wake_all();
+            synced = self.synced.lock();
         }
-        let fired = synced.wheel.advance(now, |entry| {
-            let fired = entry.fire();
-            batch.push((entry, fired));
-        });
-        let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
-        // Release pairs with the Acquire load above.
-        inner.hint.store(hint, Ordering::Release);
+        if !synced.shutdown {
+            let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
+            // Release pairs with the Acquire load above.
+            self.hint.store(hint, Ordering::Release);
+        }
         drop(synced);
-        for (entry, fired) in batch {
-            entry.wake(fired);
-        }
+        wakers.wake_all();
         fired
     }
 
-    /// Registers a new `entry` (not fired, not in the wheel) to fire at `deadline`.
-    pub(crate) fn insert(&self, deadline: Instant, entry: &Arc<Entry>) -> Registered {
-        let when = self.deadline_tick(deadline);
-        let mut synced = self.synced.lock();
-        let (result, unpark) = self.link(&mut synced, when, entry);
-        drop(synced);
-        if unpark {
-            self.unpark.unpark();
-        }
-        result
+    /// An entry was linked at tick `when`: lowers the hint and reports whether the parked
+    /// owner must be unparked (see the parking protocol). Called with the lock held.
+    pub(crate) fn armed(&self, synced: &mut Synced, when: u64) -> bool {
+        self.lower_hint(when);
+        Self::should_unpark(synced, when)
     }
 
-    /// Moves `entry` (registered earlier under `key`, possibly fired since) to `deadline`.
-    /// If the new deadline is already due the entry fires now and its waker is woken.
-    pub(crate) fn reset(&self, key: Key, entry: &Arc<Entry>, deadline: Instant) -> Registered {
-        let when = self.deadline_tick(deadline);
-        let mut synced = self.synced.lock();
-        let ours = synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
-        let (result, unpark) = if ours {
-            match synced.wheel.reschedule(key, when) {
-                Ok(()) => {
-                    self.lower_hint(when);
-                    (
-                        Registered::Pending(key),
-                        Self::should_unpark(&mut synced, when),
-                    )
-                }
-                // The wheel's `Arc` is dropped here, under the lock; `entry` still holds one.
-                Err(_) => (Registered::Due(entry.fire()), false),
-            }
-        } else {
-            // Fired earlier (or the driver shut down): register afresh.
-            entry.rearm();
-            self.link(&mut synced, when, entry)
-        };
-        drop(synced);
-        if unpark {
-            self.unpark.unpark();
-        }
-        if let Registered::Due(fired) = result {
-            entry.wake(fired);
-        }
-        result
-    }
-
-    fn link(&self, synced: &mut Synced, when: u64, entry: &Arc<Entry>) -> (Registered, bool) {
-        if synced.shutdown {
-            return (Registered::Due(entry.fire()), false);
-        }
-        match synced.wheel.insert(when, entry.clone()) {
-            Ok(key) => {
-                self.lower_hint(when);
-                (Registered::Pending(key), Self::should_unpark(synced, when))
-            }
-            Err(_) => (Registered::Due(entry.fire()), false),
-        }
+    /// Wakes the owner out of its park; call without the lock.
+    pub(crate) fn unpark(&self) {
+        self.unpark.unpark();
     }
 
     /// Lowers `hint` to `when`. Called with the lock held (the only writers hold it).
@@ -331,16 +250,6 @@ impl Inner {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// Removes `entry` from the wheel if `key` still names it. O(1).
-    pub(crate) fn cancel(&self, key: Key, entry: &Arc<Entry>) {
-        let mut synced = self.synced.lock();
-        if synced.wheel.get(key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
-            let e = synced.wheel.remove(key);
-            drop(synced);
-            drop(e);
         }
     }
 }
@@ -416,10 +325,10 @@ impl fmt::Debug for TimerHandle {
 /// }
 /// let driver = Driver::new(Arc::new(Nop));
 /// let handle = driver.handle();
-/// let mut sleep = handle.sleep(Duration::from_millis(1));
+/// let mut sleep = std::pin::pin!(handle.sleep(Duration::from_millis(1)));
 /// let waker = futures::task::noop_waker();
 /// let mut cx = std::task::Context::from_waker(&waker);
-/// assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+/// assert!(sleep.as_mut().poll(&mut cx).is_pending());
 /// let deadline = driver.next_deadline().unwrap();
 /// assert!(deadline >= sleep.deadline());
 /// assert_eq!(driver.process_at(deadline), 1);
@@ -469,10 +378,10 @@ impl Driver {
     /// }
     /// let driver = Driver::with_pausable_clock(Arc::new(Nop), PausableClock::new(true));
     /// let handle = driver.handle();
-    /// let mut sleep = handle.sleep(Duration::from_secs(3600));
+    /// let mut sleep = std::pin::pin!(handle.sleep(Duration::from_secs(3600)));
     /// let waker = futures::task::noop_waker();
     /// let mut cx = std::task::Context::from_waker(&waker);
-    /// assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending()); // registers
+    /// assert!(sleep.as_mut().poll(&mut cx).is_pending()); // registers
     /// // An idle runtime jumps its paused clock to the next deadline and fires what is due.
     /// let clock = driver.pausable_clock().unwrap();
     /// while !sleep.is_elapsed() {
@@ -569,7 +478,6 @@ impl Driver {
     /// `Elapsed` unless its future is ready first. Idempotent; also done on drop.
     pub fn shutdown(&self) {
         let inner = &self.handle.inner;
-        let mut batch: Vec<(Arc<Entry>, u64)> = Vec::new();
         let mut synced = inner.synced.lock();
         if synced.shutdown {
             return;
@@ -578,13 +486,22 @@ impl Driver {
         // Release pairs with the Acquire load in `Inner::is_shutdown`.
         inner.shutdown.store(true, Ordering::Release);
         inner.hint.store(u64::MAX, Ordering::Release);
-        synced.wheel.drain(|entry| {
-            let fired = entry.fire();
-            batch.push((entry, fired));
-        });
-        drop(synced);
-        for (entry, fired) in batch {
-            entry.wake(fired);
+        let mut wakers = WakeList::new();
+        loop {
+            let mut done = false;
+            while !done && !wakers.is_full() {
+                match fire_next(&mut synced.wheel, u64::MAX) {
+                    Some(Some(waker)) => wakers.push(waker),
+                    Some(None) => {}
+                    None => done = true,
+                }
+            }
+            drop(synced);
+            wakers.wake_all();
+            if done {
+                return;
+            }
+            synced = inner.synced.lock();
         }
     }
 }

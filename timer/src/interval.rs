@@ -79,7 +79,8 @@ impl MissedTickBehavior {
 /// # let _ = first;
 /// ```
 pub struct Interval {
-    delay: Sleep,
+    /// Boxed once per interval (a `Sleep` is `!Unpin`), so ticks reuse one entry.
+    delay: Pin<Box<Sleep>>,
     period: Duration,
     missed: MissedTickBehavior,
 }
@@ -96,7 +97,7 @@ impl TimerHandle {
             "kiln::time::interval: the period must be non-zero"
         );
         Interval {
-            delay: self.sleep_until(start),
+            delay: Box::pin(self.sleep_until(start)),
             period,
             missed: MissedTickBehavior::default(),
         }
@@ -111,31 +112,31 @@ impl Interval {
 
     /// Polls for the next tick; `Ready(scheduled instant)` when it is due.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
-        if Pin::new(&mut self.delay).poll(cx).is_pending() {
+        if self.delay.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         let scheduled = self.delay.deadline();
         let now = self.delay.handle().now();
         let next = self.missed.next(scheduled, now, self.period);
-        Pin::new(&mut self.delay).reset(next);
+        self.delay.as_mut().reset(next);
         Poll::Ready(scheduled)
     }
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
         let next = deadline_after(self.delay.handle().now(), self.period);
-        Pin::new(&mut self.delay).reset(next);
+        self.delay.as_mut().reset(next);
     }
 
     /// Restarts the schedule with the next tick at once.
     pub fn reset_immediately(&mut self) {
         let now = self.delay.handle().now();
-        Pin::new(&mut self.delay).reset(now);
+        self.delay.as_mut().reset(now);
     }
 
     /// Restarts the schedule with the next tick at `deadline`.
     pub fn reset_at(&mut self, deadline: Instant) {
-        Pin::new(&mut self.delay).reset(deadline);
+        self.delay.as_mut().reset(deadline);
     }
 
     /// The period.

@@ -6,6 +6,9 @@
 //! [`TimerHandle`] current with [`context::enter`]; [`sleep`], [`timeout`] and [`interval`]
 //! capture it when created. A sleep stays registered with that driver even when its task
 //! moves to another worker, and may be polled, reset or dropped (cancelled) from any thread.
+//! Timer entries are intrusive: a [`Sleep`] carries its own wheel node, linked by address
+//! while it is pending, so sleeping allocates nothing beyond the future itself (which is
+//! therefore `!Unpin`, like tokio's).
 //!
 //! The worker loop drives the wheel:
 //!
@@ -69,11 +72,11 @@
 //! }
 //! let driver = Driver::new(Arc::new(Nop));
 //! let _enter = kiln_timer::context::enter(driver.handle());
-//! let mut sleep = kiln_timer::sleep(Duration::from_micros(200));
+//! let mut sleep = std::pin::pin!(kiln_timer::sleep(Duration::from_micros(200)));
 //! let waker = futures::task::noop_waker();
 //! let mut cx = std::task::Context::from_waker(&waker);
 //! use std::future::Future;
-//! while std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending() {
+//! while sleep.as_mut().poll(&mut cx).is_pending() {
 //!     // A worker would park in its poller until `driver.before_park()`.
 //!     if let Some(at) = driver.next_deadline() {
 //!         std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
@@ -82,16 +85,21 @@
 //! }
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod clock;
 pub mod context;
 mod driver;
+// The intrusive timer entry and the wheel that links entries by raw pointer: the crate's only
+// unsafe code, with the invariants in each module's docs.
+#[allow(unsafe_code)]
+mod entry;
 mod interval;
 mod loom;
 mod pause;
 mod sleep;
 mod timeout;
+#[allow(unsafe_code)]
 mod wheel;
 
 #[cfg(all(test, not(loom)))]

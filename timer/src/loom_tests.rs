@@ -1,5 +1,7 @@
-//! Loom models of one entry raced by the driver and its `Sleep`: fire vs cancel, fire vs
-//! reset, and fire vs a poll that swaps the waker (the lost wake-up check).
+//! Loom models of the intrusive entry's life cycle (see the `entry` module), each raced by a
+//! driver firing it: insert, cancel (drop) on the thread that fires and on a third thread,
+//! drop while queued between two wake-up batches, reset, and a poll that swaps the waker
+//! (the lost wake-up check). `WAKE_BATCH` is 2 under loom so that batches end mid-slot.
 
 use crate::{Driver, ManualClock, Sleep, Unpark};
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +30,8 @@ fn waker() -> (std::sync::Arc<CountWake>, Waker) {
     (c.clone(), Waker::from(c))
 }
 
-fn poll(s: &mut Sleep, w: &Waker) -> Poll<()> {
-    Pin::new(s).poll(&mut Context::from_waker(w))
+fn poll(s: &mut Pin<Box<Sleep>>, w: &Waker) -> Poll<()> {
+    s.as_mut().poll(&mut Context::from_waker(w))
 }
 
 const MS: Duration = Duration::from_millis(1);
@@ -48,7 +50,7 @@ fn loom_fire_vs_cancel() {
     loom::model(|| {
         let (driver, t0) = setup();
         let (count, w) = waker();
-        let mut s = driver.handle().sleep_until(t0 + MS);
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
         assert!(poll(&mut s, &w).is_pending());
         let d = driver.clone();
         let th = loom::thread::spawn(move || d.process_at(t0 + MS));
@@ -65,11 +67,11 @@ fn loom_fire_vs_reset() {
     loom::model(|| {
         let (driver, t0) = setup();
         let (count, w) = waker();
-        let mut s = driver.handle().sleep_until(t0 + MS);
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
         assert!(poll(&mut s, &w).is_pending());
         let d = driver.clone();
         let th = loom::thread::spawn(move || d.process_at(t0 + MS));
-        Pin::new(&mut s).reset(t0 + 2 * MS);
+        s.as_mut().reset(t0 + 2 * MS);
         let after_reset = poll(&mut s, &w);
         th.join().unwrap();
         let woken_before = count.0.load(Ordering::SeqCst);
@@ -92,17 +94,116 @@ fn loom_fire_vs_poll_with_new_waker() {
         let (driver, t0) = setup();
         let (a, wa) = waker();
         let (b, wb) = waker();
-        let mut s = driver.handle().sleep_until(t0 + MS);
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
         assert!(poll(&mut s, &wa).is_pending());
         let d = driver.clone();
         let th = loom::thread::spawn(move || d.process_at(t0 + MS));
         let second = poll(&mut s, &wb);
         assert_eq!(th.join().unwrap(), 1);
         let (a, b) = (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst));
-        assert_eq!(a + b, 1, "exactly one wake");
+        assert!(a + b <= 1, "at most one wake");
         if second.is_pending() {
-            assert_eq!(b, 1, "the waker of the last poll is the one woken");
+            assert_eq!(
+                (a, b),
+                (0, 1),
+                "the waker of the last poll is the one woken"
+            );
+        } else {
+            // Fired before the second poll (waking the first waker), or while it stored its
+            // waker: then that poll saw `FIRED` itself and nobody needs waking.
+            assert!(b == 0);
         }
         assert!(s.is_elapsed());
+    });
+}
+
+#[test]
+fn loom_insert_vs_fire() {
+    loom::model(|| {
+        let (driver, t0) = setup();
+        let (count, w) = waker();
+        let d = driver.clone();
+        let th = loom::thread::spawn(move || d.process_at(t0 + MS));
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
+        // The manual clock stands before the deadline: the first poll registers.
+        assert!(poll(&mut s, &w).is_pending());
+        if th.join().unwrap() == 0 {
+            // The driver ran over an empty wheel first; its next pass fires the sleep.
+            assert_eq!(count.0.load(Ordering::SeqCst), 0);
+            assert_eq!(driver.process_at(t0 + MS), 1);
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken exactly once");
+        assert!(s.is_elapsed());
+        assert_eq!(poll(&mut s, &w), Poll::Ready(()));
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+#[test]
+fn loom_cancel_on_another_thread_vs_fire() {
+    loom::model(|| {
+        let (driver, t0) = setup();
+        let (count, w) = waker();
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
+        assert!(poll(&mut s, &w).is_pending());
+        let canceller = loom::thread::spawn(move || drop(s));
+        let fired = driver.process_at(t0 + MS);
+        canceller.join().unwrap();
+        assert!(fired <= 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), fired);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+#[test]
+fn loom_drop_while_queued() {
+    loom::model(|| {
+        let (driver, t0) = setup();
+        let counts: Vec<_> = (0..3).map(|_| waker()).collect();
+        // Three sleeps due together: the driver wakes two, releases its lock, then the third.
+        let mut sleeps: Vec<_> = counts
+            .iter()
+            .map(|(_, w)| {
+                let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
+                assert!(poll(&mut s, w).is_pending());
+                s
+            })
+            .collect();
+        let d = driver.clone();
+        let th = loom::thread::spawn(move || d.process_at(t0 + MS));
+        // Dropped while it may sit queued between the two batches.
+        drop(sleeps.remove(1));
+        let fired = th.join().unwrap();
+        let woken: Vec<usize> = counts
+            .iter()
+            .map(|(c, _)| c.0.load(Ordering::SeqCst))
+            .collect();
+        assert!(fired == 2 || fired == 3, "fired {fired}");
+        assert_eq!((woken[0], woken[2]), (1, 1));
+        assert_eq!(woken[1], fired - 2);
+        assert!(sleeps.iter().all(|s| s.is_elapsed()));
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+#[test]
+fn loom_fire_vs_shutdown_and_cancel() {
+    loom::model(|| {
+        let (driver, t0) = setup();
+        let (count, w) = waker();
+        let mut s = Box::pin(driver.handle().sleep_until(t0 + MS));
+        assert!(poll(&mut s, &w).is_pending());
+        let d = driver.clone();
+        let th = loom::thread::spawn(move || d.process_at(t0 + MS));
+        driver.shutdown();
+        assert!(s.is_elapsed());
+        drop(s);
+        th.join().unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "woken once, by one of them"
+        );
+        assert_eq!(driver.pending(), 0);
     });
 }

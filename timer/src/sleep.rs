@@ -3,56 +3,57 @@
 //! A `Sleep` registers with the driver it was created on at its first poll (a deadline that
 //! is already due completes right there, without touching the wheel: `sleep(ZERO)` and a
 //! `sleep_until` a past instant always, any deadline the driver has already processed past
-//! too) and stays registered
-//! with that driver wherever it is polled later. Each poll stores the current waker in the
-//! shared entry; dropping or resetting it from any thread updates the wheel in O(1).
+//! too) and stays registered with that driver wherever it is polled later. Its timer entry
+//! lives inside it (see the `entry` module): registering allocates nothing, and dropping or
+//! resetting it from any thread updates the wheel in O(1).
 
-use crate::driver::{Entry, Registered, TimerHandle};
-use crate::loom::Arc;
-use crate::wheel::Key;
+use crate::driver::TimerHandle;
+use crate::entry::TimerEntry;
+use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// Completes at [`deadline`](Sleep::deadline), never before. Created by [`sleep`](crate::sleep),
-/// [`sleep_until`](crate::sleep_until) or [`TimerHandle::sleep`].
-///
-/// Dropping it cancels the timer, from any thread.
-///
-/// ```
-/// # use kiln_timer::{Driver, Unpark};
-/// # use std::sync::Arc;
-/// # struct Nop;
-/// # impl Unpark for Nop { fn unpark(&self) {} }
-/// use std::time::{Duration, Instant};
-///
-/// let driver = Driver::new(Arc::new(Nop));
-/// let _enter = kiln_timer::context::enter(driver.handle());
-/// let sleep = kiln_timer::sleep(Duration::from_secs(5));
-/// assert!(sleep.deadline() > Instant::now());
-/// drop(sleep); // cancelled
-/// assert_eq!(driver.pending(), 0);
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct Sleep {
-    handle: TimerHandle,
-    deadline: Instant,
-    reg: Option<Registration>,
-    /// Completed without a live registration (due at first poll or at shutdown).
-    done: bool,
-    /// Whether the first poll must read the clock to see if the deadline already passed.
-    /// `sleep(d)` knows its deadline was in the future when created and skips that read
-    /// (one clock read per sleep); if the deadline passes before the first poll the wheel
-    /// still refuses it when the driver has processed past it, or fires it at the next
-    /// `process`, never early.
-    check_due: bool,
-}
-
-struct Registration {
-    entry: Arc<Entry>,
-    key: Key,
+pin_project! {
+    /// Completes at [`deadline`](Sleep::deadline), never before. Created by
+    /// [`sleep`](crate::sleep), [`sleep_until`](crate::sleep_until) or [`TimerHandle::sleep`].
+    ///
+    /// Dropping it cancels the timer, from any thread.
+    ///
+    /// A `Sleep` holds its own timer entry, which the driver links to by address once it is
+    /// polled, so it is `!Unpin`: pin it (`std::pin::pin!`, `Box::pin`) to poll or
+    /// [`reset`](Sleep::reset) it by hand; `.await` does that for you.
+    ///
+    /// ```
+    /// # use kiln_timer::{Driver, Unpark};
+    /// # use std::sync::Arc;
+    /// # struct Nop;
+    /// # impl Unpark for Nop { fn unpark(&self) {} }
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let driver = Driver::new(Arc::new(Nop));
+    /// let _enter = kiln_timer::context::enter(driver.handle());
+    /// let sleep = kiln_timer::sleep(Duration::from_secs(5));
+    /// assert!(sleep.deadline() > Instant::now());
+    /// drop(sleep); // cancelled
+    /// assert_eq!(driver.pending(), 0);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Sleep {
+        deadline: Instant,
+        // Completed without a live registration (due at first poll or at shutdown).
+        done: bool,
+        // Whether the first poll must read the clock to see if the deadline already passed.
+        // `sleep(d)` knows its deadline was in the future when created and skips that read
+        // (one clock read per sleep); if the deadline passes before the first poll the wheel
+        // still refuses it when the driver has processed past it, or fires it at the next
+        // `process`, never early.
+        check_due: bool,
+        #[pin]
+        entry: TimerEntry,
+    }
 }
 
 /// `now + d`, or a deadline about 30 years away when that overflows.
@@ -74,11 +75,10 @@ impl TimerHandle {
     /// A [`Sleep`] on this driver completing at `deadline`.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
-            handle: self.clone(),
             deadline,
-            reg: None,
             done: false,
             check_due: true,
+            entry: TimerEntry::new(self.clone()),
         }
     }
 }
@@ -92,7 +92,7 @@ impl Sleep {
     /// Whether the sleep has completed (its deadline passed and the driver saw it, or it was
     /// found due when polled or reset).
     pub fn is_elapsed(&self) -> bool {
-        self.done || self.reg.as_ref().is_some_and(|r| r.entry.is_fired())
+        self.done || self.entry.is_fired()
     }
 
     /// Moves the deadline to `deadline`, earlier or later, even after completion. A task
@@ -109,25 +109,23 @@ impl Sleep {
     /// let driver = Driver::new(Arc::new(Nop));
     /// let mut sleep = driver.handle().sleep(Duration::from_secs(60));
     /// let soon = Instant::now() + Duration::from_millis(1);
-    /// Pin::new(&mut sleep).reset(soon);
+    /// let mut sleep = std::pin::pin!(sleep);
+    /// sleep.as_mut().reset(soon);
     /// assert_eq!(sleep.deadline(), soon);
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        let this = self.get_mut();
-        this.deadline = deadline;
-        this.done = false;
-        this.check_due = true;
-        if let Some(reg) = &mut this.reg {
-            if let Registered::Pending(key) = this.handle.inner.reset(reg.key, &reg.entry, deadline)
-            {
-                reg.key = key;
-            }
+        let this = self.project();
+        *this.deadline = deadline;
+        *this.done = false;
+        *this.check_due = true;
+        if this.entry.is_registered() {
+            this.entry.reset(deadline);
         }
     }
 
     /// The handle of the driver this sleep is registered with.
     pub fn handle(&self) -> &TimerHandle {
-        &self.handle
+        self.entry.handle()
     }
 }
 
@@ -135,50 +133,20 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.done {
+        let this = self.project();
+        if *this.done {
             return Poll::Ready(());
         }
-        if let Some(reg) = &this.reg {
-            if reg.entry.is_fired() {
-                return Poll::Ready(());
-            }
-            reg.entry.set_waker(cx.waker());
-            // Re-check after publishing the waker (see the driver's entry protocol).
-            return if reg.entry.is_fired() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
+        if this.entry.is_registered() {
+            return this.entry.poll_fired(cx.waker());
         }
-        let inner = &this.handle.inner;
-        if inner.is_shutdown() || (this.check_due && this.deadline <= inner.now()) {
-            this.done = true;
+        let inner = &this.entry.handle().inner;
+        let due = inner.is_shutdown() || (*this.check_due && *this.deadline <= inner.now());
+        if due || !this.entry.register(*this.deadline, cx.waker()) {
+            *this.done = true;
             return Poll::Ready(());
         }
-        let entry = Arc::new(Entry::new(Some(cx.waker().clone())));
-        match inner.insert(this.deadline, &entry) {
-            Registered::Pending(key) => {
-                this.reg = Some(Registration { entry, key });
-                Poll::Pending
-            }
-            Registered::Due(_) => {
-                this.done = true;
-                Poll::Ready(())
-            }
-        }
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        if let Some(reg) = &self.reg {
-            // A fired entry has already left the wheel (the driver frees the node before
-            // publishing `FIRED`), so only a pending one needs the lock.
-            if !reg.entry.is_fired() {
-                self.handle.inner.cancel(reg.key, &reg.entry);
-            }
-        }
+        Poll::Pending
     }
 }
 

@@ -63,11 +63,11 @@ fn fires_in_deadline_order_never_early() {
         65 * US,
         1000 * MS,
     ];
-    let mut sleeps: Vec<(Sleep, Arc<CountWake>, Waker)> = offsets
+    let mut sleeps: Vec<(Pin<Box<Sleep>>, Arc<CountWake>, Waker)> = offsets
         .iter()
         .map(|d| {
             let (c, w) = counting_waker();
-            (driver.handle().sleep_until(t0 + *d), c, w)
+            (Box::pin(driver.handle().sleep_until(t0 + *d)), c, w)
         })
         .collect();
     for (s, _, w) in &mut sleeps {
@@ -102,7 +102,7 @@ fn fires_in_deadline_order_never_early() {
 fn cancel_by_drop_removes_and_never_wakes() {
     let (driver, clock, _) = manual();
     let (c, w) = counting_waker();
-    let mut s = driver.handle().sleep(MS);
+    let mut s = Box::pin(driver.handle().sleep(MS));
     assert!(poll(&mut s, &w).is_pending());
     assert_eq!(driver.pending(), 1);
     drop(s);
@@ -118,26 +118,26 @@ fn reset_earlier_and_later() {
     let (driver, clock, _) = manual();
     let t0 = clock.now();
     let (c, w) = counting_waker();
-    let mut s = driver.handle().sleep_until(t0 + 10 * MS);
+    let mut s = Box::pin(driver.handle().sleep_until(t0 + 10 * MS));
     assert!(poll(&mut s, &w).is_pending());
-    Pin::new(&mut s).reset(t0 + 2 * MS);
+    s.as_mut().reset(t0 + 2 * MS);
     assert_eq!(driver.process_at(t0 + 2 * MS - US), 0);
     assert_eq!(driver.process_at(t0 + 2 * MS), 1);
     assert_eq!(c.0.load(Ordering::SeqCst), 1);
     assert!(poll(&mut s, &w).is_ready());
     // Reset after completion re-arms it.
-    Pin::new(&mut s).reset(t0 + 30 * MS);
+    s.as_mut().reset(t0 + 30 * MS);
     assert!(!s.is_elapsed());
     assert!(poll(&mut s, &w).is_pending());
-    Pin::new(&mut s).reset(t0 + 50 * MS);
+    s.as_mut().reset(t0 + 50 * MS);
     assert_eq!(driver.process_at(t0 + 30 * MS), 0);
     assert_eq!(driver.process_at(t0 + 50 * MS), 1);
     assert_eq!(c.0.load(Ordering::SeqCst), 2);
     // Reset into the past fires at once and wakes the stored waker.
     assert!(poll(&mut s, &w).is_ready());
-    Pin::new(&mut s).reset(t0 + 60 * MS);
+    s.as_mut().reset(t0 + 60 * MS);
     assert!(poll(&mut s, &w).is_pending());
-    Pin::new(&mut s).reset(t0);
+    s.as_mut().reset(t0);
     assert!(s.is_elapsed());
     assert_eq!(c.0.load(Ordering::SeqCst), 3);
     assert_eq!(driver.pending(), 0);
@@ -147,9 +147,9 @@ fn reset_earlier_and_later() {
 fn due_at_registration_skips_the_wheel() {
     let (driver, clock, unpark) = manual();
     let (c, w) = counting_waker();
-    let mut past = driver.handle().sleep_until(clock.now() - MS);
+    let mut past = Box::pin(driver.handle().sleep_until(clock.now() - MS));
     assert_eq!(poll(&mut past, &w), Poll::Ready(()));
-    let mut now = driver.handle().sleep(Duration::ZERO);
+    let mut now = Box::pin(driver.handle().sleep(Duration::ZERO));
     assert_eq!(poll(&mut now, &w), Poll::Ready(()));
     assert!(past.is_elapsed() && now.is_elapsed());
     assert_eq!(driver.pending(), 0);
@@ -164,7 +164,7 @@ fn sleep_whose_deadline_passed_before_its_first_poll() {
     let (driver, clock, _) = manual();
     let (c, w) = counting_waker();
     // Not yet processed past: it goes through the wheel and fires at the next `process`.
-    let mut s = driver.handle().sleep(MS);
+    let mut s = Box::pin(driver.handle().sleep(MS));
     clock.advance(2 * MS);
     assert!(poll(&mut s, &w).is_pending());
     assert_eq!(driver.next_deadline(), Some(s.deadline()));
@@ -173,8 +173,8 @@ fn sleep_whose_deadline_passed_before_its_first_poll() {
     assert!(poll(&mut s, &w).is_ready());
     // Processed past (the driver fired another timer at a later instant): due at
     // registration, the wheel is not touched.
-    let mut s = driver.handle().sleep(MS);
-    let mut other = driver.handle().sleep(2 * MS);
+    let mut s = Box::pin(driver.handle().sleep(MS));
+    let mut other = Box::pin(driver.handle().sleep(2 * MS));
     assert!(poll(&mut other, &w).is_pending());
     clock.advance(2 * MS);
     assert_eq!(driver.process(), 1);
@@ -189,7 +189,7 @@ fn idle_wheel_parks_until_the_deadline_not_a_stale_slot_start() {
     // Nothing pending: processing is skipped, so the wheel's notion of "now" stays behind.
     clock.advance(Duration::from_secs(10));
     assert_eq!(driver.process(), 0);
-    let mut s = driver.handle().sleep(30 * MS);
+    let mut s = Box::pin(driver.handle().sleep(30 * MS));
     assert!(poll(&mut s, &w).is_pending());
     // The coarse slot holding it may start in the past; the park deadline must not.
     assert_eq!(driver.next_deadline(), Some(s.deadline()));
@@ -205,8 +205,8 @@ fn cancelled_earliest_timer_leaves_a_harmless_stale_bound() {
     let (driver, clock, _) = manual();
     let t0 = clock.now();
     let (c, w) = counting_waker();
-    let mut a = driver.handle().sleep_until(t0 + MS);
-    let mut b = driver.handle().sleep_until(t0 + 5 * MS);
+    let mut a = Box::pin(driver.handle().sleep_until(t0 + MS));
+    let mut b = Box::pin(driver.handle().sleep_until(t0 + 5 * MS));
     assert!(poll(&mut a, &w).is_pending());
     assert!(poll(&mut b, &w).is_pending());
     drop(a);
@@ -233,11 +233,11 @@ fn long_spans_cascade_through_levels() {
         day,
         400 * day,
     ];
-    let mut sleeps: Vec<(Sleep, Arc<CountWake>, Waker)> = offsets
+    let mut sleeps: Vec<(Pin<Box<Sleep>>, Arc<CountWake>, Waker)> = offsets
         .iter()
         .map(|d| {
             let (c, w) = counting_waker();
-            (driver.handle().sleep_until(t0 + *d), c, w)
+            (Box::pin(driver.handle().sleep_until(t0 + *d)), c, w)
         })
         .collect();
     for (s, _, w) in &mut sleeps {
@@ -273,7 +273,7 @@ fn long_spans_cascade_through_levels() {
 fn huge_durations_do_not_overflow() {
     let (driver, _, _) = manual();
     let (_, w) = counting_waker();
-    let mut s = driver.handle().sleep(Duration::MAX);
+    let mut s = Box::pin(driver.handle().sleep(Duration::MAX));
     assert!(poll(&mut s, &w).is_pending());
     assert!(driver.next_deadline().is_some());
     drop(s);
@@ -397,7 +397,7 @@ fn insert_earlier_than_parked_deadline_unparks() {
     let (driver, clock, unpark) = manual();
     let handle = driver.handle();
     let (_, w) = counting_waker();
-    let mut far = handle.sleep(100 * MS);
+    let mut far = Box::pin(handle.sleep(100 * MS));
     assert!(poll(&mut far, &w).is_pending());
     let parked = driver.before_park().unwrap();
     assert!(parked <= far.deadline());
@@ -406,7 +406,7 @@ fn insert_earlier_than_parked_deadline_unparks() {
     let h = handle.clone();
     let w2 = w.clone();
     let later = std::thread::spawn(move || {
-        let mut s = h.sleep_until(t0 + 200 * MS);
+        let mut s = Box::pin(h.sleep_until(t0 + 200 * MS));
         assert!(poll(&mut s, &w2).is_pending());
         s
     })
@@ -417,8 +417,8 @@ fn insert_earlier_than_parked_deadline_unparks() {
     let h = handle.clone();
     let w2 = w.clone();
     let (early, early2) = std::thread::spawn(move || {
-        let mut a = h.sleep_until(t0 + 5 * MS);
-        let mut b = h.sleep_until(t0 + 4 * MS);
+        let mut a = Box::pin(h.sleep_until(t0 + 5 * MS));
+        let mut b = Box::pin(h.sleep_until(t0 + 4 * MS));
         assert!(poll(&mut a, &w2).is_pending());
         assert!(poll(&mut b, &w2).is_pending());
         (a, b)
@@ -431,10 +431,10 @@ fn insert_earlier_than_parked_deadline_unparks() {
     // Parked with nothing earlier pending: a reset earlier unparks too.
     driver.before_park();
     let mut far = far;
-    Pin::new(&mut far).reset(t0 + MS);
+    far.as_mut().reset(t0 + MS);
     assert_eq!(unpark.0.load(Ordering::SeqCst), 2);
     driver.after_park();
-    let mut extra = handle.sleep(US);
+    let mut extra = Box::pin(handle.sleep(US));
     assert!(poll(&mut extra, &w).is_pending());
     assert_eq!(unpark.0.load(Ordering::SeqCst), 2, "not parked: no unpark");
     drop((later, early));
@@ -445,7 +445,7 @@ fn waker_is_updated_on_every_poll() {
     let (driver, clock, _) = manual();
     let (a, wa) = counting_waker();
     let (b, wb) = counting_waker();
-    let mut s = driver.handle().sleep(MS);
+    let mut s = Box::pin(driver.handle().sleep(MS));
     assert!(poll(&mut s, &wa).is_pending());
     assert!(poll(&mut s, &wb).is_pending());
     clock.advance(MS);
@@ -460,25 +460,24 @@ fn waker_is_updated_on_every_poll() {
 fn shutdown_completes_everything() {
     let (driver, _, _) = manual();
     let (c, w) = counting_waker();
-    let mut s = driver.handle().sleep(Duration::from_secs(60));
+    let mut s = Box::pin(driver.handle().sleep(Duration::from_secs(60)));
     assert!(poll(&mut s, &w).is_pending());
-    let mut t = driver
-        .handle()
-        .timeout(Duration::from_secs(60), std::future::pending::<()>());
+    let mut t = Box::pin(
+        driver
+            .handle()
+            .timeout(Duration::from_secs(60), std::future::pending::<()>()),
+    );
     driver.shutdown();
     assert_eq!(c.0.load(Ordering::SeqCst), 1);
     assert!(poll(&mut s, &w).is_ready());
     assert!(driver.handle().is_shutdown());
-    let mut later = driver.handle().sleep(Duration::from_secs(60));
+    let mut later = Box::pin(driver.handle().sleep(Duration::from_secs(60)));
     assert!(poll(&mut later, &w).is_ready());
-    assert!(matches!(
-        poll(&mut Box::pin(&mut t), &w),
-        Poll::Ready(Err(_))
-    ));
+    assert!(matches!(poll(&mut t, &w), Poll::Ready(Err(_))));
     assert_eq!(driver.process(), 0);
     let handle = driver.handle();
     drop(driver);
-    let mut after_drop = handle.sleep(MS);
+    let mut after_drop = Box::pin(handle.sleep(MS));
     assert!(poll(&mut after_drop, &w).is_ready());
 }
 
@@ -606,13 +605,13 @@ fn harness_sleep_moves_between_threads_and_cancels_anywhere() {
     let handle = h.driver.handle();
     let (_, w) = counting_waker();
     // Polled (registered) here, completed on another thread.
-    let mut s = handle.sleep(2 * MS);
+    let mut s = Box::pin(handle.sleep(2 * MS));
     assert!(poll(&mut s, &w).is_pending());
     std::thread::spawn(move || futures::executor::block_on(s))
         .join()
         .unwrap();
     // Registered here, dropped (cancelled) on another thread.
-    let mut s = handle.sleep(Duration::from_secs(3600));
+    let mut s = Box::pin(handle.sleep(Duration::from_secs(3600)));
     assert!(poll(&mut s, &w).is_pending());
     assert_eq!(h.driver.pending(), 1);
     std::thread::spawn(move || drop(s)).join().unwrap();

@@ -67,6 +67,7 @@ pin_project! {
     pub struct Timeout<F> {
         #[pin]
         future: Option<F>,
+        #[pin]
         delay: Sleep,
     }
 }
@@ -116,7 +117,7 @@ impl<F: Future> Future for Timeout<F> {
             this.future.set(None);
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(this.delay).poll(cx) {
+        match this.delay.poll(cx) {
             Poll::Ready(()) => {
                 this.future.set(None);
                 Poll::Ready(Err(Elapsed { _private: () }))

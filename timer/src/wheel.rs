@@ -1,4 +1,4 @@
-//! The hierarchical timing wheel: a single-threaded data structure.
+//! The hierarchical timing wheel: an intrusive, single-threaded data structure.
 //!
 //! Time is counted in *ticks* of `TICK_NANOS` (1 µs) since the driver's origin. The wheel has
 //! [`LEVELS`] levels of [`SLOTS`] slots; a slot at level `l` spans `256^l` ticks, so level 0 has
@@ -6,24 +6,38 @@
 //! milliseconds land, one cascade from firing), and level 7 covers the whole `u64` tick range
 //! (no deadline is ever clamped).
 //!
+//! # Intrusive nodes
+//! The wheel allocates nothing per entry: each entry carries its own [`Links`] (its tick and
+//! the two list pointers) and the wheel links entries into per-slot doubly linked lists by raw
+//! pointer. A type opts in by implementing [`Node`]. The wheel's contract with its caller is:
+//! - a node is *linked* from a successful [`Wheel::insert`] until [`Wheel::remove`], a
+//!   [`Wheel::reschedule`] that finds it due, or [`Wheel::poll`] returns it;
+//! - while linked, the node stays at its address and alive, and nothing but this wheel touches
+//!   its `Links` (the driver guarantees both: entries are pinned, unlinked before they are
+//!   dropped, and every call into the wheel holds the driver's lock).
+//!
 //! # Invariants
-//! - `elapsed` is the last tick processed: every entry with `when <= elapsed` has fired.
-//! - An entry lives at the level of the highest 8-bit group in which `when` differs from
-//!   `elapsed`, in the slot given by that group of `when`. Hence every occupied slot of a level
-//!   lies strictly after `elapsed`'s own slot of that level, the lowest non-empty level holds the
-//!   earliest expiration, and no level ever wraps around.
-//! - Entries are nodes of an arena (`nodes`) linked into per-slot doubly linked lists by index;
-//!   a [`Key`] names a node and stays valid from insertion until the entry fires or is removed,
-//!   across cascades (a cascade relinks the same node). Free nodes are kept on a stack of
-//!   keys (not threaded through the nodes, so taking one touches no cold node). Insert,
-//!   remove and reschedule are O(1).
+//! - `elapsed` is the last tick processed: every entry with `when <= elapsed` has been handed
+//!   out by `poll` or sits on the `pending` list, about to be.
+//! - An entry in a slot lives at the level of the highest 8-bit group in which `when` differs
+//!   from `elapsed`, in the slot given by that group of `when`. Hence every occupied slot of a
+//!   level lies strictly after `elapsed`'s own slot of that level, the lowest non-empty level
+//!   holds the earliest expiration, and no level ever wraps around. A cascade relinks the same
+//!   node one or more levels lower.
 //! - `occupied[l]` has bit `s` set exactly when slot `s` of level `l` is non-empty.
+//! - `pending` holds due entries (`when <= elapsed`) taken out of their slot but not yet
+//!   returned by `poll`: the driver may release its lock between batches of wake-ups, and a
+//!   pending entry can still be removed or rescheduled meanwhile. Its nodes carry
+//!   `level == PENDING`.
 //!
 //! # Firing
-//! [`Wheel::advance`] repeatedly takes the earliest expiring slot not after `now`, sets
-//! `elapsed` to that slot's first tick and either fires each of its entries (`when <= elapsed`)
-//! or relinks it one or more levels lower. Deadlines are converted to ticks rounding *up*, and
-//! `now` rounding *down*, so an entry never fires before its deadline.
+//! [`Wheel::poll`] returns the pending entries one by one; when there are none it takes the
+//! earliest expiring slot not after `now`, sets `elapsed` to that slot's first tick and moves
+//! each of its entries either to `pending` (`when <= elapsed`) or one or more levels lower.
+//! Deadlines are converted to ticks rounding *up*, and `now` rounding *down*, so an entry never
+//! fires before its deadline.
+
+use std::ptr::NonNull;
 
 /// Duration of one wheel tick in nanoseconds.
 pub(crate) const TICK_NANOS: u64 = 1_000;
@@ -39,28 +53,53 @@ const SCAN_LIMIT: usize = 32;
 
 const SLOT_BITS: u32 = 8;
 const WORDS: usize = SLOTS / 64;
-const NIL: u32 = u32::MAX;
+/// The `level` of a node on the `pending` list.
+const PENDING: u8 = LEVELS as u8;
 
-/// Names an entry inside the wheel from insertion until it fires or is removed.
-pub(crate) type Key = u32;
-
-struct Node<T> {
-    /// `Some` while the node is linked into a slot; `None` while its key is on the free stack.
-    value: Option<T>,
+/// The part of a node that the wheel owns while the node is linked.
+pub(crate) struct Links<T> {
+    /// The tick at which the node is due.
     when: u64,
-    prev: u32,
-    /// Next node of the slot list.
-    next: u32,
+    prev: Option<NonNull<T>>,
+    next: Option<NonNull<T>>,
     level: u8,
     slot: u8,
 }
 
-struct Level {
-    occupied: [u64; WORDS],
-    heads: [u32; SLOTS],
+impl<T> Links<T> {
+    /// Links of a node that is not in any wheel.
+    pub(crate) const fn new() -> Links<T> {
+        Links {
+            when: 0,
+            prev: None,
+            next: None,
+            level: 0,
+            slot: 0,
+        }
+    }
 }
 
-impl Level {
+/// A type whose values can be linked into a [`Wheel`].
+///
+/// # Safety
+/// `with_links` must run `f` on links that belong to the node at `ptr` alone (no two nodes
+/// share links), and must not touch the links otherwise.
+pub(crate) unsafe trait Node: Sized {
+    /// Runs `f` on the links of the node at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` points to a live node, and the caller has exclusive access to its links: the node
+    /// is linked into the caller's wheel (see the module's contract), or not linked at all and
+    /// the caller is the only one holding a pointer to it.
+    unsafe fn with_links<R>(ptr: NonNull<Self>, f: impl FnOnce(&mut Links<Self>) -> R) -> R;
+}
+
+struct Level<T> {
+    occupied: [u64; WORDS],
+    heads: [Option<NonNull<T>>; SLOTS],
+}
+
+impl<T> Level<T> {
     fn first_occupied(&self) -> Option<usize> {
         self.occupied
             .iter()
@@ -74,74 +113,85 @@ impl Level {
     }
 }
 
-/// A hierarchical timing wheel holding values of type `T`.
+/// A hierarchical timing wheel of intrusive nodes of type `T`.
 pub(crate) struct Wheel<T> {
     elapsed: u64,
-    levels: Vec<Level>,
-    nodes: Vec<Node<T>>,
-    free: Vec<u32>,
+    levels: Box<[Level<T>]>,
+    pending: Option<NonNull<T>>,
     len: usize,
 }
 
-impl<T> Wheel<T> {
+// SAFETY: the wheel only holds pointers to linked nodes, whose links it alone may touch (the
+// module's contract), and hands them out only to its owner; moving the wheel to another thread
+// moves that exclusive access with it. `T: Sync` because the owner may use the nodes it gets
+// back from any thread.
+unsafe impl<T: Node + Sync> Send for Wheel<T> {}
+
+impl<T: Node> Wheel<T> {
     pub(crate) fn new() -> Wheel<T> {
         Wheel {
             elapsed: 0,
             levels: (0..LEVELS)
                 .map(|_| Level {
                     occupied: [0; WORDS],
-                    heads: [NIL; SLOTS],
+                    heads: [None; SLOTS],
                 })
                 .collect(),
-            nodes: Vec::new(),
-            free: Vec::new(),
+            pending: None,
             len: 0,
         }
     }
 
-    /// Number of pending entries.
+    /// Number of linked entries.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// The value stored under `key`, if that key currently names a pending entry.
-    pub(crate) fn get(&self, key: Key) -> Option<&T> {
-        self.nodes.get(key as usize).and_then(|n| n.value.as_ref())
-    }
-
-    /// Inserts `value` to fire at tick `when`. Returns the value back if it is already due
-    /// (`when <= elapsed`): the caller completes it without going through the wheel.
-    pub(crate) fn insert(&mut self, when: u64, value: T) -> Result<Key, T> {
-        if when <= self.elapsed {
-            return Err(value);
-        }
-        let key = self.alloc(when, value);
-        self.link(key);
-        self.len += 1;
-        Ok(key)
-    }
-
-    /// Removes the pending entry `key` and returns its value.
+    /// Links `node` to fire at tick `when`. Returns `false`, leaving it unlinked, if it is
+    /// already due (`when <= elapsed`): the caller completes it without going through the wheel.
     ///
-    /// # Panics
-    /// If `key` does not name a pending entry (callers check with [`Wheel::get`]).
-    pub(crate) fn remove(&mut self, key: Key) -> T {
-        self.unlink(key);
-        self.len -= 1;
-        self.release(key)
+    /// # Safety
+    /// `node` is live, not linked into any wheel, and keeps the module's contract while linked.
+    pub(crate) unsafe fn insert(&mut self, node: NonNull<T>, when: u64) -> bool {
+        if when <= self.elapsed {
+            return false;
+        }
+        // SAFETY: the caller hands the node over unlinked; from here it is linked here.
+        unsafe { T::with_links(node, |l| l.when = when) };
+        // SAFETY: as above.
+        unsafe { self.link(node) };
+        self.len += 1;
+        true
     }
 
-    /// Moves pending entry `key` to tick `when`. If `when` is already due the entry is
-    /// removed and its value returned.
-    pub(crate) fn reschedule(&mut self, key: Key, when: u64) -> Result<(), T> {
-        self.unlink(key);
+    /// Unlinks `node`.
+    ///
+    /// # Safety
+    /// `node` is linked into this wheel.
+    pub(crate) unsafe fn remove(&mut self, node: NonNull<T>) {
+        // SAFETY: the caller's guarantee.
+        unsafe { self.unlink(node) };
+        self.len -= 1;
+    }
+
+    /// Moves `node` to tick `when`. If `when` is already due the node is unlinked and `false`
+    /// returned.
+    ///
+    /// # Safety
+    /// `node` is linked into this wheel.
+    pub(crate) unsafe fn reschedule(&mut self, node: NonNull<T>, when: u64) -> bool {
+        // SAFETY: the caller's guarantee.
+        unsafe { self.unlink(node) };
         if when <= self.elapsed {
             self.len -= 1;
-            return Err(self.release(key));
+            return false;
         }
-        self.nodes[key as usize].when = when;
-        self.link(key);
-        Ok(())
+        // SAFETY: still ours: it was linked here and is relinked at once.
+        unsafe {
+            T::with_links(node, |l| l.when = when);
+            self.link(node);
+        }
+        true
     }
 
     /// The earliest pending deadline when it can be found cheaply, else a lower bound on it.
@@ -151,6 +201,9 @@ impl<T> Wheel<T> {
     /// such as one periodic timer, parks once per deadline instead of once per level);
     /// a longer list yields the slot's start, and the owner wakes there to cascade it.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
+        if self.pending.is_some() {
+            return Some(self.elapsed);
+        }
         let (level, slot, at) = self.next_slot()?;
         if level == 0 {
             return Some(at);
@@ -158,14 +211,15 @@ impl<T> Wheel<T> {
         let mut cur = self.levels[level].heads[slot];
         let mut earliest = u64::MAX;
         for _ in 0..SCAN_LIMIT {
-            if cur == NIL {
+            let Some(node) = cur else {
                 return Some(earliest);
-            }
-            let node = &self.nodes[cur as usize];
-            earliest = earliest.min(node.when);
-            cur = node.next;
+            };
+            // SAFETY: a node in a slot list is linked here; `&self` excludes `&mut` users.
+            let (when, next) = unsafe { T::with_links(node, |l| (l.when, l.next)) };
+            earliest = earliest.min(when);
+            cur = next;
         }
-        Some(if cur == NIL { earliest } else { at })
+        Some(if cur.is_none() { earliest } else { at })
     }
 
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
@@ -179,125 +233,116 @@ impl<T> Wheel<T> {
         None
     }
 
-    /// Processes every tick up to and including `now`, calling `fire` for each due value.
-    /// Returns the number fired.
-    pub(crate) fn advance(&mut self, now: u64, mut fire: impl FnMut(T)) -> usize {
-        let mut fired = 0;
-        while let Some((level, slot, at)) = self.next_slot() {
-            if at > now {
-                break;
+    /// Unlinks and returns the next entry due at or before tick `now`, or `None` when nothing
+    /// more is due (the wheel has then processed every tick up to `now`).
+    pub(crate) fn poll(&mut self, now: u64) -> Option<NonNull<T>> {
+        loop {
+            if let Some(node) = self.pending {
+                // SAFETY: a pending node is linked here.
+                unsafe { self.remove(node) };
+                return Some(node);
             }
-            debug_assert!(at >= self.elapsed);
-            self.elapsed = at;
-            let lv = &mut self.levels[level];
-            let mut cur = std::mem::replace(&mut lv.heads[slot], NIL);
-            lv.clear(slot);
-            while cur != NIL {
-                let node = &self.nodes[cur as usize];
-                let next = node.next;
-                if node.when <= self.elapsed {
-                    self.len -= 1;
-                    fire(self.release(cur));
-                    fired += 1;
+            match self.next_slot() {
+                Some((level, slot, at)) if at <= now => self.expire(level, slot, at),
+                _ => {
+                    self.elapsed = self.elapsed.max(now);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Empties slot `slot` of level `level`, which starts at tick `at` (`elapsed` moves there):
+    /// due entries go to `pending`, the others one or more levels down.
+    fn expire(&mut self, level: usize, slot: usize, at: u64) {
+        debug_assert!(at >= self.elapsed);
+        self.elapsed = at;
+        let lv = &mut self.levels[level];
+        let mut cur = lv.heads[slot].take();
+        lv.clear(slot);
+        while let Some(node) = cur {
+            // SAFETY: every node of the detached list is still linked here (by the contract
+            // nobody else touches it); it is relinked below before anyone can look.
+            unsafe {
+                let (when, next) = T::with_links(node, |l| (l.when, l.next));
+                if when <= self.elapsed {
+                    self.push_pending(node);
                 } else {
-                    self.link(cur);
+                    self.link(node);
                 }
                 cur = next;
             }
         }
-        if now > self.elapsed {
-            self.elapsed = now;
-        }
-        fired
     }
 
-    /// Removes every pending entry, calling `f` on each.
-    pub(crate) fn drain(&mut self, mut f: impl FnMut(T)) {
-        for level in 0..LEVELS {
-            for slot in 0..SLOTS {
-                let mut cur = std::mem::replace(&mut self.levels[level].heads[slot], NIL);
-                while cur != NIL {
-                    let next = self.nodes[cur as usize].next;
-                    self.len -= 1;
-                    f(self.release(cur));
-                    cur = next;
-                }
+    /// # Safety
+    /// `node` is ours (linked here, or being linked) and is in no list.
+    unsafe fn push_pending(&mut self, node: NonNull<T>) {
+        let head = self.pending.replace(node);
+        // SAFETY: the caller's guarantee; `head` is a pending node, linked here.
+        unsafe {
+            if let Some(head) = head {
+                T::with_links(head, |l| l.prev = Some(node));
             }
-            self.levels[level].occupied = [0; WORDS];
+            T::with_links(node, |l| {
+                l.prev = None;
+                l.next = head;
+                l.level = PENDING;
+            });
         }
     }
 
-    fn alloc(&mut self, when: u64, value: T) -> Key {
-        let node = Node {
-            value: Some(value),
-            when,
-            prev: NIL,
-            next: NIL,
-            level: 0,
-            slot: 0,
-        };
-        if let Some(key) = self.free.pop() {
-            // A free node holds no value; `forget` lets the compiler skip reading the cold
-            // node just to drop that `None`.
-            std::mem::forget(std::mem::replace(&mut self.nodes[key as usize], node));
-            key
-        } else {
-            let key = u32::try_from(self.nodes.len())
-                .ok()
-                .filter(|k| *k != NIL)
-                .expect("kiln-timer: more than 2^32 - 1 timers pending on one driver");
-            self.nodes.push(node);
-            key
-        }
-    }
-
-    fn release(&mut self, key: Key) -> T {
-        let node = &mut self.nodes[key as usize];
-        let value = node.value.take().expect("wheel key names a pending entry");
-        self.free.push(key);
-        value
-    }
-
-    fn link(&mut self, key: Key) {
-        let when = self.nodes[key as usize].when;
+    /// Pushes `node` onto the front of the slot its `when` belongs in.
+    ///
+    /// # Safety
+    /// `node` is ours (linked here, or being linked) and is in no list; `when > elapsed`.
+    unsafe fn link(&mut self, node: NonNull<T>) {
+        // SAFETY: the caller's guarantee.
+        let when = unsafe { T::with_links(node, |l| l.when) };
         debug_assert!(when > self.elapsed);
         let masked = (self.elapsed ^ when) | (SLOTS as u64 - 1);
         let level = ((63 - masked.leading_zeros()) / SLOT_BITS) as usize;
         let slot = ((when >> (SLOT_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
         let lv = &mut self.levels[level];
-        let head = lv.heads[slot];
-        lv.heads[slot] = key;
+        let head = lv.heads[slot].replace(node);
         lv.occupied[slot / 64] |= 1u64 << (slot % 64);
-        if head != NIL {
-            self.nodes[head as usize].prev = key;
+        // SAFETY: `head` is linked here; `node` by the caller's guarantee.
+        unsafe {
+            if let Some(head) = head {
+                T::with_links(head, |l| l.prev = Some(node));
+            }
+            T::with_links(node, |l| {
+                l.prev = None;
+                l.next = head;
+                l.level = level as u8;
+                l.slot = slot as u8;
+            });
         }
-        let node = &mut self.nodes[key as usize];
-        node.prev = NIL;
-        node.next = head;
-        node.level = level as u8;
-        node.slot = slot as u8;
     }
 
-    fn unlink(&mut self, key: Key) {
-        let node = &self.nodes[key as usize];
-        assert!(node.value.is_some(), "wheel key names a pending entry");
-        let (prev, next, level, slot) = (
-            node.prev,
-            node.next,
-            node.level as usize,
-            node.slot as usize,
-        );
-        if prev == NIL {
-            let lv = &mut self.levels[level];
-            lv.heads[slot] = next;
-            if next == NIL {
-                lv.clear(slot);
+    /// Takes `node` out of its list (slot or pending).
+    ///
+    /// # Safety
+    /// `node` is linked here.
+    unsafe fn unlink(&mut self, node: NonNull<T>) {
+        // SAFETY: the caller's guarantee.
+        let (prev, next, level, slot) =
+            unsafe { T::with_links(node, |l| (l.prev, l.next, l.level, l.slot as usize)) };
+        match prev {
+            // SAFETY: a list neighbour of a linked node is linked here.
+            Some(prev) => unsafe { T::with_links(prev, |l| l.next = next) },
+            None if level == PENDING => self.pending = next,
+            None => {
+                let lv = &mut self.levels[level as usize];
+                lv.heads[slot] = next;
+                if next.is_none() {
+                    lv.clear(slot);
+                }
             }
-        } else {
-            self.nodes[prev as usize].next = next;
         }
-        if next != NIL {
-            self.nodes[next as usize].prev = prev;
+        if let Some(next) = next {
+            // SAFETY: as for `prev`.
+            unsafe { T::with_links(next, |l| l.prev = prev) };
         }
     }
 }
@@ -314,167 +359,5 @@ fn span_mask(level: usize) -> u64 {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn fire_all(w: &mut Wheel<u32>, now: u64) -> Vec<u32> {
-        let mut out = Vec::new();
-        w.advance(now, |v| out.push(v));
-        out
-    }
-
-    #[test]
-    fn fires_in_deadline_order_and_never_early() {
-        let mut w = Wheel::new();
-        let whens = [5u64, 1, 64, 63, 4096, 4095, 300_000, 70, 1_000_000_007];
-        for (i, when) in whens.iter().enumerate() {
-            w.insert(*when, i as u32).unwrap();
-        }
-        let mut fired = Vec::new();
-        let mut now = 0;
-        while let Some(next) = w.next_expiration() {
-            // Advancing to just before the next expiration fires nothing.
-            assert!(fire_all(&mut w, next - 1).is_empty());
-            now = next;
-            for v in fire_all(&mut w, now) {
-                assert_eq!(whens[v as usize], now, "fired at its own tick");
-                fired.push(whens[v as usize]);
-            }
-        }
-        let mut sorted = whens.to_vec();
-        sorted.sort_unstable();
-        assert_eq!(fired, sorted);
-        assert_eq!(w.len(), 0);
-        assert!(now >= 1_000_000_007);
-    }
-
-    #[test]
-    fn due_insert_is_refused() {
-        let mut w = Wheel::new();
-        assert_eq!(w.insert(0, 1), Err(1));
-        w.advance(100, |_: u32| {});
-        assert_eq!(w.insert(100, 2), Err(2));
-        assert!(w.insert(101, 3).is_ok());
-    }
-
-    #[test]
-    fn remove_and_reschedule() {
-        let mut w = Wheel::new();
-        let a = w.insert(10, 1u32).unwrap();
-        let b = w.insert(10, 2).unwrap();
-        let c = w.insert(5000, 3).unwrap();
-        assert_eq!(w.remove(a), 1);
-        assert!(w.get(a).is_none());
-        w.reschedule(c, 7).unwrap();
-        w.reschedule(b, 9_000_000).unwrap();
-        assert_eq!(w.next_expiration(), Some(7));
-        assert_eq!(fire_all(&mut w, 7), vec![3]);
-        assert_eq!(fire_all(&mut w, 8_999_999), Vec::<u32>::new());
-        assert_eq!(fire_all(&mut w, 9_000_000), vec![2]);
-        let d = w.insert(9_000_050, 4).unwrap();
-        assert_eq!(w.reschedule(d, 3), Err(4));
-        assert_eq!(w.len(), 0);
-    }
-
-    #[test]
-    fn huge_deadlines_and_drain() {
-        let mut w = Wheel::new();
-        w.insert(u64::MAX, 1u32).unwrap();
-        w.insert(u64::MAX / 3, 2).unwrap();
-        assert_eq!(fire_all(&mut w, u64::MAX / 3), vec![2]);
-        assert_eq!(fire_all(&mut w, u64::MAX - 1), Vec::<u32>::new());
-        assert_eq!(fire_all(&mut w, u64::MAX), vec![1]);
-        for i in 0..1000 {
-            w.insert(u64::MAX - i, i as u32).ok();
-        }
-        let mut n = 0;
-        w.drain(|_| n += 1);
-        assert_eq!(n, 0, "nothing after u64::MAX is pending");
-        let mut w = Wheel::new();
-        for i in 1..1000u64 {
-            w.insert(i * 7919, i as u32).unwrap();
-        }
-        w.drain(|_| n += 1);
-        assert_eq!((n, w.len(), w.next_expiration()), (999, 0, None));
-    }
-
-    #[test]
-    fn keys_are_reused_and_stable_across_cascades() {
-        let mut w = Wheel::new();
-        let k = w.insert(1_000_000, 1u32).unwrap();
-        w.advance(999_990, |_| {});
-        // The entry has cascaded to level 0 but keeps its key.
-        assert_eq!(w.get(k), Some(&1));
-        assert_eq!(w.remove(k), 1);
-        let k2 = w.insert(2_000_000, 2).unwrap();
-        assert_eq!(k, k2);
-    }
-
-    #[test]
-    fn pseudo_random_against_sorted_model() {
-        let mut w = Wheel::new();
-        let mut model: Vec<(u64, u32)> = Vec::new();
-        let mut keys = Vec::new();
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let mut now = 0u64;
-        for id in 0..5000u32 {
-            let when = now + 1 + rnd() % (1 << (rnd() % 34));
-            let key = w.insert(when, id).unwrap();
-            model.push((when, id));
-            keys.push((key, id));
-            if rnd() % 4 == 0 {
-                let (key, id) = keys.swap_remove((rnd() % keys.len() as u64) as usize);
-                if w.get(key) == Some(&id) {
-                    w.remove(key);
-                    model.retain(|&(_, m)| m != id);
-                }
-            }
-            if rnd() % 8 == 0 {
-                now += rnd() % (1 << (rnd() % 30));
-                let mut fired = fire_all(&mut w, now);
-                let mut expect: Vec<u32> = model
-                    .iter()
-                    .filter(|(t, _)| *t <= now)
-                    .map(|(_, i)| *i)
-                    .collect();
-                model.retain(|(t, _)| *t > now);
-                fired.sort_unstable();
-                expect.sort_unstable();
-                assert_eq!(fired, expect);
-                assert_eq!(w.len(), model.len());
-                let earliest = model.iter().map(|(t, _)| *t).min();
-                if let (Some(e), Some(n)) = (earliest, w.next_expiration()) {
-                    assert!(n <= e && n > now);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn dense_fill_small_steps_fires_everything_once() {
-        let mut w = Wheel::new();
-        let base = 123_456u64;
-        w.advance(base, |_: u32| {});
-        for i in 0..100_000u64 {
-            w.insert(base + 1000 + (i * 7919) % 49_000, i as u32)
-                .unwrap();
-        }
-        let mut seen = vec![false; 100_000];
-        let mut now = base;
-        while w.len() > 0 {
-            now += 3;
-            w.advance(now, |v| {
-                assert!(!std::mem::replace(&mut seen[v as usize], true));
-                assert!(base + 1000 + (u64::from(v) * 7919) % 49_000 <= now);
-            });
-            assert!(now < base + 60_000, "stuck with {} pending", w.len());
-        }
-        assert!(seen.iter().all(|s| *s));
-    }
-}
+#[path = "wheel_tests.rs"]
+mod tests;

@@ -176,11 +176,11 @@ mod tests {
     }
 
     /// Parks until `sleep` fires; returns when it fired.
-    fn park_until_fired(driver: &mut Driver, sleep: &mut kiln_timer::Sleep) -> Instant {
+    fn park_until_fired(driver: &mut Driver, mut sleep: Pin<&mut kiln_timer::Sleep>) -> Instant {
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         loop {
-            if Pin::new(&mut *sleep).poll(&mut cx).is_ready() {
+            if sleep.as_mut().poll(&mut cx).is_ready() {
                 return Instant::now();
             }
             driver.park(None);
@@ -199,9 +199,9 @@ mod tests {
             driver.spin.slack_ns = driver.spin.limit_ns;
             let handle = driver.handle.timer.handle();
             for _ in 0..5 {
-                let mut sleep = handle.sleep(Duration::from_millis(2));
+                let mut sleep = Box::pin(handle.sleep(Duration::from_millis(2)));
                 let deadline = sleep.deadline();
-                let fired = park_until_fired(&mut driver, &mut sleep);
+                let fired = park_until_fired(&mut driver, sleep.as_mut());
                 assert!(fired >= deadline, "limit {limit:?}: fired early");
             }
         }

@@ -220,14 +220,19 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HyperTimer;
 
-/// A kiln sleep as hyper's `rt::Sleep`.
-struct HyperSleep(kiln_timer::Sleep);
+pin_project_lite::pin_project! {
+    /// A kiln sleep as hyper's `rt::Sleep`.
+    struct HyperSleep {
+        #[pin]
+        sleep: kiln_timer::Sleep,
+    }
+}
 
 impl Future for HyperSleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().sleep.poll(cx)
     }
 }
 
@@ -235,10 +240,14 @@ impl hyper::rt::Sleep for HyperSleep {}
 
 impl hyper::rt::Timer for HyperTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(HyperSleep(kiln_timer::sleep(duration)))
+        Box::pin(HyperSleep {
+            sleep: kiln_timer::sleep(duration),
+        })
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(HyperSleep(kiln_timer::sleep_until(deadline)))
+        Box::pin(HyperSleep {
+            sleep: kiln_timer::sleep_until(deadline),
+        })
     }
 }

@@ -25,6 +25,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[allow(
+    dead_code,
+    reason = "this bench builds its own runtimes and uses the CPU recorder only"
+)]
+mod common;
+
 const WORKERS: usize = 2;
 const JOBS_IN_FLIGHT: usize = 64;
 const BATCHES: usize = 3;
@@ -134,7 +140,16 @@ struct Hybrid {
 }
 
 impl Hybrid {
-    fn report(&mut self, id: &str) {
+    /// Prints the figures; saves the rounds' wall and CPU time as group `group`, id `id`.
+    fn report(&mut self, group: &str, id: &str) {
+        let rounds: Vec<_> = self
+            .wall
+            .iter()
+            .copied()
+            .zip(self.cpu.iter().copied())
+            .collect();
+        common::cpu::save_rounds(group, id, &rounds);
+        let id = &format!("{}/{id}", group.trim_start_matches("compute_hybrid_"));
         self.late.sort();
         let at = |q: usize| self.late[(self.late.len() * q / 100).min(self.late.len() - 1)];
         println!(
@@ -284,10 +299,11 @@ fn hybrid(label: &str, iters: u64) {
          threads {compute_threads} + 4 = {} (the process also has the main and sampler threads)",
         WORKERS + compute_threads + 4
     );
-    kiln.report(&format!("{label}/kiln"));
-    tokio.report(&format!("{label}/tokio"));
-    kiln_long_slice.report(&format!("{label}/kiln_compute_time_slice_100ms"));
-    kiln_elastic.report(&format!("{label}/kiln_spawn_blocking_reference"));
+    let group = format!("compute_hybrid_{label}");
+    kiln.report(&group, "kiln");
+    tokio.report(&group, "tokio");
+    kiln_long_slice.report(&group, "kiln_compute_time_slice_100ms");
+    kiln_elastic.report(&group, "kiln_spawn_blocking_reference");
 }
 
 /// One busy-looping child process per CPU, killed on drop.
@@ -396,6 +412,12 @@ fn tiny_jobs() {
     .iter()
     .zip(results.iter_mut())
     {
+        let walls = rates
+            .iter()
+            .map(|r| Duration::from_secs_f64(TINY_JOBS as f64 / r));
+        let rounds: Vec<_> = walls.zip(cpus.iter().copied()).collect();
+        let saved_id = id.split('_').next().unwrap_or(id);
+        common::cpu::save_rounds("compute_tiny_jobs", saved_id, &rounds);
         let wall_per_round = Duration::from_secs_f64(TINY_JOBS as f64 / median_f(rates));
         println!(
             "compute_tiny_jobs/{id}: jobs/s median {:.0} (wall {:?}) cpu median {:?}",

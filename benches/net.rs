@@ -409,9 +409,12 @@ fn main() {
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
-    // Only when benchmarking (not under `cargo test --benches`).
-    if std::env::args().any(|a| a == "--bench") {
+    // Only when benchmarking (not under `cargo test --benches`), unfiltered or filtered to
+    // the part.
+    if common::runs_extra("tcp_echo_interleaved") {
         tcp_echo_interleaved();
+    }
+    if common::runs_extra("busy_worker_echo") {
         busy_worker_latency();
     }
 }

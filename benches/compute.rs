@@ -8,8 +8,9 @@
 //! `/proc/self/task` every 0.5 ms; no other runtime exists during a round) and CPU time
 //! (getrusage) next to wall time. Every round builds a fresh runtime and warms its pool with one
 //! untimed batch. For reference, the same rounds also run the jobs through kiln's
-//! `spawn_blocking` (its elastic pool at nice +15), and through a compute pool whose threads
-//! ask for a 100 ms time slice (`Builder::compute_time_slice`). Rounds alternate, first on a quiet machine, then with a busy
+//! `spawn_blocking` (its elastic pool at nice +15), through a compute pool whose threads
+//! ask for a 100 ms time slice (`Builder::compute_time_slice`), and on a runtime whose workers
+//! never spin for a timer (`Builder::timer_spin_limit(Duration::ZERO)`). Rounds alternate, first on a quiet machine, then with a busy
 //! neighbour: one busy-looping child process per CPU at normal priority, started and stopped by
 //! the bench.
 //!
@@ -247,6 +248,15 @@ fn kiln_runtime_long_slice() -> kiln::Runtime {
         .unwrap()
 }
 
+/// The default runtime with the timer spin off (`Builder::timer_spin_limit(ZERO)`), to compare.
+fn kiln_runtime_no_spin() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .timer_spin_limit(Duration::ZERO)
+        .build()
+        .unwrap()
+}
+
 fn tokio_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
@@ -259,7 +269,16 @@ fn hybrid(label: &str, iters: u64) {
     let (mut kiln, mut tokio) = (Hybrid::default(), Hybrid::default());
     let mut kiln_elastic = Hybrid::default();
     let mut kiln_long_slice = Hybrid::default();
+    let mut kiln_no_spin = Hybrid::default();
     for _ in 0..ROUNDS {
+        hybrid_round!(
+            kiln_no_spin,
+            kiln_runtime_no_spin(),
+            kiln::spawn,
+            kiln::time::sleep,
+            kiln::spawn_compute,
+            iters
+        );
         hybrid_round!(
             kiln_long_slice,
             kiln_runtime_long_slice(),
@@ -303,6 +322,7 @@ fn hybrid(label: &str, iters: u64) {
     kiln.report(&group, "kiln");
     tokio.report(&group, "tokio");
     kiln_long_slice.report(&group, "kiln_compute_time_slice_100ms");
+    kiln_no_spin.report(&group, "kiln_timer_spin_off");
     kiln_elastic.report(&group, "kiln_spawn_blocking_reference");
 }
 

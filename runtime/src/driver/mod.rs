@@ -47,6 +47,11 @@
 //! CPU time to its competitors ("negative lag"): its next wake-up then waits behind them,
 //! often for a whole scheduler tick, far longer than the spin saves.
 //!
+//! Nor while the runtime's own CPU-bound jobs keep every CPU busy (`Driver::set_cpus_busy`;
+//! the multi-thread runtime asks whether its compute pool runs at least as many jobs as there
+//! are CPUs): each microsecond spun is then a microsecond taken from those jobs, with no idle
+//! CPU to spare; the waiting worker still wakes at the deadline, its slack late at worst.
+//!
 //! # Sockets and I/O stealing
 //!
 //! Sockets do not live in the main poller but in the driver's *source poller* (`sources.rs`),
@@ -422,6 +427,9 @@ impl Drop for DriverHandle {
     }
 }
 
+/// Says whether the runtime's own CPU-bound jobs keep every CPU busy (no spinning then).
+pub(crate) type CpusBusy = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// How early the owner stops waiting before a timer deadline (see "Spinning up to a timer
 /// deadline"). Owner-only.
 struct Spin {
@@ -435,6 +443,8 @@ struct Spin {
     cpus: usize,
     /// No spinning before this instant (the CPUs were oversubscribed).
     quiet_until: Option<Instant>,
+    /// No spinning while this says the runtime's own jobs keep every CPU busy.
+    cpus_busy: Option<CpusBusy>,
 }
 
 impl Spin {
@@ -451,6 +461,7 @@ impl Spin {
             checked: None,
             cpus: num_cpus::get().max(1),
             quiet_until: None,
+            cpus_busy: None,
         }
     }
 
@@ -464,7 +475,11 @@ impl Spin {
     /// EEVDF scheduler the CPU time spent puts the owner behind the threads it competes
     /// with ("negative lag"), so its next wake-up would wait for them, often a whole
     /// scheduler tick (milliseconds), far longer than the spin saves.
+    /// Nor while the runtime's own jobs keep every CPU busy (`cpus_busy`).
     fn uncontended(&mut self, now: Instant) -> bool {
+        if self.cpus_busy.as_ref().is_some_and(|busy| busy()) {
+            return false;
+        }
         let due = match self.checked {
             None => true,
             Some(at) => now.saturating_duration_since(at) >= CONTENTION_CHECK,
@@ -526,6 +541,12 @@ impl Driver {
             // `DriverHandle::new` registers it.
             own_armed: true,
         }
+    }
+
+    /// Stops the spin before timer deadlines while `busy` returns true (see "Spinning up to a
+    /// timer deadline").
+    pub(crate) fn set_cpus_busy(&mut self, busy: CpusBusy) {
+        self.spin.cpus_busy = Some(busy);
     }
 
     /// Registers the siblings' pollers with this driver's poller, so a parked wait can be
@@ -725,6 +746,25 @@ mod tests {
     use std::future::Future;
     use std::pin::Pin;
     use std::task::Context;
+
+    #[test]
+    fn no_spin_while_the_runtimes_own_jobs_fill_the_cpus() {
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut spin = Spin::new(Duration::from_micros(250));
+        let b = busy.clone();
+        spin.cpus_busy = Some(Arc::new(move || b.load(SeqCst)));
+        // The load check is not due, and found no contention last time.
+        let now = Instant::now();
+        spin.checked = Some(now);
+        assert!(spin.uncontended(now));
+        busy.store(true, SeqCst);
+        assert!(!spin.uncontended(now));
+        busy.store(false, SeqCst);
+        assert!(
+            spin.uncontended(now),
+            "the pause lasts only while the CPUs are busy"
+        );
+    }
 
     #[test]
     fn slack_is_a_decaying_maximum_under_the_limit() {

@@ -84,7 +84,9 @@ for line in sys.stdin:
     except ValueError:
         continue
     if m.get("reason") == "compiler-artifact" and "bench" in m["target"]["kind"] and m.get("executable"):
-        shutil.copy2(m["executable"], os.path.join(sys.argv[1], m["target"]["name"]))
+        # Moved out, so a later look for the newest binary in target/release/deps finds the
+        # checkout'"'"'s own, not this revision'"'"'s.
+        shutil.move(m["executable"], os.path.join(sys.argv[1], m["target"]["name"]))
 ' "$bin"
     git -C "$repo" worktree remove --force "$tree" >&2
     echo "$bin"

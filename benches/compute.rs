@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 #[allow(
     dead_code,
-    reason = "this bench builds its own runtimes and uses the CPU recorder only"
+    reason = "this bench builds its own runtimes; it uses the CPU recorder and filter helper"
 )]
 mod common;
 
@@ -455,15 +455,12 @@ fn main() {
             x = std::hint::black_box(x.wrapping_add(1));
         }
     }
-    // Only under `cargo bench` (not `cargo test --benches`); a filter argument picks a part.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
+    // Only under `cargo bench` (not `cargo test --benches`); a filter argument picks a part
+    // (criterion's options and their values are not filters).
+    let wants = common::runs_extra;
+    if !wants("compute_hybrid") && !wants("compute_tiny_jobs") {
         return;
     }
-    let wants = |name: &str| {
-        let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    };
     let iters = calibrate();
     println!("compute: a job is {iters} iterations (about 5 ms of CPU on this machine)");
     if wants("compute_hybrid") {

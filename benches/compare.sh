@@ -6,9 +6,11 @@
 #
 #   A, B        a git revision (built with `cargo bench --no-run --all-features` in a temporary
 #               worktree that shares this checkout's target directory, so only kiln's own
-#               crates are rebuilt), or a directory of already-built bench binaries: either one
-#               holding `scheduler`, `sync`, ... or cargo's `target/release/deps` (the newest
-#               `scheduler-<hash>` etc. is taken).
+#               crates are rebuilt; this replaces the checkout's own bench binaries there, so
+#               run `cargo bench --no-run` again afterwards), or a directory of already-built
+#               bench binaries: either one holding `scheduler`, `sync`, ... or cargo's
+#               `target/release/deps` (the newest `scheduler-<hash>` etc. is taken). Binaries
+#               are copied to OUT before any revision is built.
 #   -b BENCH    a bench to run; repeat for several (default: scheduler sync timer blocking net
 #               process).
 #   -n ROUNDS   rounds (default 3). In each round every bench runs once for each side, in the
@@ -35,7 +37,7 @@ while getopts "n:b:o:h" opt; do
         n) rounds=$OPTARG ;;
         b) benches+=("$OPTARG") ;;
         o) out=$OPTARG ;;
-        h) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        h) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [-n ROUNDS] [-b BENCH]... [-o OUT] A B [-- BENCH_ARGS...]" >&2; exit 2 ;;
     esac
 done
@@ -59,11 +61,23 @@ out=${out:-$target/compare/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# Copies the bench binaries of directory `$1` to `$2` (named by bench), so that building a
+# revision later (which replaces the checkout's own binaries in the shared target directory)
+# cannot change them.
+snapshot() {
+    local dir=$1 bin=$2 b
+    mkdir -p "$bin"
+    for b in "${benches[@]}"; do
+        cp "$(binary "$dir" "$b")" "$bin/$b"
+    done
+}
+
 # Prints the directory of bench binaries for side `$1` labelled `$2`, building it if needed.
 prepare() {
     local spec=$1 label=$2
     if [ -d "$spec" ]; then
-        (cd "$spec" && pwd)
+        snapshot "$(cd "$spec" && pwd)" "$out/bin-$label"
+        echo "$out/bin-$label"
         return
     fi
     local rev
@@ -84,9 +98,7 @@ for line in sys.stdin:
     except ValueError:
         continue
     if m.get("reason") == "compiler-artifact" and "bench" in m["target"]["kind"] and m.get("executable"):
-        # Moved out, so a later look for the newest binary in target/release/deps finds the
-        # checkout'"'"'s own, not this revision'"'"'s.
-        shutil.move(m["executable"], os.path.join(sys.argv[1], m["target"]["name"]))
+        shutil.copy2(m["executable"], os.path.join(sys.argv[1], m["target"]["name"]))
 ' "$bin"
     git -C "$repo" worktree remove --force "$tree" >&2
     echo "$bin"
@@ -108,8 +120,14 @@ binary() {
     echo "$found"
 }
 
-dir_a=$(prepare "$side_a" A)
-dir_b=$(prepare "$side_b" B)
+# Directories first: a revision's build may replace the binaries they hold.
+if [ -d "$side_b" ] && [ ! -d "$side_a" ]; then
+    dir_b=$(prepare "$side_b" B)
+    dir_a=$(prepare "$side_a" A)
+else
+    dir_a=$(prepare "$side_a" A)
+    dir_b=$(prepare "$side_b" B)
+fi
 echo "A = $side_a ($dir_a)"
 echo "B = $side_b ($dir_b)"
 for b in "${benches[@]}"; do

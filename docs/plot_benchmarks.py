@@ -54,8 +54,11 @@ def saved(cpu_root, group, side):
     gdir = os.path.join(cpu_root, group)
     if not os.path.isdir(gdir):
         return None
-    names = [n for n in sorted(os.listdir(gdir)) if n == f"{side}.json" or n.startswith(f"{side}_")]
-    names = [n for n in names if n.endswith(".json")]
+    names = sorted(os.listdir(gdir))
+    if f"{side}.json" in names:
+        names = [f"{side}.json"]
+    else:  # a parameterised id, `<side>/<parameter>`, saved as `<side>_<parameter>.json`
+        names = [n for n in names if n.startswith(f"{side}_") and n.endswith(".json")]
     if len(names) != 1:
         return None
     with open(os.path.join(gdir, names[0])) as f:

@@ -10,7 +10,7 @@
 //! how late each wake-up is. Reports the median and p99 over several rounds for each runtime:
 //! blocking work must not starve the event loop.
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::Criterion;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,14 +63,10 @@ fn blocking_throughput(c: &mut Criterion) {
     let kiln_rt = common::kiln_rt(2);
     let tokio_rt = common::tokio_rt(2);
 
-    let mut group = c.benchmark_group("blocking_throughput");
+    let mut group = common::cpu::group(c, "blocking_throughput");
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function(BenchmarkId::from_parameter("kiln"), |b| {
-        b.iter(|| assert_eq!(kiln_batches(&kiln_rt), expected))
-    });
-    group.bench_function(BenchmarkId::from_parameter("tokio"), |b| {
-        b.iter(|| assert_eq!(tokio_batches(&tokio_rt), expected))
-    });
+    group.bench("kiln", || assert_eq!(kiln_batches(&kiln_rt), expected));
+    group.bench("tokio", || assert_eq!(tokio_batches(&tokio_rt), expected));
     group.finish();
 }
 

@@ -26,6 +26,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[allow(
+    dead_code,
+    reason = "this bench builds its own runtimes; it uses the CPU recorder and filter helper"
+)]
+mod common;
+
 const WORKERS: usize = 2;
 const JOBS_IN_FLIGHT: usize = 64;
 const BATCHES: usize = 3;
@@ -135,7 +141,16 @@ struct Hybrid {
 }
 
 impl Hybrid {
-    fn report(&mut self, id: &str) {
+    /// Prints the figures; saves the rounds' wall and CPU time as group `group`, id `id`.
+    fn report(&mut self, group: &str, id: &str) {
+        let rounds: Vec<_> = self
+            .wall
+            .iter()
+            .copied()
+            .zip(self.cpu.iter().copied())
+            .collect();
+        common::cpu::save_rounds(group, id, &rounds);
+        let id = &format!("{}/{id}", group.trim_start_matches("compute_hybrid_"));
         self.late.sort();
         let at = |q: usize| self.late[(self.late.len() * q / 100).min(self.late.len() - 1)];
         println!(
@@ -285,10 +300,11 @@ fn hybrid(label: &str, iters: u64) {
          threads {compute_threads} + 4 = {} (the process also has the main and sampler threads)",
         WORKERS + compute_threads + 4
     );
-    kiln.report(&format!("{label}/kiln"));
-    tokio.report(&format!("{label}/tokio"));
-    kiln_long_slice.report(&format!("{label}/kiln_compute_time_slice_100ms"));
-    kiln_elastic.report(&format!("{label}/kiln_spawn_blocking_reference"));
+    let group = format!("compute_hybrid_{label}");
+    kiln.report(&group, "kiln");
+    tokio.report(&group, "tokio");
+    kiln_long_slice.report(&group, "kiln_compute_time_slice_100ms");
+    kiln_elastic.report(&group, "kiln_spawn_blocking_reference");
 }
 
 /// One busy-looping child process per CPU, killed on drop.
@@ -397,6 +413,12 @@ fn tiny_jobs() {
     .iter()
     .zip(results.iter_mut())
     {
+        let walls = rates
+            .iter()
+            .map(|r| Duration::from_secs_f64(TINY_JOBS as f64 / r));
+        let rounds: Vec<_> = walls.zip(cpus.iter().copied()).collect();
+        let saved_id = id.split('_').next().unwrap_or(id);
+        common::cpu::save_rounds("compute_tiny_jobs", saved_id, &rounds);
         let wall_per_round = Duration::from_secs_f64(TINY_JOBS as f64 / median_f(rates));
         println!(
             "compute_tiny_jobs/{id}: jobs/s median {:.0} (wall {:?}) cpu median {:?}",
@@ -414,15 +436,12 @@ fn main() {
             x = std::hint::black_box(x.wrapping_add(1));
         }
     }
-    // Only under `cargo bench` (not `cargo test --benches`); a filter argument picks a part.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
+    // Only under `cargo bench` (not `cargo test --benches`); a filter argument picks a part
+    // (criterion's options and their values are not filters).
+    let wants = common::runs_extra;
+    if !wants("compute_hybrid") && !wants("compute_tiny_jobs") {
         return;
     }
-    let wants = |name: &str| {
-        let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    };
     let iters = calibrate();
     println!("compute: a job is {iters} iterations (about 5 ms of CPU on this machine)");
     if wants("compute_hybrid") {

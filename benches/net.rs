@@ -15,7 +15,7 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::time::Duration;
 
 mod common;
@@ -336,14 +336,14 @@ fn tcp_echo(c: &mut Criterion) {
     let mut kiln_clients = kiln_side::setup(&kiln_rt);
     let mut tokio_clients = tokio_side::setup(&tokio_rt);
 
-    let mut group = c.benchmark_group("tcp_echo");
+    let mut group = common::cpu::group(c, "tcp_echo");
     group.throughput(Throughput::Elements((CONNS * ROUNDS) as u64));
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function(BenchmarkId::new("kiln", CONNS), |b| {
-        b.iter(|| kiln_side::round(&kiln_rt, &mut kiln_clients))
+    group.bench_param("kiln", CONNS, || {
+        kiln_side::round(&kiln_rt, &mut kiln_clients)
     });
-    group.bench_function(BenchmarkId::new("tokio", CONNS), |b| {
-        b.iter(|| tokio_side::round(&tokio_rt, &mut tokio_clients))
+    group.bench_param("tokio", CONNS, || {
+        tokio_side::round(&tokio_rt, &mut tokio_clients)
     });
     group.finish();
 }
@@ -362,18 +362,32 @@ fn tcp_echo_interleaved() {
     let mut tokio_clients = tokio_side::setup(&tokio_rt);
     let per_batch = (BATCH * CONNS * ROUNDS) as f64;
     let (mut k, mut t) = (Vec::new(), Vec::new());
+    let (mut k_rounds, mut t_rounds) = (Vec::new(), Vec::new());
     for _ in 0..AB_ROUNDS {
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            kiln_side::round(&kiln_rt, &mut kiln_clients);
-        }
-        k.push(per_batch / start.elapsed().as_secs_f64());
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            tokio_side::round(&tokio_rt, &mut tokio_clients);
-        }
-        t.push(per_batch / start.elapsed().as_secs_f64());
+        let ((), wall, cpu) = common::cpu::measure(|| {
+            for _ in 0..BATCH {
+                kiln_side::round(&kiln_rt, &mut kiln_clients);
+            }
+        });
+        k.push(per_batch / wall.as_secs_f64());
+        k_rounds.push((wall, cpu));
+        let ((), wall, cpu) = common::cpu::measure(|| {
+            for _ in 0..BATCH {
+                tokio_side::round(&tokio_rt, &mut tokio_clients);
+            }
+        });
+        t.push(per_batch / wall.as_secs_f64());
+        t_rounds.push((wall, cpu));
     }
+    let kc = common::cpu::save_rounds("tcp_echo_interleaved", "kiln", &k_rounds).cpu_ns;
+    let tc = common::cpu::save_rounds("tcp_echo_interleaved", "tokio", &t_rounds).cpu_ns;
+    println!(
+        "tcp_echo interleaved: cpu per batch of {BATCH} rounds (medians): kiln {:.2} ms, tokio \
+         {:.2} ms, kiln/tokio = {:.3}",
+        kc / 1e6,
+        tc / 1e6,
+        kc / tc
+    );
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
@@ -395,9 +409,12 @@ fn main() {
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
-    // Only when benchmarking (not under `cargo test --benches`).
-    if std::env::args().any(|a| a == "--bench") {
+    // Only when benchmarking (not under `cargo test --benches`), unfiltered or filtered to
+    // the part.
+    if common::runs_extra("tcp_echo_interleaved") {
         tcp_echo_interleaved();
+    }
+    if common::runs_extra("busy_worker_echo") {
         busy_worker_latency();
     }
 }

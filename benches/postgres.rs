@@ -145,6 +145,7 @@ fn main() {
     let addr = server.addr();
     let total = (CONNECTIONS * QUERIES) as f64;
     let (mut kiln, mut tokio) = (Vec::new(), Vec::new());
+    let mut rounds: [Vec<(Duration, Duration)>; 2] = Default::default();
     println!("postgres: {CONNECTIONS} connections x {QUERIES} queries, {WORKERS} workers each");
     for round in 0..ROUNDS {
         // A/B then B/A, so neither side always runs first.
@@ -168,6 +169,7 @@ fn main() {
                 r.wall.as_secs_f64(),
                 r.cpu.as_secs_f64(),
             );
+            rounds[usize::from(!is_kiln)].push((r.wall, r.cpu));
             if is_kiln {
                 kiln.push((qps, cpu_us));
             } else {
@@ -175,6 +177,8 @@ fn main() {
             }
         }
     }
+    common::cpu::save_rounds("postgres_queries", "kiln", &rounds[0]);
+    common::cpu::save_rounds("postgres_queries", "tokio", &rounds[1]);
     let k = median(kiln.iter().map(|r| r.0).collect());
     let t = median(tokio.iter().map(|r| r.0).collect());
     let kc = median(kiln.iter().map(|r| r.1).collect());

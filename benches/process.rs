@@ -10,7 +10,7 @@
 //! CPU time of this process (user + system, all threads, from `getrusage`) of each round;
 //! prints the medians and the kiln/tokio ratios.
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::Criterion;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -43,15 +43,11 @@ fn tokio_spawn_all(rt: &tokio::runtime::Runtime) {
 fn process_spawn(c: &mut Criterion) {
     let kiln_rt = common::kiln_rt(2);
     let tokio_rt = common::tokio_rt(2);
-    let mut group = c.benchmark_group("process_spawn");
+    let mut group = common::cpu::group(c, "process_spawn");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function(BenchmarkId::from_parameter("kiln"), |b| {
-        b.iter(|| kiln_spawn_all(&kiln_rt))
-    });
-    group.bench_function(BenchmarkId::from_parameter("tokio"), |b| {
-        b.iter(|| tokio_spawn_all(&tokio_rt))
-    });
+    group.bench("kiln", || kiln_spawn_all(&kiln_rt));
+    group.bench("tokio", || tokio_spawn_all(&tokio_rt));
     group.finish();
 }
 
@@ -96,6 +92,11 @@ fn process_spawn_cpu() {
         tw.push(w);
         tc.push(c);
     }
+    let rounds = |w: &[Duration], c: &[Duration]| -> Vec<(Duration, Duration)> {
+        w.iter().copied().zip(c.iter().copied()).collect()
+    };
+    common::cpu::save_rounds("process_spawn_cpu", "kiln", &rounds(&kw, &kc));
+    common::cpu::save_rounds("process_spawn_cpu", "tokio", &rounds(&tw, &tc));
     let (kw, kc, tw, tc) = (median(kw), median(kc), median(tw), median(tc));
     println!(
         "process_spawn_cpu: {CHILDREN} `true` children, {ROUNDS} interleaved rounds, medians:\n  \

@@ -114,124 +114,104 @@ workloads!(
 );
 
 fn spawn_many_local(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spawn_many_local");
+    let mut g = common::cpu::group(c, "spawn_many_local");
     let (tx, rx) = mpsc::sync_channel(1);
     let rem = Arc::new(AtomicUsize::new(0));
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
-            rx.recv().unwrap();
-        })
+    g.bench("kiln", || {
+        drop(rt.spawn(on_kiln::spawn_many_local(&rem, &tx)));
+        rx.recv().unwrap();
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            drop(rt.spawn(on_tokio::spawn_many_local(&rem, &tx)));
-            rx.recv().unwrap();
-        })
+    g.bench("tokio", || {
+        drop(rt.spawn(on_tokio::spawn_many_local(&rem, &tx)));
+        rx.recv().unwrap();
     });
     g.finish();
 }
 
 fn spawn_many_remote(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spawn_many_remote");
+    let mut g = common::cpu::group(c, "spawn_many_remote");
     let rt = kiln_rt();
     let mut handles = Vec::with_capacity(NUM_SPAWN);
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
-            rt.block_on(async {
-                for h in handles.drain(..) {
-                    h.await.unwrap();
-                }
-            });
-        })
+    g.bench("kiln", || {
+        handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
+        rt.block_on(async {
+            for h in handles.drain(..) {
+                h.await.unwrap();
+            }
+        });
     });
     drop(rt);
     let rt = tokio_rt();
     let mut handles = Vec::with_capacity(NUM_SPAWN);
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
-            rt.block_on(async {
-                for h in handles.drain(..) {
-                    h.await.unwrap();
-                }
-            });
-        })
+    g.bench("tokio", || {
+        handles.extend((0..NUM_SPAWN).map(|_| rt.spawn(async {})));
+        rt.block_on(async {
+            for h in handles.drain(..) {
+                h.await.unwrap();
+            }
+        });
     });
     g.finish();
 }
 
 fn yield_many(c: &mut Criterion) {
-    let mut g = c.benchmark_group("yield_many");
+    let mut g = common::cpu::group(c, "yield_many");
     let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            let _enter = rt.enter();
-            on_kiln::yield_many(&tx);
-            for _ in 0..YIELD_TASKS {
-                rx.recv().unwrap();
-            }
-        })
+    g.bench("kiln", || {
+        let _enter = rt.enter();
+        on_kiln::yield_many(&tx);
+        for _ in 0..YIELD_TASKS {
+            rx.recv().unwrap();
+        }
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            let _enter = rt.enter();
-            on_tokio::yield_many(&tx);
-            for _ in 0..YIELD_TASKS {
-                rx.recv().unwrap();
-            }
-        })
+    g.bench("tokio", || {
+        let _enter = rt.enter();
+        on_tokio::yield_many(&tx);
+        for _ in 0..YIELD_TASKS {
+            rx.recv().unwrap();
+        }
     });
     g.finish();
 }
 
 fn ping_pong(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ping_pong");
+    let mut g = common::cpu::group(c, "ping_pong");
     let (tx, rx) = mpsc::sync_channel(1);
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            drop(rt.spawn(on_kiln::ping_pong(tx.clone())));
-            rx.recv().unwrap();
-        })
+    g.bench("kiln", || {
+        drop(rt.spawn(on_kiln::ping_pong(tx.clone())));
+        rx.recv().unwrap();
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            drop(rt.spawn(on_tokio::ping_pong(tx.clone())));
-            rx.recv().unwrap();
-        })
+    g.bench("tokio", || {
+        drop(rt.spawn(on_tokio::ping_pong(tx.clone())));
+        rx.recv().unwrap();
     });
     g.finish();
 }
 
 fn chained_spawn(c: &mut Criterion) {
-    let mut g = c.benchmark_group("chained_spawn");
+    let mut g = common::cpu::group(c, "chained_spawn");
     let (tx, rx) = mpsc::sync_channel(1);
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            let tx = tx.clone();
-            drop(rt.spawn(async move { on_kiln::chain(CHAIN, tx) }));
-            rx.recv().unwrap();
-        })
+    g.bench("kiln", || {
+        let tx = tx.clone();
+        drop(rt.spawn(async move { on_kiln::chain(CHAIN, tx) }));
+        rx.recv().unwrap();
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            let tx = tx.clone();
-            drop(rt.spawn(async move { on_tokio::chain(CHAIN, tx) }));
-            rx.recv().unwrap();
-        })
+    g.bench("tokio", || {
+        let tx = tx.clone();
+        drop(rt.spawn(async move { on_tokio::chain(CHAIN, tx) }));
+        rx.recv().unwrap();
     });
     g.finish();
 }

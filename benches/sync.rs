@@ -6,12 +6,19 @@
 //! * `kiln_on_tokio` — kiln's primitive on the tokio runtime, isolating the primitive from
 //!   the scheduler.
 //!
-//! Both runtimes use the same number of worker threads.
+//! Both runtimes use the same number of worker threads. Every benchmark also prints the CPU
+//! time of the process per iteration and saves it (`common::cpu`).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use criterion::{criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_main, Criterion};
+
+#[allow(
+    dead_code,
+    reason = "this bench builds its own runtimes and uses the CPU recorder only"
+)]
+mod common;
 
 const WORKERS: usize = 4;
 
@@ -76,24 +83,18 @@ fn tokio_mutex_work() -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output =
 }
 
 fn mutex_contention(c: &mut Criterion, rts: &Runtimes) {
-    let mut g = c.benchmark_group("mutex_contention");
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            rts.kiln
-                .block_on(async { fan_out!(kiln::spawn, MUTEX_TASKS, kiln_mutex_work()) })
-        })
+    let mut g = common::cpu::group(c, "mutex_contention");
+    g.bench("kiln", || {
+        rts.kiln
+            .block_on(async { fan_out!(kiln::spawn, MUTEX_TASKS, kiln_mutex_work()) })
     });
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            rts.tokio
-                .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, tokio_mutex_work()) })
-        })
+    g.bench("tokio", || {
+        rts.tokio
+            .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, tokio_mutex_work()) })
     });
-    g.bench_function("kiln_on_tokio", |b| {
-        b.iter(|| {
-            rts.tokio
-                .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, kiln_mutex_work()) })
-        })
+    g.bench("kiln_on_tokio", || {
+        rts.tokio
+            .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, kiln_mutex_work()) })
     });
     g.finish();
 }
@@ -144,22 +145,18 @@ async fn tokio_mpsc() {
 }
 
 fn mpsc_throughput(c: &mut Criterion, rts: &Runtimes) {
-    let mut g = c.benchmark_group("mpsc_throughput");
+    let mut g = common::cpu::group(c, "mpsc_throughput");
     g.sample_size(10);
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            rts.kiln.block_on(kiln_mpsc(|f| {
-                kiln::spawn(f);
-            }))
-        })
+    g.bench("kiln", || {
+        rts.kiln.block_on(kiln_mpsc(|f| {
+            kiln::spawn(f);
+        }))
     });
-    g.bench_function("tokio", |b| b.iter(|| rts.tokio.block_on(tokio_mpsc())));
-    g.bench_function("kiln_on_tokio", |b| {
-        b.iter(|| {
-            rts.tokio.block_on(kiln_mpsc(|f| {
-                tokio::spawn(f);
-            }))
-        })
+    g.bench("tokio", || rts.tokio.block_on(tokio_mpsc()));
+    g.bench("kiln_on_tokio", || {
+        rts.tokio.block_on(kiln_mpsc(|f| {
+            tokio::spawn(f);
+        }))
     });
     g.finish();
 }
@@ -194,47 +191,39 @@ fn tokio_sem_work() -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = (
 }
 
 fn semaphore(c: &mut Criterion, rts: &Runtimes) {
-    let mut g = c.benchmark_group("semaphore_acquire_release");
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            rts.kiln
-                .block_on(async { fan_out!(kiln::spawn, SEM_TASKS, kiln_sem_work()) })
-        })
+    let mut g = common::cpu::group(c, "semaphore_acquire_release");
+    g.bench("kiln", || {
+        rts.kiln
+            .block_on(async { fan_out!(kiln::spawn, SEM_TASKS, kiln_sem_work()) })
     });
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            rts.tokio
-                .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, tokio_sem_work()) })
-        })
+    g.bench("tokio", || {
+        rts.tokio
+            .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, tokio_sem_work()) })
     });
-    g.bench_function("kiln_on_tokio", |b| {
-        b.iter(|| {
-            rts.tokio
-                .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, kiln_sem_work()) })
-        })
+    g.bench("kiln_on_tokio", || {
+        rts.tokio
+            .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, kiln_sem_work()) })
     });
     g.finish();
 
-    let mut g = c.benchmark_group("semaphore_uncontended");
+    let mut g = common::cpu::group(c, "semaphore_uncontended");
     let ks = kiln_sync::Semaphore::new(1);
     let ts = tokio::sync::Semaphore::new(1);
     for (name, on_kiln) in [("kiln", true), ("tokio", false)] {
-        g.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                if on_kiln {
-                    rts.kiln.block_on(async {
-                        for _ in 0..SEM_OPS {
-                            drop(ks.acquire().await.unwrap());
-                        }
-                    })
-                } else {
-                    rts.tokio.block_on(async {
-                        for _ in 0..SEM_OPS {
-                            drop(ts.acquire().await.unwrap());
-                        }
-                    })
-                }
-            })
+        g.bench(name, || {
+            if on_kiln {
+                rts.kiln.block_on(async {
+                    for _ in 0..SEM_OPS {
+                        drop(ks.acquire().await.unwrap());
+                    }
+                })
+            } else {
+                rts.tokio.block_on(async {
+                    for _ in 0..SEM_OPS {
+                        drop(ts.acquire().await.unwrap());
+                    }
+                })
+            }
         });
     }
     g.finish();
@@ -297,21 +286,17 @@ async fn tokio_ping() {
 }
 
 fn oneshot_round_trip(c: &mut Criterion, rts: &Runtimes) {
-    let mut g = c.benchmark_group("oneshot_round_trip");
-    g.bench_function("kiln", |b| {
-        b.iter(|| {
-            rts.kiln.block_on(kiln_ping(|f| {
-                kiln::spawn(f);
-            }))
-        })
+    let mut g = common::cpu::group(c, "oneshot_round_trip");
+    g.bench("kiln", || {
+        rts.kiln.block_on(kiln_ping(|f| {
+            kiln::spawn(f);
+        }))
     });
-    g.bench_function("tokio", |b| b.iter(|| rts.tokio.block_on(tokio_ping())));
-    g.bench_function("kiln_on_tokio", |b| {
-        b.iter(|| {
-            rts.tokio.block_on(kiln_ping(|f| {
-                tokio::spawn(f);
-            }))
-        })
+    g.bench("tokio", || rts.tokio.block_on(tokio_ping()));
+    g.bench("kiln_on_tokio", || {
+        rts.tokio.block_on(kiln_ping(|f| {
+            tokio::spawn(f);
+        }))
     });
     g.finish();
 }

@@ -169,46 +169,42 @@ mod ttime {
 }
 
 fn timer_churn(c: &mut Criterion) {
-    let mut g = c.benchmark_group("timer_churn");
+    let mut g = common::cpu::group(c, "timer_churn");
     g.sample_size(10);
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter(|| rt.block_on(rt.spawn(on_kiln::churn(NUM_TIMERS))).unwrap())
+    g.bench("kiln", || {
+        rt.block_on(rt.spawn(on_kiln::churn(NUM_TIMERS))).unwrap()
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| rt.block_on(rt.spawn(on_tokio::churn(NUM_TIMERS))).unwrap())
+    g.bench("tokio", || {
+        rt.block_on(rt.spawn(on_tokio::churn(NUM_TIMERS))).unwrap()
     });
     g.finish();
 }
 
 fn sleeps_100k(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sleeps_100k");
+    let mut g = common::cpu::group(c, "sleeps_100k");
     g.sample_size(10);
     let table = Mutex::new(Table::default());
     let rt = kiln_rt();
-    g.bench_function("kiln", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let late = rt.block_on(on_kiln::sleeps(NUM_TIMERS));
-                table.lock().unwrap().add("kiln", &late);
-            }
-            start.elapsed()
-        })
+    g.bench_custom("kiln", |iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let late = rt.block_on(on_kiln::sleeps(NUM_TIMERS));
+            table.lock().unwrap().add("kiln", &late);
+        }
+        start.elapsed()
     });
     drop(rt);
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let late = rt.block_on(on_tokio::sleeps(NUM_TIMERS));
-                table.lock().unwrap().add("tokio", &late);
-            }
-            start.elapsed()
-        })
+    g.bench_custom("tokio", |iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let late = rt.block_on(on_tokio::sleeps(NUM_TIMERS));
+            table.lock().unwrap().add("tokio", &late);
+        }
+        start.elapsed()
     });
     g.finish();
     table.lock().unwrap().print("sleeps_100k");
@@ -217,7 +213,7 @@ fn sleeps_100k(c: &mut Criterion) {
 /// One tick-lateness group; `load` starts background load on the runtime and returns its
 /// stop flag.
 fn tick_group(c: &mut Criterion, group: &str, load: bool) {
-    let mut g = c.benchmark_group(group);
+    let mut g = common::cpu::group(c, group);
     // Each iteration reports one tick's lateness, not its wall time: keep the budgets small
     // so criterion's iteration counts stay near a few thousand 1 ms ticks.
     g.sample_size(10)
@@ -228,8 +224,9 @@ fn tick_group(c: &mut Criterion, group: &str, load: bool) {
     let stop = Arc::new(AtomicBool::new(false));
     let rt = kiln_rt();
     let mut first = true;
-    g.bench_function("kiln", |b| {
-        // Set-up and the table's run happen only when this benchmark is selected.
+    g.bench_custom("kiln", |iters| {
+        // Set-up and the table's run happen only when this benchmark is selected (criterion
+        // discards this first, warm-up call; so does the CPU recorder).
         if std::mem::take(&mut first) {
             if load {
                 let _enter = rt.enter();
@@ -238,18 +235,17 @@ fn tick_group(c: &mut Criterion, group: &str, load: bool) {
             let late = rt.block_on(rt.spawn(on_kiln::ticks(TABLE_TICKS))).unwrap();
             table.add("kiln", &late);
         }
-        b.iter_custom(|iters| {
-            let late = rt.block_on(rt.spawn(on_kiln::ticks(iters))).unwrap();
-            Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
-        })
+        let late = rt.block_on(rt.spawn(on_kiln::ticks(iters))).unwrap();
+        Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
     });
     stop.store(true, Relaxed);
     drop(rt);
     let stop = Arc::new(AtomicBool::new(false));
     let rt = tokio_rt();
     let mut first = true;
-    g.bench_function("tokio", |b| {
-        // Set-up and the table's run happen only when this benchmark is selected.
+    g.bench_custom("tokio", |iters| {
+        // Set-up and the table's run happen only when this benchmark is selected (criterion
+        // discards this first, warm-up call; so does the CPU recorder).
         if std::mem::take(&mut first) {
             if load {
                 let _enter = rt.enter();
@@ -258,10 +254,8 @@ fn tick_group(c: &mut Criterion, group: &str, load: bool) {
             let late = rt.block_on(rt.spawn(on_tokio::ticks(TABLE_TICKS))).unwrap();
             table.add("tokio", &late);
         }
-        b.iter_custom(|iters| {
-            let late = rt.block_on(rt.spawn(on_tokio::ticks(iters))).unwrap();
-            Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
-        })
+        let late = rt.block_on(rt.spawn(on_tokio::ticks(iters))).unwrap();
+        Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
     });
     stop.store(true, Relaxed);
     drop(rt);

@@ -1,6 +1,6 @@
-//! tokio's `AsyncRead`/`AsyncWrite` on kiln's streams, halves and files (`--features tokio-io`),
-//! driven by tokio's own generic helpers (`io::copy`, `BufReader::lines`, `split`) with no
-//! tokio runtime anywhere: only kiln's.
+//! tokio's `AsyncRead`/`AsyncWrite` on kiln's streams, halves, files and child-process pipes
+//! (`--features tokio-io`), driven by tokio's own generic helpers (`io::copy`,
+//! `BufReader::lines`, `split`) with no tokio runtime anywhere: only kiln's.
 #![cfg(feature = "tokio-io")]
 
 use kiln::net::{TcpListener, TcpStream, UnixStream};
@@ -150,4 +150,54 @@ fn files_write_then_read_back() {
         assert!(via_socket == data);
         kiln::fs::remove_file(&path).await.unwrap();
     });
+}
+
+#[test]
+fn child_pipes_through_tokio_helpers() {
+    use std::process::Stdio;
+    for (_, rt) in common::runtimes() {
+        rt.block_on(async {
+            // `tee` copies its stdin to stdout and to stderr.
+            let mut child = kiln::process::Command::new("sh")
+                .args(["-c", "tee /dev/stderr"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            assert!(!tokio::io::AsyncWrite::is_write_vectored(&stdin));
+            let lines: Vec<String> = (0..20_000).map(|i| format!("line {i}\n")).collect();
+            let writer = kiln::spawn({
+                let text = lines.concat();
+                async move {
+                    // More than a pipe holds: the writer must wait for the reader.
+                    AsyncWriteExt::write_all(&mut stdin, text.as_bytes())
+                        .await
+                        .unwrap();
+                    AsyncWriteExt::flush(&mut stdin).await.unwrap();
+                    AsyncWriteExt::shutdown(&mut stdin).await.unwrap();
+                    // Dropping the handle is what closes the child's input.
+                    drop(stdin);
+                }
+            });
+            let mut stderr = child.stderr.take().unwrap();
+            let err_reader = kiln::spawn(async move {
+                let mut copied = Vec::new();
+                tokio::io::copy(&mut stderr, &mut copied).await.unwrap();
+                copied
+            });
+            let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+            let mut n = 0;
+            while let Some(line) = out.next_line().await.unwrap() {
+                assert_eq!(format!("{line}\n"), lines[n], "line {n} of stdout");
+                n += 1;
+            }
+            assert_eq!(n, lines.len());
+            writer.await.unwrap();
+            let err = err_reader.await.unwrap();
+            assert!(err == lines.concat().into_bytes(), "stderr differs");
+            assert!(child.wait().await.unwrap().success());
+        });
+    }
 }

@@ -63,3 +63,10 @@ fn filters(args: &[String]) -> impl Iterator<Item = &str> {
         Some(a.as_str())
     })
 }
+
+/// Process CPU time recorded next to criterion's wall time (see the module docs).
+#[allow(
+    dead_code,
+    reason = "each bench uses the parts it needs: criterion groups or printed rounds"
+)]
+pub mod cpu;

@@ -114,7 +114,15 @@ impl Runtime {
                     threads: Vec::with_capacity(workers),
                     shut_down: false,
                 };
-                for (index, (local, driver)) in parts.locals.into_iter().enumerate() {
+                // A parked worker does not spin for a timer while compute jobs occupy every
+                // CPU: the spin would take its time from them.
+                let cpus = num_cpus::get().max(1);
+                let busy: crate::driver::CpusBusy = {
+                    let pool = handle.compute.clone();
+                    Arc::new(move || pool.metrics().running >= cpus)
+                };
+                for (index, (local, mut driver)) in parts.locals.into_iter().enumerate() {
+                    driver.set_cpus_busy(busy.clone());
                     let mut tb = std::thread::Builder::new().name((b.thread_name)());
                     if let Some(size) = b.thread_stack_size {
                         tb = tb.stack_size(size);

@@ -2,8 +2,11 @@
 //!
 //! With this feature, [`TcpStream`](crate::net::TcpStream),
 //! [`UnixStream`](crate::net::UnixStream), their [borrowed](crate::net::ReadHalf) and
-//! [owned](crate::net::OwnedReadHalf) halves, and [`fs::File`](crate::fs::File) implement
-//! `tokio::io::AsyncRead` and `tokio::io::AsyncWrite` next to their futures-io traits, so crates
+//! [owned](crate::net::OwnedReadHalf) halves, [`fs::File`](crate::fs::File) and, on Unix, a
+//! child process's pipes ([`ChildStdin`](crate::process::ChildStdin) writes,
+//! [`ChildStdout`](crate::process::ChildStdout) and [`ChildStderr`](crate::process::ChildStderr)
+//! read) implement `tokio::io::AsyncRead` and `tokio::io::AsyncWrite` next to their futures-io
+//! traits, so crates
 //! that are generic over tokio's traits (tokio-postgres, tokio-rustls, tokio-util codecs, ...)
 //! run on kiln's own sockets. Only tokio's trait definitions are used: the dependency enables
 //! no tokio feature, and nothing here needs a tokio runtime.
@@ -35,10 +38,11 @@
 //!   spare capacity does not pay for zeroing memory one read cannot fill.
 //! - **Shutdown.** tokio's `poll_shutdown` is futures-io's `poll_close`: on a stream it shuts
 //!   the write direction down (the peer reads end-of-stream); on a file it waits for the
-//!   written bytes to land.
+//!   written bytes to land; on a child's stdin it does nothing, as tokio's own `ChildStdin`
+//!   does: the child reads end-of-file once the handle is dropped.
 //!
 //! Write-vectored support is reported for sockets (one `writev` per call) and not for files
-//! (a file copies one buffer per pool job).
+//! (a file copies one buffer per pool job) or a child's stdin (one `write` per call).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -155,6 +159,15 @@ mod net {
 
 tokio_read!([] crate::fs::File);
 tokio_write!(false; [] crate::fs::File);
+
+#[cfg(unix)]
+mod process {
+    use super::*;
+    use crate::process::{ChildStderr, ChildStdin, ChildStdout};
+
+    tokio_read!([] ChildStdout, [] ChildStderr);
+    tokio_write!(false; [] ChildStdin);
+}
 
 #[cfg(all(test, unix))]
 mod tests {

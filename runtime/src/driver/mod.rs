@@ -65,6 +65,7 @@ mod loom_tests;
 pub(crate) use park::ParkStats;
 pub(crate) use peers::{Peers, Placement};
 use sources::{IoEvents, Sources};
+pub(crate) use spin::CpusBusy;
 use spin::Spin;
 use steal::RECHECK_BACKOFF_MIN;
 pub(crate) use steal::{IoState, Recheck, IO_STEAL_AFTER};
@@ -324,6 +325,11 @@ impl Driver {
             // `DriverHandle::new` registers it.
             own_armed: true,
         }
+    }
+
+    /// Stops the spin before timer deadlines while `busy` returns true (see `spin.rs`).
+    pub(crate) fn set_cpus_busy(&mut self, busy: CpusBusy) {
+        self.spin.cpus_busy = Some(busy);
     }
 
     /// Registers the siblings' pollers with this driver's poller, so a parked wait can be

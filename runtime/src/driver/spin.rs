@@ -26,10 +26,19 @@
 //! from waiting threads, and on Linux's EEVDF scheduler the time spent makes the owner owe
 //! CPU time to its competitors ("negative lag"): its next wake-up then waits behind them,
 //! often for a whole scheduler tick, far longer than the spin saves.
+//!
+//! Nor while the runtime's own CPU-bound jobs keep every CPU busy (`Driver::set_cpus_busy`;
+//! the multi-thread runtime asks whether its compute pool runs at least as many jobs as there
+//! are CPUs): each microsecond spun is then a microsecond taken from those jobs, with no idle
+//! CPU to spare; the waiting worker still wakes at the deadline, its slack late at worst.
 
 use super::{wait, DriverHandle};
 use crate::loom::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Says whether the runtime's own CPU-bound jobs keep every CPU busy (no spinning then).
+pub(crate) type CpusBusy = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Spin iterations between checks of the poller for I/O readiness while spinning up to a timer
 /// deadline (one `poll(2)` per check; an iteration is a clock read, tens of nanoseconds).
@@ -63,6 +72,8 @@ pub(super) struct Spin {
     cpus: usize,
     /// No spinning before this instant (the CPUs were oversubscribed).
     quiet_until: Option<Instant>,
+    /// No spinning while this says the runtime's own jobs keep every CPU busy.
+    pub(super) cpus_busy: Option<CpusBusy>,
 }
 
 impl Spin {
@@ -79,6 +90,7 @@ impl Spin {
             checked: None,
             cpus: num_cpus::get().max(1),
             quiet_until: None,
+            cpus_busy: None,
         }
     }
 
@@ -92,7 +104,11 @@ impl Spin {
     /// EEVDF scheduler the CPU time spent puts the owner behind the threads it competes
     /// with ("negative lag"), so its next wake-up would wait for them, often a whole
     /// scheduler tick (milliseconds), far longer than the spin saves.
+    /// Nor while the runtime's own jobs keep every CPU busy (`cpus_busy`).
     pub(super) fn uncontended(&mut self, now: Instant) -> bool {
+        if self.cpus_busy.as_ref().is_some_and(|busy| busy()) {
+            return false;
+        }
         let due = match self.checked {
             None => true,
             Some(at) => now.saturating_duration_since(at) >= CONTENTION_CHECK,
@@ -144,6 +160,26 @@ mod tests {
     use std::future::Future;
     use std::pin::Pin;
     use std::task::Context;
+
+    #[test]
+    fn no_spin_while_the_runtimes_own_jobs_fill_the_cpus() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let busy = Arc::new(AtomicBool::new(false));
+        let mut spin = Spin::new(Duration::from_micros(250));
+        let b = busy.clone();
+        spin.cpus_busy = Some(Arc::new(move || b.load(SeqCst)));
+        // The load check is not due, and found no contention last time.
+        let now = Instant::now();
+        spin.checked = Some(now);
+        assert!(spin.uncontended(now));
+        busy.store(true, SeqCst);
+        assert!(!spin.uncontended(now));
+        busy.store(false, SeqCst);
+        assert!(
+            spin.uncontended(now),
+            "the pause lasts only while the CPUs are busy"
+        );
+    }
 
     #[test]
     fn slack_is_a_decaying_maximum_under_the_limit() {

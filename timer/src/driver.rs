@@ -87,6 +87,26 @@ fn micros(d: Duration, sub: u32) -> u64 {
         .saturating_add(u64::from(sub))
 }
 
+/// A timer may fire up to `1 / COALESCE_DIV` of its time left late (see [`coalesce`]).
+pub(crate) const COALESCE_DIV: u64 = 4;
+
+/// The coarsest coalescing grid, in ticks (µs): a timer fires at most this much late from
+/// coalescing, however far away its deadline (about tokio's 1 ms timer resolution, which
+/// rounds every deadline).
+pub(crate) const COALESCE_MAX: u64 = 2_048;
+
+/// `when` rounded up to a multiple of the largest power of two at most `left / COALESCE_DIV`
+/// and [`COALESCE_MAX`] (unchanged when that is below 2). Timers whose deadlines fall in one
+/// grid cell fire together, in one wake-up of the owner, and never early.
+pub(crate) fn coalesce(when: u64, left: u64) -> u64 {
+    let g = (left / COALESCE_DIV).min(COALESCE_MAX);
+    if g < 2 {
+        return when;
+    }
+    let g = 1u64 << (63 - g.leading_zeros());
+    when.div_ceil(g).saturating_mul(g)
+}
+
 /// Wakers collected under the lock and woken after it is released, at most this many at a
 /// time (on the stack: firing allocates nothing). Two under loom, so models reach the lock
 /// being released between batches.
@@ -164,6 +184,23 @@ impl Inner {
             None => 0,
             Some(d) => micros(d, d.subsec_nanos().div_ceil(1_000)),
         }
+    }
+
+    /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
+    /// rounded up to a grid of about [`1 / COALESCE_DIV`](COALESCE_DIV) of the time left (a
+    /// power of two microseconds, at most [`COALESCE_MAX`] µs), so that timers due near each
+    /// other share one wake-up ("Coalescing" in the crate docs). A deadline under
+    /// `2 * COALESCE_DIV` µs away, or one on a manual or paused clock, is not rounded.
+    pub(crate) fn fire_tick(&self, deadline: Instant) -> u64 {
+        let when = self.deadline_tick(deadline);
+        let now = match &self.clock {
+            Clock::System => Instant::now(),
+            Clock::Pausable(c) if !c.is_shifted() => Instant::now(),
+            // Tests on a controlled clock expect a timer due exactly at its deadline.
+            _ => return when,
+        };
+        let left = when.saturating_sub(self.now_tick(now));
+        coalesce(when, left)
     }
 
     /// The last tick at or before `t`.
@@ -427,7 +464,8 @@ impl Driver {
     /// The instant at which the owner should next call [`process`](Driver::process), or
     /// `None` when no timer is pending. It is never later than the earliest deadline by more
     /// than the wheel's 1 µs tick (deadlines are rounded up to whole microseconds after the
-    /// driver's creation). When many timers share a coarse slot far ahead it may be earlier:
+    /// driver's creation) plus its coalescing grid (at most a quarter of the time the timer
+    /// had left when it was armed, and at most 2,048 µs; see "Coalescing" in the crate docs). When many timers share a coarse slot far ahead it may be earlier:
     /// the start of that slot, where `process` cascades them to finer slots.
     pub fn next_deadline(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
@@ -518,5 +556,35 @@ impl fmt::Debug for Driver {
             .field("pending", &self.pending())
             .field("shutdown", &self.handle.is_shutdown())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod coalesce_tests {
+    use super::{coalesce, COALESCE_MAX};
+
+    #[test]
+    fn rounds_up_to_a_quarter_of_the_time_left_at_most_2048_us() {
+        // Under 8 µs left: exact.
+        assert_eq!(coalesce(1_000_007, 7), 1_000_007);
+        // 1 ms left: a 128 µs grid (the largest power of two at most 250).
+        assert_eq!(coalesce(1_000_001, 1_000), 1_000_064);
+        assert_eq!(coalesce(1_000_064, 1_000), 1_000_064);
+        // 5 ms left: 1,024 µs.
+        assert_eq!(coalesce(5_000_001, 5_000), 5_000_192);
+        // Far away: the 1,024 µs cap.
+        let when = 123_456_789;
+        let fired = coalesce(when, 10_000_000);
+        assert!(fired >= when && fired - when < COALESCE_MAX);
+        assert_eq!(fired % COALESCE_MAX, 0);
+        // Never overflows.
+        assert!(coalesce(u64::MAX - 3, u64::MAX) >= u64::MAX - 3);
+    }
+
+    #[test]
+    fn nearby_deadlines_share_a_grid_point() {
+        let a = coalesce(10_000_100, 8_000);
+        let b = coalesce(10_000_380, 8_000);
+        assert_eq!(a, b);
     }
 }

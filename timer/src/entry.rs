@@ -199,7 +199,7 @@ impl TimerEntry {
         debug_assert!(!*this.registered);
         let shared: &Shared = this.shared.into_ref().get_ref();
         let inner = &this.handle.inner;
-        let when = inner.deadline_tick(deadline);
+        let when = inner.fire_tick(deadline);
         // SAFETY: never linked, so no other thread holds a pointer to the entry.
         shared
             .waker
@@ -271,7 +271,7 @@ impl TimerEntry {
         debug_assert!(self.registered);
         let shared = &self.shared;
         let inner = &self.handle.inner;
-        let when = inner.deadline_tick(deadline);
+        let when = inner.fire_tick(deadline);
         let node = NonNull::from(shared);
         let mut synced = inner.synced.lock();
         // Relaxed: under the lock `LINKED` and `FIRED` are exact (their writers hold it, and

@@ -30,9 +30,11 @@
 //!   over 256 µs, level 1 has 256 µs slots over 65 ms, and the top level spans the whole `u64`
 //!   microsecond range, so long deadlines are never clamped. Deadlines round *up* to the next
 //!   microsecond and "now" rounds *down*, so a timer never fires early and at most 1 µs late
-//!   from rounding. Nothing is rounded to 1 ms. Insert, reset and cancel are O(1); an entry
+//!   from rounding. Nothing is rounded to 1 ms (timers on the system clock are coalesced
+//!   instead, see below). Insert, reset and cancel are O(1); an entry
 //!   cascades at most once per level it crosses (once for a sleep of a few milliseconds).
-//! - **Sub-millisecond parking.** `polling` 3.x's epoll backend (Linux, Android) creates a
+//! - **Sub-millisecond parking.** kiln's runtime waits with `epoll_pwait2`, whose timeout is a
+//!   nanosecond `timespec` (Linux 5.11+); without it, `polling`. `polling` 3.x's epoll backend (Linux, Android) creates a
 //!   `timerfd` (`CLOCK_MONOTONIC`) in `Poller::new`, registers it in the epoll set, and on
 //!   every `wait(Some(timeout))` arms it with `timerfd_settime` at full nanosecond precision,
 //!   calling `epoll_wait` with no timeout of its own (see `polling-3.11/src/epoll.rs`,
@@ -51,9 +53,20 @@
 //!   the thread sets `prctl(PR_SET_TIMERSLACK, 1)`.
 //! - **What remains** is the kernel's wake-up latency of a parked thread: on that VM the raw
 //!   `Poller::wait` p99 lateness was 54–107 µs. Parking until the exact deadline cannot do
-//!   better, so the runtime wakes its worker a learned `slack` early and spins the rest (see
-//!   `kiln_runtime`'s `Builder::timer_spin_limit`); that is the runtime's policy, not this
-//!   crate's: the driver only reports the deadline ([`Driver::before_park`]).
+//!   better; on request (`kiln_runtime`'s `Builder::timer_spin_limit`, off by default) the
+//!   runtime wakes its worker a learned `slack` early and spins the rest. That is the
+//!   runtime's policy, not this crate's: the driver only reports the deadline ([`Driver::before_park`]).
+
+//! # Coalescing
+//! An idle server holds many timeouts, and waking its worker once per deadline, each at its
+//! own microsecond, costs a wake-up and a context switch per timer. So a timer on the system
+//! clock fires on a grid: its deadline is rounded *up* to a multiple of the largest power of
+//! two microseconds that is at most a quarter of the time it has left when armed, and at
+//! most 2,048 µs. Timers whose deadlines fall in one grid cell fire in one wake-up. A 1 ms
+//! sleep may be up to 128 µs late from this, a 5 ms sleep 1,024 µs, anything of 8 ms or more
+//! 2,048 µs (tokio rounds every deadline up to its 1 ms tick); under 8 µs left nothing is
+//! rounded. Never early: [`Sleep::deadline`] keeps the requested instant. A manual or paused
+//! clock is never rounded (tests see exact deadlines). Measured figures: `docs/tuning.md`.
 
 //! # Shutdown
 //! [`Driver::shutdown`] (also run when the `Driver` is dropped) completes every pending

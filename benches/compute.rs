@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 )]
 mod common;
 
+use common::cpu::{process_cpu, rusage_cpu};
+
 const WORKERS: usize = 2;
 const JOBS_IN_FLIGHT: usize = 64;
 const BATCHES: usize = 3;
@@ -41,24 +43,6 @@ const TINY_JOBS: u64 = 100_000;
 const TINY_ROUNDS: usize = 7;
 /// Set in the environment of the busy neighbour processes (they re-run this binary).
 const BUSY_ENV: &str = "KILN_BENCH_BUSY_NEIGHBOUR";
-
-/// CPU time (user + system) of this process, or of this thread.
-fn cpu_time(who: libc::c_int) -> Duration {
-    // SAFETY: `getrusage` writes into the zeroed struct we own and reads nothing else.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-fn process_cpu() -> Duration {
-    cpu_time(libc::RUSAGE_SELF)
-}
 
 /// A fixed amount of integer work.
 fn work(iters: u64) -> u64 {
@@ -73,9 +57,9 @@ fn work(iters: u64) -> u64 {
 fn calibrate() -> u64 {
     let mut iters = 100_000u64;
     loop {
-        let before = cpu_time(libc::RUSAGE_THREAD);
+        let before = rusage_cpu(libc::RUSAGE_THREAD);
         std::hint::black_box(work(iters));
-        let spent = cpu_time(libc::RUSAGE_THREAD) - before;
+        let spent = rusage_cpu(libc::RUSAGE_THREAD) - before;
         if spent >= Duration::from_millis(50) {
             return (iters as f64 * 5.0 / spent.as_secs_f64() / 1000.0) as u64;
         }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::cpu::process_cpu;
+
 const CHILDREN: usize = 1000;
 const ROUNDS: usize = 7;
 
@@ -51,25 +53,11 @@ fn process_spawn(c: &mut Criterion) {
     group.finish();
 }
 
-/// This process's CPU time so far (user + system, every thread).
-fn cpu_time() -> Duration {
-    // SAFETY: `getrusage` fills the zeroed struct we pass; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
-        usage
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// `(wall, cpu)` of one run of `f`.
 fn measure(f: impl FnOnce()) -> (Duration, Duration) {
-    let (wall, cpu) = (Instant::now(), cpu_time());
+    let (wall, cpu) = (Instant::now(), process_cpu());
     f();
-    (wall.elapsed(), cpu_time() - cpu)
+    (wall.elapsed(), process_cpu() - cpu)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::cpu::process_cpu;
+
 const WORKERS: usize = 2;
 const DEFAULT_ROUNDS: usize = 3;
 const TICKS: u64 = 1_000;
@@ -73,20 +75,6 @@ const CASES: &[Case] = &[
         min_samples: 0,
     },
 ];
-
-/// CPU time (user + system, all threads) of this process so far.
-fn process_cpu() -> Duration {
-    // SAFETY: `getrusage` fills the zeroed struct we own; RUSAGE_SELF is always valid.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 /// Lateness counts in 1 µs buckets, shared by every task of a round, and their total.
 struct Hist(Vec<AtomicU64>, AtomicU64);

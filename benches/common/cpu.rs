@@ -34,10 +34,17 @@ use std::time::{Duration, Instant};
 
 /// CPU time (user + system) of this process so far, every thread included.
 pub fn process_cpu() -> Duration {
-    // SAFETY: `getrusage` only writes the `rusage` we own; RUSAGE_SELF is always valid.
+    rusage_cpu(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) of `who`: `libc::RUSAGE_SELF` (this process) or
+/// `libc::RUSAGE_THREAD` (the calling thread).
+pub fn rusage_cpu(who: libc::c_int) -> Duration {
+    // SAFETY: `getrusage` only writes the `rusage` we own; `who` is one of the two constants
+    // above, and an invalid one would fail with EINVAL (checked below), not write elsewhere.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        assert_eq!(libc::getrusage(who, &mut ru), 0, "getrusage({who}) failed");
         ru
     };
     let tv = |t: libc::timeval| {

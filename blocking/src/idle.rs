@@ -27,7 +27,10 @@
 //! 4. Shutdown sets its flag and then notifies every sleeper under the lock; sleepers check the
 //!    flag under the lock before each wait, so none misses it.
 
-use crate::loom::{fence, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::loom::sync::{
+    atomic::{fence, AtomicUsize},
+    Condvar, Mutex, MutexGuard,
+};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
@@ -245,7 +248,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::loom::{Arc, AtomicBool};
+    use crate::loom::sync::{atomic::AtomicBool, Arc};
     use loom::thread;
 
     /// Protocol step 2: a submitter pushing a job (the flag stands in for the queue) races the

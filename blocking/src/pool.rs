@@ -39,7 +39,10 @@
 
 use crate::builder::{ThreadHook, ThreadNameFn};
 use crate::idle::{Idle, Wake};
-use crate::loom::{fence, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex};
+use crate::loom::sync::{
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
+    Arc, Condvar, Mutex,
+};
 use crate::{Job, PoolMetrics, SpawnError};
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;

@@ -39,7 +39,10 @@
 //! `SHUTDOWN` is never cleared, and a source whose word has it reports [`shutdown_error`]
 //! from every `poll_ready`, ahead of any readiness bit, so every operation fails the same way.
 
-use crate::loom::{AtomicUsize, Mutex, Ordering::*};
+use crate::loom::sync::{
+    atomic::{AtomicUsize, Ordering::*},
+    Mutex,
+};
 use slab::Slab;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};

@@ -38,7 +38,13 @@ pub mod coop;
 mod driver;
 pub mod fs;
 pub(crate) mod io;
-pub(crate) mod loom;
+// The concurrency primitives, under std's paths: loom's in this crate's own loom models,
+// std's and parking_lot's everywhere else, a downstream crate's `--cfg loom` build included
+// (see kiln-shim's docs for the rule). Code imports them from `crate::loom` only.
+#[cfg(all(test, loom))]
+pub(crate) use kiln_shim::model as loom;
+#[cfg(not(all(test, loom)))]
+pub(crate) use kiln_shim::real as loom;
 mod metrics;
 pub mod net;
 #[cfg(unix)]

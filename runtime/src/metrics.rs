@@ -4,7 +4,7 @@
 //! their `Remote` at every park and every maintenance tick, so counting costs no shared atomic
 //! on the hot path; readings lag by at most one `event_interval`.
 
-use crate::loom::Ordering::Relaxed;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::multi::WorkerMetrics;
 use crate::scheduler::Scheduler;
 use crate::Handle;

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use crate::waiters::{Key, WaitList, WakeList};
 
 #[derive(Debug)]

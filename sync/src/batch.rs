@@ -33,7 +33,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Mutex, MutexGuard,
+};
 use crate::waiters::{Key, WaitList, WakeList};
 
 const CLOSED: usize = 1;

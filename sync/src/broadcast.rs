@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use crate::waiters::{Key, WaitList, WakeList};
 
 #[derive(Debug)]

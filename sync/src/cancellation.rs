@@ -24,7 +24,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use crate::event::{Event, EventWait};
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 
 /// A token that tasks watch to learn they should stop: [`cancel`](Self::cancel) it once, and
 /// every [`cancelled`](Self::cancelled) wait on it (and on its

@@ -11,7 +11,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicBool, Ordering},
+    Mutex,
+};
 use crate::waiters::{Key, WaitList, WakeList};
 
 /// An asyncio-style event flag: [`set`](Event::set), [`clear`](Event::clear),

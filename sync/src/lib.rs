@@ -59,7 +59,14 @@ mod batch;
 pub mod broadcast;
 mod cancellation;
 mod event;
-mod loom;
+// The concurrency primitives, under std's paths: loom's under `--cfg kiln_loom` (users'
+// models of their code with these primitives) and in this crate's own loom models; std's and
+// parking_lot's everywhere else, a downstream crate's plain `--cfg loom` build included (see
+// kiln-shim's docs for the rule). Code imports them from `crate::loom` only.
+#[cfg(any(kiln_loom, all(test, loom)))]
+use kiln_shim::model as loom;
+#[cfg(not(any(kiln_loom, all(test, loom))))]
+use kiln_shim::real as loom;
 #[cfg(all(test, loom))]
 mod loom_tests;
 #[cfg(all(test, loom))]

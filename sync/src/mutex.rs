@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use crate::batch::RawSemaphore;
-use crate::loom::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
 
 /// An async mutual-exclusion lock with FIFO fairness.
 ///

@@ -18,7 +18,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Mutex, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Mutex,
+};
 use crate::waiters::{Key, WaitList, WakeList};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

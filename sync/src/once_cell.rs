@@ -12,7 +12,10 @@ use std::future::Future;
 use std::mem::MaybeUninit;
 
 use crate::batch::{RawSemaphore, TryAcquire};
-use crate::loom::{AtomicBool, Ordering, UnsafeCell};
+use crate::loom::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// An async once-initialized cell.
 ///

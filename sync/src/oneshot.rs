@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 
 #[derive(Debug)]
 struct State<T> {

@@ -6,15 +6,15 @@
 //! wake-up between "poll returned `Pending`" and "park" is never lost. `park` may also return
 //! spuriously; the loop then simply polls again, which every future here tolerates.
 //!
-//! Parking goes through the crate's `loom` shim, so the loom models can drive the blocking
-//! forms exactly as they ship.
+//! Parking goes through `crate::loom::thread` (loom's threads in a model), so the loom models
+//! can drive the blocking forms exactly as they ship.
 
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::loom::{current_thread, park, Thread};
+use crate::loom::thread::{current as current_thread, park, Thread};
 
 /// Unparks the thread blocked in [`block_on`].
 struct Unparker(Thread);

@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use crate::batch::RawSemaphore;
-use crate::loom::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
 
 /// How many readers may hold the lock at once.
 const MAX_READS: usize = (u32::MAX >> 3) as usize;

@@ -19,7 +19,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, RwLockReadGuard};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Mutex, RwLock, RwLockReadGuard,
+};
 use crate::waiters::{Key, WaitList, WakeList};
 
 #[derive(Debug)]

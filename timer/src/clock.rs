@@ -3,7 +3,10 @@
 //! The manual clock is the test seam for everything that reads "now" (a sleep's due check at
 //! registration, an interval's missed-tick decision, [`Driver::process`](crate::Driver::process)).
 
-use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
+};
 use std::time::{Duration, Instant};
 
 /// A clock that only moves when told to; share it with a driver built by

@@ -37,7 +37,10 @@
 
 use crate::clock::{Clock, ManualClock, PausableClock};
 use crate::entry::{fire_next, Shared};
-use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicU64, Ordering},
+    Arc, Mutex,
+};
 use crate::wheel::{Wheel, TICK_NANOS};
 use std::fmt;
 use std::task::Waker;
@@ -108,9 +111,9 @@ pub(crate) fn coalesce(when: u64, left: u64) -> u64 {
 }
 
 /// Wakers collected under the lock and woken after it is released, at most this many at a
-/// time (on the stack: firing allocates nothing). Two under loom, so models reach the lock
-/// being released between batches.
-const WAKE_BATCH: usize = if cfg!(all(test, loom)) { 2 } else { 32 };
+/// time (on the stack: firing allocates nothing). Two under loom (`MODEL_CHECKED`), so models
+/// reach the lock being released between batches.
+const WAKE_BATCH: usize = if crate::loom::MODEL_CHECKED { 2 } else { 32 };
 
 /// Up to [`WAKE_BATCH`] wakers to wake once the lock is released.
 struct WakeList {

@@ -49,7 +49,10 @@
 //!    wakes the task once more, and the reset then re-arms the entry.
 
 use crate::driver::{wake_contained, TimerHandle};
-use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
+use crate::loom::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 use crate::wheel::{Links, Node, Wheel};
 use pin_project_lite::pin_project;
 use std::marker::PhantomPinned;

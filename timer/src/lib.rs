@@ -108,7 +108,13 @@ mod driver;
 #[allow(unsafe_code)]
 mod entry;
 mod interval;
-mod loom;
+// The concurrency primitives, under std's paths: loom's in this crate's own loom models,
+// std's and parking_lot's everywhere else, a downstream crate's `--cfg loom` build included
+// (see kiln-shim's docs for the rule). Code imports them from `crate::loom` only.
+#[cfg(all(test, loom))]
+use kiln_shim::model as loom;
+#[cfg(not(all(test, loom)))]
+use kiln_shim::real as loom;
 mod pause;
 mod sleep;
 mod timeout;

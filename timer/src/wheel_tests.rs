@@ -1,7 +1,7 @@
 //! Unit tests of the wheel over boxed test nodes.
 
 use super::*;
-use crate::loom::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
 
 struct TestNode {
     id: u32,

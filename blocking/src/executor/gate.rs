@@ -28,7 +28,10 @@
 //! 4. Shutdown sets `closed` and notifies every waiter under the lock; a waiter checks
 //!    `closed` under the lock after registering, so none sleeps through it.
 
-use crate::loom::{fence, AtomicBool, AtomicUsize, Mutex, MutexGuard};
+use crate::loom::sync::{
+    atomic::{fence, AtomicBool, AtomicUsize},
+    Mutex, MutexGuard,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::task::{Context, Poll, Waker};

@@ -13,7 +13,10 @@
 //! through [`is_cancelled`]. The result and the handle's waker live together under one mutex,
 //! so a completion never misses a waker stored by a concurrent poll.
 
-use crate::loom::{AtomicBool, AtomicUsize, Mutex};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicUsize},
+    Mutex,
+};
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use super::gate::{Closed, Gate, WaitSlot};
 use super::handle::{JoinHandle, Slot, TransitionToRunning};
-use crate::loom::Arc;
+use crate::loom::sync::Arc;
 use loom::thread;
 use std::future::poll_fn;
 

@@ -47,7 +47,7 @@ pub use builder::Builder;
 pub use handle::{is_cancelled, JoinError, JoinHandle};
 pub use map::{Map, Next};
 
-use crate::loom::AtomicU64;
+use crate::loom::sync::atomic::AtomicU64;
 use gate::{Gate, WaitSlot};
 use handle::{CancelFlag, CurrentJob, Slot, TransitionToRunning};
 use std::fmt;

@@ -6,7 +6,7 @@
 //! reserved by the model, so `submit` never spawns.
 
 use super::*;
-use crate::loom::{Arc, AtomicBool};
+use crate::loom::sync::{atomic::AtomicBool, Arc};
 use loom::thread;
 
 fn config() -> Config {

@@ -3,7 +3,10 @@
 
 use super::owned::OwnedTasks;
 use super::{spawn_task, JoinHandle, Notified, RawTask, Schedule};
-use crate::loom::{Arc, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::loom::sync::{
+    atomic::{AtomicUsize, Ordering::SeqCst},
+    Arc, Mutex,
+};
 use loom::thread;
 use std::collections::VecDeque;
 use std::future::Future;

@@ -6,7 +6,7 @@
 //! sees `closed` and fails: no task can slip in after shutdown and never be cancelled.
 
 use super::RawTask;
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use slab::Slab;
 
 pub(crate) struct OwnedTasks {

@@ -16,7 +16,7 @@
 use super::join::JoinError;
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
 use super::{Id, Schedule};
-use crate::loom::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
 use std::any::Any;
 use std::future::Future;
 use std::mem::ManuallyDrop;

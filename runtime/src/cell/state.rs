@@ -25,7 +25,7 @@
 //! if `COMPLETE` got in first. While `JOIN_WAKER` is set, only the runner (after setting
 //! `COMPLETE`) may read it. The slot itself is dropped with the allocation.
 
-use crate::loom::{AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 
 const RUNNING: usize = 0b00_0001;
 const COMPLETE: usize = 0b00_0010;

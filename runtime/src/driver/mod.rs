@@ -71,7 +71,10 @@ use steal::RECHECK_BACKOFF_MIN;
 pub(crate) use steal::{IoState, Recheck, IO_STEAL_AFTER};
 
 use crate::io::{Dispatch, ScheduledIo};
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*},
+    Condvar, Mutex,
+};
 use polling::{Event, PollMode, Poller};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};

@@ -6,7 +6,7 @@
 use super::spin::spin_to_deadline;
 use super::steal::{PARKED, RECHECK_BACKOFF_MAX, RECHECK_BACKOFF_MIN};
 use super::{Driver, Recheck, IO_STEAL_AFTER, OWN_SOURCES_KEY};
-use crate::loom::Ordering::*;
+use crate::loom::sync::atomic::Ordering::*;
 use polling::{Event, PollMode};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};

@@ -31,7 +31,7 @@
 //! siblings that run tasks.
 
 use super::{DriverHandle, IoState};
-use crate::loom::{AtomicUsize, Ordering::Relaxed};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

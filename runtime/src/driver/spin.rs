@@ -33,7 +33,7 @@
 //! CPU to spare; the waiting worker still wakes at the deadline, its slack late at worst.
 
 use super::{wait, DriverHandle};
-use crate::loom::Ordering::Relaxed;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,13 +77,10 @@ pub(super) struct Spin {
 }
 
 impl Spin {
+    /// Spins at most `limit` (zero: never, the default, and what loom models, which explore
+    /// interleavings rather than time, would pass if they built an owner).
     pub(super) fn new(limit: Duration) -> Spin {
-        // Spinning is a wall-clock technique; loom models explore interleavings, not time.
-        let limit_ns = if cfg!(all(test, loom)) {
-            0
-        } else {
-            u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
-        };
+        let limit_ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         Spin {
             limit_ns,
             slack_ns: (INITIAL_SLACK.as_nanos() as u64).min(limit_ns),
@@ -152,7 +149,6 @@ pub(super) fn spin_to_deadline(h: &DriverHandle, waiter: &mut wait::Waiter, dead
     }
 }
 
-#[cfg(all(test, not(loom)))]
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::super::{Driver, DriverHandle};

@@ -26,7 +26,7 @@
 //! sockets wakes each searching worker at most ~30 times a second; one without sockets never).
 
 use super::DriverHandle;
-use crate::loom::Ordering::Relaxed;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// How long a worker may go without polling its poller before idle siblings poll it for it;

@@ -32,7 +32,7 @@
 //! where they were created.
 
 use super::evented::Evented;
-use crate::loom::{AtomicUsize, Ordering::Relaxed};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::os::fd::AsFd;
 
 /// Reads between two checks of where a stream's packets arrive (one `getsockopt` each).

@@ -21,7 +21,7 @@
 use crate::coop;
 use crate::driver::DriverHandle;
 use crate::io::{ScheduledIo, READABLE, WRITABLE};
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;

@@ -22,7 +22,10 @@ use super::multi::{Config as MultiConfig, WorkerMetrics};
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
 use crate::coop;
 use crate::driver::{Driver, DriverHandle, ParkStats, Peers};
-use crate::loom::{AtomicBool, Mutex, Ordering::*};
+use crate::loom::sync::{
+    atomic::{AtomicBool, Ordering::*},
+    Mutex,
+};
 use crate::scheduler::SchedulerContext;
 use crate::testing::{JobsInFlight, SeededRng, TestOptions, PAUSED_JOB_POLL};
 use std::cell::RefCell;
@@ -397,7 +400,7 @@ impl Drop for RestoreCore<'_> {
 
 impl Core {
     fn publish(&self, m: &WorkerMetrics) {
-        use crate::loom::Ordering::Relaxed;
+        use crate::loom::sync::atomic::Ordering::Relaxed;
         m.polls.store(self.polls, Relaxed);
         m.parks.store(self.parks, Relaxed);
         m.io_events.store(self.io_events, Relaxed);

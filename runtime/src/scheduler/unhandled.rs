@@ -17,7 +17,10 @@
 //!    polls its future and panics with the stored message. A `block_on` that starts later
 //!    panics at once.
 
-use crate::loom::{AtomicBool, Mutex, Ordering::*};
+use crate::loom::sync::{
+    atomic::{AtomicBool, Ordering::*},
+    Mutex,
+};
 use slab::Slab;
 use std::task::Waker;
 

@@ -8,7 +8,7 @@
 //! makes that true wakes every waiter (both change the state under the same lock a waiter
 //! checks it under, so no wake-up is lost).
 
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use crate::task::JoinHandle;
 use slab::Slab;
 use std::fmt;

@@ -55,7 +55,10 @@ use std::task::{Context, Poll, Waker};
 
 use super::list::List;
 use crate::batch::RawSemaphore;
-use crate::loom::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Mutex,
+};
 
 const RX_CLOSED: usize = 1;
 const TX_CLOSED: usize = 2;

@@ -39,7 +39,7 @@ mod imp {
 
 #[cfg(any(kiln_loom, all(test, loom)))]
 mod imp {
-    use crate::loom::Mutex;
+    use crate::loom::sync::Mutex;
     use std::collections::VecDeque;
 
     #[derive(Debug)]

@@ -44,7 +44,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::batch::{Acquire, RawSemaphore, TryAcquire, MAX_PERMITS};
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use crate::waiters::{Key, WaitList, WakeList};
 
 mod error;

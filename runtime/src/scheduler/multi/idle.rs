@@ -19,7 +19,10 @@
 //! 3. At most half the workers search at once (`transition_worker_to_searching`); a searcher that
 //!    finds work and was the last searcher wakes another sleeper, spreading work step by step.
 
-use crate::loom::{AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::loom::sync::{
+    atomic::{AtomicUsize, Ordering::SeqCst},
+    Mutex,
+};
 
 const SEARCH_MASK: usize = 0xFFFF;
 const UNPARK_ONE: usize = 1 << 16;

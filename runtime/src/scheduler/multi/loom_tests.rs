@@ -5,7 +5,7 @@
 use super::idle::Idle;
 use super::queue::Inject;
 use crate::cell::{Notified, RawTask, Schedule};
-use crate::loom::{Arc, Condvar, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 /// A sticky notification, as `Poller::notify` is: a notify before `park` is not lost.

@@ -45,7 +45,10 @@ pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
 use crate::driver::{DriverHandle, Peers};
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering::*};
+use crate::loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*},
+    Condvar, Mutex,
+};
 use crate::scheduler::SchedulerContext;
 use idle::Idle;
 use queue::{Inject, Steal};

@@ -87,7 +87,7 @@ mod imp {
 #[cfg(all(test, loom))]
 mod imp {
     use super::Notified;
-    use crate::loom::{Arc, Mutex};
+    use crate::loom::sync::{Arc, Mutex};
     use std::collections::VecDeque;
 
     pub(crate) struct Local(Arc<Mutex<VecDeque<Notified>>>);

@@ -20,7 +20,7 @@ use super::{SchedulerContext, Shared, WorkerExit};
 use crate::cell::Notified;
 use crate::coop;
 use crate::driver::{Driver, ParkStats};
-use crate::loom::Ordering::Relaxed;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;

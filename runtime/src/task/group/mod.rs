@@ -37,7 +37,7 @@ mod spawner;
 
 pub use super::group_error::GroupError;
 use super::{Id, JoinError, JoinHandle};
-use crate::loom::Mutex;
+use crate::loom::sync::Mutex;
 use crate::Handle;
 use futures_util::FutureExt;
 pub use scope::group;
@@ -282,7 +282,7 @@ where
         index: usize,
         join: JoinHandle<()>,
         deferred: &mut Deferred<T, E>,
-    ) -> crate::loom::MutexGuard<'_, State<T, E>> {
+    ) -> crate::loom::sync::MutexGuard<'_, State<T, E>> {
         let mut state = self.state.lock();
         match (&state.slots[index], state.cancel) {
             (Slot::Spawning, false) => state.slots[index] = Slot::Running(Some(join)),

@@ -339,12 +339,6 @@ impl Command {
         child.stderr = None;
         child.wait().await
     }
-
-    #[cfg(test)]
-    fn force_sigchld(&mut self) -> &mut Command {
-        self.prefer_pidfd = false;
-        self
-    }
 }
 
 impl From<std::process::Command> for Command {
@@ -369,6 +363,14 @@ impl fmt::Debug for Command {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::Command;
+
+    impl Command {
+        /// Waits for the child through `SIGCHLD` even where a pidfd is available.
+        fn force_sigchld(&mut self) -> &mut Command {
+            self.prefer_pidfd = false;
+            self
+        }
+    }
 
     /// The portable path (SIGCHLD instead of a pidfd) waits for and reaps children too.
     #[test]

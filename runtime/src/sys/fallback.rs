@@ -11,6 +11,71 @@ use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+/// The portable side of `sys::park`: no eventfd and no `epoll_pwait2`, so [`park::Wake::new`]
+/// and [`park::wait`] report `Unsupported` and the driver keeps `polling`'s own notification
+/// and wait.
+pub(crate) mod park {
+    use std::io;
+    use std::os::fd::BorrowedFd;
+    use std::time::Duration;
+
+    /// Stand-in for an epoll event: [`wait`] never fills one.
+    #[derive(Clone, Copy)]
+    pub(crate) struct RawEvent {
+        _private: (),
+    }
+
+    /// An empty event, to size buffers for [`wait`].
+    pub(crate) fn empty_event() -> RawEvent {
+        RawEvent { _private: () }
+    }
+
+    /// Never called: [`wait`] reports no events here.
+    pub(crate) fn event_key(_event: &RawEvent) -> usize {
+        unreachable!("kiln: no epoll events exist on this platform")
+    }
+
+    /// A notification descriptor: none can be made here.
+    pub(crate) struct Wake {
+        _private: (),
+    }
+
+    impl Wake {
+        /// # Errors
+        /// Always `Unsupported`: the eventfd wake is Linux-only.
+        pub(crate) fn new(_epoll: BorrowedFd<'_>, _key: usize) -> io::Result<Wake> {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the eventfd wake is Linux-only",
+            ))
+        }
+
+        /// Never called: no `Wake` exists here.
+        pub(crate) fn notify(&self) {}
+    }
+
+    /// Whether [`wait`] may work here: no.
+    pub(crate) fn precise_wait_available() -> bool {
+        false
+    }
+
+    /// # Errors
+    /// Always `Unsupported`: `epoll_pwait2` is Linux-only.
+    pub(crate) fn wait(
+        _epoll: BorrowedFd<'_>,
+        _events: &mut [RawEvent],
+        _timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "epoll_pwait2 is Linux-only",
+        ))
+    }
+
+    /// The timer slack cannot be set here: nothing changes.
+    pub(crate) fn set_minimal_timer_slack() {}
+}
+
 /// The CPU that processed packets for a socket: not reported here.
 pub(crate) fn incoming_cpu(_fd: BorrowedFd<'_>) -> Option<usize> {
     None

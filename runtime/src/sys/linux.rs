@@ -45,6 +45,9 @@
 //!   the registration key; `polling`'s own descriptors use `usize::MAX`), which the tests of
 //!   this module check.
 
+#[path = "linux_park.rs"]
+pub(crate) mod park;
+
 use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;

@@ -22,11 +22,10 @@
 //! Every function is a hint or has a working fallback: where the OS refuses (`ENOSYS`,
 //! `EINVAL`, `EPERM`), callers behave as on the portable side, and nothing is reported.
 //!
-//! `park.rs` holds the FFI of a worker's wait (an eventfd and `epoll_pwait2`, Linux-only;
-//! the portable side reports `Unsupported` and the driver keeps `polling`'s wait). It takes
-//! the same `kiln_portable` selection.
-
-pub(crate) mod park;
+//! [`park`] is the FFI of a worker's wait, from the same selection: on Linux (`linux_park.rs`)
+//! an eventfd notification, an `epoll_pwait2(2)` wait with a nanosecond timeout and a minimal
+//! timer slack; on the portable side (in `fallback.rs`) the first two report `Unsupported`
+//! and the driver keeps `polling`'s own notification and wait.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -39,6 +38,7 @@ mod imp;
 #[path = "fallback.rs"]
 mod imp;
 
+pub(crate) use imp::park;
 pub(crate) use imp::{
     current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_reporting_drain,
     runnable_threads, IoEvents, PIDFDS,

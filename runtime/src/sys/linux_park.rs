@@ -1,0 +1,156 @@
+//! The Linux side of `sys::park`, the FFI of a worker's wait (`crate::driver`): a notification
+//! eventfd and an epoll wait with a nanosecond timeout.
+//!
+//! - [`Wake`]: an eventfd registered edge-triggered with an epoll instance. [`Wake::notify`]
+//!   is one `write(2)`; the wait that it ends needs no further syscall (an edge-triggered
+//!   eventfd reports every write, so it is never read except to reset a saturated counter).
+//! - [`wait`]: one `epoll_pwait2(2)` (Linux 5.11+) with a `timespec` timeout, so a wait for
+//!   300 µs sleeps 300 µs (plus the kernel's timer slack) instead of the whole millisecond
+//!   that `epoll_wait(2)`'s timeout would round it up to.
+//! - [`set_minimal_timer_slack`]: `prctl(PR_SET_TIMERSLACK, 1)` on a worker thread, so the
+//!   kernel does not pad those timeouts by its default 50 µs of slack.
+//!
+//! On kernels without `epoll_pwait2`, [`wait`] reports `Unsupported` and the driver keeps
+//! `polling`'s own notification and wait (which arms a timerfd for sub-millisecond timeouts,
+//! at two extra syscalls per wait), as it does on the portable side (`fallback.rs`).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// One ready event of [`wait`]: the key it was registered under.
+pub(crate) type RawEvent = libc::epoll_event;
+
+/// An empty event, to size buffers for [`wait`].
+pub(crate) fn empty_event() -> RawEvent {
+    libc::epoll_event { events: 0, u64: 0 }
+}
+
+/// The key `event` was registered under.
+pub(crate) fn event_key(event: &RawEvent) -> usize {
+    // Keys are registered from `usize` values: the conversion cannot truncate.
+    event.u64 as usize
+}
+
+/// A notification descriptor (see the module docs).
+pub(crate) struct Wake {
+    fd: OwnedFd,
+}
+
+impl Wake {
+    /// A new eventfd, registered edge-triggered with `epoll` under `key`.
+    ///
+    /// # Errors
+    /// The OS error if the eventfd cannot be created or registered.
+    pub(crate) fn new(epoll: BorrowedFd<'_>, key: usize) -> io::Result<Wake> {
+        // SAFETY: eventfd takes two integers and returns a new descriptor or -1.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: key as u64,
+        };
+        // SAFETY: both descriptors are open for the call, and `ev` is a valid event that
+        // outlives it. The registration goes when `fd` closes (it is only in this epoll).
+        let r = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Wake { fd })
+    }
+
+    /// Makes the registered epoll instance report this descriptor ready (once per call).
+    pub(crate) fn notify(&self) {
+        loop {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an open eventfd.
+            let n = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            if n == 8 {
+                return;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => {
+                    // The counter is saturated (2^64 - 2 writes never read): reset it, retry.
+                    let mut buf: u64 = 0;
+                    // SAFETY: reads 8 bytes into a live u64 from an open eventfd.
+                    unsafe { libc::read(self.fd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+                }
+                // Nothing else can fail on a valid eventfd.
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Whether [`wait`] may work here: yes (it may still report `Unsupported` once, on a kernel
+/// before 5.11).
+pub(crate) fn precise_wait_available() -> bool {
+    true
+}
+
+/// Waits on `epoll` for up to `timeout` (`None`: without a bound) with nanosecond resolution;
+/// returns how many events it put at the start of `events`.
+///
+/// # Errors
+/// `Unsupported` where `epoll_pwait2` does not exist (Linux before 5.11); `Interrupted` on a
+/// signal; other OS errors as reported.
+pub(crate) fn wait(
+    epoll: BorrowedFd<'_>,
+    events: &mut [RawEvent],
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: t.subsec_nanos().into(),
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let max = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `events` has room for `max` events and outlives the call; `ts_ptr` is null or
+    // points to a live timespec; a null signal mask leaves the mask alone; the epoll
+    // descriptor is open for the borrow.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            epoll.as_raw_fd(),
+            events.as_mut_ptr(),
+            max,
+            ts_ptr,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ENOSYS) => io::Error::new(io::ErrorKind::Unsupported, err),
+            _ => err,
+        });
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Asks the kernel not to pad the calling thread's timed waits: its timer slack (default
+/// 50 µs, added to every `epoll_pwait2`, `poll` or futex timeout so that wake-ups can be
+/// coalesced) becomes 1 ns. If refused, nothing changes. A worker thread calls this once: its
+/// waits end at timer deadlines, which should not be late by the slack.
+pub(crate) fn set_minimal_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours;
+    // failure (which it cannot for this value) leaves the slack as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}

@@ -77,8 +77,9 @@ pub(super) struct Spin {
 }
 
 impl Spin {
-    /// Spins at most `limit` (zero: never, the default, and what loom models, which explore
-    /// interleavings rather than time, would pass if they built an owner).
+    /// Spins at most `limit` before a timer deadline; zero (the default) never spins. No loom
+    /// model builds an owner: spinning is a wall-clock technique, and models explore
+    /// interleavings, not time.
     pub(super) fn new(limit: Duration) -> Spin {
         let limit_ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         Spin {

@@ -7,7 +7,10 @@
 //!   the scheduler.
 //!
 //! Both runtimes use the same number of worker threads. Every benchmark also prints the CPU
-//! time of the process per iteration and saves it (`common::cpu`).
+//! time of the process per iteration and saves it (`common::cpu`). That figure covers every
+//! thread of the process, so each group builds a runtime only for the benchmarks that use it
+//! and drops it before building the other: a side's CPU time never includes the other
+//! runtime's idle workers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,24 +25,20 @@ mod common;
 
 const WORKERS: usize = 4;
 
-struct Runtimes {
-    kiln: kiln::Runtime,
-    tokio: tokio::runtime::Runtime,
+/// A kiln multi-thread runtime for one group's kiln benchmarks (dropped before the tokio ones).
+fn kiln_rt() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .expect("kiln runtime")
 }
 
-impl Runtimes {
-    fn new() -> Self {
-        Self {
-            kiln: kiln::Builder::new_multi_thread()
-                .worker_threads(WORKERS)
-                .build()
-                .expect("kiln runtime"),
-            tokio: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKERS)
-                .build()
-                .expect("tokio runtime"),
-        }
-    }
+/// A tokio multi-thread runtime for one group's `tokio` and `kiln_on_tokio` benchmarks.
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .expect("tokio runtime")
 }
 
 /// Spawns `n` copies of `make(i)` on the current runtime flavour and awaits them all.
@@ -82,19 +81,19 @@ fn tokio_mutex_work() -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output =
     }
 }
 
-fn mutex_contention(c: &mut Criterion, rts: &Runtimes) {
+fn mutex_contention(c: &mut Criterion) {
     let mut g = common::cpu::group(c, "mutex_contention");
+    let rt = kiln_rt();
     g.bench("kiln", || {
-        rts.kiln
-            .block_on(async { fan_out!(kiln::spawn, MUTEX_TASKS, kiln_mutex_work()) })
+        rt.block_on(async { fan_out!(kiln::spawn, MUTEX_TASKS, kiln_mutex_work()) })
     });
+    drop(rt);
+    let rt = tokio_rt();
     g.bench("tokio", || {
-        rts.tokio
-            .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, tokio_mutex_work()) })
+        rt.block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, tokio_mutex_work()) })
     });
     g.bench("kiln_on_tokio", || {
-        rts.tokio
-            .block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, kiln_mutex_work()) })
+        rt.block_on(async { fan_out!(tokio::spawn, MUTEX_TASKS, kiln_mutex_work()) })
     });
     g.finish();
 }
@@ -144,17 +143,20 @@ async fn tokio_mpsc() {
     assert_eq!(n, PRODUCERS * MESSAGES);
 }
 
-fn mpsc_throughput(c: &mut Criterion, rts: &Runtimes) {
+fn mpsc_throughput(c: &mut Criterion) {
     let mut g = common::cpu::group(c, "mpsc_throughput");
     g.sample_size(10);
+    let rt = kiln_rt();
     g.bench("kiln", || {
-        rts.kiln.block_on(kiln_mpsc(|f| {
+        rt.block_on(kiln_mpsc(|f| {
             kiln::spawn(f);
         }))
     });
-    g.bench("tokio", || rts.tokio.block_on(tokio_mpsc()));
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench("tokio", || rt.block_on(tokio_mpsc()));
     g.bench("kiln_on_tokio", || {
-        rts.tokio.block_on(kiln_mpsc(|f| {
+        rt.block_on(kiln_mpsc(|f| {
             tokio::spawn(f);
         }))
     });
@@ -190,42 +192,43 @@ fn tokio_sem_work() -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = (
     }
 }
 
-fn semaphore(c: &mut Criterion, rts: &Runtimes) {
+fn semaphore(c: &mut Criterion) {
     let mut g = common::cpu::group(c, "semaphore_acquire_release");
+    let rt = kiln_rt();
     g.bench("kiln", || {
-        rts.kiln
-            .block_on(async { fan_out!(kiln::spawn, SEM_TASKS, kiln_sem_work()) })
+        rt.block_on(async { fan_out!(kiln::spawn, SEM_TASKS, kiln_sem_work()) })
     });
+    drop(rt);
+    let rt = tokio_rt();
     g.bench("tokio", || {
-        rts.tokio
-            .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, tokio_sem_work()) })
+        rt.block_on(async { fan_out!(tokio::spawn, SEM_TASKS, tokio_sem_work()) })
     });
     g.bench("kiln_on_tokio", || {
-        rts.tokio
-            .block_on(async { fan_out!(tokio::spawn, SEM_TASKS, kiln_sem_work()) })
+        rt.block_on(async { fan_out!(tokio::spawn, SEM_TASKS, kiln_sem_work()) })
     });
     g.finish();
+    drop(rt);
 
     let mut g = common::cpu::group(c, "semaphore_uncontended");
     let ks = kiln_sync::Semaphore::new(1);
-    let ts = tokio::sync::Semaphore::new(1);
-    for (name, on_kiln) in [("kiln", true), ("tokio", false)] {
-        g.bench(name, || {
-            if on_kiln {
-                rts.kiln.block_on(async {
-                    for _ in 0..SEM_OPS {
-                        drop(ks.acquire().await.unwrap());
-                    }
-                })
-            } else {
-                rts.tokio.block_on(async {
-                    for _ in 0..SEM_OPS {
-                        drop(ts.acquire().await.unwrap());
-                    }
-                })
+    let rt = kiln_rt();
+    g.bench("kiln", || {
+        rt.block_on(async {
+            for _ in 0..SEM_OPS {
+                drop(ks.acquire().await.unwrap());
             }
-        });
-    }
+        })
+    });
+    drop(rt);
+    let ts = tokio::sync::Semaphore::new(1);
+    let rt = tokio_rt();
+    g.bench("tokio", || {
+        rt.block_on(async {
+            for _ in 0..SEM_OPS {
+                drop(ts.acquire().await.unwrap());
+            }
+        })
+    });
     g.finish();
 }
 
@@ -285,16 +288,19 @@ async fn tokio_ping() {
     }
 }
 
-fn oneshot_round_trip(c: &mut Criterion, rts: &Runtimes) {
+fn oneshot_round_trip(c: &mut Criterion) {
     let mut g = common::cpu::group(c, "oneshot_round_trip");
+    let rt = kiln_rt();
     g.bench("kiln", || {
-        rts.kiln.block_on(kiln_ping(|f| {
+        rt.block_on(kiln_ping(|f| {
             kiln::spawn(f);
         }))
     });
-    g.bench("tokio", || rts.tokio.block_on(tokio_ping()));
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench("tokio", || rt.block_on(tokio_ping()));
     g.bench("kiln_on_tokio", || {
-        rts.tokio.block_on(kiln_ping(|f| {
+        rt.block_on(kiln_ping(|f| {
             tokio::spawn(f);
         }))
     });
@@ -302,11 +308,10 @@ fn oneshot_round_trip(c: &mut Criterion, rts: &Runtimes) {
 }
 
 fn benches(c: &mut Criterion) {
-    let rts = Runtimes::new();
-    mutex_contention(c, &rts);
-    mpsc_throughput(c, &rts);
-    semaphore(c, &rts);
-    oneshot_round_trip(c, &rts);
+    mutex_contention(c);
+    mpsc_throughput(c);
+    semaphore(c);
+    oneshot_round_trip(c);
 }
 
 /// The benchmark group (in a private module so the generated function needs no docs).

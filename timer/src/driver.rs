@@ -206,6 +206,23 @@ impl Inner {
         coalesce(when, left)
     }
 
+    /// [`fire_tick`](Inner::fire_tick) for a timer that had `created_left` ticks to go when it
+    /// was created (`sleep(d)`; 0: unknown, which is `fire_tick` itself): the grid is sized
+    /// from that instead of a fresh clock read, so registering reads no clock. A timer first
+    /// polled long after its creation may then fire up to a quarter of its whole length late
+    /// (still at most [`COALESCE_MAX`] µs) rather than a quarter of what was left.
+    pub(crate) fn fire_tick_after(&self, deadline: Instant, created_left: u64) -> u64 {
+        if created_left == 0 {
+            return self.fire_tick(deadline);
+        }
+        let when = self.deadline_tick(deadline);
+        match &self.clock {
+            Clock::System => coalesce(when, created_left),
+            Clock::Pausable(c) if !c.is_shifted() => coalesce(when, created_left),
+            _ => when,
+        }
+    }
+
     /// The last tick at or before `t`.
     fn now_tick(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.origin);

@@ -195,14 +195,21 @@ impl TimerEntry {
     }
 
     /// Step 1: links a never-registered entry to fire at `deadline`, with `waker` to wake.
-    /// Returns `false`, leaving it unlinked, when the deadline is already due or the driver is
-    /// shut down: the caller completes at once.
-    pub(crate) fn register(self: Pin<&mut Self>, deadline: Instant, waker: &Waker) -> bool {
+    /// `created_left` is the timer's length in ticks when it was created, if known (else 0):
+    /// coalescing then reads no clock (see `Inner::fire_tick_after`). Returns `false`, leaving
+    /// it unlinked, when the deadline is already due or the driver is shut down: the caller
+    /// completes at once.
+    pub(crate) fn register(
+        self: Pin<&mut Self>,
+        deadline: Instant,
+        created_left: u64,
+        waker: &Waker,
+    ) -> bool {
         let this = self.project();
         debug_assert!(!*this.registered);
         let shared: &Shared = this.shared.into_ref().get_ref();
         let inner = &this.handle.inner;
-        let when = inner.fire_tick(deadline);
+        let when = inner.fire_tick_after(deadline, created_left);
         // SAFETY: never linked, so no other thread holds a pointer to the entry.
         shared
             .waker

@@ -45,12 +45,13 @@ pin_project! {
         deadline: Instant,
         // Completed without a live registration (due at first poll or at shutdown).
         done: bool,
-        // Whether the first poll must read the clock to see if the deadline already passed.
-        // `sleep(d)` knows its deadline was in the future when created and skips that read
-        // (one clock read per sleep); if the deadline passes before the first poll the wheel
-        // still refuses it when the driver has processed past it, or fires it at the next
-        // `process`, never early.
-        check_due: bool,
+        // The sleep's length in ticks (µs) when `sleep(d)` created it and it was not reset
+        // since; 0 when unknown. Known, the first poll reads no clock: the deadline was in the
+        // future when created (if it passes before the first poll the wheel still refuses it
+        // when the driver has processed past it, or fires it at the next `process`, never
+        // early), and coalescing counts the time left from creation (`register`). Unknown, the
+        // first poll reads the clock to see whether the deadline already passed.
+        created_left: u64,
         #[pin]
         entry: TimerEntry,
     }
@@ -68,7 +69,8 @@ impl TimerHandle {
     pub fn sleep(&self, d: Duration) -> Sleep {
         let mut sleep = self.sleep_until(deadline_after(self.now(), d));
         sleep.done = d.is_zero();
-        sleep.check_due = false;
+        // Under 1 µs (or 0) stays unknown: the first poll then reads the clock.
+        sleep.created_left = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         sleep
     }
 
@@ -77,7 +79,7 @@ impl TimerHandle {
         Sleep {
             deadline,
             done: false,
-            check_due: true,
+            created_left: 0,
             entry: TimerEntry::new(self.clone()),
         }
     }
@@ -117,7 +119,7 @@ impl Sleep {
         let this = self.project();
         *this.deadline = deadline;
         *this.done = false;
-        *this.check_due = true;
+        *this.created_left = 0;
         if this.entry.is_registered() {
             this.entry.reset(deadline);
         }
@@ -141,8 +143,9 @@ impl Future for Sleep {
             return this.entry.poll_fired(cx.waker());
         }
         let inner = &this.entry.handle().inner;
-        let due = inner.is_shutdown() || (*this.check_due && *this.deadline <= inner.now());
-        if due || !this.entry.register(*this.deadline, cx.waker()) {
+        let left = *this.created_left;
+        let due = inner.is_shutdown() || (left == 0 && *this.deadline <= inner.now());
+        if due || !this.entry.register(*this.deadline, left, cx.waker()) {
             *this.done = true;
             return Poll::Ready(());
         }
@@ -156,5 +159,56 @@ impl fmt::Debug for Sleep {
             .field("deadline", &self.deadline)
             .field("elapsed", &self.is_elapsed())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Driver, Unpark};
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    use std::time::Duration;
+
+    struct Nop;
+
+    impl Unpark for Nop {
+        fn unpark(&self) {}
+    }
+
+    impl Wake for Nop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// A `sleep(d)` first polled after part of `d` has passed is coalesced against `d` itself
+    /// (registering reads no clock): its fire time is never before its deadline, and at most
+    /// a quarter of `d` (at most 2,048 µs) after it.
+    #[test]
+    fn a_late_first_poll_coalesces_against_the_sleeps_length() {
+        let driver = Driver::new(Arc::new(Nop));
+        let handle = driver.handle();
+        let waker = Waker::from(Arc::new(Nop));
+        for d in [1_000, 5_000, 50_000].map(Duration::from_micros) {
+            let mut sleep = Box::pin(handle.sleep(d));
+            std::thread::sleep(d / 2);
+            // Pending even if the thread overslept: only `process` completes a registered sleep.
+            assert!(sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            let fires = driver.next_deadline().expect("the sleep is registered");
+            let bound = (d / 4).min(Duration::from_micros(2_048)) + Duration::from_micros(1);
+            assert!(
+                fires >= sleep.deadline(),
+                "{d:?}: fires before its deadline"
+            );
+            assert!(
+                fires <= sleep.deadline() + bound,
+                "{d:?}: fires {:?} after its deadline",
+                fires - sleep.deadline()
+            );
+            drop(sleep);
+            assert_eq!(driver.pending(), 0);
+        }
     }
 }

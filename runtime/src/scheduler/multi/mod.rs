@@ -15,7 +15,13 @@
 //! Scheduling: a wake on one of this runtime's worker threads goes to that worker's LIFO slot
 //! (the displaced task to the back of its local queue); a task that yielded goes to the back
 //! of the local queue; any other thread pushes to the injector. After a push, a sleeping
-//! worker is notified if nobody is searching (`idle.rs` proves no wake-up is lost).
+//! worker is notified if nobody is searching (`idle.rs` proves no wake-up is lost). The one
+//! exception: the tasks a worker's own park wakes (I/O readiness, timers dispatched after its
+//! wait) notify nobody while they are queued, since the worker is still on the sleepers list
+//! then and could pick itself (an eventfd write to its own poller, and an extra wait that
+//! returns at once); the worker notifies once for the whole batch after leaving the list, if
+//! more than one task waits. Those tasks sit in the worker's own queues, which it runs next,
+//! so no wake-up is lost.
 //!
 //! A worker whose queues run dry first harvests its own sockets (one non-blocking syscall):
 //! the tasks they wake run here, on the CPU that just received their data, and do not wait

@@ -36,6 +36,9 @@ pub(crate) struct Core {
     lifo: Option<Notified>,
     tick: u32,
     is_searching: bool,
+    /// Set while this worker waits in (or dispatches the events of) a blocking park: it is
+    /// on the sleepers list then, and the tasks its park wakes notify nobody (see `park`).
+    parked: bool,
     rand: u32,
     stats: Stats,
     /// `Builder::metrics`: count and publish (see `metrics.rs`).
@@ -83,8 +86,9 @@ impl WorkerContext {
         } else {
             core.local.push(task);
         }
-        let should_notify =
-            !core.is_searching && core.local.len() + usize::from(core.lifo.is_some()) > 1;
+        // Not while parked: this worker is still on the sleepers list, so the notification
+        // could pick itself; `park` notifies once for the whole batch after its wait.
+        let should_notify = !core.parked && core.should_notify_others();
         drop(core);
         if should_notify {
             self.shared.notify_parked();
@@ -102,6 +106,7 @@ pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driv
         lifo: None,
         tick: 0,
         is_searching: false,
+        parked: false,
         rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         stats: Stats::default(),
         metrics: shared.config.metrics,
@@ -312,6 +317,7 @@ impl WorkerContext {
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
             let timeout = shared.peers.timer_bound(index);
+            self.core.borrow_mut().parked = true;
             // Contained here so that `unpark_self` below always runs.
             let stats = crate::cell::contain_panic(|| self.driver.borrow_mut().park(timeout))
                 .unwrap_or_default();
@@ -319,7 +325,18 @@ impl WorkerContext {
             self.core.borrow_mut().record_park(stats, true);
         }
         let notified = shared.idle.unpark_self(index);
-        self.core.borrow_mut().is_searching = notified;
+        let notify = {
+            let mut core = self.core.borrow_mut();
+            core.parked = false;
+            core.is_searching = notified;
+            core.should_notify_others()
+        };
+        // The tasks the park woke queued here without notifying anyone (`schedule_local`):
+        // one notification for the batch, now that this worker is off the sleepers list, so
+        // a sleeping sibling comes to steal if there is more than this worker will run next.
+        if notify {
+            shared.notify_parked();
+        }
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.
@@ -358,6 +375,7 @@ impl Core {
             lifo: None,
             tick: 0,
             is_searching: false,
+            parked: false,
             rand: 1,
             stats: Stats::default(),
             metrics: false,
@@ -380,6 +398,13 @@ impl Core {
             return None;
         }
         shared.inject.pop_batch_into(&self.local)
+    }
+
+    /// Whether this worker's queued work should wake a sleeping sibling: more than the one
+    /// task it runs next, and no search under way by this worker (a searcher that finds work
+    /// wakes the next one itself, see `run_task`).
+    fn should_notify_others(&self) -> bool {
+        !self.is_searching && self.local.len() + usize::from(self.lifo.is_some()) > 1
     }
 
     fn next_rand(&mut self) -> u32 {

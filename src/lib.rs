@@ -33,15 +33,15 @@
 //! ```
 
 pub use kiln_runtime::{
-    run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
-    RuntimeMetrics,
+    run, spawn, spawn_blocking, Builder, EnterGuard, Handle, HistogramBucket, JoinError,
+    JoinHandle, Runtime, RuntimeMetrics,
 };
 
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        group, id, try_id, yield_now, GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet,
-        TaskGroup,
+        group, id, try_id, yield_now, Builder, GroupError, GroupSpawner, Id, JoinError, JoinHandle,
+        JoinSet, TaskDump, TaskGroup, TaskInfo, TaskState,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

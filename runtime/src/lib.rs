@@ -26,11 +26,13 @@ pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
 pub mod net;
+mod observe;
 mod runtime;
 mod scheduler;
 pub mod task;
 
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use metrics::RuntimeMetrics;
+pub use observe::HistogramBucket;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use task::{JoinError, JoinHandle};

@@ -79,6 +79,8 @@ impl Runtime {
         match b.kind {
             Kind::CurrentThread => {
                 let shared = current::Shared::new(b.config(), blocking)?;
+                let sched = Scheduler::Current(shared.clone());
+                crate::observe::watchdog::start(&sched)?;
                 Ok(Runtime {
                     handle: Handle {
                         sched: Scheduler::Current(shared),
@@ -93,6 +95,7 @@ impl Runtime {
                 let handle = Handle {
                     sched: Scheduler::Multi(shared.clone()),
                 };
+                crate::observe::watchdog::start(&handle.sched)?;
                 let mut rt = Runtime {
                     handle: handle.clone(),
                     threads: Vec::with_capacity(workers),

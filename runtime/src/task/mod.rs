@@ -9,6 +9,9 @@
 //! The state machine they share is in `state`; `owned` keeps every live task of a runtime so
 //! shutdown can cancel all of them.
 
+mod builder;
+pub(crate) mod diag;
+mod dump;
 mod group;
 mod group_error;
 mod join;
@@ -20,6 +23,8 @@ pub(crate) mod state;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use builder::Builder;
+pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
@@ -206,6 +211,9 @@ where
 {
     let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
     let join = JoinHandle::new(raw);
+    if let Some(observer) = owned.observer() {
+        raw.header().diag.on_spawn(observer, raw.header().id);
+    }
     if owned.bind(raw) {
         (join, Some(Notified(raw)))
     } else {

@@ -105,6 +105,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, local: Local, driver
     };
     let timer_handle = shared.remotes[index].driver.timer.handle();
     let _timer = kiln_timer::context::enter(timer_handle);
+    let _observe = crate::observe::enter_worker_of(&shared.owned, index);
     cx.note_cpu();
     cx.run();
     cx.shutdown();
@@ -147,6 +148,7 @@ impl WorkerContext {
     fn maintenance(&self) {
         let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
         self.note_cpu();
+        crate::observe::loop_turned(&self.shared.owned, self.index, false);
         let mut core = self.core.borrow_mut();
         core.record_park(stats, false);
         core.publish(&self.shared);
@@ -318,7 +320,9 @@ impl WorkerContext {
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
         if parked {
             let timeout = self.sibling_timer_bound(index);
+            crate::observe::loop_turned(&shared.owned, index, true);
             let stats = self.driver.borrow_mut().park(timeout);
+            crate::observe::loop_turned(&shared.owned, index, false);
             self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);
         }

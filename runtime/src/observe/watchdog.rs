@@ -97,7 +97,7 @@ fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, thre
     }
     let who = owned.with_task(task, |t| {
         let h = t.header();
-        (h.diag.name.as_deref().map(str::to_owned), h.spawned_at)
+        (h.diag.name().map(str::to_owned), h.spawned_at)
     });
     // The poll may have returned (and the task completed) since we read the probe.
     if probe.seq.load(Relaxed) != seq || probe.task.load(Relaxed) != task {
@@ -141,7 +141,7 @@ pub(crate) fn report_returned(probe: &WorkerProbe, header: &crate::task::raw::He
         "kiln: stall over: task {}{} (spawned at {}) returned from its poll on worker {} after \
          {total:?} in total",
         header.id,
-        Name(header.diag.name.as_deref()),
+        Name(header.diag.name()),
         header.spawned_at,
         probe.index
     );

@@ -1,7 +1,7 @@
 //! What a task records about itself for dumps, stall reports and `JoinError`s.
 //!
 //! [`TaskDiag`] lives in every task header. Field access:
-//! - `name`: written once at creation, read-only afterwards.
+//! - `name` (in the optional `DiagExt`): written once at creation, read-only afterwards.
 //! - `polls`, `worker`, `last_poll`, `poll_ns`: written only by the thread holding the task's
 //!   `RUNNING` flag (Relaxed load + store, no read-modify-write), read by dumps at any time.
 //! - `spawned`, `sample`: written before the task is published to its owned list.
@@ -14,7 +14,7 @@
 
 use super::Id;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 thread_local! {
     static PENDING_NAME: Cell<Option<Box<str>>> = const { Cell::new(None) };
@@ -33,10 +33,23 @@ pub(crate) fn with_pending_name<R>(name: Option<Box<str>>, spawn: impl FnOnce() 
     spawn()
 }
 
-/// See the module documentation.
+/// See the module documentation. Kept small (16 bytes) so a task cell stays in the
+/// allocator's fast size classes: the rarely used parts live in a [`DiagExt`] allocated only
+/// for a named task or on an observed runtime.
 pub(crate) struct TaskDiag {
-    pub(crate) name: Option<Box<str>>,
-    polls: AtomicU64,
+    /// Started polls (wrapping).
+    polls: AtomicU32,
+    /// Worker index + 1 of the last poll on a worker; 0 = never polled on one.
+    worker: AtomicU32,
+    /// Null, or a `DiagExt` owned by this struct: set before the task is published (in `new`
+    /// or `on_spawn`), so every later reader sees it through the publication (the owned
+    /// list's lock, the run queue); freed in `Drop`.
+    ext: AtomicPtr<DiagExt>,
+}
+
+/// The optional part of a [`TaskDiag`].
+struct DiagExt {
+    name: Option<Box<str>>,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
     /// Coarse clock at the start of the last poll; 0 = not recorded.
@@ -45,25 +58,58 @@ pub(crate) struct TaskDiag {
     spawned: AtomicU64,
     /// `now_ns()` when the task was queued for a sampled poll; 0 = none.
     woke: AtomicU64,
-    /// Worker index + 1 of the last poll on a worker; 0 = never polled on one.
-    worker: AtomicU32,
     /// The runtime's sampling interval (a power of two), 0 = histograms off.
     sample: AtomicU32,
+}
+
+impl DiagExt {
+    fn new(name: Option<Box<str>>) -> *mut DiagExt {
+        Box::into_raw(Box::new(DiagExt {
+            name,
+            poll_ns: AtomicU64::new(0),
+            last_poll: AtomicU64::new(0),
+            spawned: AtomicU64::new(0),
+            woke: AtomicU64::new(0),
+            sample: AtomicU32::new(0),
+        }))
+    }
+}
+
+impl Drop for TaskDiag {
+    fn drop(&mut self) {
+        let ext = *self.ext.get_mut();
+        if !ext.is_null() {
+            // SAFETY: `ext` came from `Box::into_raw` in `DiagExt::new` and is owned by this
+            // struct alone; `&mut self` means nobody else reads it now.
+            drop(unsafe { Box::from_raw(ext) });
+        }
+    }
 }
 
 impl TaskDiag {
     /// Takes the pending name set by [`with_pending_name`], if any.
     pub(crate) fn new() -> TaskDiag {
+        let name = PENDING_NAME.try_with(Cell::take).ok().flatten();
         TaskDiag {
-            name: PENDING_NAME.try_with(Cell::take).ok().flatten(),
-            polls: AtomicU64::new(0),
-            poll_ns: AtomicU64::new(0),
-            last_poll: AtomicU64::new(0),
-            spawned: AtomicU64::new(0),
-            woke: AtomicU64::new(0),
+            polls: AtomicU32::new(0),
             worker: AtomicU32::new(0),
-            sample: AtomicU32::new(0),
+            ext: AtomicPtr::new(match name {
+                Some(name) => DiagExt::new(Some(name)),
+                None => std::ptr::null_mut(),
+            }),
         }
+    }
+
+    fn ext(&self) -> Option<&DiagExt> {
+        // Relaxed: the pointer was set before the task was published (see the field docs).
+        let p = self.ext.load(Relaxed);
+        // SAFETY: non-null means a live `DiagExt` owned by `self`, freed only in `Drop`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The task's name, if it was spawned with one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.ext().and_then(|e| e.name.as_deref())
     }
 
     /// Called once, before the task is published: records the spawn time and sampling.
@@ -71,8 +117,13 @@ impl TaskDiag {
         if !observer.is_active() {
             return;
         }
-        self.spawned.store(observer.coarse_now(), Relaxed);
-        self.sample.store(observer.settings.sample_every, Relaxed);
+        if self.ext.load(Relaxed).is_null() {
+            // Not yet published: no other thread can see this pointer before the publication.
+            self.ext.store(DiagExt::new(None), Relaxed);
+        }
+        let Some(ext) = self.ext() else { return };
+        ext.spawned.store(observer.coarse_now(), Relaxed);
+        ext.sample.store(observer.settings.sample_every, Relaxed);
         // The spawn queues the first poll.
         self.stamp_woke_if_sampled(id);
     }
@@ -80,8 +131,8 @@ impl TaskDiag {
     /// Starts a poll: bumps the count, returns the count before.
     pub(crate) fn begin_poll(&self) -> u64 {
         let n = self.polls.load(Relaxed);
-        self.polls.store(n + 1, Relaxed);
-        n
+        self.polls.store(n.wrapping_add(1), Relaxed);
+        u64::from(n)
     }
 
     pub(crate) fn set_worker(&self, index: u32) {
@@ -89,12 +140,16 @@ impl TaskDiag {
     }
 
     pub(crate) fn set_last_poll(&self, coarse: u64) {
-        self.last_poll.store(coarse, Relaxed);
+        if let Some(e) = self.ext() {
+            e.last_poll.store(coarse, Relaxed);
+        }
     }
 
     pub(crate) fn add_poll_time(&self, ns: u64) {
-        self.poll_ns
-            .store(self.poll_ns.load(Relaxed).saturating_add(ns), Relaxed);
+        if let Some(e) = self.ext() {
+            e.poll_ns
+                .store(e.poll_ns.load(Relaxed).saturating_add(ns), Relaxed);
+        }
     }
 
     /// Whether the poll that follows `polls` earlier polls is timed (one in `every`, spread
@@ -104,28 +159,32 @@ impl TaskDiag {
     }
 
     pub(crate) fn stamp_woke_if_sampled(&self, id: Id) {
-        let every = self.sample.load(Relaxed);
-        if every != 0 && self.is_sampled(self.polls.load(Relaxed), id, every) {
-            self.woke.store(crate::observe::now_ns(), Relaxed);
+        let Some(e) = self.ext() else { return };
+        let every = e.sample.load(Relaxed);
+        if every != 0 && self.is_sampled(u64::from(self.polls.load(Relaxed)), id, every) {
+            e.woke.store(crate::observe::now_ns(), Relaxed);
         }
     }
 
     pub(crate) fn take_woke(&self) -> u64 {
-        let w = self.woke.load(Relaxed);
+        let Some(e) = self.ext() else { return 0 };
+        let w = e.woke.load(Relaxed);
         if w != 0 {
-            self.woke.store(0, Relaxed);
+            e.woke.store(0, Relaxed);
         }
         w
     }
 
     /// A consistent-enough reading for a dump.
     pub(crate) fn read(&self) -> DiagReading {
+        let ext = self.ext();
+        let get = |f: fn(&DiagExt) -> u64| ext.map_or(0, f);
         DiagReading {
-            polls: self.polls.load(Relaxed),
-            poll_ns: self.poll_ns.load(Relaxed),
-            timed: self.sample.load(Relaxed) != 0,
-            last_poll: self.last_poll.load(Relaxed),
-            spawned: self.spawned.load(Relaxed),
+            polls: u64::from(self.polls.load(Relaxed)),
+            poll_ns: get(|e| e.poll_ns.load(Relaxed)),
+            timed: get(|e| u64::from(e.sample.load(Relaxed))) != 0,
+            last_poll: get(|e| e.last_poll.load(Relaxed)),
+            spawned: get(|e| e.spawned.load(Relaxed)),
             worker: self.worker.load(Relaxed).checked_sub(1),
         }
     }

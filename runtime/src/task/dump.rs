@@ -157,7 +157,7 @@ fn read(task: RawTask, blocking: bool, now: u64, sampling: u32) -> Option<TaskIn
     let since = |t: u64| (now != 0 && t != 0).then(|| Duration::from_nanos(now.saturating_sub(t)));
     Some(TaskInfo {
         id: header.id,
-        name: header.diag.name.as_deref().map(str::to_owned),
+        name: header.diag.name().map(str::to_owned),
         spawned_at: header.spawned_at,
         state,
         polls: d.polls,

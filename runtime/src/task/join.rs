@@ -168,7 +168,7 @@ impl JoinError {
     /// The error for `task`, carrying its name.
     pub(crate) fn cancelled_task(task: &Header) -> JoinError {
         JoinError {
-            name: task.diag.name.clone(),
+            name: task.diag.name().map(Box::from),
             ..JoinError::cancelled(task.id)
         }
     }
@@ -176,7 +176,7 @@ impl JoinError {
     /// The error for `task`, carrying its name.
     pub(crate) fn panic_task(task: &Header, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            name: task.diag.name.clone(),
+            name: task.diag.name().map(Box::from),
             ..JoinError::panic(task.id, payload)
         }
     }
@@ -260,7 +260,8 @@ impl JoinError {
     ///         .unwrap();
     ///     let err = h.await.unwrap_err();
     ///     assert_eq!(err.name(), Some("worker 7"));
-    ///     assert_eq!(err.to_string(), r#"task 'worker 7' (id 1) panicked with message "boom""#.replace("1", &err.id().to_string()));
+    ///     let expected = format!("task 'worker 7' (id {}) panicked with message \"boom\"", err.id());
+    ///     assert_eq!(err.to_string(), expected);
     /// });
     /// ```
     pub fn name(&self) -> Option<&str> {

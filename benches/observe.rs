@@ -142,7 +142,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(31);
     let only_off = std::env::var_os("OBSERVE_ONLY_OFF").is_some();
-    let workloads: [(&str, fn(&kiln::Runtime, bool)); 3] = [
+    type Workload = fn(&kiln::Runtime, bool);
+    let workloads: [(&str, Workload); 3] = [
         ("spawn_many", spawn_many),
         ("yield_many", yield_many),
         ("ping_pong", ping_pong),

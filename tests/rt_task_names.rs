@@ -40,7 +40,10 @@ fn unnamed_tasks_keep_the_plain_message() {
         let id = h.id();
         let err = h.await.unwrap_err();
         assert_eq!(err.name(), None);
-        assert_eq!(err.to_string(), format!("task {id} panicked with message \"x\""));
+        assert_eq!(
+            err.to_string(),
+            format!("task {id} panicked with message \"x\"")
+        );
     });
 }
 
@@ -68,7 +71,9 @@ fn builder_outside_a_runtime_is_an_error_not_a_panic() {
         .spawn(async {})
         .unwrap_err();
     assert!(err.to_string().contains("inside a kiln runtime"), "{err}");
-    let err = kiln::task::Builder::new().spawn_blocking(|| ()).unwrap_err();
+    let err = kiln::task::Builder::new()
+        .spawn_blocking(|| ())
+        .unwrap_err();
     assert!(err.to_string().contains("spawn_on"), "{err}");
 }
 

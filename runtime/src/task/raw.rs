@@ -12,6 +12,7 @@
 //!   that saw `JOIN_INTEREST` unset at completion (see `state.rs`).
 //! - `join_waker`: see the join waker protocol in `state.rs`.
 //! - `owned_slot`: only under the lock of the owned-list shard the task is bound to.
+//! - `diag`: diagnostics with their own rules, in `diag.rs` (Relaxed atomics; the runner writes).
 
 use super::join::JoinError;
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};

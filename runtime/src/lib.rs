@@ -32,6 +32,7 @@ mod metrics;
 pub mod net;
 #[cfg(unix)]
 pub mod process;
+mod observe;
 mod runtime;
 mod scheduler;
 #[cfg(unix)]
@@ -45,6 +46,7 @@ pub mod tokio_io;
 pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL};
 pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
+pub use observe::HistogramBucket;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use scheduler::unhandled::UnhandledPanic;
 pub use task::{JoinError, JoinHandle};

@@ -92,6 +92,8 @@ impl Runtime {
         match b.kind {
             Kind::CurrentThread => {
                 let shared = current::Shared::new(b.config(), blocking, b.testing)?;
+                let sched = Scheduler::Current(shared.clone());
+                crate::observe::watchdog::start(&sched)?;
                 Ok(Runtime {
                     handle: Handle {
                         sched: Scheduler::Current(shared),
@@ -108,6 +110,7 @@ impl Runtime {
                     sched: Scheduler::Multi(shared.clone()),
                     compute,
                 };
+                crate::observe::watchdog::start(&handle.sched)?;
                 let mut rt = Runtime {
                     handle: handle.clone(),
                     threads: Vec::with_capacity(workers),

@@ -88,7 +88,7 @@ impl Shared {
         };
         Ok(Arc::new(Shared {
             inject: Mutex::new(VecDeque::new()),
-            owned: OwnedTasks::new(1),
+            owned: OwnedTasks::observed(1, crate::observe::Observer::new(1, config.observe)),
             driver: driver.clone(),
             shutdown: AtomicBool::new(false),
             core: Mutex::new(Some((core, Driver::new(driver, config.timer_spin_limit)))),
@@ -206,6 +206,7 @@ impl Shared {
         };
         // If the main future panics, the core goes back for the next `block_on`.
         let _restore = RestoreCore { shared: self, cx };
+        let _observe = crate::observe::enter_worker_of(&self.owned, 0);
         let main = Arc::new(MainWaker {
             woken: std::sync::atomic::AtomicBool::new(true),
             driver: self.driver.clone(),
@@ -272,12 +273,14 @@ impl Shared {
                 continue;
             }
             let timeout = if idle { None } else { Some(Duration::ZERO) };
+            crate::observe::loop_turned(&self.owned, 0, idle);
             let stats = cx
                 .driver
                 .borrow_mut()
                 .as_mut()
                 .expect("driver present while driving")
                 .park(timeout);
+            crate::observe::loop_turned(&self.owned, 0, false);
             let mut core = cx.core.borrow_mut();
             let core = core.as_mut().expect("core present while driving");
             core.polls += ran as u64;

@@ -53,6 +53,25 @@ impl Scheduler {
         }
     }
 
+    /// The runtime's observation state (histograms, watchdog probes, blocking registry).
+    pub(crate) fn observer(&self) -> &Arc<crate::observe::Observer> {
+        let owned = match self {
+            Scheduler::Multi(s) => &s.owned,
+            Scheduler::Current(s) => &s.owned,
+        };
+        owned
+            .observer()
+            .expect("kiln: a runtime's owned list always carries its observer")
+    }
+
+    /// The runtime's owned list (every live non-blocking task).
+    pub(crate) fn owned(&self) -> &crate::task::owned::OwnedTasks {
+        match self {
+            Scheduler::Multi(s) => &s.owned,
+            Scheduler::Current(s) => &s.owned,
+        }
+    }
+
     pub(crate) fn blocking(&self) -> &kiln_blocking::Pool {
         match self {
             Scheduler::Multi(s) => &s.blocking,

@@ -1,6 +1,6 @@
 //! `JoinHandle` and `JoinError`: the awaiting side of a task.
 
-use super::raw::RawTask;
+use super::raw::{Header, RawTask};
 use super::Id;
 use std::any::Any;
 use std::fmt;
@@ -133,6 +133,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct JoinError {
     repr: Repr,
     id: Id,
+    name: Option<Box<str>>,
 }
 
 enum Repr {
@@ -152,6 +153,7 @@ impl JoinError {
         JoinError {
             repr: Repr::Cancelled,
             id,
+            name: None,
         }
     }
 
@@ -159,6 +161,23 @@ impl JoinError {
         JoinError {
             repr: Repr::Panic(SyncPayload(payload)),
             id,
+            name: None,
+        }
+    }
+
+    /// The error for `task`, carrying its name.
+    pub(crate) fn cancelled_task(task: &Header) -> JoinError {
+        JoinError {
+            name: task.diag.name().map(Box::from),
+            ..JoinError::cancelled(task.id)
+        }
+    }
+
+    /// The error for `task`, carrying its name.
+    pub(crate) fn panic_task(task: &Header, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            name: task.diag.name().map(Box::from),
+            ..JoinError::panic(task.id, payload)
         }
     }
 
@@ -230,6 +249,36 @@ impl JoinError {
     pub fn id(&self) -> Id {
         self.id
     }
+
+    /// The name the task was spawned with (see [`task::Builder`](super::Builder)), if any.
+    ///
+    /// ```
+    /// kiln::run(async {
+    ///     let h = kiln::task::Builder::new()
+    ///         .name("worker 7")
+    ///         .spawn(async { panic!("boom") })
+    ///         .unwrap();
+    ///     let err = h.await.unwrap_err();
+    ///     assert_eq!(err.name(), Some("worker 7"));
+    ///     let expected = format!("task 'worker 7' (id {}) panicked with message \"boom\"", err.id());
+    ///     assert_eq!(err.to_string(), expected);
+    /// });
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// `task 'name' (id 7)` or `task 7`.
+struct Who<'a>(&'a JoinError);
+
+impl fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.name {
+            Some(name) => write!(f, "task '{name}' (id {})", self.0.id),
+            None => write!(f, "task {}", self.0.id),
+        }
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
@@ -242,10 +291,10 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
+            Repr::Cancelled => write!(f, "{} was cancelled", Who(self)),
             Repr::Panic(p) => match panic_message(&*p.0) {
-                Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
-                None => write!(f, "task {} panicked", self.id),
+                Some(msg) => write!(f, "{} panicked with message {msg:?}", Who(self)),
+                None => write!(f, "{} panicked", Who(self)),
             },
         }
     }

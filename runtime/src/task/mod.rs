@@ -10,6 +10,9 @@
 //! shutdown can cancel all of them.
 
 mod block_in_place;
+mod builder;
+pub(crate) mod diag;
+mod dump;
 mod group;
 mod group_error;
 mod join;
@@ -23,6 +26,8 @@ mod tracker;
 mod loom_tests;
 
 pub use block_in_place::block_in_place;
+pub use builder::Builder;
+pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
@@ -215,6 +220,9 @@ where
 {
     let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
     let join = JoinHandle::new(raw);
+    if let Some(observer) = owned.observer() {
+        raw.header().diag.on_spawn(observer, raw.header().id);
+    }
     if owned.bind(raw) {
         (join, Some(Notified(raw)))
     } else {

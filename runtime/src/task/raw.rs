@@ -12,6 +12,7 @@
 //!   that saw `JOIN_INTEREST` unset at completion (see `state.rs`).
 //! - `join_waker`: see the join waker protocol in `state.rs`.
 //! - `owned_slot`: only under the lock of the owned-list shard the task is bound to.
+//! - `diag`: diagnostics with their own rules, in `diag.rs` (Relaxed atomics; the runner writes).
 
 use super::join::JoinError;
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
@@ -35,6 +36,8 @@ pub(crate) struct Header {
     pub(crate) owned_slot: UnsafeCell<usize>,
     /// Where the task was spawned (for slow-poll reports).
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
+    /// Name and counters for dumps and stall reports (see `diag.rs`).
+    pub(crate) diag: super::diag::TaskDiag,
 }
 
 struct Vtable {
@@ -93,6 +96,7 @@ impl RawTask {
                 id,
                 owned_slot: UnsafeCell::new(usize::MAX),
                 spawned_at,
+                diag: super::diag::TaskDiag::new(),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -182,6 +186,7 @@ unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller hands over a live `Notified` reference.
     let cell = unsafe { cell::<F, S>(ptr) };
+    crate::observe::on_schedule(&cell.header.diag, cell.header.id);
     cell.scheduler
         .schedule(super::Notified::from_raw(RawTask { ptr }));
 }
@@ -208,6 +213,7 @@ where
     let mut cx = Context::from_waker(&waker);
     let polled = catch_unwind(AssertUnwindSafe(|| {
         let _id = super::CurrentId::enter(cell.header.id);
+        let _probe = crate::observe::PollGuard::enter(&cell.header);
         cell.stage.with_mut(|stage| {
             // SAFETY: we hold RUNNING, so we have exclusive access to the stage; the future is
             // never moved out of the cell while it is `Running`, so pinning it is sound.
@@ -224,16 +230,18 @@ where
             ToIdle::Idle => {}
             // SAFETY: our reference was the last.
             ToIdle::IdleDealloc => unsafe { dealloc::<F, S>(ptr) },
-            ToIdle::Notified => cell
-                .scheduler
-                .yield_now(super::Notified::from_raw(RawTask { ptr })),
+            ToIdle::Notified => {
+                crate::observe::on_schedule(&cell.header.diag, cell.header.id);
+                cell.scheduler
+                    .yield_now(super::Notified::from_raw(RawTask { ptr }))
+            }
             ToIdle::Cancel => cancel_and_complete(cell, ptr),
         },
         Err(payload) => {
             let dropped = drop_future(cell);
             // A panic in the future's destructor is dropped: the poll's panic is the cause.
             drop(dropped);
-            complete(cell, ptr, Err(JoinError::panic(cell.header.id, payload)));
+            complete(cell, ptr, Err(JoinError::panic_task(&cell.header, payload)));
         }
     }
 }
@@ -253,8 +261,8 @@ where
     S: Schedule,
 {
     let err = match drop_future(cell) {
-        Ok(()) => JoinError::cancelled(cell.header.id),
-        Err(payload) => JoinError::panic(cell.header.id, payload),
+        Ok(()) => JoinError::cancelled_task(&cell.header),
+        Err(payload) => JoinError::panic_task(&cell.header, payload),
     };
     complete(cell, ptr, Err(err));
 }

@@ -30,9 +30,9 @@ pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
 pub mod net;
+mod observe;
 #[cfg(unix)]
 pub mod process;
-mod observe;
 mod runtime;
 mod scheduler;
 #[cfg(unix)]

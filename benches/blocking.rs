@@ -161,49 +161,11 @@ fn tick_lateness() {
     report("tokio", tokio);
 }
 
-/// The positional (filter) arguments, skipping the values of criterion's options.
-fn filters(args: &[String]) -> impl Iterator<Item = &str> {
-    const TAKES_VALUE: &[&str] = &[
-        "-s",
-        "--save-baseline",
-        "-b",
-        "--baseline",
-        "--load-baseline",
-        "-c",
-        "--color",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--output-format",
-        "--plotting-backend",
-    ];
-    let mut skip = false;
-    args.iter().filter_map(move |a| {
-        if std::mem::take(&mut skip) {
-            return None;
-        }
-        if a.starts_with('-') {
-            skip = TAKES_VALUE.contains(&a.as_str());
-            return None;
-        }
-        Some(a.as_str())
-    })
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     blocking_throughput(&mut c);
     c.final_summary();
-    // Only under `cargo bench` (not `cargo test --benches`), unfiltered or filtered to it.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--bench")
-        && filters(&args).all(|f| "blocking_tick_lateness".contains(f))
-    {
+    if common::runs_extra("blocking_tick_lateness") {
         tick_lateness();
     }
 }

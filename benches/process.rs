@@ -106,44 +106,11 @@ fn process_spawn_cpu() {
     );
 }
 
-/// The command-line arguments that are filters (not options or their values).
-fn filters(args: &[String]) -> impl Iterator<Item = &str> {
-    const TAKES_VALUE: &[&str] = &[
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--save-baseline",
-        "--baseline",
-        "--load-baseline",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--output-format",
-        "--plotting-backend",
-    ];
-    let mut skip = false;
-    args.iter().filter_map(move |a| {
-        if std::mem::take(&mut skip) {
-            return None;
-        }
-        if a.starts_with('-') {
-            skip = TAKES_VALUE.contains(&a.as_str());
-            return None;
-        }
-        Some(a.as_str())
-    })
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     process_spawn(&mut c);
     c.final_summary();
-    // Only under `cargo bench` (not `cargo test --benches`), unfiltered or filtered to it.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--bench")
-        && filters(&args).all(|f| "process_spawn_cpu".contains(f))
-    {
+    if common::runs_extra("process_spawn_cpu") {
         process_spawn_cpu();
     }
 }

@@ -6,15 +6,7 @@
 use kiln::net::{TcpListener, TcpStream, UnixStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-fn runtimes() -> Vec<kiln::Runtime> {
-    vec![
-        kiln::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap(),
-        kiln::Builder::new_current_thread().build().unwrap(),
-    ]
-}
+mod common;
 
 /// Bytes that show misplaced or repeated chunks.
 fn pattern(len: usize) -> Vec<u8> {
@@ -23,7 +15,7 @@ fn pattern(len: usize) -> Vec<u8> {
 
 #[test]
 fn tcp_echo_through_owned_halves_and_tokio_copy() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -59,7 +51,7 @@ fn tcp_echo_through_owned_halves_and_tokio_copy() {
 
 #[test]
 fn borrowed_halves_and_buffered_lines() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let (mut a, mut b) = UnixStream::pair().unwrap();
             let sender = kiln::spawn(async move {

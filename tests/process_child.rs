@@ -5,15 +5,7 @@ use kiln::process::Command;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn runtimes() -> Vec<kiln::Runtime> {
-    vec![
-        kiln::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap(),
-        kiln::Builder::new_current_thread().build().unwrap(),
-    ]
-}
+mod common;
 
 /// Whether `pid` is still a child of this process (running or a zombie), from `/proc`.
 fn is_our_child(pid: u32) -> bool {
@@ -49,7 +41,7 @@ async fn until_reaped(pid: u32) {
 
 #[test]
 fn output_and_exit_status() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let out = Command::new("sh")
                 .args(["-c", "printf 'to out'; printf 'to err' >&2; exit 42"])
@@ -79,7 +71,7 @@ fn output_and_exit_status() {
 
 #[test]
 fn ten_mib_through_cat() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             // A pattern with period 251 (prime), so a lost or repeated 64 KiB chunk shows.
             let data: Vec<u8> = (0..251u8).cycle().take(10 * 1024 * 1024).collect();
@@ -116,7 +108,7 @@ fn ten_mib_through_cat() {
 
 #[test]
 fn kill_stops_a_child_and_reaps_it() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let mut child = Command::new("sleep").arg("100").spawn().unwrap();
             let pid = child.id().unwrap();
@@ -134,7 +126,7 @@ fn kill_stops_a_child_and_reaps_it() {
 
 #[test]
 fn kill_on_drop_kills_and_reaps() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let child = Command::new("sleep")
                 .arg("100")
@@ -150,7 +142,7 @@ fn kill_on_drop_kills_and_reaps() {
 
 #[test]
 fn a_child_that_outlives_its_handle_is_reaped() {
-    for rt in runtimes() {
+    for (_, rt) in common::runtimes() {
         rt.block_on(async {
             let child = Command::new("sleep").arg("0.3").spawn().unwrap();
             let pid = child.id().unwrap();

@@ -16,6 +16,7 @@ const NUM_SPAWN: usize = 10_000;
 const YIELD_TASKS: usize = 200;
 const NUM_YIELD: usize = 1_000;
 const NUM_PINGS: usize = 1_000;
+const CHAIN: usize = 1_000;
 
 fn build_off() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
@@ -112,6 +113,19 @@ fn ping_pong(rt: &kiln::Runtime, named: bool) {
     rx.recv().unwrap();
 }
 
+fn chained_spawn(rt: &kiln::Runtime, named: bool) {
+    fn chain(n: usize, named: bool, tx: mpsc::SyncSender<()>) {
+        if n == 0 {
+            tx.send(()).unwrap();
+        } else {
+            spawn(named, async move { chain(n - 1, named, tx) });
+        }
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    drop(rt.spawn(async move { chain(CHAIN, named, tx) }));
+    rx.recv().unwrap();
+}
+
 /// User + system CPU time of the whole process.
 fn cpu_time() -> Duration {
     // SAFETY: `getrusage` writes into the zeroed struct we own; RUSAGE_SELF is valid.
@@ -143,15 +157,23 @@ fn main() {
         .unwrap_or(31);
     let only_off = std::env::var_os("OBSERVE_ONLY_OFF").is_some();
     type Workload = fn(&kiln::Runtime, bool);
-    let workloads: [(&str, Workload); 3] = [
+    let only: Option<String> = std::env::var("OBSERVE_ONLY").ok();
+    let workloads: [(&str, Workload); 4] = [
         ("spawn_many", spawn_many),
         ("yield_many", yield_many),
         ("ping_pong", ping_pong),
+        ("chained_spawn", chained_spawn),
     ];
     println!(
         "workload      off wall ms  off cpu ms   on wall ms   on cpu ms  wall on/off  cpu on/off"
     );
     for (name, work) in workloads {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|o| o == name))
+        {
+            continue;
+        }
         let (off, on) = (build_off(), build_on());
         // Warm-up: thread start, allocator pools.
         for _ in 0..3 {
@@ -173,12 +195,12 @@ fn main() {
         }
         let (ow, oc) = (median(&mut ow), median(&mut oc));
         if only_off {
-            println!("{name:<12} {ow:>12.3} {oc:>11.3}");
+            println!("{name:<13} {ow:>12.3} {oc:>11.3}");
             continue;
         }
         let (nw, nc) = (median(&mut nw), median(&mut nc));
         println!(
-            "{name:<12} {ow:>12.3} {oc:>11.3} {nw:>12.3} {nc:>11.3} {:>12.3} {:>11.3}",
+            "{name:<13} {ow:>12.3} {oc:>11.3} {nw:>12.3} {nc:>11.3} {:>12.3} {:>11.3}",
             nw / ow,
             nc / oc
         );

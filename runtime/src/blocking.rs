@@ -99,15 +99,19 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    spawn_blocking_at(handle, f, std::panic::Location::caller())
+    spawn_blocking_at(
+        handle,
+        f,
+        task::TaskMeta::at(std::panic::Location::caller()),
+    )
 }
 
-/// [`spawn_blocking`], reporting `at` as the spawn location. The task is listed in the
+/// [`spawn_blocking`], with `meta`'s spawn location and name. The task is listed in the
 /// runtime's blocking registry (for dumps) until it completes; `release` takes it out.
 pub(crate) fn spawn_blocking_at<F, R>(
     handle: &crate::Handle,
     f: F,
-    at: &'static std::panic::Location<'static>,
+    meta: task::TaskMeta<'_>,
 ) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -118,7 +122,7 @@ where
         pool: pool.clone(),
         handle: handle.clone(),
     };
-    let (join, notified) = task::unowned(BlockingTask(Some(f)), schedule, at);
+    let (join, notified) = task::unowned(BlockingTask(Some(f)), schedule, meta);
     // The registry's reference (`unowned` starts without one); it is not yet queued, so it
     // cannot complete before it is listed.
     let raw = notified.raw();

@@ -484,7 +484,7 @@ where
 {
     let at = std::panic::Location::caller();
     context::with_handle(move |h| match h {
-        Some(h) => h.sched.spawn_at(future, at),
+        Some(h) => h.sched.spawn_at(future, crate::task::TaskMeta::at(at)),
         None => no_runtime_at("kiln::spawn", at),
     })
 }

@@ -2,9 +2,11 @@
 //! stall watchdog.
 //!
 //! Cost model (everything that reads a clock is opt-in):
-//! - Always: each poll bumps its task's poll count and records the worker it runs on (plain
-//!   Relaxed stores to the task header the runner already owns); a named spawn allocates the
-//!   name. This is what makes [`Handle::dump`](crate::Handle::dump) work by default.
+//! - Always: each poll bumps its task's poll count (a Relaxed store to the task header the
+//!   runner already owns) and publishes the running task's id in its worker's probe (a store
+//!   to a line only that worker writes); a named spawn allocates its name record. No clock
+//!   read, no read-modify-write, no lock. This is what makes
+//!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
 //!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`]; each
 //!   poll stores that clock (not `Instant::now()`) as its start, and publishes which task runs
@@ -25,6 +27,7 @@ pub(crate) mod watchdog;
 
 pub use metrics::HistogramBucket;
 
+use crate::task::diag::TaskDiag;
 use crate::task::owned::OwnedTasks;
 use histogram::Histogram;
 use std::cell::Cell;
@@ -67,7 +70,7 @@ pub(crate) struct WorkerProbe {
     pub(crate) index: u32,
     /// Bumped at the start of each poll while active.
     pub(crate) seq: AtomicU64,
-    /// Id of the task being polled, 0 between polls.
+    /// Id of the task being polled, 0 between polls (written on every runtime, observed or not).
     pub(crate) task: AtomicU64,
     /// Coarse clock at the start of the current poll.
     pub(crate) started: AtomicU64,
@@ -145,6 +148,8 @@ impl Observer {
 thread_local! {
     /// The probe of the worker this thread runs (null elsewhere).
     static PROBE: Cell<*const WorkerProbe> = const { Cell::new(std::ptr::null()) };
+    /// The worker's observer if it is active (null otherwise, so an unobserved poll needs no
+    /// dereference to learn that).
     static OBSERVER: Cell<*const Observer> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -157,7 +162,11 @@ pub(crate) struct WorkerGuard {
 
 pub(crate) fn enter_worker(observer: &Arc<Observer>, worker: usize) -> WorkerGuard {
     let probe: *const WorkerProbe = &observer.workers[worker];
-    let obs: *const Observer = Arc::as_ptr(observer);
+    let obs: *const Observer = if observer.is_active() {
+        Arc::as_ptr(observer)
+    } else {
+        std::ptr::null()
+    };
     let prev = (
         PROBE.with(|p| p.replace(probe)),
         OBSERVER.with(|o| o.replace(obs)),
@@ -198,7 +207,9 @@ impl Drop for WorkerGuard {
 /// holds `RUNNING`, so the task header stays valid until this guard drops).
 pub(crate) struct PollGuard<'a> {
     header: &'a crate::task::raw::Header,
+    /// The worker's probe, if this thread is a worker.
     probe: Option<&'a WorkerProbe>,
+    /// The runtime's observer, if it is active (then `probe` is set too).
     observer: Option<&'a Observer>,
     seq: u64,
     /// `now_ns()` at the start of a sampled poll, else 0.
@@ -206,43 +217,59 @@ pub(crate) struct PollGuard<'a> {
 }
 
 impl<'a> PollGuard<'a> {
+    /// The unobserved path is a poll-count bump, two thread-local reads and one store,
+    /// inlined into the task harness; an active observer's work is out of line.
+    #[inline]
     pub(crate) fn enter(header: &'a crate::task::raw::Header) -> PollGuard<'a> {
-        let diag = &header.diag;
-        let polls = diag.begin_poll();
+        let polls = header.begin_poll();
         let probe = PROBE.with(Cell::get);
         if probe.is_null() {
             // A blocking-pool thread or a thread outside the runtime.
-            return PollGuard {
-                header,
-                probe: None,
-                observer: None,
-                seq: 0,
-                timed_from: 0,
-            };
+            return PollGuard::plain(header, None);
         }
-        // SAFETY: a non-null PROBE/OBSERVER was set by `enter_worker`, whose guard keeps the
-        // observer alive (an `Arc`) until it resets both slots; polls on this thread happen
-        // inside that guard's lifetime.
-        let (probe, observer) = unsafe { (&*probe, &*OBSERVER.with(Cell::get)) };
-        diag.set_worker(probe.index);
-        if !observer.is_active() {
-            return PollGuard {
-                header,
-                probe: None,
-                observer: None,
-                seq: 0,
-                timed_from: 0,
-            };
+        // SAFETY: a non-null PROBE (and OBSERVER) was set by `enter_worker`, whose guard keeps
+        // the observer alive (an `Arc`) until it resets both slots; polls on this thread
+        // happen inside that guard's lifetime.
+        let probe = unsafe { &*probe };
+        let observer = OBSERVER.with(Cell::get);
+        if observer.is_null() {
+            // Which task runs where: dumps read it to show "running on worker N".
+            probe.task.store(header.id.as_u64(), Relaxed);
+            return PollGuard::plain(header, Some(probe));
         }
+        // SAFETY: as above.
+        PollGuard::observed(header, probe, unsafe { &*observer }, polls)
+    }
+
+    #[inline]
+    fn plain(header: &'a crate::task::raw::Header, probe: Option<&'a WorkerProbe>) -> Self {
+        PollGuard {
+            header,
+            probe,
+            observer: None,
+            seq: 0,
+            timed_from: 0,
+        }
+    }
+
+    #[inline(never)]
+    fn observed(
+        header: &'a crate::task::raw::Header,
+        probe: &'a WorkerProbe,
+        observer: &'a Observer,
+        polls: u32,
+    ) -> Self {
         let now = observer.coarse_now();
+        let diag = &header.diag;
         diag.set_last_poll(now);
         let seq = probe.seq.load(Relaxed) + 1;
         probe.seq.store(seq, Relaxed);
-        probe.task.store(header.id.as_u64(), Relaxed);
         probe.started.store(now, Relaxed);
+        // The watchdog reads `task` first, so it is stored after `seq` and `started`.
+        probe.task.store(header.id.as_u64(), Relaxed);
         let mut timed_from = 0;
         let n = observer.settings.sample_every;
-        if n != 0 && diag.is_sampled(polls, header.id, n) {
+        if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
             timed_from = now_ns();
             let woke = diag.take_woke();
             if woke != 0 {
@@ -259,13 +286,9 @@ impl<'a> PollGuard<'a> {
             timed_from,
         }
     }
-}
 
-impl Drop for PollGuard<'_> {
-    fn drop(&mut self) {
-        let (Some(probe), Some(observer)) = (self.probe, self.observer) else {
-            return;
-        };
+    #[inline(never)]
+    fn leave_observed(&self, probe: &WorkerProbe, observer: &Observer) {
         if self.timed_from != 0 {
             let took = now_ns().saturating_sub(self.timed_from);
             probe.poll_time.record(took);
@@ -280,7 +303,21 @@ impl Drop for PollGuard<'_> {
     }
 }
 
+impl Drop for PollGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(probe) = self.probe else { return };
+        match self.observer {
+            None => probe.task.store(0, Relaxed),
+            Some(observer) => self.leave_observed(probe, observer),
+        }
+    }
+}
+
 /// Stamps the wake time of a task whose next poll is sampled (see the module docs).
-pub(crate) fn on_schedule(diag: &crate::task::diag::TaskDiag, id: crate::task::Id) {
-    diag.stamp_woke_if_sampled(id);
+#[inline]
+pub(crate) fn on_schedule(header: &crate::task::raw::Header) {
+    if !header.diag.is_plain() {
+        header.diag.stamp_woke_if_sampled(header.polls(), header.id);
+    }
 }

@@ -97,7 +97,7 @@ fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, thre
     }
     let who = owned.with_task(task, |t| {
         let h = t.header();
-        (h.diag.name().map(str::to_owned), h.spawned_at)
+        (h.diag.name().map(str::to_owned), h.spawned_at())
     });
     // The poll may have returned (and the task completed) since we read the probe.
     if probe.seq.load(Relaxed) != seq || probe.task.load(Relaxed) != task {
@@ -142,7 +142,7 @@ pub(crate) fn report_returned(probe: &WorkerProbe, header: &crate::task::raw::He
          {total:?} in total",
         header.id,
         Name(header.diag.name()),
-        header.spawned_at,
+        header.spawned_at(),
         probe.index
     );
 }

@@ -104,13 +104,13 @@ impl Shared {
     pub(crate) fn spawn<F>(
         this: &Arc<Shared>,
         future: F,
-        at: &'static std::panic::Location<'static>,
+        meta: crate::task::TaskMeta<'_>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) = crate::task::spawn_task(future, this.clone(), &this.owned, at);
+        let (join, notified) = crate::task::spawn_task(future, this.clone(), &this.owned, meta);
         if let Some(task) = notified {
             this.schedule(task);
         }

@@ -34,22 +34,25 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_at(future, std::panic::Location::caller())
+        self.spawn_at(
+            future,
+            crate::task::TaskMeta::at(std::panic::Location::caller()),
+        )
     }
 
-    /// Spawns `future`, reporting `at` as its spawn location (slow-poll reports).
+    /// Spawns `future` with `meta`'s spawn location (slow-poll reports) and name.
     pub(crate) fn spawn_at<F>(
         &self,
         future: F,
-        at: &'static std::panic::Location<'static>,
+        meta: crate::task::TaskMeta<'_>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         match self {
-            Scheduler::Multi(s) => multi::Shared::spawn(s, future, at),
-            Scheduler::Current(s) => current::Shared::spawn(s, future, at),
+            Scheduler::Multi(s) => multi::Shared::spawn(s, future, meta),
+            Scheduler::Current(s) => current::Shared::spawn(s, future, meta),
         }
     }
 

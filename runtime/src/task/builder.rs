@@ -144,9 +144,13 @@ impl<'a> Builder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        super::diag::with_pending_name(self.name.map(Box::from), || {
-            handle.scheduler().spawn_at(future, at)
-        })
+        handle.scheduler().spawn_at(
+            future,
+            super::TaskMeta {
+                at,
+                name: self.name,
+            },
+        )
     }
 
     fn spawn_blocking_at<F, R>(
@@ -159,9 +163,14 @@ impl<'a> Builder<'a> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        super::diag::with_pending_name(self.name.map(Box::from), || {
-            crate::blocking::spawn_blocking_at(handle, f, at)
-        })
+        crate::blocking::spawn_blocking_at(
+            handle,
+            f,
+            super::TaskMeta {
+                at,
+                name: self.name,
+            },
+        )
     }
 }
 

@@ -1,11 +1,12 @@
 //! [`TaskDump`]: every live task of a runtime, read without stopping it.
 //!
 //! [`Handle::dump`] walks the runtime's owned list one shard at a time: under the shard's lock
-//! it copies each task's header fields (state word, name, spawn location, the counters of
-//! `diag.rs`); the list's reference keeps each task alive while it is read. Workers never wait
-//! for a dump except to bind or release a task in the shard being read, so a dump costs a
-//! brief pause per shard, not a stop-the-world. A dump is a moment's reading per task, not an
-//! atomic snapshot: a task may change state between two tasks' readings.
+//! it copies each task's header fields (state word, name, spawn location, poll count, the
+//! fields of `diag.rs`); the list's reference keeps each task alive while it is read. A
+//! running task's worker is the one whose probe shows its id. Workers never wait for a dump
+//! except to bind or release a task in the shard being read, so a dump costs a brief pause
+//! per shard, not a stop-the-world. A dump is a moment's reading per task, not an atomic
+//! snapshot: a task may change state between two tasks' readings.
 //!
 //! Times (since spawn, since the last poll) come from the watchdog's coarse clock and poll
 //! times from sampled polls, so they are shown only when the runtime observes polls
@@ -127,19 +128,35 @@ impl Handle {
         let observer = sched.observer();
         let now = observer.coarse_now();
         let mut tasks = Vec::with_capacity(sched.owned().len());
-        sched
-            .owned()
-            .for_each(|t| tasks.extend(read(t, false, now, observer.settings.sample_every)));
+        let on = |t: RawTask| on_worker(observer, t);
+        sched.owned().for_each(|t| {
+            tasks.extend(read(t, false, now, observer.settings.sample_every, on));
+        });
         observer
             .blocking
-            .for_each(|t| tasks.extend(read(t, true, now, 0)));
+            .for_each(|t| tasks.extend(read(t, true, now, 0, on)));
         tasks.sort_by(|a, b| b.idle_for().cmp(&a.idle_for()).then(a.id.cmp(&b.id)));
         TaskDump { tasks }
     }
 }
 
+/// The worker whose probe shows `task` in a poll (`None` between the probe's stores).
+fn on_worker(observer: &crate::observe::Observer, task: RawTask) -> Option<usize> {
+    let id = task.header().id.as_u64();
+    observer
+        .workers
+        .iter()
+        .position(|p| p.task.load(std::sync::atomic::Ordering::Relaxed) == id)
+}
+
 /// One task's reading; `None` if it already completed (it is leaving the list).
-fn read(task: RawTask, blocking: bool, now: u64, sampling: u32) -> Option<TaskInfo> {
+fn read(
+    task: RawTask,
+    blocking: bool,
+    now: u64,
+    sampling: u32,
+    on_worker: impl Fn(RawTask) -> Option<usize>,
+) -> Option<TaskInfo> {
     let header = task.header();
     let snapshot = header.state.load();
     if snapshot.is_complete() {
@@ -149,7 +166,7 @@ fn read(task: RawTask, blocking: bool, now: u64, sampling: u32) -> Option<TaskIn
     let state = match (blocking, snapshot.is_running(), snapshot.is_notified()) {
         (true, true, _) => TaskState::Blocking,
         (false, true, _) => TaskState::Running {
-            worker: d.worker.map(|w| w as usize),
+            worker: on_worker(task),
         },
         (_, false, true) => TaskState::Scheduled,
         (_, false, false) => TaskState::Idle,
@@ -158,9 +175,9 @@ fn read(task: RawTask, blocking: bool, now: u64, sampling: u32) -> Option<TaskIn
     Some(TaskInfo {
         id: header.id,
         name: header.diag.name().map(str::to_owned),
-        spawned_at: header.spawned_at,
+        spawned_at: header.spawned_at(),
         state,
-        polls: d.polls,
+        polls: u64::from(header.polls()),
         poll_time: (d.timed && sampling != 0).then(|| Duration::from_nanos(d.poll_ns)),
         since_last_poll: since(d.last_poll),
         since_spawn: since(d.spawned),

@@ -141,6 +141,42 @@ enum Repr {
     Panic(SyncPayload),
 }
 
+/// How a task failed, as its cell stores it: a [`JoinError`] without the id and the name,
+/// which the task header already holds. Keeping them out keeps the cell as small as it was
+/// before names existed; the `JoinHandle` builds the full error when it takes the output.
+pub(crate) struct Failure(Repr);
+
+impl Failure {
+    pub(crate) fn cancelled() -> Failure {
+        Failure(Repr::Cancelled)
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Failure {
+        Failure(Repr::Panic(SyncPayload(payload)))
+    }
+
+    /// The [`JoinError`] of `task`, carrying its id and name.
+    pub(crate) fn into_join_error(self, task: &Header) -> JoinError {
+        JoinError {
+            repr: self.0,
+            id: task.id,
+            name: task.diag.name().map(Box::from),
+        }
+    }
+
+    /// What [`JoinError`]'s `Display` would say, if this is a panic.
+    pub(crate) fn panic_message(&self, task: &Header) -> Option<String> {
+        matches!(self.0, Repr::Panic(_)).then(|| {
+            Describe {
+                repr: &self.0,
+                id: task.id,
+                name: task.diag.name(),
+            }
+            .to_string()
+        })
+    }
+}
+
 /// A panic payload made `Sync` by only ever handing it out by value.
 struct SyncPayload(Box<dyn Any + Send + 'static>);
 
@@ -162,22 +198,6 @@ impl JoinError {
             repr: Repr::Panic(SyncPayload(payload)),
             id,
             name: None,
-        }
-    }
-
-    /// The error for `task`, carrying its name.
-    pub(crate) fn cancelled_task(task: &Header) -> JoinError {
-        JoinError {
-            name: task.diag.name().map(Box::from),
-            ..JoinError::cancelled(task.id)
-        }
-    }
-
-    /// The error for `task`, carrying its name.
-    pub(crate) fn panic_task(task: &Header, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError {
-            name: task.diag.name().map(Box::from),
-            ..JoinError::panic(task.id, payload)
         }
     }
 
@@ -269,14 +289,25 @@ impl JoinError {
     }
 }
 
-/// `task 'name' (id 7)` or `task 7`.
-struct Who<'a>(&'a JoinError);
+/// The text of a [`JoinError`]: `task 'name' (id 7) ...` or `task 7 ...`.
+struct Describe<'a> {
+    repr: &'a Repr,
+    id: Id,
+    name: Option<&'a str>,
+}
 
-impl fmt::Display for Who<'_> {
+impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.name {
-            Some(name) => write!(f, "task '{name}' (id {})", self.0.id),
-            None => write!(f, "task {}", self.0.id),
+        match self.name {
+            Some(name) => write!(f, "task '{name}' (id {})", self.id)?,
+            None => write!(f, "task {}", self.id)?,
+        }
+        match self.repr {
+            Repr::Cancelled => f.write_str(" was cancelled"),
+            Repr::Panic(p) => match panic_message(&*p.0) {
+                Some(msg) => write!(f, " panicked with message {msg:?}"),
+                None => f.write_str(" panicked"),
+            },
         }
     }
 }
@@ -290,13 +321,12 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "{} was cancelled", Who(self)),
-            Repr::Panic(p) => match panic_message(&*p.0) {
-                Some(msg) => write!(f, "{} panicked with message {msg:?}", Who(self)),
-                None => write!(f, "{} panicked", Who(self)),
-            },
+        Describe {
+            repr: &self.repr,
+            id: self.id,
+            name: self.name.as_deref(),
         }
+        .fmt(f)
     }
 }
 

@@ -177,7 +177,7 @@ impl Notified {
         let Some(threshold) = threshold else {
             return self.run();
         };
-        let (id, at) = (self.id(), self.0.header().spawned_at);
+        let (id, at) = (self.id(), self.0.header().spawned_at());
         let start = std::time::Instant::now();
         self.run();
         let took = start.elapsed();
@@ -204,6 +204,20 @@ impl fmt::Debug for Notified {
     }
 }
 
+/// How a task is spawned: where, and under which name (see `diag.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskMeta<'a> {
+    pub(crate) at: &'static std::panic::Location<'static>,
+    pub(crate) name: Option<&'a str>,
+}
+
+impl TaskMeta<'static> {
+    /// An unnamed task spawned at `at`.
+    pub(crate) fn at(at: &'static std::panic::Location<'static>) -> TaskMeta<'static> {
+        TaskMeta { at, name: None }
+    }
+}
+
 /// Creates a task bound to `owned`. Returns its `JoinHandle` and the first `Notified` to queue,
 /// or `None` if the owned list is closed (the runtime shut down): then the task is already
 /// cancelled and the handle resolves to a cancelled `JoinError`.
@@ -211,18 +225,19 @@ pub(crate) fn spawn_task<F, S>(
     future: F,
     scheduler: S,
     owned: &owned::OwnedTasks,
-    spawned_at: &'static std::panic::Location<'static>,
+    meta: TaskMeta<'_>,
 ) -> (JoinHandle<F::Output>, Option<Notified>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
+    let diag = diag::TaskDiag::new(meta, owned.observer().map(|o| &**o));
+    let id = Id::next();
+    // The spawn queues the first poll.
+    diag.stamp_woke_if_sampled(0, id);
+    let raw = RawTask::new(future, scheduler, id, diag);
     let join = JoinHandle::new(raw);
-    if let Some(observer) = owned.observer() {
-        raw.header().diag.on_spawn(observer, raw.header().id);
-    }
     if owned.bind(raw) {
         (join, Some(Notified(raw)))
     } else {
@@ -240,14 +255,19 @@ where
 pub(crate) fn unowned<F, S>(
     future: F,
     scheduler: S,
-    spawned_at: &'static std::panic::Location<'static>,
+    meta: TaskMeta<'_>,
 ) -> (JoinHandle<F::Output>, Notified)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
+    let raw = RawTask::new(
+        future,
+        scheduler,
+        Id::next(),
+        diag::TaskDiag::new(meta, None),
+    );
     // Drop the owned-list reference the cell starts with: nobody holds it.
     raw.header().state.ref_dec();
     (JoinHandle::new(raw), Notified(raw))

@@ -89,6 +89,7 @@ impl OwnedTasks {
             return false;
         }
         let key = shard.tasks.insert(task);
+        let key = u32::try_from(key).expect("kiln: more than 2^32 live tasks in one owned shard");
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
         task.header()
             .owned_slot
@@ -100,7 +101,7 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, task: RawTask) -> bool {
         let mut shard = self.shard(task).lock();
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        let key = task.header().owned_slot.with(|slot| unsafe { *slot });
+        let key = task.header().owned_slot.with(|slot| unsafe { *slot }) as usize;
         if shard.tasks.get(key) == Some(&task) {
             shard.tasks.remove(key);
             true

@@ -12,9 +12,15 @@
 //!   that saw `JOIN_INTEREST` unset at completion (see `state.rs`).
 //! - `join_waker`: see the join waker protocol in `state.rs`.
 //! - `owned_slot`: only under the lock of the owned-list shard the task is bound to.
-//! - `diag`: diagnostics with their own rules, in `diag.rs` (Relaxed atomics; the runner writes).
+//! - `polls`: written only by the thread holding `RUNNING` (Relaxed load + store, no
+//!   read-modify-write), read by dumps at any time; a diagnostic that orders nothing.
+//! - `diag`: set at creation, then read-only (see `diag.rs`).
+//!
+//! `owned_slot` and `polls` are 32 bits each so that they share one word and the header stays
+//! five words: diagnostics must not make a cell larger (a larger cell can fall out of the
+//! allocator's fast size classes, which costs every spawn).
 
-use super::join::JoinError;
+use super::join::{Failure, JoinError};
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
 use super::{Id, Schedule};
 use crate::loom::UnsafeCell;
@@ -24,6 +30,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// The type-erased part every task starts with.
@@ -33,11 +40,32 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     pub(crate) id: Id,
     /// Index in the owned-list shard; guarded by that shard's lock.
-    pub(crate) owned_slot: UnsafeCell<usize>,
-    /// Where the task was spawned (for slow-poll reports).
-    pub(crate) spawned_at: &'static std::panic::Location<'static>,
-    /// Name and counters for dumps and stall reports (see `diag.rs`).
+    pub(crate) owned_slot: UnsafeCell<u32>,
+    /// Started polls (wrapping), for dumps.
+    polls: AtomicU32,
+    /// Spawn location, name and observed-runtime fields (see `diag.rs`).
     pub(crate) diag: super::diag::TaskDiag,
+}
+
+impl Header {
+    /// Where the task was spawned (for slow-poll reports, dumps and stall reports).
+    pub(crate) fn spawned_at(&self) -> &'static std::panic::Location<'static> {
+        self.diag.spawned_at()
+    }
+
+    /// Polls started so far.
+    #[inline]
+    pub(crate) fn polls(&self) -> u32 {
+        self.polls.load(Relaxed)
+    }
+
+    /// Starts a poll (the caller holds `RUNNING`): bumps the count, returns the count before.
+    #[inline]
+    pub(crate) fn begin_poll(&self) -> u32 {
+        let n = self.polls.load(Relaxed);
+        self.polls.store(n.wrapping_add(1), Relaxed);
+        n
+    }
 }
 
 struct Vtable {
@@ -51,7 +79,8 @@ struct Vtable {
 
 enum Stage<F: Future> {
     Running(F),
-    Finished(Result<F::Output, JoinError>),
+    /// The output, or how the task failed (the `JoinHandle` turns that into a `JoinError`).
+    Finished(Result<F::Output, Failure>),
     Consumed,
 }
 
@@ -78,12 +107,7 @@ unsafe impl Sync for RawTask {}
 
 impl RawTask {
     /// Allocates a task with three references (see `State::new`).
-    pub(crate) fn new<F, S>(
-        future: F,
-        scheduler: S,
-        id: Id,
-        spawned_at: &'static std::panic::Location<'static>,
-    ) -> RawTask
+    pub(crate) fn new<F, S>(future: F, scheduler: S, id: Id, diag: super::diag::TaskDiag) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -94,9 +118,9 @@ impl RawTask {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
                 id,
-                owned_slot: UnsafeCell::new(usize::MAX),
-                spawned_at,
-                diag: super::diag::TaskDiag::new(),
+                owned_slot: UnsafeCell::new(u32::MAX),
+                polls: AtomicU32::new(0),
+                diag,
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -186,7 +210,7 @@ unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller hands over a live `Notified` reference.
     let cell = unsafe { cell::<F, S>(ptr) };
-    crate::observe::on_schedule(&cell.header.diag, cell.header.id);
+    crate::observe::on_schedule(&cell.header);
     cell.scheduler
         .schedule(super::Notified::from_raw(RawTask { ptr }));
 }
@@ -231,7 +255,7 @@ where
             // SAFETY: our reference was the last.
             ToIdle::IdleDealloc => unsafe { dealloc::<F, S>(ptr) },
             ToIdle::Notified => {
-                crate::observe::on_schedule(&cell.header.diag, cell.header.id);
+                crate::observe::on_schedule(&cell.header);
                 cell.scheduler
                     .yield_now(super::Notified::from_raw(RawTask { ptr }))
             }
@@ -241,7 +265,7 @@ where
             let dropped = drop_future(cell);
             // A panic in the future's destructor is dropped: the poll's panic is the cause.
             drop(dropped);
-            complete(cell, ptr, Err(JoinError::panic_task(&cell.header, payload)));
+            complete(cell, ptr, Err(Failure::panic(payload)));
         }
     }
 }
@@ -261,15 +285,15 @@ where
     S: Schedule,
 {
     let err = match drop_future(cell) {
-        Ok(()) => JoinError::cancelled_task(&cell.header),
-        Err(payload) => JoinError::panic_task(&cell.header, payload),
+        Ok(()) => Failure::cancelled(),
+        Err(payload) => Failure::panic(payload),
     };
     complete(cell, ptr, Err(err));
 }
 
 /// Stores the output, publishes `COMPLETE`, notifies the `JoinHandle`, releases the task from
 /// its owned list and drops the runner's reference. The caller holds RUNNING.
-fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>, output: Result<F::Output, JoinError>)
+fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>, output: Result<F::Output, Failure>)
 where
     F: Future,
     S: Schedule,
@@ -285,7 +309,9 @@ where
     if !snapshot.has_join_interest() {
         // Nobody will read the output: it is ours to drop. Its destructor may panic.
         // SAFETY: without JOIN_INTEREST nobody else touches the stage after COMPLETE.
-        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
+        let unhandled = cell
+            .stage
+            .with(|stage| panic_message(unsafe { &*stage }, &cell.header));
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: as above.
             cell.stage
@@ -326,9 +352,9 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// The panic a finished stage holds, described for `Schedule::unhandled_panic`.
-fn panic_message<F: Future>(stage: &Stage<F>) -> Option<String> {
+fn panic_message<F: Future>(stage: &Stage<F>, header: &Header) -> Option<String> {
     match stage {
-        Stage::Finished(Err(e)) if e.is_panic() => Some(e.to_string()),
+        Stage::Finished(Err(e)) => e.panic_message(header),
         _ => None,
     }
 }
@@ -346,6 +372,7 @@ unsafe fn try_read_output<F: Future, S>(ptr: NonNull<Header>, dst: *mut (), wake
     let Stage::Finished(output) = stage else {
         panic!("kiln: JoinHandle polled after it returned its output");
     };
+    let output = output.map_err(|e| e.into_join_error(&cell.header));
     // SAFETY: the caller guarantees `dst` is a `Poll<Result<F::Output, JoinError>>`.
     unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
 }
@@ -381,7 +408,9 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     if prev.is_complete() {
         // The output is ours to drop; a panicking destructor must not escape a `drop`.
         // SAFETY: COMPLETE was set before we unset JOIN_INTEREST: the stage is ours.
-        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
+        let unhandled = cell
+            .stage
+            .with(|stage| panic_message(unsafe { &*stage }, &cell.header));
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: as above.
             cell.stage

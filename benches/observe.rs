@@ -1,11 +1,13 @@
-//! The cost of observability: `spawn_many`, `yield_many` and `ping_pong` (the workloads of
-//! `benches/scheduler.rs`) on a runtime with task names, poll histograms and the stall
-//! watchdog on, against the same runtime with all of them off, in one process.
+//! The cost of observability: `spawn_many`, `yield_many`, `ping_pong` and `chained_spawn`
+//! (the workloads of `benches/scheduler.rs`) on a runtime with task names, poll histograms and
+//! the stall watchdog on, against the same runtime with all of them off, in one process.
 //!
 //! Run: `cargo bench --bench observe`. Rounds alternate off/on (A/B/A/B) so both see the same
 //! machine state; each run records wall time and the process's CPU time (`getrusage`), and
 //! the medians are printed. `OBSERVE_ROUNDS=n` sets the rounds (default 31);
-//! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code).
+//! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code);
+//! `OBSERVE_ONLY=a,b` runs only the named workloads; `OBSERVE_SAMPLE=n` sets the "on"
+//! runtime's `poll_histograms(n)` (default 8).
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
@@ -25,11 +27,19 @@ fn build_off() -> kiln::Runtime {
         .unwrap()
 }
 
+/// `OBSERVE_SAMPLE=n`: time one poll in `n` on the "on" runtime (default 8).
+fn sample_every() -> u32 {
+    std::env::var("OBSERVE_SAMPLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
 fn build_on() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .stall_threshold(Duration::from_millis(100))
-        .poll_histograms(8)
+        .poll_histograms(sample_every())
         .build()
         .unwrap()
 }

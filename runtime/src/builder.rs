@@ -300,8 +300,9 @@ impl Builder {
     /// then again with the total when the poll returns. It also reports a worker whose event
     /// loop has not turned for `threshold`. The watchdog ticks every quarter threshold (1 to
     /// 50 ms), so a stall is seen within about 1.25 × `threshold`. Dumps then also show
-    /// times since spawn and since the last poll. Costs a few relaxed stores per poll; no
-    /// clock read per poll. See `docs/observability.md`.
+    /// times since spawn and since the last poll. Costs a small allocation per spawn (the
+    /// task's record of times) and a few relaxed stores per poll; no clock read per poll.
+    /// See `docs/observability.md`.
     ///
     /// # Panics
     /// If `threshold` is zero.

@@ -41,6 +41,7 @@ pub(crate) mod io;
 pub(crate) mod loom;
 mod metrics;
 pub mod net;
+mod observe;
 #[cfg(unix)]
 pub mod process;
 mod runtime;
@@ -57,5 +58,6 @@ pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL
 pub use cell::{JoinError, JoinHandle};
 pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
+pub use observe::HistogramBucket;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use scheduler::unhandled::UnhandledPanic;

@@ -25,7 +25,7 @@ mod imp {
     use std::time::Duration;
 
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
     pub(crate) use loom::sync::Arc;
 
     /// loom's mutex with the infallible `lock()` of the std side.
@@ -101,7 +101,7 @@ mod imp {
     use std::time::Duration;
 
     pub(crate) use parking_lot::MutexGuard;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 
     /// `parking_lot::Mutex` with the loom side's API.
     #[derive(Debug, Default)]

@@ -116,3 +116,37 @@ fn spawn_location_is_the_callers_line() {
     }
     rt.block_on(b).unwrap();
 }
+
+#[test]
+fn names_of_every_length_come_back_whole() {
+    // Up to 30 bytes a name lives in the task's record, longer ones in a box of their own:
+    // both, and a multi-byte character at the boundary, must read back unchanged.
+    let names = [
+        String::new(),
+        "a".repeat(30),
+        "b".repeat(31),
+        format!("{}é", "c".repeat(28)),
+        "long name of a connection task: ".repeat(8),
+    ];
+    kiln::run(async move {
+        for name in names {
+            let h = kiln::task::Builder::new()
+                .name(&name)
+                .spawn(std::future::pending::<()>())
+                .unwrap();
+            let dump = kiln::Handle::current().dump();
+            let listed = dump
+                .tasks()
+                .iter()
+                .find(|t| t.id == h.id())
+                .map(|t| t.name.clone());
+            assert_eq!(
+                listed,
+                Some(Some(name.clone())),
+                "dump of a task named {name:?}"
+            );
+            h.abort();
+            assert_eq!(h.await.unwrap_err().name(), Some(name.as_str()));
+        }
+    });
+}

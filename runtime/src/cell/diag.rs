@@ -7,7 +7,8 @@
 //! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
 //!   that does not observe polls records nothing else, and allocates nothing.
 //! - low bit 1: a [`DiagExt`] owned by the task (freed with it), holding the spawn location,
-//!   the name and the fields of an observed runtime. Allocated only for a named task or on a
+//!   the name (inline up to 30 bytes, so a named spawn allocates once more, not twice) and the
+//!   fields of an observed runtime. Allocated only for a named task or on a
 //!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
 //!
 //! `DiagExt` field access:
@@ -46,7 +47,7 @@ unsafe impl Sync for TaskDiag {}
 /// The optional part of a [`TaskDiag`].
 struct DiagExt {
     spawned_at: &'static Location<'static>,
-    name: Option<Box<str>>,
+    name: Option<TaskName>,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
     /// Coarse clock at the start of the last poll; 0 = not recorded.
@@ -57,6 +58,38 @@ struct DiagExt {
     woke: AtomicU64,
     /// The runtime's sampling interval (a power of two), 0 = histograms off.
     sample: u32,
+}
+
+/// Names up to this many bytes live in the [`DiagExt`] itself.
+const INLINE_NAME: usize = 30;
+
+/// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
+/// a longer one in a box of its own.
+enum TaskName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Boxed(Box<str>),
+}
+
+impl TaskName {
+    fn new(name: &str) -> TaskName {
+        if name.len() > INLINE_NAME {
+            return TaskName::Boxed(Box::from(name));
+        }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        TaskName::Inline {
+            len: name.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("an inline name is a copy of a whole str"),
+            TaskName::Boxed(name) => name,
+        }
+    }
 }
 
 impl Drop for TaskDiag {
@@ -88,7 +121,7 @@ impl TaskDiag {
     fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
         let ext = Box::into_raw(Box::new(DiagExt {
             spawned_at: meta.at,
-            name: meta.name.map(Box::from),
+            name: meta.name.map(TaskName::new),
             poll_ns: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
             spawned: observer.map_or(0, |o| o.coarse_now()),
@@ -131,7 +164,9 @@ impl TaskDiag {
 
     /// The task's name, if it was spawned with one.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.ext().and_then(|e| e.name.as_deref())
+        self.ext()
+            .and_then(|e| e.name.as_ref())
+            .map(TaskName::as_str)
     }
 
     pub(crate) fn set_last_poll(&self, coarse: u64) {

@@ -61,8 +61,12 @@ impl<'a> Builder<'a> {
         F::Output: Send + 'static,
     {
         let at = Location::caller();
-        let handle = current(at)?;
-        Ok(self.spawn_at(future, &handle, at))
+        // Borrows the thread's handle rather than cloning it: a clone and drop per spawn are
+        // two atomic read-modify-writes on a count every worker shares.
+        crate::context::with_handle(move |h| match h {
+            Some(handle) => Ok(self.spawn_at(future, handle, at)),
+            None => Err(no_runtime(at)),
+        })
     }
 
     /// Spawns `future` on `handle`'s runtime.
@@ -109,8 +113,10 @@ impl<'a> Builder<'a> {
         R: Send + 'static,
     {
         let at = Location::caller();
-        let handle = current(at)?;
-        Ok(self.spawn_blocking_at(f, &handle, at))
+        crate::context::with_handle(move |h| match h {
+            Some(handle) => Ok(self.spawn_blocking_at(f, handle, at)),
+            None => Err(no_runtime(at)),
+        })
     }
 
     /// Runs `f` on `handle`'s blocking pool.
@@ -174,12 +180,10 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn current(at: &Location<'_>) -> io::Result<Handle> {
-    Handle::try_current().ok_or_else(|| {
-        io::Error::other(format!(
-            "kiln::task::Builder::spawn must be called from inside a kiln runtime (within \
+fn no_runtime(at: &Location<'_>) -> io::Error {
+    io::Error::other(format!(
+        "kiln::task::Builder::spawn must be called from inside a kiln runtime (within \
              `kiln::run`, `Runtime::block_on`, a spawned task, or after `Runtime::enter`), or \
              use `spawn_on` with a handle; called at {at}"
-        ))
-    })
+    ))
 }

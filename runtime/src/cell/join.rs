@@ -270,7 +270,7 @@ impl JoinError {
         self.id
     }
 
-    /// The name the task was spawned with (see [`task::Builder`](super::Builder)), if any.
+    /// The name the task was spawned with (see [`task::Builder`](crate::task::Builder)), if any.
     ///
     /// ```
     /// kiln::run(async {

@@ -14,6 +14,16 @@
 //!   answers `done`;
 //! - any other path: answers `Hello, World!`.
 //!
+//! The kiln server also serves its runtime's metrics in the Prometheus text format at
+//! `/metrics` and a task dump at `/tasks` (each connection task is named after its peer); with
+//! `--observe` it turns on the stall watchdog (100 ms) and poll histograms (one poll in 8):
+//!
+//! ```text
+//! cargo run --release --features hyper --example http_server -- 8080 --observe
+//! curl http://127.0.0.1:8080/metrics
+//! curl http://127.0.0.1:8080/tasks
+//! ```
+//!
 //! Both accept loops pause for
 //! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
 //! file descriptors or memory), as hyper-util's and tokio's examples do, instead of spinning.
@@ -82,7 +92,22 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// kiln's routes: the shared ones, plus `/metrics` and `/tasks` from the runtime itself.
 async fn kiln_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    match req.uri().path() {
+        "/metrics" => {
+            let text = kiln::Handle::current().metrics().to_prometheus();
+            return Ok(Response::builder()
+                .header("content-type", "text/plain; version=0.0.4")
+                .body(Full::new(Bytes::from(text)))
+                .expect("a valid response"));
+        }
+        "/tasks" => {
+            let dump = kiln::Handle::current().dump().to_string();
+            return Ok(Response::new(Full::new(Bytes::from(dump))));
+        }
+        _ => {}
+    }
     match route(&req) {
         Route::Hello => text("Hello, World!"),
         Route::Sleep => {
@@ -110,17 +135,22 @@ async fn tokio_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
     }
 }
 
-fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
+fn run_kiln(port: u16, workers: usize, observe: bool) -> std::io::Result<()> {
     use kiln::net::hyper::{HyperIo, HyperTimer};
-    let rt = kiln::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .build()?;
+    let mut builder = kiln::Builder::new_multi_thread();
+    builder.worker_threads(workers);
+    if observe {
+        builder
+            .stall_threshold(std::time::Duration::from_millis(100))
+            .poll_histograms(8);
+    }
+    let rt = builder.build()?;
     rt.block_on(async move {
         let listener = kiln::net::TcpListener::bind(("127.0.0.1", port)).await?;
         println!("kiln: listening on http://{}", listener.local_addr()?);
         loop {
-            let conn = match listener.accept().await {
-                Ok((conn, _)) => conn,
+            let (conn, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     eprintln!("accept failed: {e}");
                     if !is_connection_error(&e) {
@@ -130,15 +160,17 @@ fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
                 }
             };
             conn.set_nodelay(true)?;
-            kiln::spawn(async move {
-                let served = http1::Builder::new()
-                    .timer(HyperTimer)
-                    .serve_connection(HyperIo::new(conn), service_fn(kiln_service))
-                    .await;
-                if let Err(e) = served {
-                    eprintln!("connection error: {e}");
-                }
-            });
+            kiln::task::Builder::new()
+                .name(&format!("conn {peer}"))
+                .spawn(async move {
+                    let served = http1::Builder::new()
+                        .timer(HyperTimer)
+                        .serve_connection(HyperIo::new(conn), service_fn(kiln_service))
+                        .await;
+                    if let Err(e) = served {
+                        eprintln!("connection error: {e}");
+                    }
+                })?;
         }
     })
 }
@@ -180,11 +212,13 @@ fn run_tokio(port: u16, workers: usize) -> std::io::Result<()> {
 fn main() -> std::io::Result<()> {
     let mut port = 8080u16;
     let mut tokio = false;
+    let mut observe = false;
     let mut workers = 2usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
+            "--observe" => observe = true,
             "--workers" => {
                 workers = args
                     .next()
@@ -194,13 +228,13 @@ fn main() -> std::io::Result<()> {
             p => {
                 port = p
                     .parse()
-                    .expect("usage: http_server [PORT] [--tokio] [--workers N]")
+                    .expect("usage: http_server [PORT] [--tokio] [--workers N] [--observe]")
             }
         }
     }
     if tokio {
         run_tokio(port, workers)
     } else {
-        run_kiln(port, workers)
+        run_kiln(port, workers, observe)
     }
 }

@@ -48,8 +48,8 @@ pub use kiln_macros::main;
 pub use kiln_macros::test;
 
 pub use kiln_runtime::{
-    run, spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, Runtime,
-    RuntimeMetrics, UnhandledPanic,
+    run, spawn, spawn_blocking, Builder, EnterGuard, Handle, HistogramBucket, JoinError,
+    JoinHandle, Runtime, RuntimeMetrics, UnhandledPanic,
 };
 
 pub use kiln_runtime::spawn_compute;
@@ -84,9 +84,9 @@ pub mod executor {
 /// Tasks: spawning, yielding, ids.
 pub mod task {
     pub use kiln_runtime::task::{
-        block_in_place, consume_budget, group, id, try_id, unconstrained, yield_now, GroupError,
-        GroupSpawner, Id, JoinError, JoinHandle, JoinSet, TaskGroup, TaskTracker, TrackedFuture,
-        TrackerWait, Unconstrained,
+        block_in_place, consume_budget, group, id, try_id, unconstrained, yield_now, Builder,
+        GroupError, GroupSpawner, Id, JoinError, JoinHandle, JoinSet, TaskDump, TaskGroup,
+        TaskInfo, TaskState, TaskTracker, TrackedFuture, TrackerWait, Unconstrained,
     };
     pub use kiln_runtime::{spawn, spawn_blocking};
 }

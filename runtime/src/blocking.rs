@@ -41,8 +41,8 @@ impl Schedule for BlockingSchedule {
         submit(&self.pool, &self.handle, task);
     }
 
-    fn release(&self, _task: RawTask) -> bool {
-        false
+    fn release(&self, task: RawTask) -> bool {
+        self.handle.scheduler().observer().blocking.remove(task)
     }
 }
 
@@ -99,16 +99,37 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    spawn_blocking_at(
+        handle,
+        f,
+        cell::TaskMeta::at(std::panic::Location::caller()),
+    )
+}
+
+/// [`spawn_blocking`], with `meta`'s spawn location and name. The task is listed in the
+/// runtime's blocking registry (for dumps) until it completes; `release` takes it out.
+pub(crate) fn spawn_blocking_at<F, R>(
+    handle: &crate::Handle,
+    f: F,
+    meta: cell::TaskMeta<'_>,
+) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
     let pool = handle.scheduler().blocking().clone();
     let schedule = BlockingSchedule {
         pool: pool.clone(),
         handle: handle.clone(),
     };
-    let (join, notified) = cell::unowned(
-        BlockingTask(Some(f)),
-        schedule,
-        std::panic::Location::caller(),
-    );
+    let (join, notified) = cell::unowned(BlockingTask(Some(f)), schedule, meta);
+    // The registry's reference (`unowned` starts without one); it is not yet queued, so it
+    // cannot complete before it is listed.
+    let raw = notified.raw();
+    raw.header().state.ref_inc();
+    if !handle.scheduler().observer().blocking.bind(raw) {
+        raw.drop_reference();
+    }
     submit(&pool, handle, notified);
     join
 }

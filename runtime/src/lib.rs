@@ -47,6 +47,7 @@ pub(crate) use kiln_shim::model as loom;
 pub(crate) use kiln_shim::real as loom;
 mod metrics;
 pub mod net;
+mod observe;
 #[cfg(unix)]
 pub mod process;
 mod runtime;
@@ -63,5 +64,6 @@ pub use builder::{Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL
 pub use cell::{JoinError, JoinHandle};
 pub use compute::spawn_compute;
 pub use metrics::RuntimeMetrics;
+pub use observe::HistogramBucket;
 pub use runtime::{run, spawn, spawn_blocking, EnterGuard, Handle, Runtime};
 pub use scheduler::unhandled::UnhandledPanic;

@@ -3,6 +3,8 @@
 //! Workers count in plain fields of their own `Core` and publish them with Relaxed stores to
 //! their `Remote` at every park and every maintenance tick, so counting costs no shared atomic
 //! on the hot path; readings lag by at most one `event_interval`.
+//!
+//! Histograms and the Prometheus exposition are in `observe/metrics.rs`.
 
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::multi::WorkerMetrics;
@@ -30,6 +32,10 @@ pub struct RuntimeMetrics {
 impl RuntimeMetrics {
     pub(crate) fn new(handle: Handle) -> RuntimeMetrics {
         RuntimeMetrics { handle }
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     fn worker(&self, worker: usize) -> &WorkerMetrics {

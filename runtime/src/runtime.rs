@@ -93,6 +93,8 @@ impl Runtime {
         match b.kind {
             Kind::CurrentThread => {
                 let shared = current::Shared::new(b.config(), blocking, b.testing)?;
+                let sched = Scheduler::Current(shared.clone());
+                crate::observe::watchdog::start(&sched)?;
                 Ok(Runtime {
                     handle: Handle {
                         sched: Scheduler::Current(shared),
@@ -109,6 +111,7 @@ impl Runtime {
                     sched: Scheduler::Multi(shared.clone()),
                     compute,
                 };
+                crate::observe::watchdog::start(&handle.sched)?;
                 let mut rt = Runtime {
                     handle: handle.clone(),
                     threads: Vec::with_capacity(workers),
@@ -473,7 +476,7 @@ where
 {
     let at = std::panic::Location::caller();
     context::with_handle(move |h| match h {
-        Some(h) => h.sched.spawn_at(future, at),
+        Some(h) => h.sched.spawn_at(future, crate::cell::TaskMeta::at(at)),
         None => no_runtime_at("kiln::spawn", at),
     })
 }

@@ -26,7 +26,7 @@ pub mod sync {
 
     /// loom's atomics and fence; std's orderings (loom uses them too).
     pub mod atomic {
-        pub use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+        pub use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
         pub use std::sync::atomic::Ordering;
     }
 

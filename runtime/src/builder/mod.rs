@@ -60,6 +60,7 @@ pub struct Builder {
     pub(crate) global_queue_interval: u32,
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
+    pub(crate) observe: crate::observe::Settings,
     pub(crate) metrics: bool,
     pub(crate) timer_spin_limit: Duration,
     pub(crate) worker_time_slice: Duration,
@@ -107,6 +108,7 @@ impl Builder {
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             lifo_slot: true,
             slow_poll_threshold: None,
+            observe: crate::observe::Settings::default(),
             metrics: true,
             timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
@@ -296,6 +298,55 @@ impl Builder {
         self
     }
 
+    /// Starts a watchdog thread that reports (through `log::warn!`) a poll still running after
+    /// `threshold`, *while it runs*: task id, name, spawn location, worker and elapsed time;
+    /// then again with the total when the poll returns. It also reports a worker whose event
+    /// loop has not turned for `threshold`. The watchdog ticks every quarter threshold (1 to
+    /// 50 ms), so a stall is seen within about 1.25 × `threshold`. Dumps then also show
+    /// times since spawn and since the last poll. Costs a small allocation per spawn (the
+    /// task's record of times) and a few relaxed stores per poll; no clock read per poll.
+    /// See `docs/observability.md`.
+    ///
+    /// # Panics
+    /// If `threshold` is zero.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .stall_threshold(std::time::Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn stall_threshold(&mut self, threshold: Duration) -> &mut Builder {
+        assert!(
+            !threshold.is_zero(),
+            "kiln: Builder::stall_threshold must be greater than zero"
+        );
+        self.observe.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Records per-worker histograms of poll time and of schedule latency (wake to poll) in
+    /// [`RuntimeMetrics`](crate::RuntimeMetrics), timing one poll in `sample_every` (rounded
+    /// up to a power of two; `1` times every poll, `0` turns histograms off, the default).
+    /// A timed poll reads the clock three times (wake, start, end), about 60 ns, so sampling
+    /// keeps the average cost per poll low. Dumps then also show poll time per task
+    /// (estimated from the sampled polls) and times since spawn and since the last poll.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread().poll_histograms(1).build().unwrap();
+    /// rt.block_on(async { kiln::spawn(async {}).await.unwrap() });
+    /// let m = rt.metrics();
+    /// let polls: u64 = (0..m.num_workers())
+    ///     .map(|w| m.worker_poll_time_histogram(w).iter().map(|b| b.count).sum::<u64>())
+    ///     .sum();
+    /// assert!(polls >= 1);
+    /// ```
+    pub fn poll_histograms(&mut self, sample_every: u32) -> &mut Builder {
+        self.observe.sample_every = sample_every;
+        self
+    }
+
     /// Whether workers count polls, steals, parks, I/O events and timers for
     /// [`Runtime::metrics`](crate::Runtime::metrics) (default `true`). Counting is per worker,
     /// in plain fields published with relaxed stores at park and maintenance ticks; turning it
@@ -434,6 +485,7 @@ impl Builder {
             lifo_slot: self.lifo_slot,
             slow_poll_threshold: self.slow_poll_threshold,
             metrics: self.metrics,
+            observe: self.observe,
             timer_spin_limit: self.timer_spin_limit,
             unhandled_panic: self.unhandled_panic,
             thread: crate::scheduler::multi::WorkerThreadSpec {
@@ -526,6 +578,7 @@ impl fmt::Debug for Builder {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("lifo_slot", &self.lifo_slot)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("observe", &self.observe)
             .field("metrics", &self.metrics)
             .field("timer_spin_limit", &self.timer_spin_limit)
             .field("worker_time_slice", &self.worker_time_slice)

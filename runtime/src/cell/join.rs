@@ -1,6 +1,6 @@
 //! `JoinHandle` and `JoinError`: the awaiting side of a task.
 
-use super::raw::RawTask;
+use super::raw::{Header, RawTask};
 use super::Id;
 use std::any::Any;
 use std::fmt;
@@ -133,11 +133,48 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct JoinError {
     repr: Repr,
     id: Id,
+    name: Option<Box<str>>,
 }
 
 enum Repr {
     Cancelled,
     Panic(SyncPayload),
+}
+
+/// How a task failed, as its cell stores it: a [`JoinError`] without the id and the name,
+/// which the task header already holds. Keeping them out keeps the cell as small as it was
+/// before names existed; the `JoinHandle` builds the full error when it takes the output.
+pub(crate) struct Failure(Repr);
+
+impl Failure {
+    pub(crate) fn cancelled() -> Failure {
+        Failure(Repr::Cancelled)
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Failure {
+        Failure(Repr::Panic(SyncPayload(payload)))
+    }
+
+    /// The [`JoinError`] of `task`, carrying its id and name.
+    pub(crate) fn into_join_error(self, task: &Header) -> JoinError {
+        JoinError {
+            repr: self.0,
+            id: task.id,
+            name: task.diag.name().map(Box::from),
+        }
+    }
+
+    /// What [`JoinError`]'s `Display` would say, if this is a panic.
+    pub(crate) fn panic_message(&self, task: &Header) -> Option<String> {
+        matches!(self.0, Repr::Panic(_)).then(|| {
+            Describe {
+                repr: &self.0,
+                id: task.id,
+                name: task.diag.name(),
+            }
+            .to_string()
+        })
+    }
 }
 
 /// A panic payload made `Sync` by only ever handing it out by value.
@@ -152,6 +189,7 @@ impl JoinError {
         JoinError {
             repr: Repr::Cancelled,
             id,
+            name: None,
         }
     }
 
@@ -159,6 +197,7 @@ impl JoinError {
         JoinError {
             repr: Repr::Panic(SyncPayload(payload)),
             id,
+            name: None,
         }
     }
 
@@ -230,6 +269,47 @@ impl JoinError {
     pub fn id(&self) -> Id {
         self.id
     }
+
+    /// The name the task was spawned with (see [`task::Builder`](crate::task::Builder)), if any.
+    ///
+    /// ```
+    /// kiln::run(async {
+    ///     let h = kiln::task::Builder::new()
+    ///         .name("worker 7")
+    ///         .spawn(async { panic!("boom") })
+    ///         .unwrap();
+    ///     let err = h.await.unwrap_err();
+    ///     assert_eq!(err.name(), Some("worker 7"));
+    ///     let expected = format!("task 'worker 7' (id {}) panicked with message \"boom\"", err.id());
+    ///     assert_eq!(err.to_string(), expected);
+    /// });
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The text of a [`JoinError`]: `task 'name' (id 7) ...` or `task 7 ...`.
+struct Describe<'a> {
+    repr: &'a Repr,
+    id: Id,
+    name: Option<&'a str>,
+}
+
+impl fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(name) => write!(f, "task '{name}' (id {})", self.id)?,
+            None => write!(f, "task {}", self.id)?,
+        }
+        match self.repr {
+            Repr::Cancelled => f.write_str(" was cancelled"),
+            Repr::Panic(p) => match panic_message(&*p.0) {
+                Some(msg) => write!(f, " panicked with message {msg:?}"),
+                None => f.write_str(" panicked"),
+            },
+        }
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
@@ -241,13 +321,12 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(p) => match panic_message(&*p.0) {
-                Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
-                None => write!(f, "task {} panicked", self.id),
-            },
+        Describe {
+            repr: &self.repr,
+            id: self.id,
+            name: self.name.as_deref(),
         }
+        .fmt(f)
     }
 }
 

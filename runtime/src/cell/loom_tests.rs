@@ -48,7 +48,7 @@ impl Sched {
             fut,
             self.clone(),
             &self.0.owned,
-            std::panic::Location::caller(),
+            super::TaskMeta::at(std::panic::Location::caller()),
         );
         (join, notified.expect("list open"))
     }

@@ -12,9 +12,11 @@
 //! API) uses the safe handles.
 //!
 //! This is the bottom layer of the runtime: it knows a scheduler only through the
-//! [`Schedule`] trait, and imports nothing of the crate but the `loom` shim and the
-//! cooperative budget (`crate::coop`).
+//! [`Schedule`] trait, and imports nothing of the crate but the `loom` shim, the
+//! cooperative budget (`crate::coop`) and the per-poll probe of `crate::observe` (the poll
+//! and schedule hooks, and the observer an owned list carries; see `diag.rs`).
 
+pub(crate) mod diag;
 pub(crate) mod join;
 pub(crate) mod owned;
 pub(crate) mod raw;
@@ -167,7 +169,7 @@ impl Notified {
         let Some(threshold) = threshold else {
             return self.run();
         };
-        let (id, at) = (self.id(), self.0.header().spawned_at);
+        let (id, at) = (self.id(), self.0.header().spawned_at());
         let start = std::time::Instant::now();
         self.run();
         let took = start.elapsed();
@@ -208,6 +210,20 @@ pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> Option<R> {
     }
 }
 
+/// How a task is spawned: where, and under which name (see `diag.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskMeta<'a> {
+    pub(crate) at: &'static std::panic::Location<'static>,
+    pub(crate) name: Option<&'a str>,
+}
+
+impl TaskMeta<'static> {
+    /// An unnamed task spawned at `at`.
+    pub(crate) fn at(at: &'static std::panic::Location<'static>) -> TaskMeta<'static> {
+        TaskMeta { at, name: None }
+    }
+}
+
 /// Creates a task bound to `owned` and hands it to `scheduler`: the one spawn path of every
 /// scheduler flavor. If the owned list is closed (the runtime shut down) the task is already
 /// cancelled and the handle resolves to a cancelled `JoinError`.
@@ -215,14 +231,14 @@ pub(crate) fn spawn<F, S>(
     future: F,
     scheduler: S,
     owned: &owned::OwnedTasks,
-    spawned_at: &'static std::panic::Location<'static>,
+    meta: TaskMeta<'_>,
 ) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule + Clone,
 {
-    let (join, notified) = spawn_task(future, scheduler.clone(), owned, spawned_at);
+    let (join, notified) = spawn_task(future, scheduler.clone(), owned, meta);
     if let Some(task) = notified {
         scheduler.schedule(task);
     }
@@ -236,14 +252,18 @@ pub(crate) fn spawn_task<F, S>(
     future: F,
     scheduler: S,
     owned: &owned::OwnedTasks,
-    spawned_at: &'static std::panic::Location<'static>,
+    meta: TaskMeta<'_>,
 ) -> (JoinHandle<F::Output>, Option<Notified>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
+    let diag = diag::TaskDiag::new(meta, owned.observer().map(|o| &**o));
+    let id = Id::next();
+    // The spawn queues the first poll.
+    diag.stamp_woke_if_sampled(0, id);
+    let raw = RawTask::new(future, scheduler, id, diag);
     let join = JoinHandle::new(raw);
     if owned.bind(raw) {
         (join, Some(Notified(raw)))
@@ -262,14 +282,19 @@ where
 pub(crate) fn unowned<F, S>(
     future: F,
     scheduler: S,
-    spawned_at: &'static std::panic::Location<'static>,
+    meta: TaskMeta<'_>,
 ) -> (JoinHandle<F::Output>, Notified)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, Id::next(), spawned_at);
+    let raw = RawTask::new(
+        future,
+        scheduler,
+        Id::next(),
+        diag::TaskDiag::new(meta, None),
+    );
     // Drop the owned-list reference the cell starts with: nobody holds it.
     raw.header().state.ref_dec();
     (JoinHandle::new(raw), Notified(raw))

@@ -4,14 +4,21 @@
 //! header (`owned_slot`) and is read or written only under its shard's lock. `close_and_shutdown_all`
 //! marks every shard closed under its lock before draining it, so a `bind` that loses the race
 //! sees `closed` and fails: no task can slip in after shutdown and never be cancelled.
+//!
+//! The list also carries the runtime's [`Observer`], so a task can record its spawn time
+//! before it is published, and [`OwnedTasks::for_each`] lets a dump read every live task,
+//! one shard lock at a time (the list's reference keeps each task alive while it is read).
 
 use super::RawTask;
 use crate::loom::sync::Mutex;
+use crate::observe::Observer;
 use slab::Slab;
+use std::sync::Arc;
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
     mask: usize,
+    observer: Option<Arc<Observer>>,
 }
 
 struct Shard {
@@ -33,7 +40,42 @@ impl OwnedTasks {
                 })
                 .collect(),
             mask: n - 1,
+            observer: None,
         }
+    }
+
+    /// A list whose tasks report to `observer` (a runtime's main list).
+    pub(crate) fn observed(shards: usize, observer: Arc<Observer>) -> OwnedTasks {
+        OwnedTasks {
+            observer: Some(observer),
+            ..OwnedTasks::new(shards)
+        }
+    }
+
+    pub(crate) fn observer(&self) -> Option<&Arc<Observer>> {
+        self.observer.as_ref()
+    }
+
+    /// Calls `f` on every task in the list, holding one shard's lock at a time: `f` must be
+    /// brief and must not spawn, complete or wake tasks.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(RawTask)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for (_, &task) in shard.tasks.iter() {
+                f(task);
+            }
+        }
+    }
+
+    /// Calls `f` on the task with id `id`, if it is in the list, under its shard's lock.
+    pub(crate) fn with_task<R>(&self, id: u64, f: impl FnOnce(RawTask) -> R) -> Option<R> {
+        let shard = self.shards[id as usize & self.mask].lock();
+        let task = shard
+            .tasks
+            .iter()
+            .map(|(_, &t)| t)
+            .find(|t| t.header().id.as_u64() == id)?;
+        Some(f(task))
     }
 
     fn shard(&self, task: RawTask) -> &Mutex<Shard> {
@@ -47,6 +89,7 @@ impl OwnedTasks {
             return false;
         }
         let key = shard.tasks.insert(task);
+        let key = u32::try_from(key).expect("kiln: more than 2^32 live tasks in one owned shard");
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
         task.header()
             .owned_slot
@@ -58,7 +101,7 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, task: RawTask) -> bool {
         let mut shard = self.shard(task).lock();
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        let key = task.header().owned_slot.with(|slot| unsafe { *slot });
+        let key = task.header().owned_slot.with(|slot| unsafe { *slot }) as usize;
         if shard.tasks.get(key) == Some(&task) {
             shard.tasks.remove(key);
             true

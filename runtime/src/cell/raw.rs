@@ -12,11 +12,19 @@
 //!   that saw `JOIN_INTEREST` unset at completion (see `state.rs`).
 //! - `join_waker`: see the join waker protocol in `state.rs`.
 //! - `owned_slot`: only under the lock of the owned-list shard the task is bound to.
+//! - `polls`: written only by the thread holding `RUNNING` (Relaxed load + store, no
+//!   read-modify-write), read by dumps at any time; a diagnostic that orders nothing.
+//! - `diag`: set at creation, then read-only (see `diag.rs`).
+//!
+//! `owned_slot` and `polls` are 32 bits each so that they share one word and the header stays
+//! five words: diagnostics must not make a cell larger (a larger cell can fall out of the
+//! allocator's fast size classes, which costs every spawn).
 
-use super::join::JoinError;
+use super::join::{Failure, JoinError};
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
 use super::{Id, Schedule};
 use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::any::Any;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -32,9 +40,38 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     pub(crate) id: Id,
     /// Index in the owned-list shard; guarded by that shard's lock.
-    pub(crate) owned_slot: UnsafeCell<usize>,
-    /// Where the task was spawned (for slow-poll reports).
-    pub(crate) spawned_at: &'static std::panic::Location<'static>,
+    pub(crate) owned_slot: UnsafeCell<u32>,
+    /// Started polls (wrapping), for dumps.
+    polls: AtomicU32,
+    /// Spawn location, name and observed-runtime fields (see `diag.rs`).
+    pub(crate) diag: super::diag::TaskDiag,
+}
+
+// Diagnostics must not grow the cell (see the module docs): the header stays five words, as it
+// was before tasks recorded names and poll counts, so a small task's cell stays in the
+// allocator's fast size classes when observability is off.
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<Header>() == 5 * std::mem::size_of::<usize>());
+
+impl Header {
+    /// Where the task was spawned (for slow-poll reports, dumps and stall reports).
+    pub(crate) fn spawned_at(&self) -> &'static std::panic::Location<'static> {
+        self.diag.spawned_at()
+    }
+
+    /// Polls started so far.
+    #[inline]
+    pub(crate) fn polls(&self) -> u32 {
+        self.polls.load(Relaxed)
+    }
+
+    /// Starts a poll (the caller holds `RUNNING`): bumps the count, returns the count before.
+    #[inline]
+    pub(crate) fn begin_poll(&self) -> u32 {
+        let n = self.polls.load(Relaxed);
+        self.polls.store(n.wrapping_add(1), Relaxed);
+        n
+    }
 }
 
 struct Vtable {
@@ -48,7 +85,8 @@ struct Vtable {
 
 enum Stage<F: Future> {
     Running(F),
-    Finished(Result<F::Output, JoinError>),
+    /// The output, or how the task failed (the `JoinHandle` turns that into a `JoinError`).
+    Finished(Result<F::Output, Failure>),
     Consumed,
 }
 
@@ -75,12 +113,7 @@ unsafe impl Sync for RawTask {}
 
 impl RawTask {
     /// Allocates a task with three references (see `State::new`).
-    pub(crate) fn new<F, S>(
-        future: F,
-        scheduler: S,
-        id: Id,
-        spawned_at: &'static std::panic::Location<'static>,
-    ) -> RawTask
+    pub(crate) fn new<F, S>(future: F, scheduler: S, id: Id, diag: super::diag::TaskDiag) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -91,8 +124,9 @@ impl RawTask {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
                 id,
-                owned_slot: UnsafeCell::new(usize::MAX),
-                spawned_at,
+                owned_slot: UnsafeCell::new(u32::MAX),
+                polls: AtomicU32::new(0),
+                diag,
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -182,6 +216,7 @@ unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller hands over a live `Notified` reference.
     let cell = unsafe { cell::<F, S>(ptr) };
+    crate::observe::on_schedule(&cell.header);
     cell.scheduler
         .schedule(super::Notified::from_raw(RawTask { ptr }));
 }
@@ -208,6 +243,7 @@ where
     let mut cx = Context::from_waker(&waker);
     let polled = catch_unwind(AssertUnwindSafe(|| {
         let _id = super::CurrentId::enter(cell.header.id);
+        let _probe = crate::observe::PollGuard::enter(&cell.header);
         cell.stage.with_mut(|stage| {
             // SAFETY: we hold RUNNING, so we have exclusive access to the stage; the future is
             // never moved out of the cell while it is `Running`, so pinning it is sound.
@@ -224,16 +260,18 @@ where
             ToIdle::Idle => {}
             // SAFETY: our reference was the last.
             ToIdle::IdleDealloc => unsafe { dealloc::<F, S>(ptr) },
-            ToIdle::Notified => cell
-                .scheduler
-                .yield_now(super::Notified::from_raw(RawTask { ptr })),
+            ToIdle::Notified => {
+                crate::observe::on_schedule(&cell.header);
+                cell.scheduler
+                    .yield_now(super::Notified::from_raw(RawTask { ptr }))
+            }
             ToIdle::Cancel => cancel_and_complete(cell, ptr),
         },
         Err(payload) => {
             let dropped = drop_future(cell);
             // A panic in the future's destructor is dropped: the poll's panic is the cause.
             drop(dropped);
-            complete(cell, ptr, Err(JoinError::panic(cell.header.id, payload)));
+            complete(cell, ptr, Err(Failure::panic(payload)));
         }
     }
 }
@@ -253,15 +291,15 @@ where
     S: Schedule,
 {
     let err = match drop_future(cell) {
-        Ok(()) => JoinError::cancelled(cell.header.id),
-        Err(payload) => JoinError::panic(cell.header.id, payload),
+        Ok(()) => Failure::cancelled(),
+        Err(payload) => Failure::panic(payload),
     };
     complete(cell, ptr, Err(err));
 }
 
 /// Stores the output, publishes `COMPLETE`, notifies the `JoinHandle`, releases the task from
 /// its owned list and drops the runner's reference. The caller holds RUNNING.
-fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>, output: Result<F::Output, JoinError>)
+fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>, output: Result<F::Output, Failure>)
 where
     F: Future,
     S: Schedule,
@@ -277,7 +315,9 @@ where
     if !snapshot.has_join_interest() {
         // Nobody will read the output: it is ours to drop. Its destructor may panic.
         // SAFETY: without JOIN_INTEREST nobody else touches the stage after COMPLETE.
-        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
+        let unhandled = cell
+            .stage
+            .with(|stage| panic_message(unsafe { &*stage }, &cell.header));
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: as above.
             cell.stage
@@ -318,9 +358,9 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// The panic a finished stage holds, described for `Schedule::unhandled_panic`.
-fn panic_message<F: Future>(stage: &Stage<F>) -> Option<String> {
+fn panic_message<F: Future>(stage: &Stage<F>, header: &Header) -> Option<String> {
     match stage {
-        Stage::Finished(Err(e)) if e.is_panic() => Some(e.to_string()),
+        Stage::Finished(Err(e)) => e.panic_message(header),
         _ => None,
     }
 }
@@ -338,6 +378,7 @@ unsafe fn try_read_output<F: Future, S>(ptr: NonNull<Header>, dst: *mut (), wake
     let Stage::Finished(output) = stage else {
         panic!("kiln: JoinHandle polled after it returned its output");
     };
+    let output = output.map_err(|e| e.into_join_error(&cell.header));
     // SAFETY: the caller guarantees `dst` is a `Poll<Result<F::Output, JoinError>>`.
     unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
 }
@@ -373,7 +414,9 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     if prev.is_complete() {
         // The output is ours to drop; a panicking destructor must not escape a `drop`.
         // SAFETY: COMPLETE was set before we unset JOIN_INTEREST: the stage is ours.
-        let unhandled = cell.stage.with(|stage| panic_message(unsafe { &*stage }));
+        let unhandled = cell
+            .stage
+            .with(|stage| panic_message(unsafe { &*stage }, &cell.header));
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: as above.
             cell.stage

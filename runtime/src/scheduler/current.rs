@@ -93,7 +93,7 @@ impl Shared {
         };
         Ok(Arc::new(Shared {
             inject: Mutex::new(VecDeque::new()),
-            owned: OwnedTasks::new(1),
+            owned: OwnedTasks::observed(1, crate::observe::Observer::new(1, config.observe)),
             driver: driver.clone(),
             peers: Arc::new(Peers::new(vec![driver.clone()])),
             shutdown: AtomicBool::new(false),
@@ -196,6 +196,7 @@ impl Shared {
         };
         // If the main future panics, the core goes back for the next `block_on`.
         let _restore = RestoreCore { shared: self, cx };
+        let _observe = crate::observe::enter_worker_of(&self.owned, 0);
         let main = Arc::new(MainWaker {
             woken: std::sync::atomic::AtomicBool::new(true),
             driver: self.driver.clone(),
@@ -231,12 +232,14 @@ impl Shared {
                 continue;
             }
             let timeout = if idle { None } else { Some(Duration::ZERO) };
+            crate::observe::loop_turned(&self.owned, 0, idle);
             let stats = cx
                 .driver
                 .borrow_mut()
                 .as_mut()
                 .expect("driver present while driving")
                 .park(timeout);
+            crate::observe::loop_turned(&self.owned, 0, false);
             self.count_turn(cx, ran, idle, &stats);
         };
         let core = cx.core.borrow_mut().take().expect("core present");

@@ -33,22 +33,44 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_at(future, std::panic::Location::caller())
+        self.spawn_at(
+            future,
+            crate::cell::TaskMeta::at(std::panic::Location::caller()),
+        )
     }
 
-    /// Spawns `future`, reporting `at` as its spawn location (slow-poll reports).
+    /// Spawns `future` with `meta`'s spawn location (slow-poll reports) and name.
     pub(crate) fn spawn_at<F>(
         &self,
         future: F,
-        at: &'static std::panic::Location<'static>,
+        meta: crate::cell::TaskMeta<'_>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         match self {
-            Scheduler::Multi(s) => cell::spawn(future, s.clone(), &s.owned, at),
-            Scheduler::Current(s) => cell::spawn(future, s.clone(), &s.owned, at),
+            Scheduler::Multi(s) => cell::spawn(future, s.clone(), &s.owned, meta),
+            Scheduler::Current(s) => cell::spawn(future, s.clone(), &s.owned, meta),
+        }
+    }
+
+    /// The runtime's observation state (histograms, watchdog probes, blocking registry).
+    pub(crate) fn observer(&self) -> &Arc<crate::observe::Observer> {
+        let owned = match self {
+            Scheduler::Multi(s) => &s.owned,
+            Scheduler::Current(s) => &s.owned,
+        };
+        owned
+            .observer()
+            .expect("kiln: a runtime's owned list always carries its observer")
+    }
+
+    /// The runtime's owned list (every live non-blocking task).
+    pub(crate) fn owned(&self) -> &crate::cell::owned::OwnedTasks {
+        match self {
+            Scheduler::Multi(s) => &s.owned,
+            Scheduler::Current(s) => &s.owned,
         }
     }
 

@@ -8,6 +8,8 @@
 
 mod block_in_place;
 mod budget;
+mod builder;
+mod dump;
 mod group;
 mod group_error;
 mod join_set;
@@ -16,6 +18,8 @@ mod tracker;
 pub use crate::cell::{id, try_id, Id, JoinError, JoinHandle};
 pub use block_in_place::block_in_place;
 pub use budget::{consume_budget, unconstrained, Unconstrained};
+pub use builder::Builder;
+pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use group::{group, GroupError, GroupSpawner, TaskGroup};
 pub use join_set::JoinSet;
 pub use tracker::{TaskTracker, TrackedFuture, TrackerWait};

@@ -39,7 +39,11 @@ impl Schedule for Noop {
 }
 
 fn task() -> Notified {
-    let (join, notified) = crate::cell::unowned(async {}, Noop, std::panic::Location::caller());
+    let (join, notified) = crate::cell::unowned(
+        async {},
+        Noop,
+        crate::cell::TaskMeta::at(std::panic::Location::caller()),
+    );
     drop(join);
     notified
 }

@@ -71,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) lifo_slot: bool,
     pub(crate) slow_poll_threshold: Option<Duration>,
     pub(crate) metrics: bool,
+    /// `Builder::stall_threshold` and `Builder::poll_histograms`.
+    pub(crate) observe: crate::observe::Settings,
     /// `Builder::timer_spin_limit`: the most a parked worker spins before a timer deadline.
     pub(crate) timer_spin_limit: Duration,
     /// `Builder::unhandled_panic`.
@@ -174,7 +176,10 @@ impl Shared {
             peers,
             inject: Inject::new(),
             idle: Idle::new(workers),
-            owned: OwnedTasks::new(workers * 4),
+            owned: OwnedTasks::observed(
+                workers * 4,
+                crate::observe::Observer::new(workers, config.observe),
+            ),
             shutdown: AtomicBool::new(false),
             unhandled: crate::scheduler::unhandled::Unhandled::new(config.unhandled_panic),
             config,

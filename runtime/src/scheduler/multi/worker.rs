@@ -137,6 +137,7 @@ pub(super) fn run_core(exit: &mut WorkerExit, core: Core, driver: Driver) {
         shared.peers.clone(),
         index,
     ));
+    let _observe = crate::observe::enter_worker_of(&shared.owned, index);
     cx.note_cpu();
     cx.run();
     if cx.handed_off.get() {
@@ -189,6 +190,7 @@ impl WorkerContext {
     fn maintenance(&self) {
         let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
         self.note_cpu();
+        crate::observe::loop_turned(&self.shared.owned, self.index, false);
         let mut core = self.core.borrow_mut();
         core.record_park(stats, false);
         core.publish(&self.shared);
@@ -318,9 +320,11 @@ impl WorkerContext {
         if parked {
             let timeout = shared.peers.timer_bound(index);
             self.core.borrow_mut().parked = true;
+            crate::observe::loop_turned(&shared.owned, index, true);
             // Contained here so that `unpark_self` below always runs.
             let stats = crate::cell::contain_panic(|| self.driver.borrow_mut().park(timeout))
                 .unwrap_or_default();
+            crate::observe::loop_turned(&shared.owned, index, false);
             self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);
         }

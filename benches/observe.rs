@@ -1,0 +1,218 @@
+//! The cost of observability: `spawn_many`, `yield_many`, `ping_pong` and `chained_spawn`
+//! (the workloads of `benches/scheduler.rs`) on a runtime with task names, poll histograms and
+//! the stall watchdog on, against the same runtime with all of them off, in one process.
+//!
+//! Run: `cargo bench --bench observe`. Rounds alternate off/on (A/B/A/B) so both see the same
+//! machine state; each run records wall time and the process's CPU time (`getrusage`), and
+//! the medians are printed. `OBSERVE_ROUNDS=n` sets the rounds (default 31);
+//! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code);
+//! `OBSERVE_ONLY=a,b` runs only the named workloads; `OBSERVE_SAMPLE=n` sets the "on"
+//! runtime's `poll_histograms(n)` (default 8).
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+const WORKERS: usize = 2;
+const NUM_SPAWN: usize = 10_000;
+const YIELD_TASKS: usize = 200;
+const NUM_YIELD: usize = 1_000;
+const NUM_PINGS: usize = 1_000;
+const CHAIN: usize = 1_000;
+
+fn build_off() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap()
+}
+
+/// `OBSERVE_SAMPLE=n`: time one poll in `n` on the "on" runtime (default 8).
+fn sample_every() -> u32 {
+    std::env::var("OBSERVE_SAMPLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
+fn build_on() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .stall_threshold(Duration::from_millis(100))
+        .poll_histograms(sample_every())
+        .build()
+        .unwrap()
+}
+
+/// Spawns with a name when `named` (the "on" runtime), plainly otherwise.
+fn spawn<F>(named: bool, fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if named {
+        drop(spawn_named(fut));
+    } else {
+        drop(kiln::spawn(fut));
+    }
+}
+
+fn spawn_named<F>(fut: F) -> kiln::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    kiln::task::Builder::new()
+        .name("bench task")
+        .spawn(fut)
+        .unwrap()
+}
+
+fn spawn_many(rt: &kiln::Runtime, named: bool) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let rem = Arc::new(AtomicUsize::new(NUM_SPAWN));
+    drop(rt.spawn(async move {
+        for _ in 0..NUM_SPAWN {
+            let (rem, tx) = (rem.clone(), tx.clone());
+            spawn(named, async move {
+                if rem.fetch_sub(1, Relaxed) == 1 {
+                    tx.send(()).unwrap();
+                }
+            });
+        }
+    }));
+    rx.recv().unwrap();
+}
+
+fn yield_many(rt: &kiln::Runtime, named: bool) {
+    let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
+    let _enter = rt.enter();
+    for _ in 0..YIELD_TASKS {
+        let tx = tx.clone();
+        spawn(named, async move {
+            for _ in 0..NUM_YIELD {
+                kiln::task::yield_now().await;
+            }
+            tx.send(()).unwrap();
+        });
+    }
+    for _ in 0..YIELD_TASKS {
+        rx.recv().unwrap();
+    }
+}
+
+fn ping_pong(rt: &kiln::Runtime, named: bool) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    drop(rt.spawn(async move {
+        let rem = Arc::new(AtomicUsize::new(NUM_PINGS));
+        for _ in 0..NUM_PINGS {
+            let (rem, tx) = (rem.clone(), tx.clone());
+            spawn(named, async move {
+                let (tx1, rx1) = kiln::sync::oneshot::channel();
+                let (tx2, rx2) = kiln::sync::oneshot::channel();
+                spawn(named, async move {
+                    rx1.await.unwrap();
+                    tx2.send(()).unwrap();
+                });
+                tx1.send(()).unwrap();
+                rx2.await.unwrap();
+                if rem.fetch_sub(1, Relaxed) == 1 {
+                    tx.send(()).unwrap();
+                }
+            });
+        }
+    }));
+    rx.recv().unwrap();
+}
+
+fn chained_spawn(rt: &kiln::Runtime, named: bool) {
+    fn chain(n: usize, named: bool, tx: mpsc::SyncSender<()>) {
+        if n == 0 {
+            tx.send(()).unwrap();
+        } else {
+            spawn(named, async move { chain(n - 1, named, tx) });
+        }
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    drop(rt.spawn(async move { chain(CHAIN, named, tx) }));
+    rx.recv().unwrap();
+}
+
+/// User + system CPU time of the whole process.
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` writes into the zeroed struct we own; RUSAGE_SELF is valid.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn measure(rt: &kiln::Runtime, named: bool, work: fn(&kiln::Runtime, bool)) -> (f64, f64) {
+    let (w0, c0) = (Instant::now(), cpu_time());
+    work(rt, named);
+    let (w, c) = (w0.elapsed(), cpu_time() - c0);
+    (w.as_secs_f64() * 1e3, c.as_secs_f64() * 1e3)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("OBSERVE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(31);
+    let only_off = std::env::var_os("OBSERVE_ONLY_OFF").is_some();
+    type Workload = fn(&kiln::Runtime, bool);
+    let only: Option<String> = std::env::var("OBSERVE_ONLY").ok();
+    let workloads: [(&str, Workload); 4] = [
+        ("spawn_many", spawn_many),
+        ("yield_many", yield_many),
+        ("ping_pong", ping_pong),
+        ("chained_spawn", chained_spawn),
+    ];
+    println!(
+        "workload      off wall ms  off cpu ms   on wall ms   on cpu ms  wall on/off  cpu on/off"
+    );
+    for (name, work) in workloads {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|o| o == name))
+        {
+            continue;
+        }
+        let (off, on) = (build_off(), build_on());
+        // Warm-up: thread start, allocator pools.
+        for _ in 0..3 {
+            work(&off, false);
+            if !only_off {
+                work(&on, true);
+            }
+        }
+        let (mut ow, mut oc, mut nw, mut nc) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            let (w, c) = measure(&off, false, work);
+            ow.push(w);
+            oc.push(c);
+            if !only_off {
+                let (w, c) = measure(&on, true, work);
+                nw.push(w);
+                nc.push(c);
+            }
+        }
+        let (ow, oc) = (median(&mut ow), median(&mut oc));
+        if only_off {
+            println!("{name:<13} {ow:>12.3} {oc:>11.3}");
+            continue;
+        }
+        let (nw, nc) = (median(&mut nw), median(&mut nc));
+        println!(
+            "{name:<13} {ow:>12.3} {oc:>11.3} {nw:>12.3} {nc:>11.3} {:>12.3} {:>11.3}",
+            nw / ow,
+            nc / oc
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! What a task records about itself for dumps, stall reports and `JoinError`s.
+//!
+//! The header pays for this with one word, [`TaskDiag`], plus the poll count that shares a
+//! word with the owned-list slot (see `raw.rs`), so a task cell is no larger than it would be
+//! without diagnostics. `TaskDiag` is a tagged pointer, set when the cell is created and never
+//! changed afterwards:
+//! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
+//!   that does not observe polls records nothing else, and allocates nothing.
+//! - low bit 1: a [`DiagExt`] owned by the task (freed with it), holding the spawn location,
+//!   the name (inline up to 30 bytes, so a named spawn allocates once more, not twice) and the
+//!   fields of an observed runtime. Allocated only for a named task or on a
+//!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
+//!
+//! `DiagExt` field access:
+//! - `spawned_at`, `name`, `spawned`, `sample`: written at creation, read-only afterwards.
+//! - `last_poll`, `poll_ns`: written only by the thread holding the task's `RUNNING` flag
+//!   (Relaxed load + store, no read-modify-write), read by dumps at any time.
+//! - `woke`: stamped by whoever queues the task for a sampled poll, cleared by that poll.
+//!
+//! All of these are diagnostics: they never order other memory, so every access is Relaxed.
+//! The pointer itself is published with the task (the owned list's lock, the run queues).
+
+use super::{Id, TaskMeta};
+use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::panic::Location;
+use std::ptr::NonNull;
+
+/// The tag bit of a [`TaskDiag`] that points to a [`DiagExt`].
+const EXT: usize = 1;
+
+// Both pointees are at least 2-aligned, so the low bit is free for the tag.
+const _: () = assert!(std::mem::align_of::<Location<'static>>() >= 2);
+const _: () = assert!(std::mem::align_of::<DiagExt>() >= 2);
+
+/// See the module documentation.
+pub(crate) struct TaskDiag {
+    tagged: NonNull<u8>,
+}
+
+// SAFETY: the pointer is set at creation and never changed; it points either to a
+// `&'static Location` (Sync) or to a `DiagExt` owned by this value whose shared parts are
+// immutable or atomics, so sharing and sending it across threads is sound.
+unsafe impl Send for TaskDiag {}
+// SAFETY: as above.
+unsafe impl Sync for TaskDiag {}
+
+/// The optional part of a [`TaskDiag`].
+struct DiagExt {
+    spawned_at: &'static Location<'static>,
+    name: Option<TaskName>,
+    /// Estimated total poll time in ns (sampled polls × the sampling interval).
+    poll_ns: AtomicU64,
+    /// Coarse clock at the start of the last poll; 0 = not recorded.
+    last_poll: AtomicU64,
+    /// Coarse clock at spawn; 0 = not recorded.
+    spawned: u64,
+    /// `now_ns()` when the task was queued for a sampled poll; 0 = none.
+    woke: AtomicU64,
+    /// The runtime's sampling interval (a power of two), 0 = histograms off.
+    sample: u32,
+}
+
+/// Names up to this many bytes live in the [`DiagExt`] itself.
+const INLINE_NAME: usize = 30;
+
+/// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
+/// a longer one in a box of its own.
+enum TaskName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Boxed(Box<str>),
+}
+
+impl TaskName {
+    fn new(name: &str) -> TaskName {
+        if name.len() > INLINE_NAME {
+            return TaskName::Boxed(Box::from(name));
+        }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        TaskName::Inline {
+            len: name.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("an inline name is a copy of a whole str"),
+            TaskName::Boxed(name) => name,
+        }
+    }
+}
+
+impl Drop for TaskDiag {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(ext) = self.ext_ptr() {
+            // SAFETY: a tagged pointer came from `Box::into_raw` in `TaskDiag::new` and is
+            // owned by this value alone; `&mut self` means nobody else reads it now.
+            drop(unsafe { Box::from_raw(ext) });
+        }
+    }
+}
+
+impl TaskDiag {
+    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
+    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs).
+    #[inline]
+    pub(crate) fn new(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+        let observer = observer.filter(|o| o.is_active());
+        if meta.name.is_none() && observer.is_none() {
+            return TaskDiag {
+                tagged: NonNull::from(meta.at).cast(),
+            };
+        }
+        TaskDiag::with_ext(meta, observer)
+    }
+
+    #[inline(never)]
+    fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+        let ext = Box::into_raw(Box::new(DiagExt {
+            spawned_at: meta.at,
+            name: meta.name.map(TaskName::new),
+            poll_ns: AtomicU64::new(0),
+            last_poll: AtomicU64::new(0),
+            spawned: observer.map_or(0, |o| o.coarse_now()),
+            woke: AtomicU64::new(0),
+            sample: observer.map_or(0, |o| o.settings.sample_every),
+        }));
+        let tagged = ext.cast::<u8>().wrapping_add(EXT);
+        TaskDiag {
+            // SAFETY: `ext` is a non-null, 2-aligned heap pointer, so adding 1 stays non-null.
+            tagged: unsafe { NonNull::new_unchecked(tagged) },
+        }
+    }
+
+    #[inline]
+    fn ext_ptr(&self) -> Option<*mut DiagExt> {
+        let p = self.tagged.as_ptr();
+        (p as usize & EXT != 0).then(|| p.wrapping_sub(EXT).cast::<DiagExt>())
+    }
+
+    #[inline]
+    fn ext(&self) -> Option<&DiagExt> {
+        // SAFETY: a tagged pointer is a live `DiagExt` owned by `self`, freed only in `Drop`.
+        self.ext_ptr().map(|p| unsafe { &*p })
+    }
+
+    /// Whether the task records only its spawn location (nothing to update per poll).
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.ext_ptr().is_none()
+    }
+
+    /// Where the task was spawned.
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        match self.ext() {
+            Some(e) => e.spawned_at,
+            // SAFETY: an untagged pointer is the `&'static Location` stored by `new`.
+            None => unsafe { self.tagged.cast::<Location<'static>>().as_ref() },
+        }
+    }
+
+    /// The task's name, if it was spawned with one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.ext()
+            .and_then(|e| e.name.as_ref())
+            .map(TaskName::as_str)
+    }
+
+    pub(crate) fn set_last_poll(&self, coarse: u64) {
+        if let Some(e) = self.ext() {
+            e.last_poll.store(coarse, Relaxed);
+        }
+    }
+
+    pub(crate) fn add_poll_time(&self, ns: u64) {
+        if let Some(e) = self.ext() {
+            e.poll_ns
+                .store(e.poll_ns.load(Relaxed).saturating_add(ns), Relaxed);
+        }
+    }
+
+    /// Whether the poll that follows `polls` earlier polls is timed (one in `every`, spread
+    /// over tasks by id so that one-poll tasks are sampled too).
+    pub(crate) fn is_sampled(polls: u64, id: Id, every: u32) -> bool {
+        polls.wrapping_add(id.as_u64()) & u64::from(every - 1) == 0
+    }
+
+    /// Stamps the wake time if the task's next poll (after `polls` polls) is sampled.
+    pub(crate) fn stamp_woke_if_sampled(&self, polls: u32, id: Id) {
+        let Some(e) = self.ext() else { return };
+        let every = e.sample;
+        if every != 0 && Self::is_sampled(u64::from(polls), id, every) {
+            e.woke.store(crate::observe::now_ns(), Relaxed);
+        }
+    }
+
+    pub(crate) fn take_woke(&self) -> u64 {
+        let Some(e) = self.ext() else { return 0 };
+        let w = e.woke.load(Relaxed);
+        if w != 0 {
+            e.woke.store(0, Relaxed);
+        }
+        w
+    }
+
+    /// A consistent-enough reading for a dump.
+    pub(crate) fn read(&self) -> DiagReading {
+        let ext = self.ext();
+        DiagReading {
+            poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
+            timed: ext.is_some_and(|e| e.sample != 0),
+            last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
+            spawned: ext.map_or(0, |e| e.spawned),
+        }
+    }
+}
+
+/// See [`TaskDiag::read`].
+pub(crate) struct DiagReading {
+    pub(crate) poll_ns: u64,
+    pub(crate) timed: bool,
+    pub(crate) last_poll: u64,
+    pub(crate) spawned: u64,
+}

@@ -1,0 +1,323 @@
+//! Seeing inside a running runtime: per-poll probes, the coarse clock, histograms and the
+//! stall watchdog.
+//!
+//! Cost model (everything that reads a clock is opt-in):
+//! - Always: each poll bumps its task's poll count (a Relaxed store to the task header the
+//!   runner already owns) and publishes the running task's id in its worker's probe (a store
+//!   to a line only that worker writes); a named spawn allocates its name record. No clock
+//!   read, no read-modify-write, no lock. This is what makes
+//!   [`Handle::dump`](crate::Handle::dump) work by default.
+//! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
+//!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`]; each
+//!   poll stores that clock (not `Instant::now()`) as its start, and publishes which task runs
+//!   on its worker, so the watchdog can see a poll that does not return. Dumps then show
+//!   times since spawn and since the last poll, at the resolution of the tick.
+//! - With histograms on, one poll in `sample_every` (power of two) is timed precisely: the
+//!   wake that queued it stamps `Instant::now()` in the header, and the poll reads the clock
+//!   before and after. Those go to the worker's schedule-latency and poll-time histograms,
+//!   and (scaled by `sample_every`) to the task's total poll time.
+//!
+//! Field access: a [`WorkerProbe`] is written only by its worker thread (the thread that
+//! entered it with [`enter_worker`]) and read by the watchdog and metrics readers; all fields
+//! are Relaxed atomics used as diagnostics, never to synchronize other memory.
+
+pub(crate) mod histogram;
+mod metrics;
+pub(crate) mod watchdog;
+
+pub use metrics::HistogramBucket;
+
+use crate::cell::diag::TaskDiag;
+use crate::cell::owned::OwnedTasks;
+use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use histogram::Histogram;
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What the builder asked to observe.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Settings {
+    /// `Builder::stall_threshold`.
+    pub(crate) stall_threshold: Option<Duration>,
+    /// `Builder::poll_histograms`: time one poll in this many (a power of two); 0 = off.
+    pub(crate) sample_every: u32,
+}
+
+/// Coarse-clock value meaning "this worker is parked" (its loop is not expected to turn).
+pub(crate) const PARKED: u64 = u64::MAX;
+
+/// Nanoseconds since a process-wide origin, never 0 (0 means "not recorded").
+pub(crate) fn now_ns() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(|| Instant::now() - Duration::from_nanos(1));
+    (origin.elapsed().as_nanos() as u64).max(1)
+}
+
+/// One runtime's observation state, shared by its workers and its watchdog.
+pub(crate) struct Observer {
+    pub(crate) settings: Settings,
+    /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
+    clock: AtomicU64,
+    pub(crate) workers: Box<[WorkerProbe]>,
+    /// `spawn_blocking` tasks, so dumps can list them (never closed: each leaves on completion).
+    pub(crate) blocking: OwnedTasks,
+}
+
+/// What other threads see of one worker's current poll and loop, and its histograms.
+#[repr(align(128))]
+pub(crate) struct WorkerProbe {
+    pub(crate) index: u32,
+    /// Bumped at the start of each poll while active.
+    pub(crate) seq: AtomicU64,
+    /// Id of the task being polled, 0 between polls (written on every runtime, observed or not).
+    pub(crate) task: AtomicU64,
+    /// Coarse clock at the start of the current poll.
+    pub(crate) started: AtomicU64,
+    /// The `seq` of a poll the watchdog reported as stalled.
+    pub(crate) reported: AtomicU64,
+    /// Coarse clock at the last turn of the event loop, or [`PARKED`].
+    pub(crate) turned: AtomicU64,
+    /// The `turned` value the watchdog reported as stuck (reported once per value).
+    pub(crate) turn_reported: AtomicU64,
+    pub(crate) poll_time: Histogram,
+    pub(crate) schedule_latency: Histogram,
+}
+
+impl Observer {
+    pub(crate) fn new(workers: usize, settings: Settings) -> Arc<Observer> {
+        let mut settings = settings;
+        if settings.sample_every != 0 {
+            settings.sample_every = settings.sample_every.next_power_of_two();
+        }
+        let active = settings.stall_threshold.is_some() || settings.sample_every != 0;
+        Arc::new(Observer {
+            settings,
+            // Running from the start, so a worker stuck before the first tick is seen.
+            clock: AtomicU64::new(if active { now_ns() } else { 0 }),
+            workers: (0..workers)
+                .map(|i| WorkerProbe {
+                    index: i as u32,
+                    seq: AtomicU64::new(0),
+                    task: AtomicU64::new(0),
+                    started: AtomicU64::new(0),
+                    reported: AtomicU64::new(0),
+                    turned: AtomicU64::new(PARKED),
+                    turn_reported: AtomicU64::new(0),
+                    poll_time: Histogram::default(),
+                    schedule_latency: Histogram::default(),
+                })
+                .collect(),
+            blocking: OwnedTasks::new(1),
+        })
+    }
+
+    /// Whether the watchdog thread runs and polls record times.
+    pub(crate) fn is_active(&self) -> bool {
+        self.settings.stall_threshold.is_some() || self.settings.sample_every != 0
+    }
+
+    /// How often the watchdog ticks: a quarter of the stall threshold (so a stall is seen
+    /// within 1.25× the threshold), between 1 ms and 50 ms; 10 ms without a threshold.
+    pub(crate) fn period(&self) -> Duration {
+        match self.settings.stall_threshold {
+            Some(t) => (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
+            None => Duration::from_millis(10),
+        }
+    }
+
+    /// The coarse clock (0 while the observer is inactive).
+    pub(crate) fn coarse_now(&self) -> u64 {
+        self.clock.load(Relaxed)
+    }
+
+    pub(crate) fn tick(&self) {
+        self.clock.store(now_ns(), Relaxed);
+    }
+
+    /// The worker's event loop turned (it polled its poller or is about to park).
+    pub(crate) fn loop_turned(&self, worker: usize, parking: bool) {
+        if !self.is_active() {
+            return;
+        }
+        let v = if parking { PARKED } else { self.coarse_now() };
+        self.workers[worker].turned.store(v, Relaxed);
+    }
+}
+
+thread_local! {
+    /// The probe of the worker this thread runs (null elsewhere).
+    static PROBE: Cell<*const WorkerProbe> = const { Cell::new(std::ptr::null()) };
+    /// The worker's observer if it is active (null otherwise, so an unobserved poll needs no
+    /// dereference to learn that).
+    static OBSERVER: Cell<*const Observer> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Makes `worker`'s probe current on this thread until dropped (polls record into it).
+pub(crate) struct WorkerGuard {
+    observer: Arc<Observer>,
+    worker: usize,
+    prev: (*const WorkerProbe, *const Observer),
+}
+
+pub(crate) fn enter_worker(observer: &Arc<Observer>, worker: usize) -> WorkerGuard {
+    let probe: *const WorkerProbe = &observer.workers[worker];
+    let obs: *const Observer = if observer.is_active() {
+        Arc::as_ptr(observer)
+    } else {
+        std::ptr::null()
+    };
+    let prev = (
+        PROBE.with(|p| p.replace(probe)),
+        OBSERVER.with(|o| o.replace(obs)),
+    );
+    observer.loop_turned(worker, false);
+    WorkerGuard {
+        observer: observer.clone(),
+        worker,
+        prev,
+    }
+}
+
+/// [`enter_worker`] with the observer of a runtime's owned list (every runtime has one).
+pub(crate) fn enter_worker_of(owned: &OwnedTasks, worker: usize) -> Option<WorkerGuard> {
+    owned.observer().map(|o| enter_worker(o, worker))
+}
+
+/// [`Observer::loop_turned`] for the runtime of `owned`.
+pub(crate) fn loop_turned(owned: &OwnedTasks, worker: usize, parking: bool) {
+    if let Some(o) = owned.observer() {
+        o.loop_turned(worker, parking);
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let (p, o) = self.prev;
+        let _ = PROBE.try_with(|c| c.set(p));
+        let _ = OBSERVER.try_with(|c| c.set(o));
+        // A worker that left its loop is not stuck.
+        self.observer.workers[self.worker]
+            .turned
+            .store(PARKED, Relaxed);
+    }
+}
+
+/// Per-poll bookkeeping, entered by the task harness around the future's `poll` (the runner
+/// holds `RUNNING`, so the task header stays valid until this guard drops).
+pub(crate) struct PollGuard<'a> {
+    header: &'a crate::cell::raw::Header,
+    /// The worker's probe, if this thread is a worker.
+    probe: Option<&'a WorkerProbe>,
+    /// The runtime's observer, if it is active (then `probe` is set too).
+    observer: Option<&'a Observer>,
+    seq: u64,
+    /// `now_ns()` at the start of a sampled poll, else 0.
+    timed_from: u64,
+}
+
+impl<'a> PollGuard<'a> {
+    /// The unobserved path is a poll-count bump, two thread-local reads and one store,
+    /// inlined into the task harness; an active observer's work is out of line.
+    #[inline]
+    pub(crate) fn enter(header: &'a crate::cell::raw::Header) -> PollGuard<'a> {
+        let polls = header.begin_poll();
+        let probe = PROBE.with(Cell::get);
+        if probe.is_null() {
+            // A blocking-pool thread or a thread outside the runtime.
+            return PollGuard::plain(header, None);
+        }
+        // SAFETY: a non-null PROBE (and OBSERVER) was set by `enter_worker`, whose guard keeps
+        // the observer alive (an `Arc`) until it resets both slots; polls on this thread
+        // happen inside that guard's lifetime.
+        let probe = unsafe { &*probe };
+        let observer = OBSERVER.with(Cell::get);
+        if observer.is_null() {
+            // Which task runs where: dumps read it to show "running on worker N".
+            probe.task.store(header.id.as_u64(), Relaxed);
+            return PollGuard::plain(header, Some(probe));
+        }
+        // SAFETY: as above.
+        PollGuard::observed(header, probe, unsafe { &*observer }, polls)
+    }
+
+    #[inline]
+    fn plain(header: &'a crate::cell::raw::Header, probe: Option<&'a WorkerProbe>) -> Self {
+        PollGuard {
+            header,
+            probe,
+            observer: None,
+            seq: 0,
+            timed_from: 0,
+        }
+    }
+
+    #[inline(never)]
+    fn observed(
+        header: &'a crate::cell::raw::Header,
+        probe: &'a WorkerProbe,
+        observer: &'a Observer,
+        polls: u32,
+    ) -> Self {
+        let now = observer.coarse_now();
+        let diag = &header.diag;
+        diag.set_last_poll(now);
+        let seq = probe.seq.load(Relaxed) + 1;
+        probe.seq.store(seq, Relaxed);
+        probe.started.store(now, Relaxed);
+        // The watchdog reads `task` first, so it is stored after `seq` and `started`.
+        probe.task.store(header.id.as_u64(), Relaxed);
+        let mut timed_from = 0;
+        let n = observer.settings.sample_every;
+        if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
+            timed_from = now_ns();
+            let woke = diag.take_woke();
+            if woke != 0 {
+                probe
+                    .schedule_latency
+                    .record(timed_from.saturating_sub(woke));
+            }
+        }
+        PollGuard {
+            header,
+            probe: Some(probe),
+            observer: Some(observer),
+            seq,
+            timed_from,
+        }
+    }
+
+    #[inline(never)]
+    fn leave_observed(&self, probe: &WorkerProbe, observer: &Observer) {
+        if self.timed_from != 0 {
+            let took = now_ns().saturating_sub(self.timed_from);
+            probe.poll_time.record(took);
+            self.header
+                .diag
+                .add_poll_time(took.saturating_mul(u64::from(observer.settings.sample_every)));
+        }
+        probe.task.store(0, Relaxed);
+        if probe.reported.load(Relaxed) == self.seq {
+            watchdog::report_returned(probe, self.header);
+        }
+    }
+}
+
+impl Drop for PollGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(probe) = self.probe else { return };
+        match self.observer {
+            None => probe.task.store(0, Relaxed),
+            Some(observer) => self.leave_observed(probe, observer),
+        }
+    }
+}
+
+/// Stamps the wake time of a task whose next poll is sampled (see the module docs).
+#[inline]
+pub(crate) fn on_schedule(header: &crate::cell::raw::Header) {
+    if !header.diag.is_plain() {
+        header.diag.stamp_woke_if_sampled(header.polls(), header.id);
+    }
+}

@@ -1,0 +1,147 @@
+//! `Builder::stall_threshold`: the watchdog reports a poll that is still running.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Captures every log record of this test binary.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", record.level(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn logs() -> &'static Capture {
+    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
+    LOGGER.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(c).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    })
+}
+
+fn lines_with(needle: &str) -> Vec<String> {
+    logs()
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_poll_sleeping_500ms_is_reported_before_it_returns() {
+    for flavor in ["multi", "current"] {
+        logs();
+        let mut b = if flavor == "multi" {
+            kiln::Builder::new_multi_thread()
+        } else {
+            kiln::Builder::new_current_thread()
+        };
+        let rt = b
+            .stall_threshold(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let name = format!("sleepy {flavor}");
+        let line = line!() + 3;
+        let h = kiln::task::Builder::new()
+            .name(&name)
+            .spawn_on(
+                {
+                    let name = name.clone();
+                    async move {
+                        std::thread::sleep(Duration::from_millis(500));
+                        // Still inside the poll: the warning must already be there.
+                        lines_with(&format!("'{name}'"))
+                    }
+                },
+                rt.handle(),
+            )
+            .unwrap();
+        let id = h.id();
+        let during = rt.block_on(h).unwrap();
+        let stall = during
+            .iter()
+            .find(|l| l.contains("has been running for"))
+            .unwrap_or_else(|| panic!("no stall warning before the poll returned: {during:?}"));
+        assert!(stall.starts_with("WARN "), "{stall}");
+        assert!(stall.contains(&format!("task {id} '{name}'")), "{stall}");
+        assert!(stall.contains(&format!("{}:{line}", file!())), "{stall}");
+        assert!(
+            stall.contains("on worker 0") || flavor == "multi",
+            "{stall}"
+        );
+        assert!(stall.contains("on worker "), "{stall}");
+        // And again once the poll returned, with the total.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let over = loop {
+            let over: Vec<_> = lines_with(&format!("'{name}'"))
+                .into_iter()
+                .filter(|l| l.contains("returned from its poll"))
+                .collect();
+            if !over.is_empty() || Instant::now() > deadline {
+                break over;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(over.len(), 1, "{over:?}");
+        assert!(over[0].contains("in total"), "{}", over[0]);
+    }
+}
+
+#[test]
+fn a_worker_whose_loop_does_not_turn_is_reported() {
+    logs();
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("loop-probe")
+        .stall_threshold(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let h = rt.spawn(async {
+        std::thread::sleep(Duration::from_millis(400));
+    });
+    rt.block_on(h).unwrap();
+    let found = lines_with("event loop has not turned");
+    assert!(!found.is_empty(), "no loop report");
+    assert!(found.iter().all(|l| l.starts_with("WARN ")));
+}
+
+#[test]
+fn short_polls_are_not_reported() {
+    logs();
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .stall_threshold(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let name = "quick one";
+        for _ in 0..100 {
+            kiln::task::Builder::new()
+                .name(name)
+                .spawn(async { kiln::task::yield_now().await })
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    assert!(lines_with("'quick one'").is_empty());
+}
+
+#[test]
+#[should_panic(expected = "stall_threshold must be greater than zero")]
+fn zero_threshold_is_refused() {
+    kiln::Builder::new_multi_thread().stall_threshold(Duration::ZERO);
+}

@@ -90,33 +90,16 @@ fn micros(d: Duration, sub: u32) -> u64 {
 /// A timer may fire up to `1 / COALESCE_DIV` of its time left late (see [`coalesce`]).
 pub(crate) const COALESCE_DIV: u64 = 4;
 
-/// Below this much time left (in ticks, µs) the grid shrinks in proportion to the time left
-/// as well: a timer may then fire at most `left² / (COALESCE_DIV * COALESCE_SHORT)` late
-/// (see [`coalesce`]).
-pub(crate) const COALESCE_SHORT: u64 = 4_096;
-
 /// The coarsest coalescing grid, in ticks (µs): a timer fires at most this much late from
 /// coalescing, however far away its deadline (about tokio's 1 ms timer resolution, which
 /// rounds every deadline).
 pub(crate) const COALESCE_MAX: u64 = 2_048;
 
-/// The grid for a timer `left` ticks away, before rounding down to a power of two:
-/// `left / COALESCE_DIV`, scaled by `left / COALESCE_SHORT` below [`COALESCE_SHORT`]
-/// (so a short sleep's lateness shrinks with the square of its length), capped at
-/// [`COALESCE_MAX`]. Continuous at `COALESCE_SHORT`, where both give `COALESCE_SHORT / 4`.
-fn grid(left: u64) -> u64 {
-    if left < COALESCE_SHORT {
-        left * left / (COALESCE_DIV * COALESCE_SHORT)
-    } else {
-        (left / COALESCE_DIV).min(COALESCE_MAX)
-    }
-}
-
-/// `when` rounded up to a multiple of the largest power of two at most [`grid`]`(left)`
-/// (unchanged when that is below 2). Timers whose deadlines fall in one grid cell fire
-/// together, in one wake-up of the owner, and never early.
+/// `when` rounded up to a multiple of the largest power of two at most `left / COALESCE_DIV`
+/// and [`COALESCE_MAX`] (unchanged when that is below 2). Timers whose deadlines fall in one
+/// grid cell fire together, in one wake-up of the owner, and never early.
 pub(crate) fn coalesce(when: u64, left: u64) -> u64 {
-    let g = grid(left);
+    let g = (left / COALESCE_DIV).min(COALESCE_MAX);
     if g < 2 {
         return when;
     }
@@ -204,11 +187,10 @@ impl Inner {
     }
 
     /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
-    /// rounded up to a grid of at most [`1 / COALESCE_DIV`](COALESCE_DIV) of the time left,
-    /// less for deadlines under [`COALESCE_SHORT`] µs away (a power of two microseconds, at
-    /// most [`COALESCE_MAX`] µs; see [`coalesce`]), so that timers due near each other share
-    /// one wake-up ("Coalescing" in the crate docs). A deadline under 182 µs away, or
-    /// one on a manual or paused clock, is not rounded.
+    /// rounded up to a grid of about [`1 / COALESCE_DIV`](COALESCE_DIV) of the time left (a
+    /// power of two microseconds, at most [`COALESCE_MAX`] µs), so that timers due near each
+    /// other share one wake-up ("Coalescing" in the crate docs). A deadline under
+    /// `2 * COALESCE_DIV` µs away, or one on a manual or paused clock, is not rounded.
     pub(crate) fn fire_tick(&self, deadline: Instant) -> u64 {
         let when = self.deadline_tick(deadline);
         let now = match &self.clock {
@@ -483,8 +465,7 @@ impl Driver {
     /// `None` when no timer is pending. It is never later than the earliest deadline by more
     /// than the wheel's 1 µs tick (deadlines are rounded up to whole microseconds after the
     /// driver's creation) plus its coalescing grid (at most a quarter of the time the timer
-    /// had left when it was armed, less below 4 ms, and at most 2,048 µs; see "Coalescing" in
-    /// the crate docs). When many timers share a coarse slot far ahead it may be earlier:
+    /// had left when it was armed, and at most 2,048 µs; see "Coalescing" in the crate docs). When many timers share a coarse slot far ahead it may be earlier:
     /// the start of that slot, where `process` cascades them to finer slots.
     pub fn next_deadline(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
@@ -580,40 +561,24 @@ impl fmt::Debug for Driver {
 
 #[cfg(all(test, not(loom)))]
 mod coalesce_tests {
-    use super::{coalesce, grid, COALESCE_DIV, COALESCE_MAX, COALESCE_SHORT};
+    use super::{coalesce, COALESCE_MAX};
 
     #[test]
-    fn rounds_up_to_a_grid_that_shrinks_with_the_time_left() {
-        // Under 8 µs left: exact; 100 µs left: still exact (0.6 µs of grid).
+    fn rounds_up_to_a_quarter_of_the_time_left_at_most_2048_us() {
+        // Under 8 µs left: exact.
         assert_eq!(coalesce(1_000_007, 7), 1_000_007);
-        assert_eq!(coalesce(1_000_007, 100), 1_000_007);
-        // 1 ms left: 1,000² / 16,384 = 61 µs, so a 32 µs grid.
-        assert_eq!(coalesce(1_000_001, 1_000), 1_000_032);
-        assert_eq!(coalesce(1_000_032, 1_000), 1_000_032);
-        // 2 ms left: 244 µs, a 128 µs grid.
-        assert_eq!(coalesce(2_000_001, 2_000), 2_000_128);
-        // 5 ms left: a quarter is 1,250 µs, so 1,024.
+        // 1 ms left: a 128 µs grid (the largest power of two at most 250).
+        assert_eq!(coalesce(1_000_001, 1_000), 1_000_064);
+        assert_eq!(coalesce(1_000_064, 1_000), 1_000_064);
+        // 5 ms left: 1,024 µs.
         assert_eq!(coalesce(5_000_001, 5_000), 5_000_192);
-        // Far away: the 2,048 µs cap.
+        // Far away: the 1,024 µs cap.
         let when = 123_456_789;
         let fired = coalesce(when, 10_000_000);
         assert!(fired >= when && fired - when < COALESCE_MAX);
         assert_eq!(fired % COALESCE_MAX, 0);
         // Never overflows.
         assert!(coalesce(u64::MAX - 3, u64::MAX) >= u64::MAX - 3);
-    }
-
-    #[test]
-    fn the_grid_grows_with_the_time_left_and_stays_under_a_quarter_of_it() {
-        let mut last = 0;
-        for left in (0..3 * COALESCE_SHORT).chain([u64::MAX / 2, u64::MAX]) {
-            let g = grid(left);
-            assert!(g >= last, "grid({left}) = {g} < {last}");
-            assert!(g <= left / COALESCE_DIV && g <= COALESCE_MAX);
-            last = g;
-        }
-        // Continuous where the rule changes.
-        assert_eq!(grid(COALESCE_SHORT - 1) + 1, grid(COALESCE_SHORT));
     }
 
     #[test]

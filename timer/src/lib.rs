@@ -62,12 +62,10 @@
 //! own microsecond, costs a wake-up and a context switch per timer. So a timer on the system
 //! clock fires on a grid: its deadline is rounded *up* to a multiple of the largest power of
 //! two microseconds that is at most a quarter of the time it has left when armed, and at
-//! most 2,048 µs; under 4,096 µs left that quarter is scaled down by `left / 4,096`, so a short
-//! sleep's added lateness shrinks with the square of its length. Timers whose deadlines fall
-//! in one grid cell fire in one wake-up. A 1 ms sleep may be up to 32 µs late from this, a
-//! 2 ms sleep 128 µs, a 5 ms sleep 1,024 µs, anything of 8 ms or more 2,048 µs (tokio rounds
-//! every deadline up to its 1 ms tick); under 182 µs left nothing is rounded. Never early:
-//! [`Sleep::deadline`] keeps the requested instant. A manual or paused
+//! most 2,048 µs. Timers whose deadlines fall in one grid cell fire in one wake-up. A 1 ms
+//! sleep may be up to 128 µs late from this, a 5 ms sleep 1,024 µs, anything of 8 ms or more
+//! 2,048 µs (tokio rounds every deadline up to its 1 ms tick); under 8 µs left nothing is
+//! rounded. Never early: [`Sleep::deadline`] keeps the requested instant. A manual or paused
 //! clock is never rounded (tests see exact deadlines). Measured figures: `docs/tuning.md`.
 
 //! # Shutdown

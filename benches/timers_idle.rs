@@ -4,9 +4,12 @@
 //! Run: `cargo bench --bench timers_idle [-- FILTER] [-- --rounds N]`. Cases:
 //! - `idle_timeouts/N/RANGE`: N tasks (1,000 and 10,000) each re-arming a sleep of a
 //!   pseudo-random length in RANGE (5–50 ms, like poll intervals; 0.5–1 s, like connection
-//!   timeouts) for a fixed wall time (1 s and 3 s). Every completed sleep's lateness
+//!   timeouts; 1–5 ms, short sleeps, which kiln coalesces on the finest grids) for a fixed
+//!   wall time (1 s and 3 s). Every completed sleep's lateness
 //!   (completion minus deadline) is recorded.
 //! - `ticker_1ms`: one task, a 1 ms interval (missed ticks skipped), 1,000 ticks.
+//! - `ticker_1ms_precise`: the same with kiln in precise mode (`timer_spin_limit(250 µs)`),
+//!   against tokio's default: what precise mode's tail costs in CPU.
 //!
 //! CPU is the process's user + system time (`getrusage(RUSAGE_SELF)`, all threads) over the
 //! measured wall time, taken after the tasks are spawned; only one runtime exists at a time.
@@ -26,6 +29,8 @@ const WORKERS: usize = 2;
 const DEFAULT_ROUNDS: usize = 3;
 const TICKS: u64 = 1_000;
 const TICK: Duration = Duration::from_millis(1);
+/// kiln's `timer_spin_limit` in the `ticker_1ms_precise` case (precise mode).
+const PRECISE_SPIN_LIMIT: Duration = Duration::from_micros(250);
 /// Lateness histogram range: 1 µs buckets up to this many µs (later ones land in the last).
 const HIST_US: usize = 200_000;
 
@@ -42,6 +47,14 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        name: "idle_timeouts/1000/1-5ms",
+        tasks: 1_000,
+        min: Duration::from_millis(1),
+        max: Duration::from_millis(5),
+        wall: Duration::from_secs(1),
+        min_samples: 0,
+    },
     Case {
         name: "idle_timeouts/1000/5-50ms",
         tasks: 1_000,
@@ -146,7 +159,7 @@ fn pick(rnd: &mut impl FnMut() -> u64, min: Duration, max: Duration) -> Duration
 
 /// Each workload written once for both runtimes.
 macro_rules! workloads {
-    ($modname:ident, $rt:path, $spawn:path, $time:ident) => {
+    ($modname:ident, $rt:path, $rtty:ty, $spawn:path, $time:ident) => {
         mod $modname {
             use super::*;
 
@@ -190,7 +203,11 @@ macro_rules! workloads {
 
             /// `ticks` ticks of a 1 ms interval on a fresh runtime.
             pub fn ticker(ticks: u64) -> Round {
-                let rt = $rt(WORKERS);
+                ticker_on($rt(WORKERS), ticks)
+            }
+
+            /// `ticks` ticks of a 1 ms interval on `rt`.
+            pub fn ticker_on(rt: $rtty, ticks: u64) -> Round {
                 let hist = Hist::new();
                 let h = hist.clone();
                 let cpu = process_cpu();
@@ -217,8 +234,14 @@ macro_rules! workloads {
     };
 }
 
-workloads!(on_kiln, common::kiln_rt, kiln::spawn, ktime);
-workloads!(on_tokio, common::tokio_rt, tokio::spawn, ttime);
+workloads!(on_kiln, common::kiln_rt, kiln::Runtime, kiln::spawn, ktime);
+workloads!(
+    on_tokio,
+    common::tokio_rt,
+    tokio::runtime::Runtime,
+    tokio::spawn,
+    ttime
+);
 
 mod ktime {
     pub use kiln::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
@@ -226,6 +249,15 @@ mod ktime {
 
 mod ttime {
     pub use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+}
+
+/// A kiln runtime in precise mode (`timer_spin_limit`), for `ticker_1ms_precise`.
+fn precise_rt() -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .timer_spin_limit(PRECISE_SPIN_LIMIT)
+        .build()
+        .expect("kiln runtime")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -297,7 +329,8 @@ fn main() {
         for r in [on_kiln::idle(&case), on_tokio::idle(&case)] {
             assert!(r.samples >= 100, "sleeps did not complete within a minute");
         }
-        for r in [on_kiln::ticker(20), on_tokio::ticker(20)] {
+        let precise = on_kiln::ticker_on(precise_rt(), 20);
+        for r in [on_kiln::ticker(20), on_tokio::ticker(20), precise] {
             assert_eq!(r.samples, 20);
         }
         return;
@@ -319,6 +352,14 @@ fn main() {
             "ticker_1ms",
             rounds,
             || on_kiln::ticker(TICKS),
+            || on_tokio::ticker(TICKS),
+        );
+    }
+    if selected("ticker_1ms_precise") {
+        compare(
+            "ticker_1ms_precise",
+            rounds,
+            || on_kiln::ticker_on(precise_rt(), TICKS),
             || on_tokio::ticker(TICKS),
         );
     }

@@ -51,6 +51,9 @@ use std::time::{Duration, Instant};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod work;
+
+pub(crate) use work::{Task, TaskRef, Work};
 
 thread_local! {
     /// Identity of the pool the current thread belongs to (0: none), so that a shutdown
@@ -68,8 +71,8 @@ pub(crate) struct Config {
 }
 
 struct Shared {
-    tx: Sender<Job>,
-    rx: Receiver<Job>,
+    tx: Sender<Work>,
+    rx: Receiver<Work>,
     idle: Idle,
     /// Threads alive or reserved; never above `config.max_threads`.
     threads: AtomicUsize,
@@ -161,7 +164,19 @@ impl Pool {
     /// assert_eq!(rx.recv().unwrap(), 42);
     /// ```
     pub fn spawn(&self, job: Job) -> Result<(), SpawnError> {
-        Shared::submit(&self.owner.shared, job)
+        match Shared::submit(&self.owner.shared, Work::Job(job)) {
+            Ok(()) => Ok(()),
+            Err((Work::Job(job), None)) => Err(SpawnError::shutdown(job)),
+            Err((Work::Job(job), Some(err))) => Err(SpawnError::thread_spawn(job, err)),
+            // Another caller's task came back instead (no thread could start): dropping it
+            // cancels it.
+            Err((Work::Task(_), _)) => Ok(()),
+        }
+    }
+
+    /// Queues an executor task; a refused one is dropped, which cancels it.
+    pub(crate) fn spawn_task(&self, task: TaskRef) {
+        let _ = Shared::submit(&self.owner.shared, Work::Task(task));
     }
 
     /// Stops the pool: refuses new jobs, drops every queued job that has not started, and waits
@@ -277,9 +292,11 @@ impl Shared {
         self as *const Shared as usize
     }
 
-    fn submit(this: &Arc<Shared>, job: Job) -> Result<(), SpawnError> {
+    /// Queues `job`. Refused, it comes back with the reason: shutdown (`None`), or no thread
+    /// could start (the OS error; the job handed back may be another queued one).
+    fn submit(this: &Arc<Shared>, job: Work) -> Result<(), (Work, Option<io::Error>)> {
         if this.shutdown.load(Acquire) {
-            return Err(SpawnError::shutdown(job));
+            return Err((job, None));
         }
         // `rx` lives in `self`, so the channel cannot be disconnected.
         let _ = this.tx.send(job);
@@ -299,7 +316,7 @@ impl Shared {
             // No thread at all and none could start: give a queued job back rather than
             // leave it waiting forever.
             Err(err) if this.threads.load(SeqCst) == 0 => match this.rx.try_recv() {
-                Ok(job) => Err(SpawnError::thread_spawn(job, err)),
+                Ok(job) => Err((job, Some(err))),
                 Err(_) => Ok(()),
             },
             Err(_) => Ok(()),
@@ -390,7 +407,18 @@ impl Shared {
         }
     }
 
-    fn run_job(&self, job: Job) {
+    fn run_job(&self, job: Work) {
+        let job = match job {
+            Work::Job(job) => job,
+            // Catches its closure's panics and counts itself in the executor's counters; the
+            // guard here only keeps the thread alive if an aborted closure's destructor panics.
+            Work::Task(task) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task.run())) {
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                }
+                return;
+            }
+        };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
             self.panicked.fetch_add(1, Relaxed);
             // A payload whose destructor panics must not take the thread down either.

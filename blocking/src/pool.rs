@@ -25,6 +25,9 @@
 //! A thread that takes a job while it was the last searcher and sees more jobs queued wakes the
 //! next thread before running its own job. A burst of submissions therefore costs one wake-up
 //! from the submitter, and the pool fans out one hand-off at a time, as far as the burst needs.
+//! A thread that finishes a job first takes the next queued one without counting itself as
+//! searching (to a submitter it looks busy, which only costs an extra wake-up); only when the
+//! queue looks empty does it search again, so back-to-back jobs touch no shared counter.
 //!
 //! # Shutdown protocol (`Shared::begin_shutdown`, [`Pool::shutdown`])
 //!
@@ -441,6 +444,17 @@ impl Shared {
                     return;
                 }
                 this.run_job(job);
+                // Jobs already queued run next without announcing a search: a thread that
+                // finds one costs nothing on the shared `searching` counter, and a submitter
+                // that meanwhile sees nobody searching wakes a sleeper as it would for a busy
+                // thread.
+                while let Ok(job) = this.rx.try_recv() {
+                    if this.shutdown.load(Acquire) {
+                        drop(job);
+                        return;
+                    }
+                    this.run_job(job);
+                }
                 this.idle.start_search();
                 continue;
             }

@@ -397,8 +397,7 @@ impl ThreadPool {
     {
         let cell = Arc::new(JobCell {
             slot: Slot::queued(),
-            job: Mutex::new(Some((f, hold))),
-            core: self.core.clone(),
+            job: Mutex::new(Some((f, hold, self.core.clone()))),
         });
         let handle = JoinHandle::new(cell.clone());
         let task = crate::pool::TaskRef::new(cell);
@@ -417,16 +416,16 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-/// A job's one allocation: its result slot (reached by the [`JoinHandle`]), the closure with
-/// what it keeps alive (`hold`), and the pool's shared counters. The queue's `TaskRef` runs
-/// the closure, or, dropped unrun (shutdown, or a refused submission), releases its queue slot
-/// and cancels the handle. (The lock around the closure is only ever taken by the queue's
-/// one `TaskRef`, uncontended.)
+/// A job's one allocation: its result slot (reached by the [`JoinHandle`]), and until the job
+/// has run or been dropped, the closure, what it keeps alive (`hold`) and the pool's shared
+/// core (a queued job keeps the pool alive; a finished job's handle does not). The queue's
+/// `TaskRef` runs the closure, or, dropped unrun (shutdown, or a refused submission), releases
+/// its queue slot and cancels the handle. (The lock around the closure is only ever taken by
+/// the queue's one `TaskRef`, uncontended.)
 struct JobCell<F, R, H> {
     slot: Slot<R>,
     /// `None` once run or dropped unrun.
-    job: Mutex<Option<(F, H)>>,
-    core: Arc<Core>,
+    job: Mutex<Option<(F, H, Arc<Core>)>>,
 }
 
 impl<F: Send, R: Send, H: Send> JobSlot<R> for JobCell<F, R, H> {
@@ -448,29 +447,29 @@ where
     H: Send + 'static,
 {
     fn run(self: Arc<Self>) {
-        let Some((f, hold)) = self.job.lock().take() else {
+        let Some((f, hold, core)) = self.job.lock().take() else {
             return;
         };
-        self.core.gate.release();
+        core.gate.release();
         if self.slot.transition_to_running() == TransitionToRunning::Cancelled {
             // Aborted while queued; the abort already completed the handle.
             drop(f);
             drop(hold);
             return;
         }
-        self.core.started.fetch_add(1, Relaxed);
+        core.started.fetch_add(1, Relaxed);
         let job = CurrentJob::enter(self.clone());
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
         drop(job);
-        self.core.completed.fetch_add(1, Relaxed);
+        core.completed.fetch_add(1, Relaxed);
         self.slot.finish(result);
         drop(hold);
     }
 
     fn drop_unrun(&self) {
         let job = self.job.lock().take();
-        if let Some((f, hold)) = job {
-            self.core.gate.release();
+        if let Some((f, hold, core)) = job {
+            core.gate.release();
             self.slot.cancel_unrun();
             drop(f);
             drop(hold);

@@ -422,14 +422,21 @@ fn main() {
     }
     // Only under `cargo bench` (not `cargo test --benches`); a filter argument picks a part
     // (criterion's options and their values are not filters).
+    // (`compute_hybrid_quiet` and `compute_hybrid_busy_neighbour` can be picked alone.)
     let wants = common::runs_extra;
-    if !wants("compute_hybrid") && !wants("compute_tiny_jobs") {
+    let (quiet, busy) = (
+        wants("compute_hybrid_quiet"),
+        wants("compute_hybrid_busy_neighbour"),
+    );
+    if !quiet && !busy && !wants("compute_tiny_jobs") {
         return;
     }
     let iters = calibrate();
     println!("compute: a job is {iters} iterations (about 5 ms of CPU on this machine)");
-    if wants("compute_hybrid") {
+    if quiet {
         hybrid("quiet", iters);
+    }
+    if busy {
         let neighbours = Neighbours::start();
         hybrid("busy_neighbour", iters);
         drop(neighbours);

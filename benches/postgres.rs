@@ -133,11 +133,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument other than ours means another bench.
-    if std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with("--") && !"postgres".contains(a.as_str()))
-    {
+    // Only under `cargo bench` (not `cargo test --benches`, which passes no `--bench`), and
+    // only when no filter argument names another bench.
+    if !common::runs_extra("postgres") {
         return;
     }
     let server = pg_server::PgServer::start();

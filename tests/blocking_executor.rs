@@ -194,6 +194,30 @@ fn shutdown_releases_spawn_wait_waiters() {
 }
 
 #[test]
+fn a_kept_handle_does_not_keep_a_dropped_pool_alive() {
+    let (stopped_tx, stopped) = mpsc::channel();
+    let stopped_tx = Mutex::new(stopped_tx);
+    let pool = ThreadPool::builder()
+        .threads(1)
+        // Idle threads would otherwise outlive the test: only the pool's end stops them.
+        .keep_alive(Duration::from_secs(3600))
+        .on_thread_stop(Arc::new(move || {
+            let _ = stopped_tx.lock().unwrap().send(());
+        }))
+        .build()
+        .unwrap();
+    let handle = pool.spawn(|| 5);
+    while !handle.is_finished() {
+        std::thread::yield_now();
+    }
+    drop(pool);
+    stopped
+        .recv_timeout(PATIENCE)
+        .expect("the pool's thread exits once the pool is dropped, though a handle lives");
+    assert_eq!(handle.join().unwrap(), 5);
+}
+
+#[test]
 fn abort_before_start_cancels_the_job() {
     let (pool, release, busy) = held_pool(usize::MAX);
     let ran = Arc::new(AtomicBool::new(false));

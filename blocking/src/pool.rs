@@ -25,6 +25,9 @@
 //! A thread that takes a job while it was the last searcher and sees more jobs queued wakes the
 //! next thread before running its own job. A burst of submissions therefore costs one wake-up
 //! from the submitter, and the pool fans out one hand-off at a time, as far as the burst needs.
+//! A thread that finishes a job first takes the next queued one without counting itself as
+//! searching (to a submitter it looks busy, which only costs an extra wake-up); only when the
+//! queue looks empty does it search again, so back-to-back jobs touch no shared counter.
 //!
 //! # Shutdown protocol (`Shared::begin_shutdown`, [`Pool::shutdown`])
 //!
@@ -54,6 +57,9 @@ use std::time::{Duration, Instant};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod work;
+
+pub(crate) use work::{Task, TaskRef, Work};
 
 thread_local! {
     /// Identity of the pool the current thread belongs to (0: none), so that a shutdown
@@ -71,8 +77,8 @@ pub(crate) struct Config {
 }
 
 struct Shared {
-    tx: Sender<Job>,
-    rx: Receiver<Job>,
+    tx: Sender<Work>,
+    rx: Receiver<Work>,
     idle: Idle,
     /// Threads alive or reserved; never above `config.max_threads`.
     threads: AtomicUsize,
@@ -164,7 +170,19 @@ impl Pool {
     /// assert_eq!(rx.recv().unwrap(), 42);
     /// ```
     pub fn spawn(&self, job: Job) -> Result<(), SpawnError> {
-        Shared::submit(&self.owner.shared, job)
+        match Shared::submit(&self.owner.shared, Work::Job(job)) {
+            Ok(()) => Ok(()),
+            Err((Work::Job(job), None)) => Err(SpawnError::shutdown(job)),
+            Err((Work::Job(job), Some(err))) => Err(SpawnError::thread_spawn(job, err)),
+            // Another caller's task came back instead (no thread could start): dropping it
+            // cancels it.
+            Err((Work::Task(_), _)) => Ok(()),
+        }
+    }
+
+    /// Queues an executor task; a refused one is dropped, which cancels it.
+    pub(crate) fn spawn_task(&self, task: TaskRef) {
+        let _ = Shared::submit(&self.owner.shared, Work::Task(task));
     }
 
     /// Stops the pool: refuses new jobs, drops every queued job that has not started, and waits
@@ -280,9 +298,11 @@ impl Shared {
         self as *const Shared as usize
     }
 
-    fn submit(this: &Arc<Shared>, job: Job) -> Result<(), SpawnError> {
+    /// Queues `job`. Refused, it comes back with the reason: shutdown (`None`), or no thread
+    /// could start (the OS error; the job handed back may be another queued one).
+    fn submit(this: &Arc<Shared>, job: Work) -> Result<(), (Work, Option<io::Error>)> {
         if this.shutdown.load(Acquire) {
-            return Err(SpawnError::shutdown(job));
+            return Err((job, None));
         }
         // `rx` lives in `self`, so the channel cannot be disconnected.
         let _ = this.tx.send(job);
@@ -302,7 +322,7 @@ impl Shared {
             // No thread at all and none could start: give a queued job back rather than
             // leave it waiting forever.
             Err(err) if this.threads.load(SeqCst) == 0 => match this.rx.try_recv() {
-                Ok(job) => Err(SpawnError::thread_spawn(job, err)),
+                Ok(job) => Err((job, Some(err))),
                 Err(_) => Ok(()),
             },
             Err(_) => Ok(()),
@@ -393,7 +413,18 @@ impl Shared {
         }
     }
 
-    fn run_job(&self, job: Job) {
+    fn run_job(&self, job: Work) {
+        let job = match job {
+            Work::Job(job) => job,
+            // Catches its closure's panics and counts itself in the executor's counters; the
+            // guard here only keeps the thread alive if an aborted closure's destructor panics.
+            Work::Task(task) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task.run())) {
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                }
+                return;
+            }
+        };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
             self.panicked.fetch_add(1, Relaxed);
             // A payload whose destructor panics must not take the thread down either.
@@ -416,6 +447,17 @@ impl Shared {
                     return;
                 }
                 this.run_job(job);
+                // Jobs already queued run next without announcing a search: a thread that
+                // finds one costs nothing on the shared `searching` counter, and a submitter
+                // that meanwhile sees nobody searching wakes a sleeper as it would for a busy
+                // thread.
+                while let Ok(job) = this.rx.try_recv() {
+                    if this.shutdown.load(Acquire) {
+                        drop(job);
+                        return;
+                    }
+                    this.run_job(job);
+                }
                 this.idle.start_search();
                 continue;
             }

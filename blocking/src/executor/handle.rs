@@ -54,14 +54,19 @@ pub(crate) struct Slot<R> {
 
 impl<R> Slot<R> {
     pub(crate) fn new() -> Arc<Slot<R>> {
-        Arc::new(Slot {
+        Arc::new(Slot::queued())
+    }
+
+    /// A slot in the `QUEUED` state, to embed in a job's allocation.
+    pub(crate) fn queued() -> Slot<R> {
+        Slot {
             state: AtomicUsize::new(QUEUED),
             cancelled: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 result: None,
                 waker: None,
             }),
-        })
+        }
     }
 
     /// A pool thread is about to run the job.
@@ -124,6 +129,18 @@ impl<R> Slot<R> {
 
     fn is_done(&self) -> bool {
         self.state.load(Acquire) == DONE
+    }
+}
+
+/// What a [`JoinHandle`] reaches: the [`Slot`] inside a job's allocation, whatever the
+/// closure's type.
+pub(crate) trait JobSlot<R>: Send + Sync {
+    fn slot(&self) -> &Slot<R>;
+}
+
+impl<R: Send> JobSlot<R> for Slot<R> {
+    fn slot(&self) -> &Slot<R> {
+        self
     }
 }
 
@@ -216,12 +233,12 @@ pub fn is_cancelled() -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<R> {
-    slot: Arc<Slot<R>>,
+    job: Arc<dyn JobSlot<R>>,
 }
 
 impl<R> JoinHandle<R> {
-    pub(crate) fn new(slot: Arc<Slot<R>>) -> JoinHandle<R> {
-        JoinHandle { slot }
+    pub(crate) fn new(job: Arc<dyn JobSlot<R>>) -> JoinHandle<R> {
+        JoinHandle { job }
     }
 
     /// Cancels the job if it has not started: it will never run, and the handle reports
@@ -244,7 +261,7 @@ impl<R> JoinHandle<R> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn abort(&self) {
-        self.slot.abort();
+        self.job.slot().abort();
     }
 
     /// `true` once the job has finished, panicked or been cancelled.
@@ -263,7 +280,7 @@ impl<R> JoinHandle<R> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.slot.is_done()
+        self.job.slot().is_done()
     }
 
     /// Blocks this thread until the job's outcome is known (for code outside async). In async
@@ -285,7 +302,7 @@ impl<R> Future for JoinHandle<R> {
     type Output = Result<R, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.slot.poll_result(cx)
+        self.job.slot().poll_result(cx)
     }
 }
 

@@ -17,7 +17,9 @@
 //!   loom-tested). [`ThreadPool::spawn`] never waits or refuses (a caller with its own bound
 //!   uses it); [`ThreadPool::try_spawn`] and [`ThreadPool::spawn_wait`] respect the capacity.
 //! - A job's result and its cancellation state: `handle.rs` (one slot per job, awaited by its
-//!   [`JoinHandle`]).
+//!   [`JoinHandle`]). The slot, the closure and the job's bookkeeping share one allocation
+//!   (`JobCell`), which the queue holds through a `TaskRef` (see `pool/work.rs`) and the
+//!   handle through the slot: a submission allocates once.
 //!
 //! # Cancellation
 //!
@@ -47,9 +49,9 @@ pub use builder::Builder;
 pub use handle::{is_cancelled, JoinError, JoinHandle};
 pub use map::{Map, Next};
 
-use crate::loom::sync::atomic::AtomicU64;
+use crate::loom::sync::{atomic::AtomicU64, Mutex};
 use gate::{Gate, WaitSlot};
-use handle::{CancelFlag, CurrentJob, Slot, TransitionToRunning};
+use handle::{CancelFlag, CurrentJob, JobSlot, Slot, TransitionToRunning};
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -393,19 +395,15 @@ impl ThreadPool {
         R: Send + 'static,
         H: Send + 'static,
     {
-        let slot = Slot::new();
-        let task = Task {
-            f: Some(f),
-            slot: slot.clone(),
-            core: self.core.clone(),
-        };
-        // A refused job comes back inside the error; dropping it cancels the handle and
-        // releases `hold`.
-        let _ = self.core.pool.spawn(Box::new(move || {
-            task.run();
-            drop(hold);
-        }));
-        JoinHandle::new(slot)
+        let cell = Arc::new(JobCell {
+            slot: Slot::queued(),
+            job: Mutex::new(Some((f, hold, self.core.clone()))),
+        });
+        let handle = JoinHandle::new(cell.clone());
+        let task = crate::pool::TaskRef::new(cell);
+        // A refused job is dropped, which cancels the handle and releases `hold`.
+        self.core.pool.spawn_task(task);
+        handle
     }
 }
 
@@ -418,42 +416,63 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-/// A queued job: the closure, its result slot, and the pool's shared counters. Dropped unrun
-/// (shutdown, or a refused submission), it releases its queue slot and cancels its handle.
-struct Task<F, R> {
-    f: Option<F>,
-    slot: Arc<Slot<R>>,
-    core: Arc<Core>,
+/// A job's one allocation: its result slot (reached by the [`JoinHandle`]), and until the job
+/// has run or been dropped, the closure, what it keeps alive (`hold`) and the pool's shared
+/// core (a queued job keeps the pool alive; a finished job's handle does not). The queue's
+/// `TaskRef` runs the closure, or, dropped unrun (shutdown, or a refused submission), releases
+/// its queue slot and cancels the handle. (The lock around the closure is only ever taken by
+/// the queue's one `TaskRef`, uncontended.)
+struct JobCell<F, R, H> {
+    slot: Slot<R>,
+    /// `None` once run or dropped unrun.
+    job: Mutex<Option<(F, H, Arc<Core>)>>,
 }
 
-impl<F, R> Task<F, R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    fn run(mut self) {
-        let Some(f) = self.f.take() else { return };
-        self.core.gate.release();
-        if self.slot.transition_to_running() == TransitionToRunning::Cancelled {
-            // Aborted while queued; the abort already completed the handle.
-            return;
-        }
-        self.core.started.fetch_add(1, Relaxed);
-        let flag: Arc<dyn CancelFlag> = self.slot.clone();
-        let job = CurrentJob::enter(flag);
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
-        drop(job);
-        self.core.completed.fetch_add(1, Relaxed);
-        self.slot.finish(result);
+impl<F: Send, R: Send, H: Send> JobSlot<R> for JobCell<F, R, H> {
+    fn slot(&self) -> &Slot<R> {
+        &self.slot
     }
 }
 
-impl<F, R> Drop for Task<F, R> {
-    fn drop(&mut self) {
-        if let Some(f) = self.f.take() {
-            self.core.gate.release();
+impl<F: Send, R: Send, H: Send> CancelFlag for JobCell<F, R, H> {
+    fn is_set(&self) -> bool {
+        self.slot.is_set()
+    }
+}
+
+impl<F, R, H> crate::pool::Task for JobCell<F, R, H>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    H: Send + 'static,
+{
+    fn run(self: Arc<Self>) {
+        let Some((f, hold, core)) = self.job.lock().take() else {
+            return;
+        };
+        core.gate.release();
+        if self.slot.transition_to_running() == TransitionToRunning::Cancelled {
+            // Aborted while queued; the abort already completed the handle.
+            drop(f);
+            drop(hold);
+            return;
+        }
+        core.started.fetch_add(1, Relaxed);
+        let job = CurrentJob::enter(self.clone());
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
+        drop(job);
+        core.completed.fetch_add(1, Relaxed);
+        self.slot.finish(result);
+        drop(hold);
+    }
+
+    fn drop_unrun(&self) {
+        let job = self.job.lock().take();
+        if let Some((f, hold, core)) = job {
+            core.gate.release();
             self.slot.cancel_unrun();
             drop(f);
+            drop(hold);
         }
     }
 }
@@ -498,7 +517,7 @@ where
             Ok(()) => this.pool.submit(f),
             Err(gate::Closed) => {
                 drop(f);
-                let slot = Slot::new();
+                let slot: Arc<Slot<R>> = Slot::new();
                 slot.cancel_unrun();
                 JoinHandle::new(slot)
             }

@@ -43,7 +43,7 @@ fn loom_submit_races_with_shutdown() {
         let (s, g) = (shared.clone(), SetOnDrop(gone.clone()));
         let submitter = thread::spawn(move || {
             // A refused job comes back inside the error and is dropped with it.
-            let _ = Shared::submit(&s, Box::new(move || drop(g)));
+            let _ = Shared::submit(&s, Work::Job(Box::new(move || drop(g))));
         });
         shared.begin_shutdown();
         submitter.join().unwrap();
@@ -76,7 +76,7 @@ fn loom_thread_loop_with_submit_and_shutdown() {
         });
         let gone = Arc::new(AtomicBool::new(false));
         let g = SetOnDrop(gone.clone());
-        assert!(Shared::submit(&shared, Box::new(move || drop(g))).is_ok());
+        assert!(Shared::submit(&shared, Work::Job(Box::new(move || drop(g)))).is_ok());
         assert!(
             pool.shutdown(None),
             "shutdown returned before the thread exited"

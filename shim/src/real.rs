@@ -34,7 +34,9 @@ pub mod sync {
 
     /// `std::sync::atomic`'s atomics, fence and orderings.
     pub mod atomic {
-        pub use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+        pub use std::sync::atomic::{
+            fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+        };
     }
 
     /// A mutual-exclusion lock (`parking_lot`'s) whose [`lock`](Mutex::lock) never fails.

@@ -13,12 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+#[allow(
+    dead_code,
+    reason = "this bench builds its own runtimes and times its own rounds; it uses the workload sizes"
+)]
+mod common;
+
+use common::workload::{CHAIN, NUM_PINGS, NUM_SPAWN, NUM_YIELD, YIELD_TASKS};
+
 const WORKERS: usize = 2;
-const NUM_SPAWN: usize = 10_000;
-const YIELD_TASKS: usize = 200;
-const NUM_YIELD: usize = 1_000;
-const NUM_PINGS: usize = 1_000;
-const CHAIN: usize = 1_000;
 
 fn build_off() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
@@ -29,10 +32,7 @@ fn build_off() -> kiln::Runtime {
 
 /// `OBSERVE_SAMPLE=n`: time one poll in `n` on the "on" runtime (default 8).
 fn sample_every() -> u32 {
-    std::env::var("OBSERVE_SAMPLE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8)
+    common::env_or("OBSERVE_SAMPLE", 8)
 }
 
 fn build_on() -> kiln::Runtime {

@@ -10,18 +10,12 @@ use std::sync::{mpsc, Arc};
 
 mod common;
 
+use common::workload::{CHAIN, NUM_PINGS, NUM_SPAWN, NUM_YIELD, YIELD_TASKS};
+
 /// Worker threads for both runtimes.
 fn workers() -> usize {
-    std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2)
+    common::env_or("BENCH_WORKERS", 2)
 }
-const NUM_SPAWN: usize = 10_000;
-const YIELD_TASKS: usize = 200;
-const NUM_YIELD: usize = 1_000;
-const NUM_PINGS: usize = 1_000;
-const CHAIN: usize = 1_000;
 
 fn kiln_rt() -> kiln::Runtime {
     common::kiln_rt(workers())

@@ -64,6 +64,33 @@ fn filters(args: &[String]) -> impl Iterator<Item = &str> {
     })
 }
 
+/// The environment variable `name` parsed as a `T`, or `default` when it is unset or does not
+/// parse (the benches' knobs, such as `BENCH_WORKERS`).
+#[allow(dead_code, reason = "used by the benches that take such a knob")]
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The sizes of the scheduler workloads (`spawn_many`, `yield_many`, `ping_pong`,
+/// `chained_spawn`), shared by `scheduler.rs` and `observe.rs` so that their figures describe
+/// the same work.
+#[allow(dead_code, reason = "used by the scheduler and observe benches only")]
+pub mod workload {
+    /// Tasks spawned by `spawn_many`.
+    pub const NUM_SPAWN: usize = 10_000;
+    /// Tasks in `yield_many`, each yielding [`NUM_YIELD`] times.
+    pub const YIELD_TASKS: usize = 200;
+    /// Yields per task in `yield_many`.
+    pub const NUM_YIELD: usize = 1_000;
+    /// Task pairs in `ping_pong`.
+    pub const NUM_PINGS: usize = 1_000;
+    /// Length of the `chained_spawn` chain.
+    pub const CHAIN: usize = 1_000;
+}
+
 /// Process CPU time recorded next to criterion's wall time (see the module docs).
 #[allow(
     dead_code,

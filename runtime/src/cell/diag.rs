@@ -54,7 +54,8 @@ struct DiagExt {
     last_poll: AtomicU64,
     /// Coarse clock at spawn; 0 = not recorded.
     spawned: u64,
-    /// `now_ns()` when the task was queued for a sampled poll; 0 = none.
+    /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
+    /// poll; 0 = none.
     woke: AtomicU64,
     /// The runtime's sampling interval (a power of two), 0 = histograms off.
     sample: u32,
@@ -193,7 +194,7 @@ impl TaskDiag {
         let Some(e) = self.ext() else { return };
         let every = e.sample;
         if every != 0 && Self::is_sampled(u64::from(polls), id, every) {
-            e.woke.store(crate::observe::now_ns(), Relaxed);
+            e.woke.store(crate::observe::clock::stamp(), Relaxed);
         }
     }
 

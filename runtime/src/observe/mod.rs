@@ -13,7 +13,8 @@
 //!   on its worker, so the watchdog can see a poll that does not return. Dumps then show
 //!   times since spawn and since the last poll, at the resolution of the tick.
 //! - With histograms on, one poll in `sample_every` (power of two) is timed precisely: the
-//!   wake that queued it stamps `Instant::now()` in the header, and the poll reads the clock
+//!   wake that queued it stamps the fine clock (`clock.rs`: the CPU's time-stamp counter
+//!   where it is invariant, else the OS clock) in the task's record, and the poll reads it
 //!   before and after. Those go to the worker's schedule-latency and poll-time histograms,
 //!   and (scaled by `sample_every`) to the task's total poll time.
 //!
@@ -21,6 +22,7 @@
 //! entered it with [`enter_worker`]) and read by the watchdog and metrics readers; all fields
 //! are Relaxed atomics used as diagnostics, never to synchronize other memory.
 
+pub(crate) mod clock;
 pub(crate) mod histogram;
 mod metrics;
 pub(crate) mod watchdog;
@@ -62,6 +64,8 @@ pub(crate) struct Observer {
     pub(crate) workers: Box<[WorkerProbe]>,
     /// `spawn_blocking` tasks, so dumps can list them (never closed: each leaves on completion).
     pub(crate) blocking: OwnedTasks,
+    /// The clock of sampled polls (see `clock.rs`).
+    pub(crate) fine: clock::FineClock,
 }
 
 /// What other threads see of one worker's current poll and loop, and its histograms.
@@ -109,6 +113,7 @@ impl Observer {
                 })
                 .collect(),
             blocking: OwnedTasks::new(1),
+            fine: clock::FineClock::new(settings.sample_every != 0),
         })
     }
 
@@ -133,6 +138,7 @@ impl Observer {
 
     pub(crate) fn tick(&self) {
         self.clock.store(now_ns(), Relaxed);
+        self.fine.calibrate();
     }
 
     /// The worker's event loop turned (it polled its poller or is about to park).
@@ -212,8 +218,8 @@ pub(crate) struct PollGuard<'a> {
     /// The runtime's observer, if it is active (then `probe` is set too).
     observer: Option<&'a Observer>,
     seq: u64,
-    /// `now_ns()` at the start of a sampled poll, else 0.
-    timed_from: u64,
+    /// The fine clock's stamp at the start of a sampled poll, else 0.
+    timed_from: clock::Ticks,
 }
 
 impl<'a> PollGuard<'a> {
@@ -270,12 +276,12 @@ impl<'a> PollGuard<'a> {
         let mut timed_from = 0;
         let n = observer.settings.sample_every;
         if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
-            timed_from = now_ns();
+            timed_from = observer.fine.now();
             let woke = diag.take_woke();
             if woke != 0 {
                 probe
                     .schedule_latency
-                    .record(timed_from.saturating_sub(woke));
+                    .record(observer.fine.ns(woke, timed_from));
             }
         }
         PollGuard {
@@ -290,7 +296,7 @@ impl<'a> PollGuard<'a> {
     #[inline(never)]
     fn leave_observed(&self, probe: &WorkerProbe, observer: &Observer) {
         if self.timed_from != 0 {
-            let took = now_ns().saturating_sub(self.timed_from);
+            let took = observer.fine.ns(self.timed_from, observer.fine.now());
             probe.poll_time.record(took);
             self.header
                 .diag

@@ -16,6 +16,9 @@
 //! | [`current_cpu`] | `sched_getcpu` | `usize::MAX` (unknown) |
 //! | [`pidfd_open`] | `pidfd_open(2)` (5.3+) | `Unsupported`: children are reaped on `SIGCHLD` |
 //!
+//! [`tsc`] (the CPU's invariant time-stamp counter) depends on the architecture, not the OS:
+//! x86_64 has it, elsewhere it reports itself absent and callers use the OS clock.
+//!
 //! The rest is POSIX and lives here: [`set_nonblocking`], [`has_pending_events`] (`poll(2)`),
 //! signal numbers ([`signum`]) and handler installation ([`install_signal_action`]).
 //!
@@ -39,6 +42,7 @@ mod imp;
 mod imp;
 
 pub(crate) use imp::park;
+pub(crate) mod tsc;
 pub(crate) use imp::{
     current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_reporting_drain,
     runnable_threads, IoEvents, PIDFDS,

@@ -6,6 +6,8 @@
 //! machine state; each run records wall time and the process's CPU time (`getrusage`), and
 //! the medians are printed. `OBSERVE_ROUNDS=n` sets the rounds (default 31);
 //! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code);
+//! `OBSERVE_ONLY_ON=1` runs the on runtime alone (to profile it: `perf record` of this
+//! process then shows only the observed paths);
 //! `OBSERVE_ONLY=a,b` runs only the named workloads; `OBSERVE_SAMPLE=n` sets the "on"
 //! runtime's `poll_histograms(n)` (default 8).
 
@@ -166,6 +168,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(31);
     let only_off = std::env::var_os("OBSERVE_ONLY_OFF").is_some();
+    let only_on = std::env::var_os("OBSERVE_ONLY_ON").is_some();
     type Workload = fn(&kiln::Runtime, bool);
     let only: Option<String> = std::env::var("OBSERVE_ONLY").ok();
     let workloads: [(&str, Workload); 4] = [
@@ -186,6 +189,14 @@ fn main() {
         }
         let (off, on) = (build_off(), build_on());
         // Warm-up: thread start, allocator pools.
+        if only_on {
+            let mut v: Vec<_> = (0..rounds + 3).map(|_| measure(&on, true, work)).collect();
+            v.drain(..3);
+            let (mut w, mut c): (Vec<f64>, Vec<f64>) = v.into_iter().unzip();
+            let (w, c) = (median(&mut w), median(&mut c));
+            println!("{name:<13} {:>12} {:>11} {w:>12.3} {c:>11.3}", "-", "-");
+            continue;
+        }
         for _ in 0..3 {
             work(&off, false);
             if !only_off {

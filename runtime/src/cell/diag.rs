@@ -190,6 +190,9 @@ impl TaskDiag {
     }
 
     /// Stamps the wake time if the task's next poll (after `polls` polls) is sampled.
+    /// Inlined into every wake of an observed task: a few loads and a compare, plus one read
+    /// of the fine clock for a sampled poll.
+    #[inline]
     pub(crate) fn stamp_woke_if_sampled(&self, polls: u32, id: Id) {
         let Some(e) = self.ext() else { return };
         let every = e.sample;

@@ -61,8 +61,10 @@ fn rate_between(t0: u64, ns0: u64, t1: u64, ns1: u64) -> Option<u64> {
     (ONE / 100..=ONE * 100).contains(&rate).then_some(rate)
 }
 
+static BASE: OnceLock<Base> = OnceLock::new();
+
+#[cold]
 fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         if tsc::invariant() {
             let (t0, ns0) = pair();
@@ -82,7 +84,11 @@ fn base() -> &'static Base {
 /// A stamp from any thread, without a runtime's [`FineClock`] at hand (the same clock).
 #[inline]
 pub(crate) fn stamp() -> Ticks {
-    if base().tsc {
+    let base = match BASE.get() {
+        Some(base) => base,
+        None => base(),
+    };
+    if base.tsc {
         tsc::read().max(1)
     } else {
         now_ns()

@@ -170,6 +170,7 @@ impl TaskDiag {
             .map(TaskName::as_str)
     }
 
+    #[inline]
     pub(crate) fn set_last_poll(&self, coarse: u64) {
         if let Some(e) = self.ext() {
             e.last_poll.store(coarse, Relaxed);
@@ -185,6 +186,7 @@ impl TaskDiag {
 
     /// Whether the poll that follows `polls` earlier polls is timed (one in `every`, spread
     /// over tasks by id so that one-poll tasks are sampled too).
+    #[inline]
     pub(crate) fn is_sampled(polls: u64, id: Id, every: u32) -> bool {
         polls.wrapping_add(id.as_u64()) & u64::from(every - 1) == 0
     }

@@ -61,6 +61,7 @@ impl Id {
     ///     assert!(kiln::spawn(async {}).id().as_u64() > 0);
     /// });
     /// ```
+    #[inline]
     pub fn as_u64(self) -> u64 {
         self.0.get()
     }

@@ -132,6 +132,7 @@ impl Observer {
     }
 
     /// The coarse clock (0 while the observer is inactive).
+    #[inline]
     pub(crate) fn coarse_now(&self) -> u64 {
         self.clock.load(Relaxed)
     }
@@ -224,7 +225,8 @@ pub(crate) struct PollGuard<'a> {
 
 impl<'a> PollGuard<'a> {
     /// The unobserved path is a poll-count bump, two thread-local reads and one store,
-    /// inlined into the task harness; an active observer's work is out of line.
+    /// inlined into the task harness; an active observer adds a few inlined stores, and only
+    /// the timing of a sampled poll is out of line.
     #[inline]
     pub(crate) fn enter(header: &'a crate::cell::raw::Header) -> PollGuard<'a> {
         let polls = header.begin_poll();
@@ -258,7 +260,9 @@ impl<'a> PollGuard<'a> {
         }
     }
 
-    #[inline(never)]
+    /// The marks every observed poll makes are inlined (a few Relaxed stores to lines this
+    /// thread already owns); only a sampled poll's timing goes out of line.
+    #[inline]
     fn observed(
         header: &'a crate::cell::raw::Header,
         probe: &'a WorkerProbe,
@@ -266,24 +270,18 @@ impl<'a> PollGuard<'a> {
         polls: u32,
     ) -> Self {
         let now = observer.coarse_now();
-        let diag = &header.diag;
-        diag.set_last_poll(now);
+        header.diag.set_last_poll(now);
         let seq = probe.seq.load(Relaxed) + 1;
         probe.seq.store(seq, Relaxed);
         probe.started.store(now, Relaxed);
         // The watchdog reads `task` first, so it is stored after `seq` and `started`.
         probe.task.store(header.id.as_u64(), Relaxed);
-        let mut timed_from = 0;
         let n = observer.settings.sample_every;
-        if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
-            timed_from = observer.fine.now();
-            let woke = diag.take_woke();
-            if woke != 0 {
-                probe
-                    .schedule_latency
-                    .record(observer.fine.ns(woke, timed_from));
-            }
-        }
+        let timed_from = if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
+            Self::start_timing(header, probe, observer)
+        } else {
+            0
+        };
         PollGuard {
             header,
             probe: Some(probe),
@@ -293,19 +291,40 @@ impl<'a> PollGuard<'a> {
         }
     }
 
+    /// A sampled poll starts: records its schedule latency, returns its start stamp.
     #[inline(never)]
+    fn start_timing(
+        header: &crate::cell::raw::Header,
+        probe: &WorkerProbe,
+        observer: &Observer,
+    ) -> clock::Ticks {
+        let now = observer.fine.now();
+        let woke = header.diag.take_woke();
+        if woke != 0 {
+            probe.schedule_latency.record(observer.fine.ns(woke, now));
+        }
+        now
+    }
+
+    #[inline]
     fn leave_observed(&self, probe: &WorkerProbe, observer: &Observer) {
         if self.timed_from != 0 {
-            let took = observer.fine.ns(self.timed_from, observer.fine.now());
-            probe.poll_time.record(took);
-            self.header
-                .diag
-                .add_poll_time(took.saturating_mul(u64::from(observer.settings.sample_every)));
+            self.stop_timing(probe, observer);
         }
         probe.task.store(0, Relaxed);
         if probe.reported.load(Relaxed) == self.seq {
             watchdog::report_returned(probe, self.header);
         }
+    }
+
+    /// A sampled poll ends: records its poll time.
+    #[inline(never)]
+    fn stop_timing(&self, probe: &WorkerProbe, observer: &Observer) {
+        let took = observer.fine.ns(self.timed_from, observer.fine.now());
+        probe.poll_time.record(took);
+        self.header
+            .diag
+            .add_poll_time(took.saturating_mul(u64::from(observer.settings.sample_every)));
     }
 }
 

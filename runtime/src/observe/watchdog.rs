@@ -134,6 +134,8 @@ fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
 }
 
 /// Called by the runner when a poll the watchdog reported returns.
+#[cold]
+#[inline(never)]
 pub(crate) fn report_returned(probe: &WorkerProbe, header: &crate::cell::raw::Header) {
     let started = probe.started.load(Relaxed);
     let total = Duration::from_nanos(now_ns().saturating_sub(started));

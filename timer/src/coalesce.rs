@@ -19,9 +19,11 @@
 //! per window of `2^WINDOW_SHIFT` ticks (4,096 µs; under its lock, in `process`), and from
 //! the count `n` of the last whole window derives a floor for the grid: the largest power of
 //! two at most `n * FLOOR_PER_FIRE` µs, at most [`FLOOR_MAX`]. A 1 ms ticker (4 fires per
-//! window: a 64 µs floor, below its own 128 µs grid) is not affected; 16 or more fires per
-//! millisecond (64 per window) give the full 1,024 µs floor, tokio's timer resolution, so the
-//! owner wakes about once per millisecond however many timers are due.
+//! window: a 64 µs floor, below its own 128 µs grid) is not affected; 16 fires per millisecond
+//! (64 per window) give a 1,024 µs floor, 32 or more the full 2,048 µs, so the owner wakes
+//! about once per one or two milliseconds however many timers are due, and a sleep of a few
+//! milliseconds is about as late as on tokio (whose 1 ms ticks add up to 1 ms, and whose
+//! wake-ups then come late under that load).
 //!
 //! The floor is published in one atomic ([`FloorWord`]) with the tick until which it holds:
 //! the end of the window after the one being counted. A driver that stops firing therefore
@@ -39,8 +41,8 @@ pub(crate) const COALESCE_DIV: u64 = 4;
 /// rounds every deadline).
 pub(crate) const COALESCE_MAX: u64 = 2_048;
 
-/// The coarsest busy floor, in ticks (µs): tokio's 1 ms timer resolution.
-pub(crate) const FLOOR_MAX: u64 = 1_024;
+/// The coarsest busy floor, in ticks (µs): the grid's own cap.
+pub(crate) const FLOOR_MAX: u64 = COALESCE_MAX;
 
 /// Fires are counted per window of `2^WINDOW_SHIFT` ticks (4,096 µs).
 const WINDOW_SHIFT: u32 = 12;
@@ -87,7 +89,7 @@ impl FloorWord {
         let word = if floor < 2 {
             0
         } else {
-            // `floor` is a power of two at most `FLOOR_MAX` (2^10): its log2 fits 4 bits;
+            // `floor` is a power of two at most `FLOOR_MAX` (2^11): its log2 fits 4 bits;
             // `until` is a tick, far below 2^60 (36,000 years of microseconds).
             (until.min(u64::MAX >> 4) << 4) | u64::from(63 - floor.leading_zeros())
         };
@@ -168,9 +170,9 @@ mod tests {
 
     #[test]
     fn the_floor_coarsens_short_timers_only_up_to_the_cap() {
-        // A 1 ms sleep on a busy driver: the 1,024 µs floor instead of 128 µs.
-        assert_eq!(coalesce(1_000_001, 1_000, FLOOR_MAX), 1_000_448);
-        assert_eq!(coalesce(1_000_001, 1_000, FLOOR_MAX) % FLOOR_MAX, 0);
+        // A 1 ms sleep on a busy driver: a 1,024 µs floor instead of 128 µs, or the cap.
+        assert_eq!(coalesce(1_000_001, 1_000, 1_024), 1_000_448);
+        assert_eq!(coalesce(1_000_001, 1_000, FLOOR_MAX), 1_001_472);
         // A floor below the quarter rule changes nothing.
         assert_eq!(coalesce(5_000_001, 5_000, 64), 5_000_192);
         // Never past the cap.
@@ -186,12 +188,12 @@ mod tests {
         count.record(10 * w, 4, &floor);
         count.record(11 * w, 0, &floor);
         assert_eq!(floor.at(11 * w + 5), 64);
-        // Window 11: 100 fires: the 1,024 µs cap in window 12.
+        // Window 11: 100 fires: 1,024 µs (the largest power of two at most 1,600) in window 12.
         count.record(11 * w + 1, 100, &floor);
         count.record(12 * w, 1, &floor);
-        assert_eq!(floor.at(12 * w + 1), FLOOR_MAX);
+        assert_eq!(floor.at(12 * w + 1), 1_024);
         // Held until the end of window 13, then gone even with no further record.
-        assert_eq!(floor.at(13 * w + 7), FLOOR_MAX);
+        assert_eq!(floor.at(13 * w + 7), 1_024);
         assert_eq!(floor.at(14 * w), 0);
         // A gap of whole windows without fires: no floor.
         count.record(20 * w, 1, &floor);

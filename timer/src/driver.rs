@@ -326,7 +326,6 @@ impl Inner {
         let next = synced.wheel.next_expiration()?;
         Some(next.max(self.hint.load(Ordering::Relaxed)))
     }
-
 }
 
 /// A cheap, cloneable reference to one [`Driver`]; what sleeps capture. `Send + Sync`.
@@ -504,8 +503,8 @@ impl Driver {
     /// The instant at which the owner should next call [`process`](Driver::process), or
     /// `None` when no timer is pending. It is never later than the earliest deadline by more
     /// than the wheel's 1 µs tick (deadlines are rounded up to whole microseconds after the
-    /// driver's creation) plus its coalescing grid (at most a quarter of the time the timer
-    /// had left when it was armed or the driver's busy floor of at most 1,024 µs, and at most
+    /// tick origin) plus its coalescing grid (at most a quarter of the time the timer
+    /// had left when it was armed or the driver's busy floor, and at most
     /// 2,048 µs; see "Coalescing" in the crate docs). When many timers share a coarse slot far
     /// ahead it may be earlier:
     /// the start of that slot, where `process` cascades them to finer slots.

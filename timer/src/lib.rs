@@ -68,9 +68,9 @@
 //! 1,024 µs, anything of 8 ms or more 2,048 µs (tokio rounds every deadline up to its 1 ms
 //! tick); under 8 µs left nothing is rounded. A driver that fires many timers per millisecond
 //! (16 or more: thousands of short sleeps) raises the grid of the timers armed on it to a
-//! *busy floor* of up to 1,024 µs, so its worker wakes about once per millisecond however many
-//! are due; the floor follows the driver's fire rate over the last few milliseconds, and a
-//! lone ticker never has one. Never early: [`Sleep::deadline`] keeps the requested instant. A
+//! *busy floor* of 1,024 µs (2,048 µs from 32 per millisecond), so its worker wakes about once
+//! per one or two milliseconds however many are due; the floor follows the driver's fire rate
+//! over the last few milliseconds, and a lone ticker never has one. Never early: [`Sleep::deadline`] keeps the requested instant. A
 //! manual or paused clock is never rounded (tests see exact deadlines). Measured figures:
 //! `docs/tuning.md`.
 

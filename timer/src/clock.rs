@@ -256,11 +256,18 @@ impl Clock {
         }
     }
 
-    /// The instant the timer's ticks count from.
+    /// The instant the timer's ticks count from. On the system clock it is one instant for
+    /// the whole process (the first driver's creation), so every driver's coalescing grid
+    /// (multiples of a power of two ticks) has the same points: the workers of a runtime
+    /// that fire many timers wake at the same instants, and a worker's wake-up that hands
+    /// tasks to a sibling finds it awake for its own timers instead of waking it between
+    /// them.
     pub(crate) fn origin(&self) -> Instant {
+        static SYSTEM_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         match self {
             Clock::Pausable(c) => c.epoch(),
-            _ => self.now(),
+            Clock::System => *SYSTEM_ORIGIN.get_or_init(Instant::now),
+            Clock::Manual(c) => c.now(),
         }
     }
 }

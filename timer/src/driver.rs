@@ -24,6 +24,9 @@
 //!    and read under the same lock as the wheel, an insert either happens before step 1 (and
 //!    `X` includes it) or sees the record. `unpark` must be sticky: one issued between steps
 //!    1 and 2 must make the park in step 2 return at once (`polling::Poller::notify` is).
+//!    On the system clock the driver first offers the new tick to [`Unpark::unpark_at`],
+//!    under the lock; if that arranges for the park to end by then (a kernel timer), the
+//!    record becomes `parked_until = when` and nobody is woken now.
 //! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
 //!
 //! # The due hint
@@ -36,6 +39,7 @@
 //! slot start that `process` would skip.
 
 use crate::clock::{Clock, ManualClock, PausableClock};
+use crate::coalesce::{coalesce, FireCount, FloorWord};
 use crate::entry::{fire_next, Shared};
 use crate::loom::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
@@ -69,6 +73,28 @@ use std::time::{Duration, Instant};
 pub trait Unpark: Send + Sync + 'static {
     /// Wakes the owner if it is parked (or makes its next park return at once).
     fn unpark(&self);
+
+    /// Makes the owner's current park end by `at` at the latest *without* waking it now (for
+    /// example by arming a kernel timer its park also waits on); returns whether it did. The
+    /// driver calls this, with its lock held, when a timer armed from another thread is due
+    /// before the parked owner's deadline, and calls [`unpark`](Unpark::unpark) instead when
+    /// it returns `false` (the default). It must not call into the driver. After `true`, a
+    /// park the owner had not yet begun must still end by `at`.
+    ///
+    /// ```
+    /// use kiln_timer::Unpark;
+    /// use std::time::Instant;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// assert!(!Nop.unpark_at(Instant::now()));
+    /// ```
+    fn unpark_at(&self, at: Instant) -> bool {
+        let _ = at;
+        false
+    }
 }
 
 /// Wakes `waker`, containing a panic of its `wake` (a user's waker is the only code a timer
@@ -88,26 +114,6 @@ fn micros(d: Duration, sub: u32) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000)
         .saturating_add(u64::from(sub))
-}
-
-/// A timer may fire up to `1 / COALESCE_DIV` of its time left late (see [`coalesce`]).
-pub(crate) const COALESCE_DIV: u64 = 4;
-
-/// The coarsest coalescing grid, in ticks (µs): a timer fires at most this much late from
-/// coalescing, however far away its deadline (about tokio's 1 ms timer resolution, which
-/// rounds every deadline).
-pub(crate) const COALESCE_MAX: u64 = 2_048;
-
-/// `when` rounded up to a multiple of the largest power of two at most `left / COALESCE_DIV`
-/// and [`COALESCE_MAX`] (unchanged when that is below 2). Timers whose deadlines fall in one
-/// grid cell fire together, in one wake-up of the owner, and never early.
-pub(crate) fn coalesce(when: u64, left: u64) -> u64 {
-    let g = (left / COALESCE_DIV).min(COALESCE_MAX);
-    if g < 2 {
-        return when;
-    }
-    let g = 1u64 << (63 - g.leading_zeros());
-    when.div_ceil(g).saturating_mul(g)
 }
 
 /// Wakers collected under the lock and woken after it is released, at most this many at a
@@ -154,6 +160,8 @@ pub(crate) struct Synced {
     /// `Some(tick)` while the owner is parked until `tick` (`u64::MAX`: no deadline).
     parked_until: Option<u64>,
     pub(crate) shutdown: bool,
+    /// Timers fired per window, for the busy floor (see the `coalesce` module).
+    fires: FireCount,
 }
 
 pub(crate) struct Inner {
@@ -168,6 +176,9 @@ pub(crate) struct Inner {
     /// and returns at once when nothing can be due, so the owner's frequent checks and idle
     /// siblings looking for overdue timers do not touch the lock or the wheel's memory.
     hint: AtomicU64,
+    /// The busy floor of the coalescing grid (see the `coalesce` module), written by
+    /// `process_at` under the lock, read without it when a timer is armed.
+    floor: FloorWord,
     pub(crate) synced: Mutex<Synced>,
 }
 
@@ -190,10 +201,10 @@ impl Inner {
     }
 
     /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
-    /// rounded up to a grid of about [`1 / COALESCE_DIV`](COALESCE_DIV) of the time left (a
-    /// power of two microseconds, at most [`COALESCE_MAX`] µs), so that timers due near each
-    /// other share one wake-up ("Coalescing" in the crate docs). A deadline under
-    /// `2 * COALESCE_DIV` µs away, or one on a manual or paused clock, is not rounded.
+    /// rounded up to a grid of about a quarter of the time left or the driver's busy floor,
+    /// whichever is coarser (a power of two microseconds, at most 2,048 µs; see the `coalesce`
+    /// module), so that timers due near each other share one wake-up ("Coalescing" in the
+    /// crate docs). A deadline on a manual or paused clock is not rounded.
     pub(crate) fn fire_tick(&self, deadline: Instant) -> u64 {
         let when = self.deadline_tick(deadline);
         let now = match &self.clock {
@@ -202,25 +213,28 @@ impl Inner {
             // Tests on a controlled clock expect a timer due exactly at its deadline.
             _ => return when,
         };
-        let left = when.saturating_sub(self.now_tick(now));
-        coalesce(when, left)
+        let now = self.now_tick(now);
+        coalesce(when, when.saturating_sub(now), self.floor.at(now))
     }
 
     /// [`fire_tick`](Inner::fire_tick) for a timer that had `created_left` ticks to go when it
     /// was created (`sleep(d)`; 0: unknown, which is `fire_tick` itself): the grid is sized
     /// from that instead of a fresh clock read, so registering reads no clock. A timer first
     /// polled long after its creation may then fire up to a quarter of its whole length late
-    /// (still at most [`COALESCE_MAX`] µs) rather than a quarter of what was left.
+    /// (still at most 2,048 µs) rather than a quarter of what was left.
     pub(crate) fn fire_tick_after(&self, deadline: Instant, created_left: u64) -> u64 {
         if created_left == 0 {
             return self.fire_tick(deadline);
         }
         let when = self.deadline_tick(deadline);
         match &self.clock {
-            Clock::System => coalesce(when, created_left),
-            Clock::Pausable(c) if !c.is_shifted() => coalesce(when, created_left),
-            _ => when,
+            Clock::System => {}
+            Clock::Pausable(c) if !c.is_shifted() => {}
+            _ => return when,
         }
+        // The timer's creation: "now" for the busy floor, without reading the clock.
+        let created = when.saturating_sub(created_left);
+        coalesce(when, created_left, self.floor.at(created))
     }
 
     /// The last tick at or before `t`.
@@ -264,6 +278,7 @@ impl Inner {
             synced = self.synced.lock();
         }
         if !synced.shutdown {
+            synced.fires.record(now, fired, &self.floor);
             let hint = synced.wheel.next_expiration().unwrap_or(u64::MAX);
             // Release pairs with the Acquire load above.
             self.hint.store(hint, Ordering::Release);
@@ -277,7 +292,19 @@ impl Inner {
     /// owner must be unparked (see the parking protocol). Called with the lock held.
     pub(crate) fn armed(&self, synced: &mut Synced, when: u64) -> bool {
         self.lower_hint(when);
-        Self::should_unpark(synced, when)
+        match synced.parked_until {
+            Some(until) if when < until => {
+                // On the system clock a tick is an instant the owner's kernel timer can wait
+                // for; then the owner need not wake just to park again with the new deadline.
+                let moved = matches!(self.clock, Clock::System)
+                    && self
+                        .tick_instant(when)
+                        .is_some_and(|at| self.unpark.unpark_at(at));
+                synced.parked_until = if moved { Some(when) } else { None };
+                !moved
+            }
+            _ => false,
+        }
     }
 
     /// Wakes the owner out of its park; call without the lock.
@@ -298,16 +325,6 @@ impl Inner {
     fn park_tick(&self, synced: &Synced) -> Option<u64> {
         let next = synced.wheel.next_expiration()?;
         Some(next.max(self.hint.load(Ordering::Relaxed)))
-    }
-
-    fn should_unpark(synced: &mut Synced, when: u64) -> bool {
-        match synced.parked_until {
-            Some(until) if when < until => {
-                synced.parked_until = None;
-                true
-            }
-            _ => false,
-        }
     }
 }
 
@@ -466,10 +483,12 @@ impl Driver {
                     unpark,
                     shutdown: AtomicBool::new(false),
                     hint: AtomicU64::new(u64::MAX),
+                    floor: FloorWord::new(),
                     synced: Mutex::new(Synced {
                         wheel: Wheel::new(),
                         parked_until: None,
                         shutdown: false,
+                        fires: FireCount::new(),
                     }),
                 }),
             },
@@ -484,8 +503,10 @@ impl Driver {
     /// The instant at which the owner should next call [`process`](Driver::process), or
     /// `None` when no timer is pending. It is never later than the earliest deadline by more
     /// than the wheel's 1 µs tick (deadlines are rounded up to whole microseconds after the
-    /// driver's creation) plus its coalescing grid (at most a quarter of the time the timer
-    /// had left when it was armed, and at most 2,048 µs; see "Coalescing" in the crate docs). When many timers share a coarse slot far ahead it may be earlier:
+    /// tick origin) plus its coalescing grid (at most a quarter of the time the timer
+    /// had left when it was armed or the driver's busy floor, and at most
+    /// 2,048 µs; see "Coalescing" in the crate docs). When many timers share a coarse slot far
+    /// ahead it may be earlier:
     /// the start of that slot, where `process` cascades them to finer slots.
     pub fn next_deadline(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
@@ -576,35 +597,5 @@ impl fmt::Debug for Driver {
             .field("pending", &self.pending())
             .field("shutdown", &self.handle.is_shutdown())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod coalesce_tests {
-    use super::{coalesce, COALESCE_MAX};
-
-    #[test]
-    fn rounds_up_to_a_quarter_of_the_time_left_at_most_2048_us() {
-        // Under 8 µs left: exact.
-        assert_eq!(coalesce(1_000_007, 7), 1_000_007);
-        // 1 ms left: a 128 µs grid (the largest power of two at most 250).
-        assert_eq!(coalesce(1_000_001, 1_000), 1_000_064);
-        assert_eq!(coalesce(1_000_064, 1_000), 1_000_064);
-        // 5 ms left: 1,024 µs.
-        assert_eq!(coalesce(5_000_001, 5_000), 5_000_192);
-        // Far away: the 1,024 µs cap.
-        let when = 123_456_789;
-        let fired = coalesce(when, 10_000_000);
-        assert!(fired >= when && fired - when < COALESCE_MAX);
-        assert_eq!(fired % COALESCE_MAX, 0);
-        // Never overflows.
-        assert!(coalesce(u64::MAX - 3, u64::MAX) >= u64::MAX - 3);
-    }
-
-    #[test]
-    fn nearby_deadlines_share_a_grid_point() {
-        let a = coalesce(10_000_100, 8_000);
-        let b = coalesce(10_000_380, 8_000);
-        assert_eq!(a, b);
     }
 }

@@ -63,11 +63,16 @@
 //! clock fires on a grid: its deadline is rounded *up* to a multiple of the largest power of
 //! two microseconds that is at most a quarter of the time it has left when armed (for a
 //! [`sleep`] that is its length: it counts from its creation, which saves a clock read when
-//! it is first polled), and at most 2,048 µs. Timers whose deadlines fall in one grid cell fire in one wake-up. A 1 ms
-//! sleep may be up to 128 µs late from this, a 5 ms sleep 1,024 µs, anything of 8 ms or more
-//! 2,048 µs (tokio rounds every deadline up to its 1 ms tick); under 8 µs left nothing is
-//! rounded. Never early: [`Sleep::deadline`] keeps the requested instant. A manual or paused
-//! clock is never rounded (tests see exact deadlines). Measured figures: `docs/tuning.md`.
+//! it is first polled), and at most 2,048 µs. Timers whose deadlines fall in one grid cell
+//! fire in one wake-up. A 1 ms sleep may be up to 128 µs late from this, a 5 ms sleep
+//! 1,024 µs, anything of 8 ms or more 2,048 µs (tokio rounds every deadline up to its 1 ms
+//! tick); under 8 µs left nothing is rounded. A driver that fires many timers per millisecond
+//! (16 or more: thousands of short sleeps) raises the grid of the timers armed on it to a
+//! *busy floor* of 1,024 µs (2,048 µs from 32 per millisecond), so its worker wakes about once
+//! per one or two milliseconds however many are due; the floor follows the driver's fire rate
+//! over the last few milliseconds, and a lone ticker never has one. Never early: [`Sleep::deadline`] keeps the requested instant. A
+//! manual or paused clock is never rounded (tests see exact deadlines). Measured figures:
+//! `docs/tuning.md`.
 
 //! # Shutdown
 //! [`Driver::shutdown`] (also run when the `Driver` is dropped) completes every pending
@@ -102,6 +107,7 @@
 #![deny(unsafe_code)]
 
 mod clock;
+mod coalesce;
 pub mod context;
 mod driver;
 // The intrusive timer entry and the wheel that links entries by raw pointer: the crate's only

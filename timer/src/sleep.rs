@@ -143,8 +143,18 @@ impl Future for Sleep {
             return this.entry.poll_fired(cx.waker());
         }
         let inner = &this.entry.handle().inner;
-        let left = *this.created_left;
-        let due = inner.is_shutdown() || (left == 0 && *this.deadline <= inner.now());
+        let mut left = *this.created_left;
+        let mut due = inner.is_shutdown();
+        if left == 0 && !due {
+            // One clock read both tells whether the deadline passed and sizes the coalescing
+            // grid (`register` then reads none).
+            match this.deadline.checked_duration_since(inner.now()) {
+                Some(d) if !d.is_zero() => {
+                    left = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+                }
+                _ => due = true,
+            }
+        }
         if due || !this.entry.register(*this.deadline, left, cx.waker()) {
             *this.done = true;
             return Poll::Ready(());

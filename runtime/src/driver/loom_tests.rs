@@ -1,6 +1,6 @@
 //! Loom models of the I/O driver's protocols: readiness dispatch against a task's
 //! poll/syscall/clear loop (`crate::io`), the shutdown marking of sources, and the owner's
-//! park on its condition variable against `unpark` and a source registering (the
+//! park on its condition variable against `unpark`, `unpark_at` and a source registering (the
 //! `Notifier`). The poller itself is a real `polling::Poller` (its syscalls are not loom
 //! operations); the atomics, locks and condition variable around it are loom's.
 
@@ -80,6 +80,9 @@ fn notifier() -> Arc<Notifier> {
         poller,
         unparked: AtomicBool::new(false),
         sleeping: AtomicUsize::new(AWAKE),
+        timer_armed: AtomicBool::new(false),
+        plan_every_wait: AtomicBool::new(false),
+        timers_from_outside: AtomicBool::new(false),
         lock: Mutex::new(()),
         condvar: Condvar::new(),
     })
@@ -97,6 +100,31 @@ fn loom_condvar_park_races_with_unpark() {
         // The owner's side after a wait (`Driver::park`): the flag is consumed.
         assert!(n.unparked.swap(false, SeqCst));
         unparker.join().unwrap();
+    });
+}
+
+/// A timer armed from another thread while the owner goes to sleep on its condition variable
+/// (`unpark_at`, as the timer driver calls it): either the owner's check sees `timer_armed` and
+/// returns (to wait on its poller, where the wake-up timer ends the wait), or `unpark_at` sees
+/// it asleep and declines, and the caller's `unpark` wakes it. Loom reports a deadlock if the
+/// owner sleeps through it.
+#[test]
+fn loom_unpark_at_races_with_condvar_park() {
+    loom::model(|| {
+        let n = notifier();
+        let n2 = n.clone();
+        let armer = thread::spawn(move || {
+            let at = Instant::now() + Duration::from_secs(3_600);
+            if !kiln_timer::Unpark::unpark_at(&*n2, at) {
+                n2.unpark();
+            }
+        });
+        n.wait_on_condvar(|| false);
+        armer.join().unwrap();
+        // The owner's side after a blocking wait (`after_wait`): take the arming, disarm.
+        if n.timer_armed.swap(false, SeqCst) {
+            n.notify.disarm_timer();
+        }
     });
 }
 

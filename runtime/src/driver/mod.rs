@@ -38,6 +38,22 @@
 //! Notifications: `unpark` sets `unparked` (SeqCst), then notifies the main poller; the owner,
 //! after each wait, clears it with a SeqCst swap, then re-checks its queues.
 //!
+//! # Timer wake-ups
+//! A timer armed from another thread (a `block_on` thread re-arming an interval) earlier than
+//! the parked owner's deadline need not wake the owner just to wait again with the new
+//! deadline: the timer driver offers it to `unpark_at` first, which arms a timerfd in the main
+//! poller (`wait::Notify::arm_timer`, Linux with the eventfd only) so that the wait ends at
+//! that deadline, one `timerfd_settime` instead of a wake-up and a new wait. It declines (and
+//! the owner is unparked as before) when the owner sleeps on its condition variable, which
+//! no timerfd ends, and in precise mode, where the owner plans each timer-ended wait to spin.
+//! Having declined for the condition variable once, the driver stops using it
+//! (`timers_from_outside`): its owner then waits on the poller even without a deadline (one
+//! `epoll_pwait2`, woken by an eventfd write instead of a futex wake), so the next such timer
+//! takes the timerfd path.
+//! `timer_armed` is set before the arming; the owner takes it after each blocking wait,
+//! after `after_park` (so no arming for that wait can follow), and disarms the timerfd if the
+//! wait ended otherwise, so a stale arming never ends a later wait.
+//!
 //! # Files
 //! - `park.rs`: planning and running one wait of the owner ([`Driver::park`]).
 //! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it.
@@ -99,6 +115,16 @@ struct Notifier {
     unparked: AtomicBool,
     /// What the owner sleeps on: [`AWAKE`] (or on its poller) or [`ON_CONDVAR`].
     sleeping: AtomicUsize,
+    /// Set by `unpark_at` before it arms the wake-up timer for the owner's wait; taken by the
+    /// owner after the wait (see "Timer wake-ups" in the module docs).
+    timer_armed: AtomicBool,
+    /// The owner plans every timer-ended wait itself (it spins before deadlines: precise
+    /// mode), so `unpark_at` declines and a new earlier timer wakes it.
+    plan_every_wait: AtomicBool,
+    /// Set (for good) when `unpark_at` declined because the owner slept on its condition
+    /// variable: timers come here from other threads, so the owner waits on its poller even
+    /// without a deadline, where the wake-up timer can end the wait.
+    timers_from_outside: AtomicBool,
     lock: Mutex<()>,
     condvar: Condvar,
 }
@@ -135,7 +161,10 @@ impl Notifier {
         let mut guard = self.lock.lock();
         // RMWs for the handshake with `unpark` (see there).
         self.sleeping.swap(ON_CONDVAR, SeqCst);
-        while !self.unparked.fetch_or(false, SeqCst) && !has_sources() {
+        while !self.unparked.fetch_or(false, SeqCst)
+            && !self.timer_armed.fetch_or(false, SeqCst)
+            && !has_sources()
+        {
             self.condvar.wait(&mut guard);
         }
         self.sleeping.store(AWAKE, SeqCst);
@@ -146,6 +175,25 @@ impl Notifier {
 impl kiln_timer::Unpark for Notifier {
     fn unpark(&self) {
         Notifier::unpark(self);
+    }
+
+    /// Arms the wake-up timer for `at` unless the owner sleeps on its condition variable
+    /// (which the timer cannot end) or plans every wait itself. Called under the timer
+    /// driver's lock, so two threads' armings cannot cross: the last one is the earliest.
+    fn unpark_at(&self, at: Instant) -> bool {
+        if !self.notify.has_timer() || self.plan_every_wait.load(Relaxed) {
+            return false;
+        }
+        // RMWs for the handshake with `wait_on_condvar`, as in `unpark`: either the owner's
+        // condition check sees `timer_armed` and waits on the poller instead, or this sees it
+        // on the condition variable and declines (the caller then unparks it).
+        self.timer_armed.swap(true, SeqCst);
+        if self.sleeping.fetch_add(0, SeqCst) == ON_CONDVAR {
+            self.timers_from_outside.store(true, Relaxed);
+            return false;
+        }
+        self.notify
+            .arm_timer(at.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -183,6 +231,9 @@ impl DriverHandle {
             poller: poller.clone(),
             unparked: AtomicBool::new(false),
             sleeping: AtomicUsize::new(AWAKE),
+            timer_armed: AtomicBool::new(false),
+            plan_every_wait: AtomicBool::new(false),
+            timers_from_outside: AtomicBool::new(false),
             lock: Mutex::new(()),
             condvar: Condvar::new(),
         });
@@ -318,12 +369,17 @@ pub(crate) struct Driver {
 impl Driver {
     /// The owner's side of `handle`; it spins at most `spin_limit` before a timer deadline.
     pub(crate) fn new(handle: Arc<DriverHandle>, spin_limit: Duration) -> Driver {
+        let spin = Spin::new(spin_limit);
+        handle
+            .notifier
+            .plan_every_wait
+            .store(spin.enabled(), Relaxed);
         Driver {
             waiter: wait::Waiter::new(&handle.notifier.notify),
             handle,
             io_events: sources::io_events(),
             recheck_backoff: RECHECK_BACKOFF_MIN,
-            spin: Spin::new(spin_limit),
+            spin,
             watch: None,
             // `DriverHandle::new` registers it.
             own_armed: true,

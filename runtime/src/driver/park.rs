@@ -5,6 +5,7 @@
 
 use super::spin::spin_to_deadline;
 use super::steal::{PARKED, RECHECK_BACKOFF_MAX, RECHECK_BACKOFF_MIN};
+use super::wait::WAKE_TIMER_KEY;
 use super::{Driver, Recheck, IO_STEAL_AFTER, OWN_SOURCES_KEY};
 use crate::loom::sync::atomic::Ordering::*;
 use polling::{Event, PollMode};
@@ -156,9 +157,15 @@ impl Driver {
     /// on the poller (sampling the oversleep of a wait that ended by its timeout).
     fn wait(&mut self, blocking: bool, plan: &Plan) {
         let h = &*self.handle;
-        if blocking && plan.wait.is_none() && !h.has_io_sources() {
+        if blocking
+            && plan.wait.is_none()
+            && !h.has_io_sources()
+            && !h.notifier.timers_from_outside.load(Relaxed)
+        {
             // Nothing but a notification can end this wait: sleep on the futex. A source
-            // registered meanwhile notifies us (see `register`).
+            // registered meanwhile notifies us (see `register`); a timer armed from another
+            // thread unparks us, and from then on this driver waits on the poller instead
+            // ("Timer wake-ups" in the module docs).
             h.notifier.wait_on_condvar(|| h.has_io_sources());
         } else if !blocking {
             // Maintenance tick: the sockets are harvested below; a pending notification stays
@@ -195,6 +202,13 @@ impl Driver {
         h.notifier.unparked.swap(false, SeqCst);
         if blocking {
             h.timer.after_park();
+            // A wake-up timer armed for this wait ("Timer wake-ups" in the module docs): spent
+            // if it ended the wait, else disarmed so that it cannot end a later one for nothing.
+            if h.notifier.timer_armed.swap(false, SeqCst)
+                && !self.waiter.keys().contains(&WAKE_TIMER_KEY)
+            {
+                h.notifier.notify.disarm_timer();
+            }
         }
         // Harvest the sockets on a maintenance tick, or when the wait saw them ready.
         let own_ready = if blocking {

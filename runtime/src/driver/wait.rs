@@ -24,6 +24,10 @@ use std::time::Duration;
 /// filters out of the events it reports, so a fallback `Poller::wait` hides it as well.
 pub(super) const NOTIFY_KEY: usize = usize::MAX;
 
+/// The key of the wake-up timer (`crate::sys::park::Timer`), in the main poller only, far from
+/// the keys counted down from `usize::MAX` (the notification, the own sources, the watch).
+pub(super) const WAKE_TIMER_KEY: usize = usize::MAX / 2;
+
 /// Main-poller events one wait takes: the own source poller, watched siblings, the
 /// notification; more stay pending for the next wait.
 const WAIT_MAX: usize = 64;
@@ -32,6 +36,8 @@ const WAIT_MAX: usize = 64;
 pub(super) struct Notify {
     /// The eventfd, where there is one.
     wake: Option<sys::Wake>,
+    /// The wake-up timer, where there is one (only with the eventfd).
+    timer: Option<sys::Timer>,
 }
 
 impl Notify {
@@ -41,7 +47,28 @@ impl Notify {
         } else {
             None
         };
-        Notify { wake }
+        let timer = wake
+            .as_ref()
+            .and_then(|_| sys::Timer::new(poller.as_fd(), WAKE_TIMER_KEY).ok());
+        Notify { wake, timer }
+    }
+
+    /// Whether [`arm_timer`](Notify::arm_timer) can work.
+    pub(super) fn has_timer(&self) -> bool {
+        self.timer.is_some()
+    }
+
+    /// Ends the owner's wait on the poller `after` from now (a wait on the condition variable
+    /// does not see it); returns whether the timer was armed.
+    pub(super) fn arm_timer(&self, after: Duration) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.arm_after(after))
+    }
+
+    /// Disarms the wake-up timer (a failure only leaves one spurious wake-up).
+    pub(super) fn disarm_timer(&self) {
+        if let Some(t) = &self.timer {
+            t.disarm();
+        }
     }
 
     /// Ends the owner's current or next wait.

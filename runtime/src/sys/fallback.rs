@@ -54,6 +54,32 @@ pub(crate) mod park {
         pub(crate) fn notify(&self) {}
     }
 
+    /// A wake-up timer descriptor: none can be made here.
+    pub(crate) struct Timer {
+        _private: (),
+    }
+
+    impl Timer {
+        /// # Errors
+        /// Always `Unsupported`: the timerfd wake-up is Linux-only.
+        pub(crate) fn new(_epoll: BorrowedFd<'_>, _key: usize) -> io::Result<Timer> {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the timerfd wake-up is Linux-only",
+            ))
+        }
+
+        /// Never called: no `Timer` exists here.
+        pub(crate) fn arm_after(&self, _after: Duration) -> bool {
+            false
+        }
+
+        /// Never called: no `Timer` exists here.
+        pub(crate) fn disarm(&self) -> bool {
+            false
+        }
+    }
+
     /// Whether [`wait`] may work here: no.
     pub(crate) fn precise_wait_available() -> bool {
         false

@@ -7,6 +7,9 @@
 //! - [`wait`]: one `epoll_pwait2(2)` (Linux 5.11+) with a `timespec` timeout, so a wait for
 //!   300 µs sleeps 300 µs (plus the kernel's timer slack) instead of the whole millisecond
 //!   that `epoll_wait(2)`'s timeout would round it up to.
+//! - [`Timer`]: a timerfd registered edge-triggered with an epoll instance, never read (like
+//!   [`Wake`]). Another thread arms it ([`Timer::arm_after`], one `timerfd_settime(2)`) to make
+//!   the owner's wait end at a new timer deadline without waking it now.
 //! - [`set_minimal_timer_slack`]: `prctl(PR_SET_TIMERSLACK, 1)` on a worker thread, so the
 //!   kernel does not pad those timeouts by its default 50 µs of slack.
 //!
@@ -91,6 +94,84 @@ impl Wake {
                 _ => return,
             }
         }
+    }
+}
+
+/// A wake-up timer descriptor (see the module docs).
+pub(crate) struct Timer {
+    fd: OwnedFd,
+}
+
+impl Timer {
+    /// A new disarmed timerfd on `CLOCK_MONOTONIC` (`Instant`'s clock), registered
+    /// edge-triggered with `epoll` under `key`.
+    ///
+    /// # Errors
+    /// The OS error if the timerfd cannot be created or registered.
+    pub(crate) fn new(epoll: BorrowedFd<'_>, key: usize) -> io::Result<Timer> {
+        // SAFETY: timerfd_create takes two integers and returns a new descriptor or -1.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: key as u64,
+        };
+        // SAFETY: both descriptors are open for the call, and `ev` is a valid event that
+        // outlives it. The registration goes when `fd` closes (it is only in this epoll).
+        let r = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Timer { fd })
+    }
+
+    /// Makes the registered epoll instance report this descriptor ready `after` from now (at
+    /// once for zero), replacing any earlier arming; `Duration::MAX`-like values saturate.
+    /// Returns whether the kernel accepted it.
+    pub(crate) fn arm_after(&self, after: Duration) -> bool {
+        // A zero `it_value` would disarm: the earliest expiry is 1 ns.
+        let after = after.max(Duration::from_nanos(1));
+        self.set(libc::timespec {
+            tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: after.subsec_nanos().into(),
+        })
+    }
+
+    /// Disarms the timer; returns whether the kernel accepted it.
+    pub(crate) fn disarm(&self) -> bool {
+        self.set(libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        })
+    }
+
+    fn set(&self, value: libc::timespec) -> bool {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: `spec` is a live itimerspec for the call, the old value is not asked for
+        // (null), and the descriptor is an open timerfd.
+        unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) == 0 }
     }
 }
 

@@ -198,3 +198,59 @@ fn loom_published_work_is_never_slept_through() {
         }
     });
 }
+
+/// Two workers park quietly at once, each trying to follow the other (`follow.rs`): at most
+/// one succeeds, and a driver left with a follower is not quiet, so every quiet worker's
+/// sockets stay with a worker that waits on its poller or runs tasks.
+#[test]
+fn loom_quiet_workers_never_follow_each_other() {
+    loom::model(|| {
+        let a = Arc::new(follow::Lead::new());
+        let b = Arc::new(follow::Lead::new());
+        let park = |own: Arc<follow::Lead>, leader: Arc<follow::Lead>| {
+            thread::spawn(move || {
+                if !own.try_quiet() {
+                    return false;
+                }
+                if leader.try_follow() {
+                    return true;
+                }
+                own.end_quiet();
+                false
+            })
+        };
+        let ta = park(a.clone(), b.clone());
+        let tb = park(b.clone(), a.clone());
+        let (fa, fb) = (ta.join().unwrap(), tb.join().unwrap());
+        assert!(!(fa && fb), "two quiet workers follow each other");
+        for (lead, followed) in [(&a, fb), (&b, fa)] {
+            assert_eq!(lead.sees_followers(), followed);
+            if followed {
+                assert!(!lead.is_quiet(), "a leader with a follower is quiet");
+            }
+        }
+    });
+}
+
+/// A worker follows a leader that goes to sleep on its condition variable (no sources, no
+/// deadline) at the same time: either the leader's re-check sees the follower, or the
+/// follower sees the leader asleep and unparks it; loom reports a deadlock otherwise.
+#[test]
+fn loom_new_follower_wakes_a_leader_on_its_condvar() {
+    loom::model(|| {
+        let leader = DriverHandle::new().unwrap();
+        let l2 = leader.clone();
+        let follower = thread::spawn(move || {
+            assert!(l2.lead.try_follow());
+            // As `Driver::wait_quiet` does after registering with the leader's poller.
+            if l2.notifier.sleeping.fetch_add(0, SeqCst) == ON_CONDVAR {
+                l2.notifier.unpark();
+            }
+        });
+        leader
+            .notifier
+            .wait_on_condvar(|| leader.has_io_sources() || leader.lead.sees_followers());
+        follower.join().unwrap();
+        leader.lead.unfollow();
+    });
+}

@@ -59,7 +59,9 @@
 //! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it.
 //! - `steal.rs`: what siblings see of this driver and take of its sockets (I/O
 //!   stealing); `peers.rs`: all drivers of a runtime together (placement, CPU hints,
-//!   which sibling to steal from); `watch.rs`: a parked worker watching busy siblings.
+//!   which sibling to steal from); `watch.rs`: a parked worker watching busy siblings;
+//!   `follow.rs`: an idle worker parking quietly (on a futex) while a sibling takes its
+//!   sockets' events.
 //! - `sources.rs`: the socket poller.
 //!
 //! One name per concept: *recheck* is a searching worker asking its next wait to end
@@ -67,6 +69,7 @@
 //! sibling's socket poller to this driver's poller for one wait (`watch.rs`); *arming*
 //! the own sources is putting this driver's socket poller into its main poller.
 
+mod follow;
 mod park;
 mod peers;
 mod sources;
@@ -170,6 +173,32 @@ impl Notifier {
         self.sleeping.store(AWAKE, SeqCst);
         drop(guard);
     }
+
+    /// A quiet follower's wait (`follow.rs`): on the condition variable until notified or
+    /// `timeout` passes (`None`: no bound). Socket events do not end it, and neither can the
+    /// wake-up timer (it sits in the owner's own poller): a timer armed by `unpark_at` before
+    /// this wait stored `sleeping` ends the wait at once, so the owner re-plans with the new
+    /// deadline; one armed after it is declined there, and its caller unparks the owner.
+    fn wait_quiet(&self, timeout: Option<Duration>) {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut guard = self.lock.lock();
+        // RMWs for the handshake with `unpark` and `unpark_at` (see there).
+        self.sleeping.swap(ON_CONDVAR, SeqCst);
+        while !self.unparked.fetch_or(false, SeqCst) && !self.timer_armed.fetch_or(false, SeqCst) {
+            match deadline {
+                None => self.condvar.wait(&mut guard),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    self.condvar.wait_timeout(&mut guard, d - now);
+                }
+            }
+        }
+        self.sleeping.store(AWAKE, SeqCst);
+        drop(guard);
+    }
 }
 
 impl kiln_timer::Unpark for Notifier {
@@ -213,6 +242,8 @@ pub(crate) struct DriverHandle {
     /// Set by `request_recheck` (a [`Recheck`] as an integer), taken by the owner's next
     /// blocking wait.
     recheck: AtomicUsize,
+    /// Quiet bit and follower count (`follow.rs`).
+    lead: follow::Lead,
 }
 
 impl DriverHandle {
@@ -261,6 +292,7 @@ impl DriverHandle {
             epoch: Instant::now(),
             steal_events: Mutex::new(sources::io_events()),
             recheck: AtomicUsize::new(Recheck::No as usize),
+            lead: follow::Lead::new(),
         }))
     }
 
@@ -326,7 +358,7 @@ impl DriverHandle {
     /// descriptor tells, for one syscall instead of the five of `polling`'s wait. Used while
     /// spinning up to a deadline.
     fn poller_has_events(&self) -> bool {
-        if !self.has_io_sources() {
+        if !self.has_io_sources() && !self.lead.has_followers() {
             return false;
         }
         crate::sys::has_pending_events(self.poller.as_fd())
@@ -364,6 +396,10 @@ pub(crate) struct Driver {
     watch: Option<watch::SiblingWatch>,
     /// Whether the source poller is in the main poller now (see "Sockets" in the module docs).
     own_armed: bool,
+    /// The next poller wait should arm the sibling watch (a [`Recheck::Soon`] was taken).
+    watch_wanted: bool,
+    /// The last wait was a quiet one (`follow.rs`): harvest the own sockets after it.
+    was_quiet: bool,
 }
 
 impl Driver {
@@ -383,6 +419,8 @@ impl Driver {
             watch: None,
             // `DriverHandle::new` registers it.
             own_armed: true,
+            watch_wanted: false,
+            was_quiet: false,
         }
     }
 
@@ -392,9 +430,16 @@ impl Driver {
     }
 
     /// Registers the siblings' pollers with this driver's poller, so a parked wait can be
-    /// woken by I/O pending at a sibling that runs tasks (see `watch`).
-    pub(crate) fn set_siblings(&mut self, siblings: Vec<Arc<DriverHandle>>) {
+    /// woken by I/O pending at a sibling that runs tasks (see `watch`), and lets this driver
+    /// park quietly behind a sibling (see `follow`). `siblings` are the runtime's drivers in
+    /// worker order without this one, worker `index`'s.
+    pub(crate) fn set_siblings(&mut self, siblings: Vec<Arc<DriverHandle>>, index: usize) {
         let own = self.handle.poller.clone();
-        self.watch = Some(watch::SiblingWatch::new(own, siblings, OWN_SOURCES_KEY - 1));
+        self.watch = Some(watch::SiblingWatch::new(
+            own,
+            siblings,
+            index,
+            OWN_SOURCES_KEY - 1,
+        ));
     }
 }

@@ -25,10 +25,19 @@ impl Driver {
     /// when it runs out of tasks, before it steals from siblings.
     pub(crate) fn poll_own_io(&mut self) -> usize {
         let h = &*self.handle;
-        if !h.has_io_sources() || h.sources.harvest(&mut self.io_events) == 0 {
-            return 0;
+        let mut n = 0;
+        if h.has_io_sources() && h.sources.harvest(&mut self.io_events) > 0 {
+            n += h.io.dispatch(self.io_events.iter());
         }
-        h.io.dispatch(self.io_events.iter())
+        n + self.poll_followers()
+    }
+
+    /// Harvests the sockets of quiet siblings following this driver (`follow.rs`), if any.
+    fn poll_followers(&self) -> usize {
+        match &self.watch {
+            Some(w) if self.handle.lead.has_followers() => w.poll_quiet(),
+            _ => 0,
+        }
     }
 
     /// Puts the source poller into the main poller before a blocking wait, and takes it out
@@ -132,9 +141,8 @@ impl Driver {
         let bound = match self.handle.take_recheck() {
             Recheck::Soon => {
                 self.recheck_backoff = RECHECK_BACKOFF_MIN;
-                if let Some(w) = &mut self.watch {
-                    w.arm();
-                }
+                // Armed just before a wait on the poller; a quiet wait does not watch.
+                self.watch_wanted = true;
                 Some(IO_STEAL_AFTER)
             }
             Recheck::Backoff => {
@@ -153,26 +161,44 @@ impl Driver {
     }
 
     /// Sleeps as `plan` says: on the condition variable when only a notification can end
-    /// the wait, not at all on a maintenance tick or when the spin takes the whole wait, else
-    /// on the poller (sampling the oversleep of a wait that ended by its timeout).
+    /// the wait, not at all on a maintenance tick or when the spin takes the whole wait,
+    /// quietly behind a sibling where one can lead (`follow.rs`), else on the poller
+    /// (sampling the oversleep of a wait that ended by its timeout).
     fn wait(&mut self, blocking: bool, plan: &Plan) {
+        let watch_wanted = std::mem::take(&mut self.watch_wanted);
+        self.was_quiet = false;
         let h = &*self.handle;
         if blocking
             && plan.wait.is_none()
             && !h.has_io_sources()
+            && !h.lead.has_followers()
             && !h.notifier.timers_from_outside.load(Relaxed)
         {
             // Nothing but a notification can end this wait: sleep on the futex. A source
-            // registered meanwhile notifies us (see `register`); a timer armed from another
-            // thread unparks us, and from then on this driver waits on the poller instead
-            // ("Timer wake-ups" in the module docs).
-            h.notifier.wait_on_condvar(|| h.has_io_sources());
+            // registered meanwhile notifies us (see `register`), and so does a new follower; a
+            // timer armed from another thread unparks us, and from then on this driver waits
+            // on the poller instead ("Timer wake-ups" in the module docs).
+            h.notifier
+                .wait_on_condvar(|| h.has_io_sources() || h.lead.sees_followers());
         } else if !blocking {
             // Maintenance tick: the sockets are harvested below; a pending notification stays
             // for the next blocking wait (the owner is awake and re-checks its queues anyway).
         } else if plan.spin_until.is_some() && plan.wait.is_some_and(|(t, _)| t.is_zero()) {
             // The deadline is within the slack: straight to the spin.
+        } else if plan.spin_until.is_none()
+            && h.has_io_sources()
+            && self.wait_quiet(Some(
+                plan.wait
+                    .map_or(RECHECK_BACKOFF_MAX, |(t, _)| t.min(RECHECK_BACKOFF_MAX)),
+            ))
+        {
+            // Parked quietly; the own sockets are harvested below.
+            self.was_quiet = true;
         } else {
+            let h = &*self.handle;
+            if let (true, Some(w)) = (watch_wanted, &mut self.watch) {
+                w.arm();
+            }
             // An error (EINTR) is a spurious wake-up: the caller loops.
             self.waiter.wait(&h.poller, plan.wait.map(|(t, _)| t));
             if let (true, Some((t, Some(wake_at)))) = (blocking, plan.wait) {
@@ -205,13 +231,14 @@ impl Driver {
             // A wake-up timer armed for this wait ("Timer wake-ups" in the module docs): spent
             // if it ended the wait, else disarmed so that it cannot end a later one for nothing.
             if h.notifier.timer_armed.swap(false, SeqCst)
-                && !self.waiter.keys().contains(&WAKE_TIMER_KEY)
+                && (self.was_quiet || !self.waiter.keys().contains(&WAKE_TIMER_KEY))
             {
                 h.notifier.notify.disarm_timer();
             }
         }
-        // Harvest the sockets on a maintenance tick, or when the wait saw them ready.
-        let own_ready = if blocking {
+        // Harvest the sockets on a maintenance tick, after a quiet wait, or when the wait saw
+        // them ready.
+        let own_ready = if blocking && !self.was_quiet {
             self.waiter.keys().contains(&OWN_SOURCES_KEY)
         } else {
             h.has_io_sources()
@@ -222,6 +249,9 @@ impl Driver {
         }
         if let Some(w) = &self.watch {
             io_events += w.poll_fired(self.waiter.keys());
+        }
+        if !blocking {
+            io_events += self.poll_followers();
         }
         let timers_fired = h.timer.process();
         ParkStats {

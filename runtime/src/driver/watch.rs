@@ -45,14 +45,18 @@ pub(crate) struct SiblingWatch {
     armed: Vec<bool>,
     /// The key of sibling 0; sibling `i` uses `top - i`.
     top: usize,
+    /// This driver's worker index (its position among all drivers).
+    index: usize,
 }
 
 impl SiblingWatch {
-    /// Watches `siblings` from `own`, under keys counting down from `top`. Nothing is
-    /// registered until [`SiblingWatch::arm`].
+    /// Watches `siblings` (every driver of the runtime but worker `index`'s, in worker
+    /// order) from `own`, under keys counting down from `top`. Nothing is registered until
+    /// [`SiblingWatch::arm`].
     pub(crate) fn new(
         own: Arc<Poller>,
         siblings: Vec<Arc<DriverHandle>>,
+        index: usize,
         top: usize,
     ) -> SiblingWatch {
         let armed = vec![false; siblings.len()];
@@ -61,7 +65,36 @@ impl SiblingWatch {
             siblings,
             armed,
             top,
+            index,
         }
+    }
+
+    /// The siblings, in worker order.
+    pub(super) fn siblings(&self) -> &[Arc<DriverHandle>] {
+        &self.siblings
+    }
+
+    /// The key under which sibling `i`'s watch (and so its poller) knows this driver: the
+    /// siblings' lists leave out their own worker.
+    pub(super) fn key_at_sibling(&self, i: usize) -> usize {
+        // Sibling `i` is worker `i` below this one's index, worker `i + 1` above it.
+        let worker = if i < self.index { i } else { i + 1 };
+        let pos = if self.index < worker {
+            self.index
+        } else {
+            self.index - 1
+        };
+        self.top - pos
+    }
+
+    /// Harvests the sockets of every quiet sibling (`follow.rs`), dispatching their events on
+    /// the calling worker; returns how many were dispatched.
+    pub(super) fn poll_quiet(&self) -> usize {
+        self.siblings
+            .iter()
+            .filter(|s| s.lead.is_quiet())
+            .map(|s| s.poll_io_nonblocking())
+            .sum()
     }
 
     /// Adds the source poller of each sibling that runs tasks (is not waiting on its own
@@ -136,7 +169,7 @@ mod tests {
     fn a_watched_sibling_event_wakes_the_parked_watcher() {
         let busy = DriverHandle::new().unwrap();
         let mut watcher = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
-        watcher.set_siblings(vec![busy.clone()]);
+        watcher.set_siblings(vec![busy.clone()], 0);
         let (mut a, b) = UnixStream::pair().unwrap();
         b.set_nonblocking(true).unwrap();
         let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();

@@ -169,7 +169,7 @@ impl Shared {
             .collect();
         // Each worker watches its siblings' sockets (see `driver/watch.rs`).
         for (i, (_, driver)) in locals.iter_mut().enumerate() {
-            driver.set_siblings(peers.siblings_of(i));
+            driver.set_siblings(peers.siblings_of(i), i);
         }
         let shared = Arc::new(Shared {
             remotes: remotes.into_boxed_slice(),

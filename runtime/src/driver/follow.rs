@@ -1,0 +1,151 @@
+//! Quiet parking: an idle worker hands its sockets to a sibling and sleeps on a futex.
+//!
+//! Each worker owns a source poller (`sources.rs`). If every idle worker waited on its own
+//! poller, each would wake for its own sockets' events, a few at a time, while a sibling
+//! could have taken them in its batch: more sleeps and wake-ups, smaller batches. Instead, a
+//! worker about to park while a sibling is not quiet *follows* that sibling (its *leader*):
+//! - it adds its own source poller to the leader's main poller (level-triggered, under the key
+//!   the leader's sibling watch uses for it, `watch.rs`), so the leader's wait ends for its
+//!   sockets, and the leader harvests them ([`super::DriverHandle::poll_io_nonblocking`]) and
+//!   runs the woken tasks;
+//! - it sleeps on its condition variable (a futex) until notified (a sibling with surplus
+//!   work, a timer inserted by another thread, shutdown), its timer deadline, or its recheck
+//!   bound; it does not wake for socket events;
+//! - after the wait it deletes that registration and harvests its own sockets itself.
+//!
+//! A leader that runs tasks harvests its quiet followers' sockets whenever it runs out of tasks
+//! and at each maintenance tick, as it does its own; a leader that parks waits on its main
+//! poller, which holds its followers' source pollers (never on its condition variable while it
+//! has followers). So with all workers idle, one waits on the poller and the others on futexes,
+//! and events reach one thread in one batch, which wakes a sibling only for surplus work.
+//!
+//! # Protocol
+//! Each driver has one word, [`Lead`]: a `QUIET` bit (its owner sleeps as a follower) and a
+//! count of the followers registered in its main poller. All changes are SeqCst RMWs on that
+//! word, so they are totally ordered per driver:
+//! - [`Lead::try_quiet`] sets `QUIET` unless the driver has followers (else it undoes it);
+//! - [`Lead::try_follow`] (on the leader's word) adds a follower unless the leader is quiet
+//!   (else it undoes it).
+//!
+//! A worker goes quiet only if its own `try_quiet` and then its leader's `try_follow` succeed.
+//! Hence a driver with followers is never quiet (whichever of the two RMWs comes second sees the
+//! other and backs off), and a quiet driver has no followers: no chain or cycle of followers,
+//! so every quiet worker's sockets are in the main poller of a worker that is not quiet.
+//!
+//! A leader asleep on its condition variable (no sources of its own, no deadline) would not see
+//! a new follower's events: it stores `sleeping` before it reads the follower count, and a new
+//! follower adds itself to the count before it reads `sleeping` (and unparks a leader it finds
+//! asleep there), the store-buffer handshake `register` uses for a new source.
+//!
+//! Proved in `loom_tests` (`loom_quiet_*`).
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use polling::{Event, PollMode};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
+
+/// The `QUIET` bit of a [`Lead`] word.
+const QUIET: usize = 1;
+/// One follower in a [`Lead`] word's count.
+const FOLLOWER: usize = 2;
+
+/// A driver's quiet bit and follower count (see the module docs).
+pub(super) struct Lead(AtomicUsize);
+
+impl Lead {
+    pub(super) fn new() -> Lead {
+        Lead(AtomicUsize::new(0))
+    }
+
+    /// Marks the owner quiet; false (and unchanged) if siblings follow it.
+    pub(super) fn try_quiet(&self) -> bool {
+        if self.0.fetch_or(QUIET, SeqCst) >= FOLLOWER {
+            self.0.fetch_and(!QUIET, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Ends the owner's quiet park.
+    pub(super) fn end_quiet(&self) {
+        self.0.fetch_and(!QUIET, SeqCst);
+    }
+
+    /// Counts one more follower of this driver; false (and unchanged) if its owner is quiet.
+    pub(super) fn try_follow(&self) -> bool {
+        if self.0.fetch_add(FOLLOWER, SeqCst) & QUIET != 0 {
+            self.0.fetch_sub(FOLLOWER, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// A follower of this driver left.
+    pub(super) fn unfollow(&self) {
+        self.0.fetch_sub(FOLLOWER, SeqCst);
+    }
+
+    /// Whether the owner sleeps as a follower (a hint, Relaxed).
+    pub(super) fn is_quiet(&self) -> bool {
+        self.0.load(Relaxed) & QUIET != 0
+    }
+
+    /// Whether siblings follow this driver (a hint, Relaxed).
+    pub(super) fn has_followers(&self) -> bool {
+        self.0.load(Relaxed) >= FOLLOWER
+    }
+
+    /// Whether siblings follow this driver, read with a SeqCst RMW: the leader's side of the
+    /// condition-variable handshake (module docs).
+    pub(super) fn sees_followers(&self) -> bool {
+        self.0.fetch_add(0, SeqCst) >= FOLLOWER
+    }
+}
+
+impl super::Driver {
+    /// Parks quietly behind a sibling for up to `timeout` (module docs); returns false, having
+    /// changed nothing, if no sibling can lead (the caller then waits on its own poller).
+    pub(super) fn wait_quiet(&mut self, timeout: Option<Duration>) -> bool {
+        let h = &*self.handle;
+        let Some(watch) = &self.watch else {
+            return false;
+        };
+        if !h.lead.try_quiet() {
+            return false;
+        }
+        let Some(i) = watch
+            .siblings()
+            .iter()
+            .position(|s| !s.lead.is_quiet() && s.lead.try_follow())
+        else {
+            h.lead.end_quiet();
+            return false;
+        };
+        let leader = &watch.siblings()[i];
+        // SAFETY: this driver's source poller stays open while its handle lives, and the
+        // registration is deleted below, before this function returns.
+        let added = unsafe {
+            leader.poller.add_with_mode(
+                h.sources.as_raw_fd(),
+                Event::readable(watch.key_at_sibling(i)),
+                PollMode::Level,
+            )
+        };
+        if added.is_err() {
+            // Already there (the leader's watch holds it) or out of memory: park as usual.
+            leader.lead.unfollow();
+            h.lead.end_quiet();
+            return false;
+        }
+        // A leader asleep on its condition variable would not see our sockets (module docs).
+        if leader.notifier.sleeping.fetch_add(0, SeqCst) == super::ON_CONDVAR {
+            leader.notifier.unpark();
+        }
+        h.notifier.wait_quiet(timeout);
+        // An error means the registration is already gone.
+        let _ = leader.poller.delete(h.sources.as_fd());
+        leader.lead.unfollow();
+        h.lead.end_quiet();
+        true
+    }
+}

@@ -128,6 +128,29 @@ fn loom_unpark_at_races_with_condvar_park() {
     });
 }
 
+/// The same race for a quiet follower's wait (`follow.rs`), which the wake-up timer cannot
+/// end: an arming that came first ends the wait at once (the owner re-plans), a later one is
+/// declined and its caller unparks the owner. Loom reports a deadlock if the owner sleeps
+/// through it (the wait has no bound here).
+#[test]
+fn loom_unpark_at_races_with_quiet_park() {
+    loom::model(|| {
+        let n = notifier();
+        let n2 = n.clone();
+        let armer = thread::spawn(move || {
+            let at = Instant::now() + Duration::from_secs(3_600);
+            if !kiln_timer::Unpark::unpark_at(&*n2, at) {
+                n2.unpark();
+            }
+        });
+        n.wait_quiet(None);
+        armer.join().unwrap();
+        if n.timer_armed.swap(false, SeqCst) {
+            n.notify.disarm_timer();
+        }
+    });
+}
+
 /// Two `unpark`s race with the owner's sleep, and the later one may send nothing (the flag was
 /// already set): the owner still wakes and finds the flag set.
 #[test]

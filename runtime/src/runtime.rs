@@ -389,7 +389,7 @@ impl Handle {
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
         let placement = self.sched.placement();
-        let timer = placement.driver().timer.handle();
+        let timer = placement.driver_ref().timer.handle();
         EnterGuard {
             _handle: context::set_handle(self.clone()),
             _placement: context::set_placement(placement),

@@ -104,68 +104,75 @@ impl Runtime {
                     shut_down: false,
                 })
             }
-            Kind::MultiThread => {
-                let workers = b.num_workers();
-                let (shared, parts) = multi::Shared::new(workers, b.config(), blocking)?;
-                let handle = Handle {
-                    sched: Scheduler::Multi(shared.clone()),
-                    compute,
-                };
-                crate::observe::watchdog::start(&handle.sched)?;
-                let mut rt = Runtime {
-                    handle: handle.clone(),
-                    threads: Vec::with_capacity(workers),
-                    shut_down: false,
-                };
-                // A parked worker does not spin for a timer while compute jobs occupy every
-                // CPU: the spin would take its time from them.
-                let cpus = num_cpus::get().max(1);
-                let busy: crate::driver::CpusBusy = {
-                    let pool = handle.compute.clone();
-                    Arc::new(move || pool.metrics().running >= cpus)
-                };
-                for (index, (local, mut driver)) in parts.locals.into_iter().enumerate() {
-                    driver.set_cpus_busy(busy.clone());
-                    let mut tb = std::thread::Builder::new().name((b.thread_name)());
-                    if let Some(size) = b.thread_stack_size {
-                        tb = tb.stack_size(size);
-                    }
-                    let shared = shared.clone();
-                    let handle = handle.clone();
-                    let start = b.on_thread_start.clone();
-                    let stop = b.on_thread_stop.clone();
-                    let slice = b.worker_time_slice;
-                    let spawned = tb.spawn(move || {
-                        // First: whatever happens below, shutdown learns that this thread left.
-                        let mut exit = shared.worker_exit_guard();
-                        // Until its loop starts, a worker thread places like any other.
-                        let _p = context::set_placement(handle.sched.placement());
-                        let _h = context::set_handle(handle);
-                        let _rt = context::enter_runtime_thread();
-                        // Before the user's hook, which may choose other settings.
-                        crate::sys::request_time_slice(slice);
-                        crate::sys::park::set_minimal_timer_slack();
-                        // A panicking hook is reported and the worker runs on (see `Builder`).
-                        if let Some(f) = start {
-                            crate::cell::contain_panic(|| f());
-                        }
-                        multi::run_worker(&mut exit, index, local, driver);
-                        if let Some(f) = stop {
-                            crate::cell::contain_panic(|| f());
-                        }
-                    });
-                    match spawned {
-                        Ok(t) => rt.threads.push(t),
-                        Err(e) => {
-                            // Workers that never started must not be waited for.
-                            drop(rt);
-                            return Err(e);
-                        }
-                    }
+            Kind::MultiThread => Runtime::multi_thread(b, blocking, compute),
+        }
+    }
+
+    /// The multi-thread flavor: its shared state, the watchdog, and one thread per worker.
+    fn multi_thread(
+        b: &Builder,
+        blocking: kiln_blocking::Pool,
+        compute: kiln_blocking::executor::ThreadPool,
+    ) -> io::Result<Runtime> {
+        let workers = b.num_workers();
+        let (shared, parts) = multi::Shared::new(workers, b.config(), blocking)?;
+        let handle = Handle {
+            sched: Scheduler::Multi(shared.clone()),
+            compute,
+        };
+        crate::observe::watchdog::start(&handle.sched)?;
+        let mut rt = Runtime {
+            handle: handle.clone(),
+            threads: Vec::with_capacity(workers),
+            shut_down: false,
+        };
+        // A parked worker does not spin for a timer while compute jobs occupy every
+        // CPU: the spin would take its time from them.
+        let cpus = num_cpus::get().max(1);
+        let busy: crate::driver::CpusBusy = {
+            let pool = handle.compute.clone();
+            Arc::new(move || pool.metrics().running >= cpus)
+        };
+        for (index, (local, mut driver)) in parts.locals.into_iter().enumerate() {
+            driver.set_cpus_busy(busy.clone());
+            let mut tb = std::thread::Builder::new().name((b.thread_name)());
+            if let Some(size) = b.thread_stack_size {
+                tb = tb.stack_size(size);
+            }
+            let shared = shared.clone();
+            let handle = handle.clone();
+            let start = b.on_thread_start.clone();
+            let stop = b.on_thread_stop.clone();
+            let slice = b.worker_time_slice;
+            let spawned = tb.spawn(move || {
+                // First: whatever happens below, shutdown learns that this thread left.
+                let mut exit = shared.worker_exit_guard();
+                // Until its loop starts, a worker thread places like any other.
+                let _p = context::set_placement(handle.sched.placement());
+                let _h = context::set_handle(handle);
+                let _rt = context::enter_runtime_thread();
+                // Before the user's hook, which may choose other settings.
+                crate::sys::request_time_slice(slice);
+                crate::sys::park::set_minimal_timer_slack();
+                // A panicking hook is reported and the worker runs on (see `Builder`).
+                if let Some(f) = start {
+                    crate::cell::contain_panic(|| f());
                 }
-                Ok(rt)
+                multi::run_worker(&mut exit, index, local, driver);
+                if let Some(f) = stop {
+                    crate::cell::contain_panic(|| f());
+                }
+            });
+            match spawned {
+                Ok(t) => rt.threads.push(t),
+                Err(e) => {
+                    // Workers that never started must not be waited for.
+                    drop(rt);
+                    return Err(e);
+                }
             }
         }
+        Ok(rt)
     }
 
     /// Runs `future` to completion on the current thread, with this runtime's context entered:
@@ -382,7 +389,7 @@ impl Handle {
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
         let placement = self.sched.placement();
-        let timer = placement.driver().timer.handle();
+        let timer = placement.driver_ref().timer.handle();
         EnterGuard {
             _handle: context::set_handle(self.clone()),
             _placement: context::set_placement(placement),

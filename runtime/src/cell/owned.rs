@@ -1,6 +1,8 @@
 //! The owned list: every live task of one runtime, so shutdown can cancel them all.
 //!
-//! Sharded by task id; each shard is a slab under its own lock. A task's slab key lives in its
+//! Sharded by task id; each shard is a slab under its own lock, on a cache line of its own (the
+//! ids of tasks spawned one after another land in neighbouring shards, so a thread binding one
+//! and another removing its predecessor must not share a line). A task's slab key lives in its
 //! header (`owned_slot`) and is read or written only under its shard's lock. `close_and_shutdown_all`
 //! marks every shard closed under its lock before draining it, so a `bind` that loses the race
 //! sees `closed` and fails: no task can slip in after shutdown and never be cancelled.
@@ -12,11 +14,12 @@
 use super::RawTask;
 use crate::loom::sync::Mutex;
 use crate::observe::Observer;
+use crossbeam_utils::CachePadded;
 use slab::Slab;
 use std::sync::Arc;
 
 pub(crate) struct OwnedTasks {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
     mask: usize,
     observer: Option<Arc<Observer>>,
 }
@@ -33,10 +36,10 @@ impl OwnedTasks {
         OwnedTasks {
             shards: (0..n)
                 .map(|_| {
-                    Mutex::new(Shard {
+                    CachePadded::new(Mutex::new(Shard {
                         tasks: Slab::new(),
                         closed: false,
-                    })
+                    }))
                 })
                 .collect(),
             mask: n - 1,

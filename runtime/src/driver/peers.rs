@@ -227,9 +227,15 @@ impl Placement {
 
     /// The driver a new socket or timer of this thread goes to.
     pub(crate) fn driver(&self) -> Arc<DriverHandle> {
+        self.driver_ref().clone()
+    }
+
+    /// [`driver`](Self::driver), borrowed: for a caller that only reads it (entering a
+    /// runtime takes its timer), so the driver's shared count is not touched.
+    pub(crate) fn driver_ref(&self) -> &Arc<DriverHandle> {
         match self.worker {
-            Some(i) => self.peers.driver(i).clone(),
-            None => self.peers.outside().clone(),
+            Some(i) => self.peers.driver(i),
+            None => self.peers.outside(),
         }
     }
 

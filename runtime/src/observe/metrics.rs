@@ -86,6 +86,14 @@ impl RuntimeMetrics {
     /// ```
     pub fn to_prometheus(&self) -> String {
         let mut out = String::with_capacity(4096);
+        self.prometheus_gauges(&mut out);
+        self.prometheus_counters(&mut out);
+        self.prometheus_histograms(&mut out);
+        out
+    }
+
+    /// The runtime-wide gauges and each worker's local queue depth.
+    fn prometheus_gauges(&self, out: &mut String) {
         let workers = self.num_workers();
         let gauges: [(&str, &str, usize); 5] = [
             ("workers", "Worker threads.", workers),
@@ -111,11 +119,11 @@ impl RuntimeMetrics {
             ),
         ];
         for (name, help, v) in gauges {
-            family(&mut out, name, help, "gauge");
+            family(out, name, help, "gauge");
             let _ = writeln!(out, "kiln_{name} {v}");
         }
         family(
-            &mut out,
+            out,
             "blocking_idle_threads",
             "Blocking-pool threads idle.",
             "gauge",
@@ -126,7 +134,7 @@ impl RuntimeMetrics {
             self.blocking_idle_threads()
         );
         family(
-            &mut out,
+            out,
             "poll_histogram_sample_every",
             "One poll in this many is timed for the histograms (0: off).",
             "gauge",
@@ -134,7 +142,7 @@ impl RuntimeMetrics {
         let sample = self.handle().scheduler().observer().settings.sample_every;
         let _ = writeln!(out, "kiln_poll_histogram_sample_every {sample}");
         family(
-            &mut out,
+            out,
             "worker_local_queue_depth",
             "Tasks in the worker's local queue.",
             "gauge",
@@ -146,6 +154,11 @@ impl RuntimeMetrics {
                 self.worker_local_queue_depth(w)
             );
         }
+    }
+
+    /// Each worker's counters.
+    fn prometheus_counters(&self, out: &mut String) {
+        let workers = self.num_workers();
         type Counter = fn(&RuntimeMetrics, usize) -> u64;
         let counters: [(&str, &str, Counter); 7] = [
             ("polls", "Task polls.", RuntimeMetrics::worker_poll_count),
@@ -182,11 +195,15 @@ impl RuntimeMetrics {
         ];
         for (name, help, get) in counters {
             let full = format!("worker_{name}_total");
-            family(&mut out, &full, help, "counter");
+            family(out, &full, help, "counter");
             for w in 0..workers {
                 let _ = writeln!(out, "kiln_{full}{{worker=\"{w}\"}} {}", get(self, w));
             }
         }
+    }
+
+    /// Each worker's poll-time and schedule-latency histograms.
+    fn prometheus_histograms(&self, out: &mut String) {
         let observer = self.handle().scheduler().observer();
         type Read = fn(&super::WorkerProbe) -> HistogramSnapshot;
         let histograms: [(&str, &str, Read); 2] = [
@@ -202,7 +219,7 @@ impl RuntimeMetrics {
             ),
         ];
         for (name, help, get) in histograms {
-            family(&mut out, name, help, "histogram");
+            family(out, name, help, "histogram");
             for (w, probe) in observer.workers.iter().enumerate() {
                 let snap = get(probe);
                 let mut cumulative = 0;
@@ -225,7 +242,6 @@ impl RuntimeMetrics {
                 let _ = writeln!(out, "kiln_{name}_count{{worker=\"{w}\"}} {cumulative}");
             }
         }
-        out
     }
 }
 

@@ -63,10 +63,16 @@ pub(crate) struct Observer {
     clock: AtomicU64,
     pub(crate) workers: Box<[WorkerProbe]>,
     /// `spawn_blocking` tasks, so dumps can list them (never closed: each leaves on completion).
+    /// Bound by the submitting thread and removed by the pool thread that completes the task,
+    /// so it has [`BLOCKING_SHARDS`] shards: with one, every job's two visits contend.
     pub(crate) blocking: OwnedTasks,
     /// The clock of sampled polls (see `clock.rs`).
     pub(crate) fine: clock::FineClock,
 }
+
+/// Shards of [`Observer::blocking`]: consecutive tasks land in different shards, so a burst's
+/// submitter and the pool threads completing its earlier jobs rarely meet on one lock.
+const BLOCKING_SHARDS: usize = 16;
 
 /// What other threads see of one worker's current poll and loop, and its histograms.
 #[repr(align(128))]
@@ -112,7 +118,7 @@ impl Observer {
                     schedule_latency: Histogram::default(),
                 })
                 .collect(),
-            blocking: OwnedTasks::new(1),
+            blocking: OwnedTasks::new(BLOCKING_SHARDS),
             fine: clock::FineClock::new(settings.sample_every != 0),
         })
     }

@@ -103,29 +103,32 @@ fn loom_condvar_park_races_with_unpark() {
     });
 }
 
-/// A timer armed from another thread while the owner goes to sleep on its condition variable
-/// (`unpark_at`, as the timer driver calls it): either the owner's check sees `timer_armed` and
+/// A timer armed from another thread (`unpark_at`, as the timer driver calls it, with the
+/// caller's `unpark` when it declines) while the owner sleeps by `park`; then the owner's side
+/// after a blocking wait (`after_wait`): take the arming, disarm.
+fn unpark_at_races_with(park: impl FnOnce(&Notifier)) {
+    let n = notifier();
+    let n2 = n.clone();
+    let armer = thread::spawn(move || {
+        let at = Instant::now() + Duration::from_secs(3_600);
+        if !kiln_timer::Unpark::unpark_at(&*n2, at) {
+            n2.unpark();
+        }
+    });
+    park(&n);
+    armer.join().unwrap();
+    if n.timer_armed.swap(false, SeqCst) {
+        n.notify.disarm_timer();
+    }
+}
+
+/// The owner going to sleep on its condition variable: either its check sees `timer_armed` and
 /// returns (to wait on its poller, where the wake-up timer ends the wait), or `unpark_at` sees
 /// it asleep and declines, and the caller's `unpark` wakes it. Loom reports a deadlock if the
 /// owner sleeps through it.
 #[test]
 fn loom_unpark_at_races_with_condvar_park() {
-    loom::model(|| {
-        let n = notifier();
-        let n2 = n.clone();
-        let armer = thread::spawn(move || {
-            let at = Instant::now() + Duration::from_secs(3_600);
-            if !kiln_timer::Unpark::unpark_at(&*n2, at) {
-                n2.unpark();
-            }
-        });
-        n.wait_on_condvar(|| false);
-        armer.join().unwrap();
-        // The owner's side after a blocking wait (`after_wait`): take the arming, disarm.
-        if n.timer_armed.swap(false, SeqCst) {
-            n.notify.disarm_timer();
-        }
-    });
+    loom::model(|| unpark_at_races_with(|n| n.wait_on_condvar(|| false)));
 }
 
 /// The same race for a quiet follower's wait (`follow.rs`), which the wake-up timer cannot
@@ -134,21 +137,7 @@ fn loom_unpark_at_races_with_condvar_park() {
 /// through it (the wait has no bound here).
 #[test]
 fn loom_unpark_at_races_with_quiet_park() {
-    loom::model(|| {
-        let n = notifier();
-        let n2 = n.clone();
-        let armer = thread::spawn(move || {
-            let at = Instant::now() + Duration::from_secs(3_600);
-            if !kiln_timer::Unpark::unpark_at(&*n2, at) {
-                n2.unpark();
-            }
-        });
-        n.wait_quiet(None);
-        armer.join().unwrap();
-        if n.timer_armed.swap(false, SeqCst) {
-            n.notify.disarm_timer();
-        }
-    });
+    loom::model(|| unpark_at_races_with(|n| n.wait_quiet(None)));
 }
 
 /// Two `unpark`s race with the owner's sleep, and the later one may send nothing (the flag was

@@ -35,6 +35,29 @@ pub(crate) fn event_key(event: &RawEvent) -> usize {
     event.u64 as usize
 }
 
+/// Registers `fd` edge-triggered for reading with `epoll` under `key`. The registration goes
+/// when `fd` closes (it is only in this epoll).
+fn register_edge(epoll: BorrowedFd<'_>, fd: &OwnedFd, key: usize) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: key as u64,
+    };
+    // SAFETY: both descriptors are open for the call, and `ev` is a valid event that outlives
+    // it.
+    let r = unsafe {
+        libc::epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            &mut ev,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A notification descriptor (see the module docs).
 pub(crate) struct Wake {
     fd: OwnedFd,
@@ -53,23 +76,7 @@ impl Wake {
         }
         // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: key as u64,
-        };
-        // SAFETY: both descriptors are open for the call, and `ev` is a valid event that
-        // outlives it. The registration goes when `fd` closes (it is only in this epoll).
-        let r = unsafe {
-            libc::epoll_ctl(
-                epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut ev,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        register_edge(epoll, &fd, key)?;
         Ok(Wake { fd })
     }
 
@@ -121,23 +128,7 @@ impl Timer {
         }
         // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: key as u64,
-        };
-        // SAFETY: both descriptors are open for the call, and `ev` is a valid event that
-        // outlives it. The registration goes when `fd` closes (it is only in this epoll).
-        let r = unsafe {
-            libc::epoll_ctl(
-                epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut ev,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        register_edge(epoll, &fd, key)?;
         Ok(Timer { fd })
     }
 

@@ -5,11 +5,13 @@
 //! without diagnostics. `TaskDiag` is a tagged pointer, set when the cell is created and never
 //! changed afterwards:
 //! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
-//!   that does not observe polls records nothing else, and allocates nothing.
-//! - low bit 1: a [`DiagExt`] owned by the task (freed with it), holding the spawn location,
-//!   the name (inline up to 30 bytes, so a named spawn allocates once more, not twice) and the
-//!   fields of an observed runtime. Allocated only for a named task or on a
-//!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
+//!   that does not observe polls records nothing else.
+//! - low bit 1: a [`DiagExt`] in the task's own allocation, right after the cell (`raw.rs`'s
+//!   `ExtCell`), holding the spawn location, the name (inline up to 30 bytes) and the fields
+//!   of an observed runtime. Present only for a named task or on a runtime with
+//!   `Builder::stall_threshold` or `Builder::poll_histograms`; such a spawn still makes one
+//!   allocation (a record of its own cost a second `malloc`/`free` pair per task, often on
+//!   two threads), and it is freed with the cell. `TaskDiag` itself owns nothing.
 //!
 //! `DiagExt` field access:
 //! - `spawned_at`, `name`, `spawned`, `sample`: written at creation, read-only afterwards.
@@ -38,14 +40,15 @@ pub(crate) struct TaskDiag {
 }
 
 // SAFETY: the pointer is set at creation and never changed; it points either to a
-// `&'static Location` (Sync) or to a `DiagExt` owned by this value whose shared parts are
-// immutable or atomics, so sharing and sending it across threads is sound.
+// `&'static Location` (Sync) or to a `DiagExt` in the same allocation as the header that holds
+// this value, whose shared parts are immutable or atomics, so sharing and sending it across
+// threads is sound.
 unsafe impl Send for TaskDiag {}
 // SAFETY: as above.
 unsafe impl Sync for TaskDiag {}
 
-/// The optional part of a [`TaskDiag`].
-struct DiagExt {
+/// The optional part of a [`TaskDiag`], stored after the task's cell (see the module docs).
+pub(crate) struct DiagExt {
     spawned_at: &'static Location<'static>,
     name: Option<TaskName>,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
@@ -93,45 +96,24 @@ impl TaskName {
     }
 }
 
-impl Drop for TaskDiag {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(ext) = self.ext_ptr() {
-            // SAFETY: a tagged pointer came from `Box::into_raw` in `TaskDiag::new` and is
-            // owned by this value alone; `&mut self` means nobody else reads it now.
-            drop(unsafe { Box::from_raw(ext) });
-        }
-    }
-}
-
 impl TaskDiag {
-    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
-    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs).
+    /// The record of a task without a [`DiagExt`]: its spawn location alone.
     #[inline]
-    pub(crate) fn new(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
-        let observer = observer.filter(|o| o.is_active());
-        if meta.name.is_none() && observer.is_none() {
-            return TaskDiag {
-                tagged: NonNull::from(meta.at).cast(),
-            };
+    pub(crate) fn plain(at: &'static Location<'static>) -> TaskDiag {
+        TaskDiag {
+            tagged: NonNull::from(at).cast(),
         }
-        TaskDiag::with_ext(meta, observer)
     }
 
-    #[inline(never)]
-    fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
-        let ext = Box::into_raw(Box::new(DiagExt {
-            spawned_at: meta.at,
-            name: meta.name.map(TaskName::new),
-            poll_ns: AtomicU64::new(0),
-            last_poll: AtomicU64::new(0),
-            spawned: observer.map_or(0, |o| o.coarse_now()),
-            woke: AtomicU64::new(0),
-            sample: observer.map_or(0, |o| o.settings.sample_every),
-        }));
-        let tagged = ext.cast::<u8>().wrapping_add(EXT);
+    /// The record of a task whose [`DiagExt`] is `ext`.
+    ///
+    /// `ext` must live exactly as long as the header that stores the returned value (the
+    /// task cell's allocation holds both; see `raw.rs`), and must not move.
+    #[inline]
+    pub(crate) fn with_ext(ext: NonNull<DiagExt>) -> TaskDiag {
+        let tagged = ext.as_ptr().cast::<u8>().wrapping_add(EXT);
         TaskDiag {
-            // SAFETY: `ext` is a non-null, 2-aligned heap pointer, so adding 1 stays non-null.
+            // SAFETY: `ext` is non-null and 2-aligned, so adding 1 stays non-null.
             tagged: unsafe { NonNull::new_unchecked(tagged) },
         }
     }
@@ -144,7 +126,8 @@ impl TaskDiag {
 
     #[inline]
     fn ext(&self) -> Option<&DiagExt> {
-        // SAFETY: a tagged pointer is a live `DiagExt` owned by `self`, freed only in `Drop`.
+        // SAFETY: a tagged pointer is a live `DiagExt` in the same allocation as the header
+        // holding `self` (see `with_ext`), so it lives at least as long as `&self`.
         self.ext_ptr().map(|p| unsafe { &*p })
     }
 
@@ -221,6 +204,31 @@ impl TaskDiag {
             last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
             spawned: ext.map_or(0, |e| e.spawned),
         }
+    }
+}
+
+impl DiagExt {
+    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
+    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs); `None` when
+    /// the task needs none (unnamed, and the runtime observes nothing).
+    #[inline]
+    pub(crate) fn new(
+        meta: TaskMeta<'_>,
+        observer: Option<&crate::observe::Observer>,
+    ) -> Option<DiagExt> {
+        let observer = observer.filter(|o| o.is_active());
+        if meta.name.is_none() && observer.is_none() {
+            return None;
+        }
+        Some(DiagExt {
+            spawned_at: meta.at,
+            name: meta.name.map(TaskName::new),
+            poll_ns: AtomicU64::new(0),
+            last_poll: AtomicU64::new(0),
+            spawned: observer.map_or(0, |o| o.coarse_now()),
+            woke: AtomicU64::new(0),
+            sample: observer.map_or(0, |o| o.settings.sample_every),
+        })
     }
 }
 

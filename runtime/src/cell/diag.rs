@@ -7,8 +7,8 @@
 //! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
 //!   that does not observe polls records nothing else.
 //! - low bit 1: a [`DiagExt`] in the task's own allocation, right after the cell (`raw.rs`'s
-//!   `ExtCell`), holding the spawn location, the name (inline up to 30 bytes) and the fields
-//!   of an observed runtime. Present only for a named task or on a runtime with
+//!   `ExtCell`, written in place), holding the spawn location, the name (inline up to 30
+//!   bytes) and the fields of an observed runtime. Present only for a named task or on a runtime with
 //!   `Builder::stall_threshold` or `Builder::poll_histograms`; such a spawn still makes one
 //!   allocation (a record of its own cost a second `malloc`/`free` pair per task, often on
 //!   two threads), and it is freed with the cell. `TaskDiag` itself owns nothing.
@@ -24,8 +24,9 @@
 
 use super::{Id, TaskMeta};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::Location;
-use std::ptr::NonNull;
+use std::ptr::{addr_of_mut, NonNull};
 
 /// The tag bit of a [`TaskDiag`] that points to a [`DiagExt`].
 const EXT: usize = 1;
@@ -50,7 +51,7 @@ unsafe impl Sync for TaskDiag {}
 /// The optional part of a [`TaskDiag`], stored after the task's cell (see the module docs).
 pub(crate) struct DiagExt {
     spawned_at: &'static Location<'static>,
-    name: Option<TaskName>,
+    name: TaskName,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
     /// Coarse clock at the start of the last poll; 0 = not recorded.
@@ -66,32 +67,54 @@ pub(crate) struct DiagExt {
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
 const INLINE_NAME: usize = 30;
+/// [`TaskName::len`] of an unnamed task.
+const NO_NAME: u8 = u8::MAX;
+/// [`TaskName::len`] of a name longer than [`INLINE_NAME`], boxed in [`NameBytes::long`].
+const LONG_NAME: u8 = u8::MAX - 1;
+const _: () = assert!(INLINE_NAME < LONG_NAME as usize);
 
-/// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
-/// a longer one in a box of its own.
-enum TaskName {
-    Inline { len: u8, bytes: [u8; INLINE_NAME] },
-    Boxed(Box<str>),
+/// A task's name, if any: a short one is kept in the task's record (so a named spawn
+/// allocates nothing for it), a longer one in a box of its own. Written in place by
+/// [`ExtPlan::write`], so a short name's bytes are copied once, straight into the cell.
+struct TaskName {
+    /// [`NO_NAME`], [`LONG_NAME`], or the length of an inline name (which selects the field
+    /// of `bytes` that is initialized).
+    len: u8,
+    bytes: NameBytes,
+}
+
+union NameBytes {
+    /// The first `len` bytes are a copy of a whole `str` (so valid UTF-8); the rest is unset.
+    inline: [MaybeUninit<u8>; INLINE_NAME],
+    long: ManuallyDrop<Box<str>>,
 }
 
 impl TaskName {
-    fn new(name: &str) -> TaskName {
-        if name.len() > INLINE_NAME {
-            return TaskName::Boxed(Box::from(name));
-        }
-        let mut bytes = [0; INLINE_NAME];
-        bytes[..name.len()].copy_from_slice(name.as_bytes());
-        TaskName::Inline {
-            len: name.len() as u8,
-            bytes,
+    fn as_str(&self) -> Option<&str> {
+        match self.len {
+            NO_NAME => None,
+            // SAFETY: `LONG_NAME` means `long` was written (`ExtPlan::write`).
+            LONG_NAME => Some(unsafe { &self.bytes.long }),
+            len => {
+                // SAFETY: any other `len` is an inline name whose first `len` bytes were
+                // written (`ExtPlan::write`).
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        self.bytes.inline.as_ptr().cast::<u8>(),
+                        usize::from(len),
+                    )
+                };
+                Some(std::str::from_utf8(bytes).expect("an inline name is a copy of a whole str"))
+            }
         }
     }
+}
 
-    fn as_str(&self) -> &str {
-        match self {
-            TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
-                .expect("an inline name is a copy of a whole str"),
-            TaskName::Boxed(name) => name,
+impl Drop for TaskName {
+    fn drop(&mut self) {
+        if self.len == LONG_NAME {
+            // SAFETY: `LONG_NAME` means `long` holds a box, dropped only here.
+            unsafe { ManuallyDrop::drop(&mut self.bytes.long) }
         }
     }
 }
@@ -148,9 +171,7 @@ impl TaskDiag {
 
     /// The task's name, if it was spawned with one.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.ext()
-            .and_then(|e| e.name.as_ref())
-            .map(TaskName::as_str)
+        self.ext().and_then(|e| e.name.as_str())
     }
 
     #[inline]
@@ -208,27 +229,63 @@ impl TaskDiag {
 }
 
 impl DiagExt {
-    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
-    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs); `None` when
-    /// the task needs none (unnamed, and the runtime observes nothing).
+    /// What a task spawned as `meta` describes, on a runtime observed by `observer` (`None`
+    /// for tasks outside a runtime's owned list, such as blocking jobs), records beyond its
+    /// spawn location; `None` when nothing (unnamed, and the runtime observes nothing).
     #[inline]
-    pub(crate) fn new(
-        meta: TaskMeta<'_>,
-        observer: Option<&crate::observe::Observer>,
-    ) -> Option<DiagExt> {
+    pub(crate) fn plan<'a>(
+        meta: TaskMeta<'a>,
+        observer: Option<&'a crate::observe::Observer>,
+    ) -> Option<ExtPlan<'a>> {
         let observer = observer.filter(|o| o.is_active());
         if meta.name.is_none() && observer.is_none() {
             return None;
         }
-        Some(DiagExt {
-            spawned_at: meta.at,
-            name: meta.name.map(TaskName::new),
-            poll_ns: AtomicU64::new(0),
-            last_poll: AtomicU64::new(0),
-            spawned: observer.map_or(0, |o| o.coarse_now()),
-            woke: AtomicU64::new(0),
-            sample: observer.map_or(0, |o| o.settings.sample_every),
-        })
+        Some(ExtPlan { meta, observer })
+    }
+}
+
+/// A [`DiagExt`] to be written in place (see [`DiagExt::plan`]).
+pub(crate) struct ExtPlan<'a> {
+    meta: TaskMeta<'a>,
+    observer: Option<&'a crate::observe::Observer>,
+}
+
+impl ExtPlan<'_> {
+    /// Initializes the record at `dst` field by field, so that nothing (a short name's bytes
+    /// in particular) passes through a copy on the stack first.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes and aligned; whatever it held is overwritten, not
+    /// dropped.
+    #[inline]
+    pub(crate) unsafe fn write(self, dst: *mut DiagExt) {
+        let ExtPlan { meta, observer } = self;
+        // SAFETY: `dst` is valid for writes (the caller's contract); every field is written
+        // once, through a place derived from `dst`, and the union field written is the one
+        // `len` selects.
+        unsafe {
+            addr_of_mut!((*dst).spawned_at).write(meta.at);
+            addr_of_mut!((*dst).poll_ns).write(AtomicU64::new(0));
+            addr_of_mut!((*dst).last_poll).write(AtomicU64::new(0));
+            addr_of_mut!((*dst).spawned).write(observer.map_or(0, |o| o.coarse_now()));
+            addr_of_mut!((*dst).woke).write(AtomicU64::new(0));
+            addr_of_mut!((*dst).sample).write(observer.map_or(0, |o| o.settings.sample_every));
+            let name = addr_of_mut!((*dst).name);
+            let len = match meta.name {
+                None => NO_NAME,
+                Some(n) if n.len() > INLINE_NAME => {
+                    addr_of_mut!((*name).bytes.long).write(ManuallyDrop::new(Box::from(n)));
+                    LONG_NAME
+                }
+                Some(n) => {
+                    let to = addr_of_mut!((*name).bytes.inline).cast::<u8>();
+                    std::ptr::copy_nonoverlapping(n.as_ptr(), to, n.len());
+                    n.len() as u8
+                }
+            };
+            addr_of_mut!((*name).len).write(len);
+        }
     }
 }
 

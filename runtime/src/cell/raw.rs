@@ -124,7 +124,7 @@ unsafe impl Sync for RawTask {}
 
 impl RawTask {
     /// Allocates a task with three references (see `State::new`), spawned as `meta` says on
-    /// a runtime observed by `observer` (see `DiagExt::new`).
+    /// a runtime observed by `observer` (see `DiagExt::plan`).
     pub(crate) fn new<F, S>(
         future: F,
         scheduler: S,
@@ -150,18 +150,26 @@ impl RawTask {
             stage: UnsafeCell::new(Stage::Running(future)),
             join_waker: UnsafeCell::new(None),
         };
-        let Some(ext) = DiagExt::new(meta, observer) else {
+        let Some(plan) = DiagExt::plan(meta, observer) else {
             let ptr = NonNull::from(Box::leak(Box::new(cell))).cast::<Header>();
             return RawTask { ptr };
         };
-        let both = Box::into_raw(Box::new(ExtCell { cell, ext }));
-        // SAFETY: `both` is a fresh, unique heap pointer; both places are derived from it, so
-        // the record's address stays valid for as long as the allocation (freed as an
-        // `ExtCell` by `dealloc`, which `diag`'s tag selects). The header is written before the
-        // task is published.
+        let layout = std::alloc::Layout::new::<ExtCell<F, S>>();
+        // SAFETY: the layout is not zero-sized (it holds a header). `both` is then a fresh,
+        // unique, aligned heap pointer with `Box`'s layout for an `ExtCell<F, S>`; every place
+        // written is derived from it, and both fields are initialized before it is used as an
+        // `ExtCell` (freed as a `Box` of one by `dealloc`, which `diag`'s tag selects). The
+        // record's address stays valid as long as the allocation. The header is written
+        // before the task is published.
         unsafe {
-            let ext = NonNull::new_unchecked(std::ptr::addr_of_mut!((*both).ext));
-            (*both).cell.header.diag = TaskDiag::with_ext(ext);
+            let both = std::alloc::alloc(layout).cast::<ExtCell<F, S>>();
+            if both.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            std::ptr::addr_of_mut!((*both).cell).write(cell);
+            let ext = std::ptr::addr_of_mut!((*both).ext);
+            plan.write(ext);
+            (*both).cell.header.diag = TaskDiag::with_ext(NonNull::new_unchecked(ext));
             RawTask {
                 ptr: NonNull::new_unchecked(both).cast::<Header>(),
             }

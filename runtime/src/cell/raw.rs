@@ -22,7 +22,7 @@
 //! five words: diagnostics must not make a cell larger (a larger cell can fall out of the
 //! allocator's fast size classes, which costs every spawn).
 
-use super::diag::{DiagExt, TaskDiag};
+use super::diag::{DiagExt, ExtPlan, TaskDiag};
 use super::join::{Failure, JoinError};
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
 use super::{Id, Schedule};
@@ -101,6 +101,31 @@ struct Cell<F: Future, S> {
     join_waker: UnsafeCell<Option<Waker>>,
 }
 
+impl<F, S> Cell<F, S>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    /// A new task's cell, recording only its spawn location (see `RawTask::new`).
+    #[inline(always)]
+    fn new(future: F, scheduler: S, id: Id, at: &'static std::panic::Location<'static>) -> Self {
+        Cell {
+            header: Header {
+                state: State::new(),
+                vtable: vtable::<F, S>(),
+                id,
+                owned_slot: UnsafeCell::new(u32::MAX),
+                polls: AtomicU32::new(0),
+                diag: TaskDiag::plain(at),
+            },
+            scheduler,
+            stage: UnsafeCell::new(Stage::Running(future)),
+            join_waker: UnsafeCell::new(None),
+        }
+    }
+}
+
 /// A cell with its diagnostics record in the same allocation (see the module docs): a named
 /// or observed spawn allocates once, like any other.
 #[repr(C)]
@@ -137,23 +162,22 @@ impl RawTask {
         F::Output: Send + 'static,
         S: Schedule,
     {
-        let cell = Cell {
-            header: Header {
-                state: State::new(),
-                vtable: vtable::<F, S>(),
-                id,
-                owned_slot: UnsafeCell::new(u32::MAX),
-                polls: AtomicU32::new(0),
-                diag: TaskDiag::plain(meta.at),
-            },
-            scheduler,
-            stage: UnsafeCell::new(Stage::Running(future)),
-            join_waker: UnsafeCell::new(None),
-        };
-        let Some(plan) = DiagExt::plan(meta, observer) else {
-            let ptr = NonNull::from(Box::leak(Box::new(cell))).cast::<Header>();
-            return RawTask { ptr };
-        };
+        let at = meta.at;
+        match DiagExt::plan(meta, observer) {
+            None => {
+                let cell = Box::new(Cell::new(future, scheduler, id, at));
+                RawTask {
+                    ptr: NonNull::from(Box::leak(cell)).cast::<Header>(),
+                }
+            }
+            Some(plan) => RawTask::with_ext(Cell::new(future, scheduler, id, at), plan),
+        }
+    }
+
+    /// Allocates `cell` as an [`ExtCell`] with the record `plan` describes. Out of line, so
+    /// that the plain spawn path stays as small as it was without diagnostics.
+    #[inline(never)]
+    fn with_ext<F: Future, S>(cell: Cell<F, S>, plan: ExtPlan<'_>) -> RawTask {
         let layout = std::alloc::Layout::new::<ExtCell<F, S>>();
         // SAFETY: the layout is not zero-sized (it holds a header). `both` is then a fresh,
         // unique, aligned heap pointer with `Box`'s layout for an `ExtCell<F, S>`; every place

@@ -129,7 +129,7 @@ pub(crate) unsafe fn add_source(
     unsafe { poller.add_with_mode(fd.as_raw_fd(), polling::Event::all(key), mode) }
 }
 
-/// Harvested socket events of a source poller: `(key, readable, writable)` each.
+/// Harvested socket events of a source poller, read as [`IoEvent`](super::IoEvent)s.
 pub(crate) struct IoEvents {
     events: polling::Events,
 }

@@ -113,7 +113,7 @@ pub(crate) unsafe fn add_source(
     Ok(())
 }
 
-/// Harvested socket events of a source poller: `(key, readable, writable)` each.
+/// Harvested socket events of a source poller, read as [`IoEvent`](super::IoEvent)s.
 pub(crate) struct IoEvents {
     buf: Vec<libc::epoll_event>,
     len: usize,

@@ -16,8 +16,8 @@
 //! handed to the blocking pool so it never stalls a worker's event loop).
 //!
 //! axum's `Router` is a tower `Service`; hyper-util's `TowerToHyperService` turns it into a
-//! hyper service, and kiln's `HyperIo` gives hyper the accepted kiln `TcpStream`. axum's own
-//! `serve` needs tokio's listener, so this example does not use it.
+//! hyper service, and hyper serves the accepted kiln `TcpStream` directly (it implements hyper's
+//! I/O traits). axum's own `serve` needs tokio's listener, so this example does not use it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -158,7 +158,7 @@ fn slow_fib(n: u64) -> u64 {
 
 /// Serves `app` on every connection `listener` accepts, each on its own kiln task.
 pub async fn serve(listener: kiln::net::TcpListener, app: Router) -> std::io::Result<()> {
-    use kiln::net::hyper::{HyperIo, HyperTimer};
+    use kiln::net::hyper::HyperTimer;
     loop {
         let (conn, _) = listener.accept().await?;
         conn.set_nodelay(true)?;
@@ -166,7 +166,7 @@ pub async fn serve(listener: kiln::net::TcpListener, app: Router) -> std::io::Re
         kiln::spawn(async move {
             let served = http1::Builder::new()
                 .timer(HyperTimer)
-                .serve_connection(HyperIo::new(conn), service)
+                .serve_connection(conn, service)
                 .await;
             if let Err(e) = served {
                 eprintln!("connection error: {e}");

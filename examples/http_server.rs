@@ -136,7 +136,7 @@ async fn tokio_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
 }
 
 fn run_kiln(port: u16, workers: usize, observe: bool) -> std::io::Result<()> {
-    use kiln::net::hyper::{HyperIo, HyperTimer};
+    use kiln::net::hyper::HyperTimer;
     let mut builder = kiln::Builder::new_multi_thread();
     builder.worker_threads(workers);
     if observe {
@@ -165,7 +165,7 @@ fn run_kiln(port: u16, workers: usize, observe: bool) -> std::io::Result<()> {
                 .spawn(async move {
                     let served = http1::Builder::new()
                         .timer(HyperTimer)
-                        .serve_connection(HyperIo::new(conn), service_fn(kiln_service))
+                        .serve_connection(conn, service_fn(kiln_service))
                         .await;
                     if let Err(e) = served {
                         eprintln!("connection error: {e}");

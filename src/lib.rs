@@ -24,8 +24,8 @@
 //!
 //! The full mapping, with a tested example for each row, is in `docs/asyncio.md`.
 //!
-//! **Platforms:** Unix. Linux is tuned (socket placement by `SO_INCOMING_CPU`, `TCP_INQ`
-//! reads, raw `epoll_wait` harvests, worker time slices, pidfds); other Unix systems run the
+//! **Platforms:** Unix. Linux is tuned (socket placement by `SO_INCOMING_CPU`, short
+//! reads that clear readiness (`EPOLLRDHUP`), raw `epoll_wait` harvests, worker time slices, pidfds); other Unix systems run the
 //! portable fallback, with the same behaviour and none of those tunings. Windows is not
 //! supported.
 //!

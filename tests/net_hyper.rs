@@ -1,6 +1,7 @@
-//! hyper 1.x on kiln (`--features hyper`): a server and a client, both on kiln sockets through
-//! `HyperIo`, with kiln's executor and timer. Small requests and a body far larger than any
-//! single read.
+//! hyper 1.x on kiln (`--features hyper`): a server and a client on kiln sockets, both through
+//! `HyperIo` and both on kiln's `TcpStream` directly (its own hyper I/O, reading into hyper's
+//! uninitialised buffer), with kiln's executor and timer. Small requests and a body far larger
+//! than any single read.
 #![cfg(feature = "hyper")]
 
 use http_body_util::{BodyExt, Full};
@@ -22,30 +23,54 @@ async fn service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
     Ok(Response::new(Full::new(body)))
 }
 
-async fn server() -> std::net::SocketAddr {
-    common::serve_tcp(|conn| async move {
-        hyper::server::conn::http1::Builder::new()
+/// A server whose connections go through `HyperIo`, or (`direct`) are the kiln stream itself.
+async fn server(direct: bool) -> std::net::SocketAddr {
+    common::serve_tcp(move |conn| async move {
+        let http = hyper::server::conn::http1::Builder::new()
             .timer(HyperTimer)
-            .serve_connection(HyperIo::new(conn), service_fn(service))
-            .await
-            .unwrap();
+            .clone();
+        if direct {
+            http.serve_connection(conn, service_fn(service))
+                .await
+                .unwrap();
+        } else {
+            http.serve_connection(HyperIo::new(conn), service_fn(service))
+                .await
+                .unwrap();
+        }
     })
     .await
 }
 
 #[test]
 fn requests_and_a_large_body_round_trip() {
+    round_trips(false);
+}
+
+#[test]
+fn a_kiln_tcp_stream_serves_hyper_without_the_adapter() {
+    round_trips(true);
+}
+
+fn round_trips(direct: bool) {
     let rt = kiln::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .unwrap();
     rt.block_on(async {
-        let addr = server().await;
+        let addr = server(direct).await;
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
-            .await
-            .unwrap();
-        kiln::spawn(conn);
+        let mut sender = if direct {
+            let (sender, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+            kiln::spawn(conn);
+            sender
+        } else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+                .await
+                .unwrap();
+            kiln::spawn(conn);
+            sender
+        };
         for _ in 0..20 {
             // An HTTP/1 connection takes the next request once the previous one is done.
             sender.ready().await.unwrap();

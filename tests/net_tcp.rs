@@ -193,6 +193,69 @@ fn data_and_fin_queued_together_are_both_read() {
     });
 }
 
+/// Reads from `s` into a 64-byte buffer until `want` bytes came (each read short of the
+/// buffer, so each one clears readability).
+async fn read_short(s: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let mut buf = [0u8; 64];
+        let n = kiln::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("a read of queued data hung")
+            .unwrap();
+        assert!(n > 0, "end of stream before the data");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn a_short_read_does_not_hide_the_fin() {
+    // A read that returns less than its buffer emptied the queue and clears readability; the
+    // FIN must still be read as end of stream, whether it came with the data or after it.
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let limit = Duration::from_secs(20);
+        for _ in 0..20 {
+            let (mut s, _client) = accept_after_peer_wrote(&listener, b"hello", true).await;
+            assert_eq!(read_short(&mut s, 5).await, b"hello");
+            let n = kiln::time::timeout(limit, s.read(&mut [0u8; 64]))
+                .await
+                .expect("the FIN queued with the data was never seen")
+                .unwrap();
+            assert_eq!(n, 0);
+        }
+
+        let (mut s, client) = accept_after_peer_wrote(&listener, b"hello", false).await;
+        assert_eq!(read_short(&mut s, 5).await, b"hello");
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            client
+        });
+        let n = kiln::time::timeout(limit, s.read(&mut [0u8; 64]))
+            .await
+            .expect("a FIN sent after the data was read was never seen")
+            .unwrap();
+        assert_eq!(n, 0);
+        closer.join().unwrap();
+    });
+}
+
+#[test]
+fn request_response_rounds_with_short_reads_never_stall() {
+    // Every read here is short of its buffer; each next message must wake the reader.
+    rt(2).block_on(async {
+        let addr = echo_server().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        for i in 0..500u32 {
+            let msg = format!("message {i}");
+            c.write_all(msg.as_bytes()).await.unwrap();
+            assert_eq!(read_short(&mut c, msg.len()).await, msg.as_bytes());
+        }
+    });
+}
+
 #[test]
 fn small_reads_take_a_queued_message_piece_by_piece() {
     // Reads smaller than what is queued leave bytes behind: each later read gets them without

@@ -38,6 +38,20 @@
 //! under the same lock as `insert`: every source either is marked or is never registered.
 //! `SHUTDOWN` is never cleared, and a source whose word has it reports [`shutdown_error`]
 //! from every `poll_ready`, ahead of any readiness bit, so every operation fails the same way.
+//!
+//! # Read closed
+//!
+//! A TCP read that returns fewer bytes than it asked for emptied the receive queue, so it may
+//! clear the readable bit as `WouldBlock` would ([`ScheduledIo::clear_exhausted`]), saving the
+//! failing read the next operation would make. That would hide the end of the stream when
+//! the peer's FIN arrived in the same edge as the data: no later event would set the bit again.
+//! So a dispatch whose event says the peer closed its side (`EPOLLRDHUP` or `EPOLLHUP` on
+//! Linux, where `crate::sys` registers sockets for it) also sets [`READ_CLOSED`], and while
+//! it is set `clear_exhausted` leaves the readable bit alone: the next read returns 0 (end of
+//! stream) without waiting. Only a read that returned `WouldBlock` clears `READ_CLOSED`
+//! (with the readable bit, under the tick check): after a real close, TCP reads never do, and
+//! a stale event for a reused key (see [`Dispatch::release`]) so loses its effect at the first
+//! failing read. `READ_CLOSED` alone never makes a source readable.
 
 use crate::loom::sync::{
     atomic::{AtomicUsize, Ordering::*},
@@ -53,7 +67,10 @@ pub(crate) const READABLE: usize = 0b01;
 pub(crate) const WRITABLE: usize = 0b10;
 /// The source's runtime has shut down (see "After shutdown"); never cleared.
 const SHUTDOWN: usize = 0b100;
-const BITS: usize = READABLE | WRITABLE | SHUTDOWN;
+/// The peer closed its side (see "Read closed"): set with [`READABLE`] by a dispatch, cleared
+/// only by a read that returned `WouldBlock`.
+pub(crate) const READ_CLOSED: usize = 0b1000;
+const BITS: usize = READABLE | WRITABLE | SHUTDOWN | READ_CLOSED;
 
 /// The error every operation on a source of a runtime that has shut down returns.
 pub(crate) fn shutdown_error() -> std::io::Error {
@@ -153,12 +170,39 @@ impl ScheduledIo {
         }
     }
 
-    /// Step 3: clears the event's direction bits unless a newer event arrived.
+    /// Step 3: clears the event's direction bits (and [`READ_CLOSED`] with [`READABLE`])
+    /// unless a newer event arrived. For an operation that returned `WouldBlock`.
     pub(crate) fn clear_readiness(&self, ev: ReadyEvent, dir: usize) {
+        let dir = if dir & READABLE != 0 {
+            dir | READ_CLOSED
+        } else {
+            dir
+        };
+        self.clear_if(ev, |cur| cur & !(dir & BITS));
+    }
+
+    /// As [`ScheduledIo::clear_readiness`], for an operation that succeeded and proved its
+    /// direction exhausted (a short read, a partial write): the readable bit stays while
+    /// [`READ_CLOSED`] is set, so the end of the stream is read (see "Read closed").
+    pub(crate) fn clear_exhausted(&self, ev: ReadyEvent, dir: usize) {
+        self.clear_if(ev, |cur| {
+            if cur & READ_CLOSED != 0 {
+                cur & !(dir & WRITABLE)
+            } else {
+                cur & !(dir & (READABLE | WRITABLE))
+            }
+        });
+    }
+
+    /// Replaces the word with `clear(word)` while its tick is still the event's.
+    fn clear_if(&self, ev: ReadyEvent, clear: impl Fn(usize) -> usize) {
         let mut cur = self.readiness.load(Acquire);
         while cur >> TICK_SHIFT == ev.tick {
-            let new = cur & !(dir & BITS);
-            // Relaxed on failure: the loop re-checks the tick of the value it read.
+            let new = clear(cur);
+            if new == cur {
+                return;
+            }
+            // Acquire on failure, as the first load: the loop re-checks the tick it read.
             match self
                 .readiness
                 .compare_exchange_weak(cur, new, AcqRel, Acquire)
@@ -251,20 +295,23 @@ impl Dispatch {
         }
     }
 
-    /// Sets readiness for every `(key, readable, writable)` event; returns how many events
-    /// were dispatched. Wakers run outside the slab lock (a woken task may drop a source,
-    /// which releases its key). Keys this dispatch does not hold are ignored.
-    pub(crate) fn dispatch(&self, events: impl Iterator<Item = (usize, bool, bool)>) -> usize {
+    /// Sets readiness for every event; returns how many events were dispatched. Wakers run
+    /// outside the slab lock (a woken task may drop a source, which releases its key). Keys
+    /// this dispatch does not hold are ignored.
+    pub(crate) fn dispatch(&self, events: impl Iterator<Item = crate::sys::IoEvent>) -> usize {
         let mut n = 0;
-        for (key, readable, writable) in events {
-            let io = self.sources.lock().slab.get(key).cloned();
+        for ev in events {
+            let io = self.sources.lock().slab.get(ev.key).cloned();
             if let Some(io) = io {
                 let mut bits = 0;
-                if readable {
+                if ev.readable {
                     bits |= READABLE;
                 }
-                if writable {
+                if ev.writable {
                     bits |= WRITABLE;
+                }
+                if ev.read_closed {
+                    bits |= READABLE | READ_CLOSED;
                 }
                 io.set_ready(bits);
                 n += 1;
@@ -312,6 +359,58 @@ mod tests {
         };
         io.clear_readiness(ev, READABLE);
         assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+    }
+
+    fn ready_event(io: &ScheduledIo) -> ReadyEvent {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        match io.poll_ready(&mut cx, READABLE) {
+            Poll::Ready(Ok(ev)) => ev,
+            _ => panic!("expected the source to be readable"),
+        }
+    }
+
+    fn is_readable(io: &ScheduledIo) -> bool {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        io.poll_ready(&mut cx, READABLE).is_ready()
+    }
+
+    #[test]
+    fn a_short_read_clears_readable_unless_the_peer_closed() {
+        let io = ScheduledIo::new();
+        io.set_ready(READABLE);
+        io.clear_exhausted(ready_event(&io), READABLE);
+        assert!(
+            !is_readable(&io),
+            "a drained socket waits for its next edge"
+        );
+
+        // Data and the FIN in one edge: the short read must not hide the end of the stream.
+        io.set_ready(READABLE | READ_CLOSED);
+        io.clear_exhausted(ready_event(&io), READABLE);
+        assert!(is_readable(&io), "the end of the stream stays readable");
+        io.clear_exhausted(ready_event(&io), READABLE);
+        assert!(is_readable(&io));
+
+        // Only a failing read clears it (a stale event for a reused key).
+        io.clear_readiness(ready_event(&io), READABLE);
+        assert!(!is_readable(&io));
+        io.set_ready(READABLE);
+        io.clear_exhausted(ready_event(&io), READABLE);
+        assert!(!is_readable(&io), "read-closed went with the failing read");
+    }
+
+    #[test]
+    fn read_closed_alone_is_not_readable_and_keeps_writes_clearable() {
+        let io = ScheduledIo::new();
+        io.set_ready(READ_CLOSED | WRITABLE);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        // `set_ready` takes the bits as given; `dispatch` always pairs it with READABLE.
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        let Poll::Ready(Ok(ev)) = io.poll_ready(&mut cx, WRITABLE) else {
+            panic!("writable")
+        };
+        io.clear_exhausted(ev, WRITABLE);
+        assert!(io.poll_ready(&mut cx, WRITABLE).is_pending());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!
 //! # Platforms
 //!
-//! Unix only. Linux is tuned (`SO_INCOMING_CPU` socket placement, `TCP_INQ` reads, raw
+//! Unix only. Linux is tuned (`SO_INCOMING_CPU` socket placement, `EPOLLRDHUP` so a short read clears readiness, raw
 //! `epoll_wait` harvests, `sched_setattr` time slices, load-aware spinning, pidfds); every
 //! other Unix, and Linux built with `RUSTFLAGS="--cfg kiln_portable"`, runs the portable
 //! fallback of `sys`, with the same behaviour and none of those tunings.

@@ -1,11 +1,11 @@
 //! Loom models of the I/O driver's protocols: readiness dispatch against a task's
-//! poll/syscall/clear loop (`crate::io`), the shutdown marking of sources, and the owner's
+//! poll/syscall/clear loop (`crate::io`, with short reads and the peer's close), the shutdown marking of sources, and the owner's
 //! park on its condition variable against `unpark`, `unpark_at` and a source registering (the
 //! `Notifier`). The poller itself is a real `polling::Poller` (its syscalls are not loom
 //! operations); the atomics, locks and condition variable around it are loom's.
 
 use super::*;
-use crate::io::{Dispatch, ScheduledIo, READABLE};
+use crate::io::{Dispatch, ScheduledIo, READABLE, READ_CLOSED};
 use loom::future::block_on;
 use loom::thread;
 use std::future::poll_fn;
@@ -47,6 +47,57 @@ fn loom_readiness_event_races_with_wouldblock_and_clear() {
         read(&io, &data).unwrap();
         driver.join().unwrap();
     });
+}
+
+/// A task reading a TCP socket to end of stream as `TcpStream` does: a read that takes data
+/// is short of its buffer, so it clears readability with `clear_exhausted`; a read of nothing
+/// is end of stream once the peer closed (`fin`), else `WouldBlock`. Returns the bytes read.
+fn read_to_end_short(io: &ScheduledIo, data: &AtomicUsize, fin: &AtomicBool) -> usize {
+    let mut got = 0;
+    block_on(poll_fn(|cx| loop {
+        let ev = match io.poll_ready(cx, READABLE) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => panic!("no shutdown here: {e}"),
+            Poll::Ready(Ok(ev)) => ev,
+        };
+        // The kernel queues the FIN behind the data: seen before the data is taken, it
+        // means none is left after this read's bytes.
+        let closed = fin.fetch_or(false, SeqCst);
+        let n = data.swap(0, SeqCst);
+        if n > 0 {
+            got += n;
+            io.clear_exhausted(ev, READABLE);
+        } else if closed {
+            return Poll::Ready(got);
+        } else {
+            io.clear_readiness(ev, READABLE);
+        }
+    }))
+}
+
+/// A short read that clears readability never hides the peer's close, whether the FIN comes
+/// in the data's event (one harvest saw both) or in an event of its own.
+#[test]
+fn loom_short_read_never_hides_the_fin() {
+    for coalesced in [true, false] {
+        loom::model(move || {
+            let io = Arc::new(ScheduledIo::default());
+            let data = Arc::new(AtomicUsize::new(0));
+            let fin = Arc::new(AtomicBool::new(false));
+            let (i, d, f) = (io.clone(), data.clone(), fin.clone());
+            let peer = thread::spawn(move || {
+                d.fetch_add(5, SeqCst);
+                if !coalesced {
+                    i.set_ready(READABLE);
+                }
+                f.swap(true, SeqCst);
+                // `Dispatch::dispatch` of an event that reports the close.
+                i.set_ready(READABLE | READ_CLOSED);
+            });
+            assert_eq!(read_to_end_short(&io, &data, &fin), 5);
+            peer.join().unwrap();
+        });
+    }
 }
 
 /// Shutting the dispatch down wakes a task waiting for readiness, which then fails; a source

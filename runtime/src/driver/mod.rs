@@ -323,7 +323,7 @@ impl DriverHandle {
         let key = self.io.insert(io)?;
         // SAFETY: `fd` is open now, and the caller deletes it from the poller (`deregister`)
         // before closing it, as `Sources::add` requires.
-        let added = unsafe { self.sources.add(fd.as_raw_fd(), key) };
+        let added = unsafe { self.sources.add(fd, key) };
         match added {
             Ok(()) => {
                 // An owner asleep on its condition variable would not see this source's

@@ -162,7 +162,8 @@ impl Driver {
 
     /// Sleeps as `plan` says: on the condition variable when only a notification can end
     /// the wait, not at all on a maintenance tick or when the spin takes the whole wait,
-    /// quietly behind a sibling where one can lead (`follow.rs`), else on the poller
+    /// quietly behind a sibling where one can lead (`follow.rs`) unless the wait has zero
+    /// length, else on the poller
     /// (sampling the oversleep of a wait that ended by its timeout).
     fn wait(&mut self, blocking: bool, plan: &Plan) {
         let watch_wanted = std::mem::take(&mut self.watch_wanted);
@@ -187,6 +188,9 @@ impl Driver {
             // The deadline is within the slack: straight to the spin.
         } else if plan.spin_until.is_none()
             && h.has_io_sources()
+            // A zero-length wait (a deadline already due) only polls: following a sibling
+            // for it would cost two `epoll_ctl`s and the futex for nothing.
+            && !matches!(plan.wait, Some((t, _)) if t.is_zero())
             && self.wait_quiet(Some(
                 plan.wait
                     .map_or(RECHECK_BACKOFF_MAX, |(t, _)| t.min(RECHECK_BACKOFF_MAX)),

@@ -18,7 +18,7 @@
 //! delivered once.
 
 pub(crate) use crate::sys::IoEvents;
-use polling::{Event, PollMode, Poller};
+use polling::Poller;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
@@ -29,29 +29,23 @@ const HARVEST_MAX: usize = 256;
 /// The source poller of one worker.
 pub(crate) struct Sources {
     poller: Poller,
-    /// Edge-triggered registration is available (else level-triggered).
-    edge: bool,
 }
 
 impl Sources {
     pub(crate) fn new() -> io::Result<Sources> {
-        let poller = Poller::new()?;
-        let edge = poller.supports_edge();
-        Ok(Sources { poller, edge })
+        Ok(Sources {
+            poller: Poller::new()?,
+        })
     }
 
-    /// Registers `fd` for both directions under `key`.
+    /// Registers `fd` for both directions under `key`, edge-triggered where the poller
+    /// supports it (and on Linux reporting when the peer closes, see `crate::sys::add_source`).
     ///
     /// # Safety
     /// `fd` must stay open until it is removed with [`Sources::delete`].
-    pub(crate) unsafe fn add(&self, fd: RawFd, key: usize) -> io::Result<()> {
-        let mode = if self.edge {
-            PollMode::Edge
-        } else {
-            PollMode::Level
-        };
+    pub(crate) unsafe fn add(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
         // SAFETY: the caller keeps `fd` open until `delete`.
-        unsafe { self.poller.add_with_mode(fd, Event::all(key), mode) }
+        unsafe { crate::sys::add_source(&self.poller, fd, key) }
     }
 
     /// Removes `fd` (an error means it was not registered).

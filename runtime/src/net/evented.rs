@@ -12,8 +12,8 @@
 //! the old key is ignored, or sets a reused key's readiness spuriously (see `crate::io`). Every operation
 //! follows the readiness protocol of `crate::io`: wait for the direction's readiness, run the
 //! syscall, and on `WouldBlock` clear the readiness it saw and wait again. An operation that
-//! knows it exhausted its direction (a TCP read that drained the receive queue, see
-//! `crate::sys::recv_reporting_drain`; a write the kernel accepted only part of) clears the readiness it saw too.
+//! knows it exhausted its direction (a short TCP read, see `super::tcp`; a write the kernel
+//! accepted only part of) clears the readiness it saw too (`ScheduledIo::clear_exhausted`).
 //!
 //! Drop: the fd is deleted from the poller, its key freed, pending wakers dropped, and only
 //! then is the socket closed (so a reused fd number never inherits the registration).
@@ -159,7 +159,7 @@ impl<S: AsFd> Evented<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok((r, exhausted)) => {
                     if exhausted {
-                        self.sched.clear_readiness(ev, dir);
+                        self.sched.clear_exhausted(ev, dir);
                     }
                     budget.made_progress();
                     return Poll::Ready(Ok(r));

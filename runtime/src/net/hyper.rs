@@ -1,6 +1,11 @@
-//! hyper 1.x on kiln (feature `hyper`): [`HyperIo`] adapts any kiln stream to hyper's
-//! `rt::Read`/`rt::Write`, [`HyperExecutor`] spawns hyper's background tasks on kiln, and
+//! hyper 1.x on kiln (feature `hyper`): kiln's [`TcpStream`] implements hyper's
+//! `rt::Read`/`rt::Write` itself, [`HyperIo`] adapts any other futures-io stream (a Unix
+//! stream, a TLS stream), [`HyperExecutor`] spawns hyper's background tasks on kiln, and
 //! [`HyperTimer`] gives hyper kiln's timer wheel.
+//!
+//! A [`TcpStream`] reads straight into the uninitialised spare capacity of hyper's read
+//! buffer (one `recv(2)`); a stream behind [`HyperIo`] must be handed initialised bytes, which
+//! costs zeroing them first (see there). Serve a kiln TCP connection without the adapter.
 //!
 //! ```
 //! use http_body_util::Full;
@@ -19,11 +24,12 @@
 //!         });
 //!         hyper::server::conn::http1::Builder::new()
 //!             .timer(HyperTimer)
-//!             .serve_connection(HyperIo::new(conn), service)
+//!             .serve_connection(conn, service)
 //!             .await
 //!             .unwrap();
 //!     });
 //!     let stream = TcpStream::connect(addr).await.unwrap();
+//!     // Any futures-io stream works through `HyperIo` (here the same kind of stream).
 //!     let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
 //!         .await
 //!         .unwrap();
@@ -35,9 +41,11 @@
 //! });
 //! ```
 
+use super::TcpStream;
 use futures_io::{AsyncRead, AsyncWrite};
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -52,6 +60,9 @@ use std::time::{Duration, Instant};
 ///     let _a: kiln_runtime::net::UnixStream = io.into_inner();
 /// });
 /// ```
+///
+/// kiln's [`TcpStream`] needs no adapter: it implements hyper's traits itself and reads into
+/// hyper's buffer without zeroing it.
 ///
 /// Reads: hyper hands over uninitialised buffer space, and futures-io reads need initialised
 /// bytes, so the part offered to a read is zeroed first. Zeroing all of hyper's spare capacity
@@ -177,6 +188,84 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// hyper's `rt::Read` on a kiln TCP stream: one `recv(2)` into the spare capacity hyper
+/// offers, uninitialised (no zeroing), following the stream's readiness protocol.
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper::body::Bytes;
+/// use kiln_runtime::net::{TcpListener, TcpStream};
+///
+/// kiln_runtime::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     kiln_runtime::spawn(async move {
+///         let (conn, _) = listener.accept().await.unwrap();
+///         let service = hyper::service::service_fn(|_req| async {
+///             Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("hi"))))
+///         });
+///         hyper::server::conn::http1::Builder::new()
+///             .serve_connection(conn, service)
+///             .await
+///             .unwrap();
+///     });
+///     let stream = TcpStream::connect(addr).await.unwrap();
+///     let (mut sender, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+///     kiln_runtime::spawn(conn);
+///     let req = hyper::Request::get("/").body(Full::new(Bytes::new())).unwrap();
+///     assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+/// });
+/// ```
+impl hyper::rt::Read for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        // SAFETY: the slice is only handed to `recv(2)`, which writes initialised bytes into
+        // it and never de-initialises any.
+        let dst = unsafe { buf.as_mut() };
+        let n = ready!(self.poll_read_uninit(cx, dst))?;
+        // SAFETY: the read returned `n`, the number of bytes `recv(2)` wrote (and so
+        // initialised) at the start of the unfilled part; `n` is at most its length.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's `rt::Write` on a kiln TCP stream: futures-io's writes (vectored: one `writev(2)`
+/// for hyper's head and body); shutdown closes the write half.
+impl hyper::rt::Write for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the kernel: nothing is buffered here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
     }
 }
 

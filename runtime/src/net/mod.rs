@@ -55,8 +55,9 @@
 //!
 //! A bit is cleared only when the operation proved the direction exhausted, so the edge the
 //! poller reported once is never forgotten while data remains: after `WouldBlock`; after a TCP
-//! read that drained the receive queue, which the kernel reports with `TCP_INQ` on Linux
-//! (counting a queued FIN as not drained, so end-of-stream is always read); and after a
+//! read that returned fewer bytes than its buffer holds, which emptied the receive queue (on
+//! Linux, where events also report the peer's close, so a FIN that arrived with the data keeps
+//! the stream readable until end-of-stream is read: `crate::io`, "Read closed"); and after a
 //! write the kernel accepted only part of (the send buffer is full; freeing space raises a new
 //! edge). The last two save the failing syscall that the next operation would otherwise make:
 //! a request/response exchange needs no `recv` that returns `WouldBlock`.
@@ -168,7 +169,7 @@ macro_rules! forward_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_read_bufs(cx, &mut [std::io::IoSliceMut::new(buf)])
+                self.poll_read_buf(cx, buf)
             }
 
             fn poll_read_vectored(

@@ -10,7 +10,6 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
 /// A TCP connection; reads and writes through the futures-io [`AsyncRead`](futures_io::AsyncRead) and
@@ -36,8 +35,6 @@ use std::task::{Context, Poll};
 /// ```
 pub struct TcpStream {
     io: Evented<std::net::TcpStream>,
-    /// `TCP_INQ` is on: reads report when they drain the socket (see `crate::sys::recv_reporting_drain`).
-    inq: bool,
     /// Moves the registration to where the packets arrive now and then (`super::affinity`).
     follow: Follow,
 }
@@ -100,33 +97,56 @@ impl TcpStream {
         stream: std::net::TcpStream,
         cpu: Option<usize>,
     ) -> io::Result<TcpStream> {
-        let inq = crate::sys::enable_tcp_inq(stream.as_fd());
         Ok(TcpStream {
             io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
-            inq,
             follow: Follow::new(),
         })
     }
 
-    /// Reads into `bufs` once readable (the body of the `AsyncRead` impls). With `TCP_INQ`,
-    /// a read that drains the socket clears the readable bit it ran on.
+    /// Reads into `buf` once readable (the body of `AsyncRead::poll_read`): one `recv(2)`.
+    fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        let read = self.io.poll_io_drain(cx, READABLE, |mut s| {
+            io::Read::read(&mut s, buf).map(|n| (n, drained(n, len)))
+        });
+        self.after_read(&read);
+        read
+    }
+
+    /// Reads into `bufs` once readable (the body of `AsyncRead::poll_read_vectored`).
     fn poll_read_bufs(
         &self,
         cx: &mut Context<'_>,
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let read = if self.inq {
-            self.io.poll_io_drain(cx, READABLE, |s| {
-                crate::sys::recv_reporting_drain(s.as_fd(), bufs)
-            })
-        } else {
-            self.io
-                .poll_read_io(cx, |mut s| io::Read::read_vectored(&mut s, bufs))
-        };
+        let len = bufs.iter().map(|b| b.len()).sum();
+        let read = self.io.poll_io_drain(cx, READABLE, |mut s| {
+            io::Read::read_vectored(&mut s, bufs).map(|n| (n, drained(n, len)))
+        });
+        self.after_read(&read);
+        read
+    }
+
+    /// Reads into uninitialised memory once readable: one `recv(2)`, whose count says how many
+    /// bytes at the start of `buf` it initialised. For hyper's read buffer (`super::hyper`).
+    #[cfg(feature = "hyper")]
+    pub(super) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        let read = self.io.poll_io_drain(cx, READABLE, |s| {
+            crate::sys::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, drained(n, len)))
+        });
+        self.after_read(&read);
+        read
+    }
+
+    fn after_read(&self, read: &Poll<io::Result<usize>>) {
         if read.is_ready() {
             self.follow.after_read(&self.io);
         }
-        read
     }
 
     /// Wraps a connected std stream (switched to non-blocking mode here).
@@ -380,6 +400,14 @@ impl TcpStream {
     pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
         split_owned(self)
     }
+}
+
+/// Whether a read of `n` bytes into `len` bytes of buffer emptied the receive queue: a TCP
+/// read returns everything queued up to the buffer's size, so a short read did, and its
+/// readable bit may be cleared. Only where events report the peer's close (see `crate::io`,
+/// "Read closed"); a read that fills its buffer, or returns end of stream, proves nothing.
+fn drained(n: usize, len: usize) -> bool {
+    crate::sys::REPORTS_READ_CLOSED && n > 0 && n < len
 }
 
 impl fmt::Debug for TcpStream {

@@ -197,7 +197,13 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
-    /// Reads into `bufs` once readable (the body of the `AsyncRead` impls).
+    /// Reads into `buf` once readable (the body of `AsyncRead::poll_read`).
+    fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_read_io(cx, |mut s| io::Read::read(&mut s, buf))
+    }
+
+    /// Reads into `bufs` once readable (the body of `AsyncRead::poll_read_vectored`).
     fn poll_read_bufs(
         &self,
         cx: &mut Context<'_>,

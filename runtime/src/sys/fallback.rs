@@ -7,7 +7,7 @@
 //! nothing, spinning never backs off for load it cannot see, and children are reaped on
 //! `SIGCHLD`.
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
@@ -107,28 +107,29 @@ pub(crate) fn incoming_cpu(_fd: BorrowedFd<'_>) -> Option<usize> {
     None
 }
 
-/// `TCP_INQ` is not available here: streams use plain reads.
-pub(crate) fn enable_tcp_inq(_fd: BorrowedFd<'_>) -> bool {
-    false
-}
+/// Harvested events do not report when the peer closed its side: `polling` does not say.
+pub(crate) const REPORTS_READ_CLOSED: bool = false;
 
-/// Reads into `bufs` with one `readv(2)`; the second value is always `false` (a read never
-/// learns that it drained the socket without `TCP_INQ`).
-pub(crate) fn recv_reporting_drain(
+/// Registers socket `fd` with the source poller `poller` under `key`: both directions,
+/// edge-triggered where `polling` supports it, else level-triggered.
+///
+/// # Safety
+/// `fd` must stay open until it is deleted from `poller`.
+pub(crate) unsafe fn add_source(
+    poller: &polling::Poller,
     fd: BorrowedFd<'_>,
-    bufs: &mut [IoSliceMut<'_>],
-) -> io::Result<(usize, bool)> {
-    let count = libc::c_int::try_from(bufs.len()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix; `bufs` holds at least
-    // `count` live, writable iovecs that outlive the call, and `fd` is open for the borrow.
-    let n = unsafe { libc::readv(fd.as_raw_fd(), bufs.as_mut_ptr().cast(), count) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((n as usize, false))
+    key: usize,
+) -> io::Result<()> {
+    let mode = if poller.supports_edge() {
+        polling::PollMode::Edge
+    } else {
+        polling::PollMode::Level
+    };
+    // SAFETY: the caller keeps `fd` open until it is deleted.
+    unsafe { poller.add_with_mode(fd.as_raw_fd(), polling::Event::all(key), mode) }
 }
 
-/// Harvested socket events of a source poller: `(key, readable, writable)` each.
+/// Harvested socket events of a source poller, read as [`IoEvent`](super::IoEvent)s.
 pub(crate) struct IoEvents {
     events: polling::Events,
 }
@@ -151,11 +152,14 @@ impl IoEvents {
             .unwrap_or(0)
     }
 
-    /// The events as `(key, readable, writable)`.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
-        self.events
-            .iter()
-            .map(|ev| (ev.key, ev.readable, ev.writable))
+    /// The events (never read-closed: see [`REPORTS_READ_CLOSED`]).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = super::IoEvent> + '_ {
+        self.events.iter().map(|ev| super::IoEvent {
+            key: ev.key,
+            readable: ev.readable,
+            writable: ev.writable,
+            read_closed: false,
+        })
     }
 }
 

@@ -163,8 +163,46 @@ fn a_raw_harvest_reads_the_keys_polling_registered() {
         assert!(std::time::Instant::now() < deadline, "no event within 10 s");
         std::thread::yield_now();
     }
-    let got: Vec<_> = events.iter().collect();
-    assert_eq!(got, [(7, true, false)]);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.key, e.readable, e.writable, e.read_closed))
+        .collect();
+    assert_eq!(got, [(7, true, false, false)]);
+    poller.delete(&s).unwrap();
+}
+
+/// Harvests `poller` until it reports something (10 s at most).
+fn harvest(poller: &polling::Poller) -> Vec<super::super::IoEvent> {
+    let mut events = super::IoEvents::with_capacity(4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while events.fill(poller) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no event within 10 s");
+        std::thread::yield_now();
+    }
+    events.iter().collect()
+}
+
+#[test]
+fn a_source_reports_the_peers_close() {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let poller = polling::Poller::new().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // SAFETY: `s` stays open until it is deleted below.
+    unsafe { super::add_source(&poller, s.as_fd(), 3) }.unwrap();
+    // Registering reports the current state: writable, nothing to read.
+    let first = harvest(&poller);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].key, 3);
+    assert!(first[0].writable && !first[0].readable && !first[0].read_closed);
+    c.write_all(b"x").unwrap();
+    let data = harvest(&poller);
+    assert!(data[0].readable && !data[0].read_closed, "data, no FIN yet");
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let fin = harvest(&poller);
+    assert!(fin[0].readable && fin[0].read_closed, "the FIN is reported");
     poller.delete(&s).unwrap();
 }
 

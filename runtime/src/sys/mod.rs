@@ -8,7 +8,7 @@
 //! | function | Linux | portable fallback |
 //! |---|---|---|
 //! | [`incoming_cpu`] | `SO_INCOMING_CPU` | `None`: sockets stay where they were created |
-//! | [`enable_tcp_inq`], [`recv_reporting_drain`] | `TCP_INQ`: a read reports an emptied queue | `false`: plain reads |
+//! | [`add_source`], [`REPORTS_READ_CLOSED`] | raw `epoll_ctl(2)` with `EPOLLRDHUP`: events say when the peer closed | `polling`'s registration: they do not |
 //! | [`IoEvents`] (harvest a source poller) | one raw `epoll_wait(2)` | a zero-timeout `Poller::wait` |
 //! | [`request_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
 //! | [`current_nice`], [`set_nice_above`] | `getpriority`/`setpriority` on the thread | `None` / nothing |
@@ -20,7 +20,8 @@
 //! x86_64 has it, elsewhere it reports itself absent and callers use the OS clock.
 //!
 //! The rest is POSIX and lives here: [`set_nonblocking`], [`has_pending_events`] (`poll(2)`),
-//! signal numbers ([`signum`]) and handler installation ([`install_signal_action`]).
+//! [`recv_uninit`] (`recv(2)` into uninitialised memory), signal numbers ([`signum`]) and
+//! handler installation ([`install_signal_action`]).
 //!
 //! Every function is a hint or has a working fallback: where the OS refuses (`ENOSYS`,
 //! `EINVAL`, `EPERM`), callers behave as on the portable side, and nothing is reported.
@@ -44,9 +45,41 @@ mod imp;
 pub(crate) use imp::park;
 pub(crate) mod tsc;
 pub(crate) use imp::{
-    current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_reporting_drain,
-    runnable_threads, IoEvents, PIDFDS,
+    add_source, current_cpu, current_nice, incoming_cpu, pidfd_open, runnable_threads, IoEvents,
+    PIDFDS, REPORTS_READ_CLOSED,
 };
+
+/// One harvested socket event (see [`IoEvents`]). Hang-ups and errors count as both
+/// directions (the next operation reports them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IoEvent {
+    /// The key the socket was registered under.
+    pub(crate) key: usize,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// The peer closed its side, or the connection hung up: reads return end of stream (or
+    /// an error) from now on. Only reported where [`REPORTS_READ_CLOSED`] is true.
+    pub(crate) read_closed: bool,
+}
+
+/// Reads from the socket `fd` into `buf` with one `recv(2)` (no flags); returns how many
+/// bytes it wrote at the start of `buf`, which are initialised from then on.
+///
+/// # Errors
+/// The OS error (`WouldBlock` on an empty non-blocking socket).
+// Only hyper's read buffer is uninitialised memory (feature `hyper`).
+#[cfg(any(feature = "hyper", test))]
+pub(crate) fn recv_uninit(
+    fd: BorrowedFd<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call
+    // (`MaybeUninit<u8>` has the layout of `u8`), the kernel writes only initialised bytes and
+    // at most `buf.len()` of them, and `fd` is open for the borrow.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    // A negative count is the error; any other fits in `usize`.
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
 
 /// Asks the kernel to schedule the calling thread with a time slice of `slice` (keeping its
 /// policy and nice value; Linux clamps it to 0.1–100 ms). Does nothing if `slice` is zero, the
@@ -163,25 +196,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plain_read_drains_nothing_it_cannot_see() {
-        use std::io::{IoSliceMut, Write};
+    fn recv_uninit_reads_what_was_sent() {
+        use std::io::Write;
+        use std::mem::MaybeUninit;
         use std::os::fd::AsFd;
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
-        let inq = enable_tcp_inq(s.as_fd());
-        c.write_all(b"ab").unwrap();
-        let mut buf = [0u8; 1];
-        // One of two bytes: the queue is not empty, whatever the platform.
-        let (n, drained) =
-            recv_reporting_drain(s.as_fd(), &mut [IoSliceMut::new(&mut buf)]).unwrap();
-        assert_eq!((n, &buf), (1, b"a"));
-        assert!(!drained);
-        let (n, drained) =
-            recv_reporting_drain(s.as_fd(), &mut [IoSliceMut::new(&mut buf)]).unwrap();
-        assert_eq!((n, &buf), (1, b"b"));
-        // Only a socket with TCP_INQ on learns that this read emptied it.
-        assert_eq!(drained, inq);
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [MaybeUninit::<u8>::uninit(); 8];
+        let err = recv_uninit(s.as_fd(), &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        c.write_all(b"abc").unwrap();
+        s.set_nonblocking(false).unwrap();
+        let n = recv_uninit(s.as_fd(), &mut buf).unwrap();
+        // SAFETY: `recv_uninit` initialised the first `n` bytes.
+        let got: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        assert_eq!(got, b"abc"[..n]);
+        drop(c);
+        let mut rest = Vec::from(&got[..]);
+        loop {
+            let n = recv_uninit(s.as_fd(), &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            // SAFETY: as above.
+            rest.extend(buf[..n].iter().map(|b| unsafe { b.assume_init() }));
+        }
+        assert_eq!(rest, b"abc", "then end of stream");
     }
 
     #[test]

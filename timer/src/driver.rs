@@ -179,6 +179,9 @@ pub(crate) struct Inner {
     /// The busy floor of the coalescing grid (see the `coalesce` module), written by
     /// `process_at` under the lock, read without it when a timer is armed.
     floor: FloorWord,
+    /// Precise mode's finer grid (see the `coalesce` module and [`Driver::set_precise`]);
+    /// read without the lock when a timer is armed.
+    precise: AtomicBool,
     pub(crate) synced: Mutex<Synced>,
 }
 
@@ -201,7 +204,8 @@ impl Inner {
     }
 
     /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
-    /// rounded up to a grid of about a quarter of the time left or the driver's busy floor,
+    /// rounded up to the grid of its length (a quarter of the time left, less below 4,096 µs,
+    /// finer in precise mode) or the driver's busy floor,
     /// whichever is coarser (a power of two microseconds, at most 2,048 µs; see the `coalesce`
     /// module), so that timers due near each other share one wake-up ("Coalescing" in the
     /// crate docs). A deadline on a manual or paused clock is not rounded.
@@ -214,7 +218,12 @@ impl Inner {
             _ => return when,
         };
         let now = self.now_tick(now);
-        coalesce(when, when.saturating_sub(now), self.floor.at(now))
+        coalesce(
+            when,
+            when.saturating_sub(now),
+            self.floor.at(now),
+            self.is_precise(),
+        )
     }
 
     /// [`fire_tick`](Inner::fire_tick) for a timer that had `created_left` ticks to go when it
@@ -234,7 +243,17 @@ impl Inner {
         }
         // The timer's creation: "now" for the busy floor, without reading the clock.
         let created = when.saturating_sub(created_left);
-        coalesce(when, created_left, self.floor.at(created))
+        coalesce(
+            when,
+            created_left,
+            self.floor.at(created),
+            self.is_precise(),
+        )
+    }
+
+    fn is_precise(&self) -> bool {
+        // Relaxed: a setting; a stale read only changes how one timer is rounded.
+        self.precise.load(Ordering::Relaxed)
     }
 
     /// The last tick at or before `t`.
@@ -484,6 +503,7 @@ impl Driver {
                     shutdown: AtomicBool::new(false),
                     hint: AtomicU64::new(u64::MAX),
                     floor: FloorWord::new(),
+                    precise: AtomicBool::new(false),
                     synced: Mutex::new(Synced {
                         wheel: Wheel::new(),
                         parked_until: None,
@@ -493,6 +513,38 @@ impl Driver {
                 }),
             },
         }
+    }
+
+    /// Rounds the timers armed from now on to precise mode's finer grid (`true`: at most
+    /// 1/256 of the time a timer has left, so a 1 ms sleep fires at most 1 µs late from
+    /// coalescing) or to the default one (`false`: at most a quarter of the time left, less
+    /// for timers under 4,096 µs); see "Coalescing" in the crate docs. For an owner that spins
+    /// up to its deadlines, where a coarse grid would be lateness the spin cannot remove. The
+    /// busy floor applies either way.
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, Unpark};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let driver = Driver::new(Arc::new(Nop));
+    /// driver.set_precise(true);
+    /// let handle = driver.handle();
+    /// let mut sleep = std::pin::pin!(handle.sleep(Duration::from_millis(1)));
+    /// let waker = futures::task::noop_waker();
+    /// let mut cx = std::task::Context::from_waker(&waker);
+    /// assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    /// let fires = driver.next_deadline().unwrap();
+    /// assert!(fires >= sleep.deadline());
+    /// assert!(fires - sleep.deadline() < Duration::from_micros(3));
+    /// # use std::future::Future;
+    /// ```
+    pub fn set_precise(&self, precise: bool) {
+        self.handle.inner.precise.store(precise, Ordering::Relaxed);
     }
 
     /// A handle for registering timers on this driver.

@@ -3,6 +3,7 @@
 use crate::builder::{Builder, Kind};
 use crate::cell::JoinHandle;
 use crate::context;
+use crate::driver::BlockOnWait;
 use crate::scheduler::current::ThreadWaker;
 use crate::scheduler::{current, multi, Scheduler};
 use std::fmt;
@@ -390,6 +391,15 @@ impl Handle {
     pub fn enter(&self) -> EnterGuard<'_> {
         let placement = self.sched.placement();
         let timer = placement.driver_ref().timer.handle();
+        self.enter_on(placement, timer)
+    }
+
+    /// [`enter`](Self::enter) with the placement and timer already chosen.
+    fn enter_on(
+        &self,
+        placement: crate::driver::Placement,
+        timer: kiln_timer::TimerHandle,
+    ) -> EnterGuard<'_> {
         EnterGuard {
             _handle: context::set_handle(self.clone()),
             _placement: context::set_placement(placement),
@@ -410,10 +420,20 @@ impl Handle {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _rt = context::enter_runtime_thread();
-        let _enter = self.enter();
         match &self.sched {
-            Scheduler::Current(shared) => shared.block_on(future),
-            Scheduler::Multi(s) => park_on(future, &s.unhandled),
+            Scheduler::Current(shared) => {
+                let _enter = self.enter();
+                shared.block_on(future)
+            }
+            Scheduler::Multi(s) => {
+                // The future's timers go to this driver; in precise mode this thread waits
+                // for them itself (`driver/precise.rs`).
+                let placement = self.sched.placement();
+                let driver = placement.driver();
+                let _enter = self.enter_on(placement, driver.timer.handle());
+                let precise = BlockOnWait::new(driver, s.config.timer_spin_limit);
+                park_on(future, &s.unhandled, precise)
+            }
         }
     }
 
@@ -438,10 +458,15 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Polls `future` on this thread, parking it between wake-ups; panics if an unhandled task
-/// panic shuts the runtime down meanwhile (see `scheduler/unhandled.rs`).
+/// Polls `future` on this thread, parking it between wake-ups (in precise mode through
+/// `precise`); panics if an unhandled task panic shuts the runtime down meanwhile (see
+/// `scheduler/unhandled.rs`).
 #[track_caller]
-fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhandled) -> F::Output {
+fn park_on<F: Future>(
+    future: F,
+    unhandled: &crate::scheduler::unhandled::Unhandled,
+    mut precise: Option<BlockOnWait>,
+) -> F::Output {
     let mut future = std::pin::pin!(future);
     let parker = std::sync::Arc::new(ThreadWaker {
         thread: std::thread::current(),
@@ -458,7 +483,10 @@ fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhand
             }
             continue;
         }
-        std::thread::park();
+        match &mut precise {
+            Some(p) => p.park(&parker.woken),
+            None => std::thread::park(),
+        }
     }
 }
 

@@ -56,7 +56,8 @@
 //!
 //! # Files
 //! - `park.rs`: planning and running one wait of the owner ([`Driver::park`]).
-//! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it.
+//! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it; `precise.rs`:
+//!   a `block_on` thread doing the same for its own timers in precise mode.
 //! - `steal.rs`: what siblings see of this driver and take of its sockets (I/O
 //!   stealing); `peers.rs`: all drivers of a runtime together (placement, CPU hints,
 //!   which sibling to steal from); `watch.rs`: a parked worker watching busy siblings;
@@ -72,6 +73,7 @@
 mod follow;
 mod park;
 mod peers;
+mod precise;
 mod sources;
 mod spin;
 mod steal;
@@ -83,6 +85,7 @@ mod loom_tests;
 
 pub(crate) use park::ParkStats;
 pub(crate) use peers::{Peers, Placement};
+pub(crate) use precise::BlockOnWait;
 use sources::{IoEvents, Sources};
 pub(crate) use spin::CpusBusy;
 use spin::Spin;
@@ -410,6 +413,9 @@ impl Driver {
             .notifier
             .plan_every_wait
             .store(spin.enabled(), Relaxed);
+        // A spin removes the wake-up's lateness, not the coalescing grid's: precise mode
+        // rounds timers to a finer grid.
+        handle.timer.set_precise(spin.enabled());
         Driver {
             waiter: wait::Waiter::new(&handle.notifier.notify),
             handle,

@@ -100,6 +100,14 @@ pub(crate) mod park {
 
     /// The timer slack cannot be set here: nothing changes.
     pub(crate) fn set_minimal_timer_slack() {}
+
+    /// The timer slack is not known here.
+    pub(crate) fn timer_slack() -> Option<u64> {
+        None
+    }
+
+    /// The timer slack cannot be set here: nothing changes.
+    pub(crate) fn set_timer_slack(_ns: u64) {}
 }
 
 /// The CPU that processed packets for a socket: not reported here.

@@ -26,7 +26,9 @@
 //!    1 and 2 must make the park in step 2 return at once (`polling::Poller::notify` is).
 //!    On the system clock the driver first offers the new tick to [`Unpark::unpark_at`],
 //!    under the lock; if that arranges for the park to end by then (a kernel timer), the
-//!    record becomes `parked_until = when` and nobody is woken now.
+//!    record becomes `parked_until = when` and nobody is woken now. An arming by a thread
+//!    that waits for its own timers on this driver ([`WaitHere`](crate::WaitHere)) changes
+//!    nothing: that thread waits for the deadline itself (see `wait_here.rs`).
 //! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
 //!
 //! # The due hint
@@ -312,6 +314,14 @@ impl Inner {
     pub(crate) fn armed(&self, synced: &mut Synced, when: u64) -> bool {
         self.lower_hint(when);
         match synced.parked_until {
+            // The arming thread waits for this driver's early timers itself (`wait_here`).
+            Some(until)
+                if when < until
+                    && matches!(self.clock, Clock::System)
+                    && crate::wait_here::is_waiter(self) =>
+            {
+                false
+            }
             Some(until) if when < until => {
                 // On the system clock a tick is an instant the owner's kernel timer can wait
                 // for; then the owner need not wake just to park again with the new deadline.
@@ -324,6 +334,33 @@ impl Inner {
             }
             _ => false,
         }
+    }
+
+    /// The earliest pending tick before the owner's park ends, if it is parked: a timer no
+    /// wait of the owner covers, armed by a thread that waits for it itself (`wait_here`).
+    pub(crate) fn uncovered_tick(&self) -> Option<u64> {
+        let synced = self.synced.lock();
+        let until = synced.parked_until?;
+        self.park_tick(&synced).filter(|&t| t < until)
+    }
+
+    /// Hands the timers that [`uncovered_tick`](Inner::uncovered_tick) reports back to the
+    /// owner: it is unparked and re-plans its wait with them.
+    pub(crate) fn hand_back(&self) {
+        let mut synced = self.synced.lock();
+        let Some(until) = synced.parked_until else {
+            return;
+        };
+        if self.park_tick(&synced).is_some_and(|t| t < until) {
+            synced.parked_until = None;
+            drop(synced);
+            self.unpark();
+        }
+    }
+
+    /// The instant of `tick` (for a waiter on the system clock).
+    pub(crate) fn instant_of(&self, tick: u64) -> Option<Instant> {
+        self.tick_instant(tick)
     }
 
     /// Wakes the owner out of its park; call without the lock.

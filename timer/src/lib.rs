@@ -130,6 +130,7 @@ use kiln_shim::real as loom;
 mod pause;
 mod sleep;
 mod timeout;
+mod wait_here;
 #[allow(unsafe_code)]
 mod wheel;
 
@@ -146,6 +147,7 @@ pub use pause::{advance, now, pause, resume, Advance};
 pub use sleep::Sleep;
 pub use std::time::{Duration, Instant};
 pub use timeout::{Elapsed, Timeout};
+pub use wait_here::WaitHere;
 
 use std::future::IntoFuture;
 

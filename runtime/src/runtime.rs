@@ -426,13 +426,17 @@ impl Handle {
                 shared.block_on(future)
             }
             Scheduler::Multi(s) => {
-                // The future's timers go to this driver; in precise mode this thread waits
-                // for them itself (`driver/precise.rs`).
+                // The future's timers go to this driver, and this thread waits for them
+                // itself (`driver/block_on.rs`).
                 let placement = self.sched.placement();
                 let driver = placement.driver();
                 let _enter = self.enter_on(placement, driver.timer.handle());
-                let precise = BlockOnWait::new(driver, s.config.timer_spin_limit);
-                park_on(future, &s.unhandled, precise)
+                let wait = BlockOnWait::new(
+                    &driver,
+                    s.config.timer_spin_limit,
+                    s.config.thread.time_slice,
+                );
+                park_on(future, &s.unhandled, wait)
             }
         }
     }
@@ -458,14 +462,15 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Polls `future` on this thread, parking it between wake-ups (in precise mode through
-/// `precise`); panics if an unhandled task panic shuts the runtime down meanwhile (see
-/// `scheduler/unhandled.rs`).
+/// Polls `future` on this thread, parking it between wake-ups through `wait` (which also
+/// waits for the future's own timers); panics if an unhandled task panic shuts the runtime
+/// down meanwhile (see `scheduler/unhandled.rs`). `wait` drops after the future, so timers
+/// the future left pending go back to their worker.
 #[track_caller]
 fn park_on<F: Future>(
     future: F,
     unhandled: &crate::scheduler::unhandled::Unhandled,
-    mut precise: Option<BlockOnWait>,
+    mut wait: BlockOnWait,
 ) -> F::Output {
     let mut future = std::pin::pin!(future);
     let parker = std::sync::Arc::new(ThreadWaker {
@@ -483,10 +488,7 @@ fn park_on<F: Future>(
             }
             continue;
         }
-        match &mut precise {
-            Some(p) => p.park(&parker.woken),
-            None => std::thread::park(),
-        }
+        wait.park(&parker.woken);
     }
 }
 

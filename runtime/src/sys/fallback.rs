@@ -184,6 +184,15 @@ pub(crate) fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
 /// No per-thread time slice to set here.
 pub(super) fn set_time_slice(_slice: Duration) {}
 
+/// Nothing to save here: the time slice cannot be set.
+pub(crate) struct SavedSched(());
+
+pub(super) fn save_sched() -> SavedSched {
+    SavedSched(())
+}
+
+pub(super) fn restore_sched(_saved: SavedSched) {}
+
 /// The number of runnable threads is not known here.
 pub(crate) fn runnable_threads() -> Option<usize> {
     None

@@ -19,7 +19,9 @@
 //! again while the thread waits, its park covers the thread's timers too: both wake, none is
 //! missed. Dropping the guard hands uncovered timers back to the owner (it is unparked and
 //! re-plans), so timers that outlive the waiting (a sleep moved into a task) are never left
-//! unattended. Only timers on the system clock are skipped.
+//! unattended. Only timers on the system clock are skipped. Proved in `loom_tests`
+//! (`loom_wait_here_*`): whichever way an arming and the owner's park race, the timer is
+//! covered by the owner's wait, or the owner is unparked, or the waiting thread sees it.
 
 use crate::driver::{Inner, TimerHandle};
 use crate::loom::sync::Arc;
@@ -28,9 +30,15 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Instant;
 
-thread_local! {
+// Under loom, model threads share one OS thread: loom's thread-locals keep them apart.
+#[cfg(not(all(test, loom)))]
+std::thread_local! {
     /// The driver (its `Inner`'s address) the current thread waits for itself, or 0.
     static WAITER: Cell<usize> = const { Cell::new(0) };
+}
+#[cfg(all(test, loom))]
+loom::thread_local! {
+    static WAITER: Cell<usize> = Cell::new(0);
 }
 
 fn address(inner: &Inner) -> usize {

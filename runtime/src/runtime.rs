@@ -3,6 +3,7 @@
 use crate::builder::{Builder, Kind};
 use crate::cell::JoinHandle;
 use crate::context;
+use crate::driver::BlockOnWait;
 use crate::scheduler::current::ThreadWaker;
 use crate::scheduler::{current, multi, Scheduler};
 use std::fmt;
@@ -390,6 +391,15 @@ impl Handle {
     pub fn enter(&self) -> EnterGuard<'_> {
         let placement = self.sched.placement();
         let timer = placement.driver_ref().timer.handle();
+        self.enter_on(placement, timer)
+    }
+
+    /// [`enter`](Self::enter) with the placement and timer already chosen.
+    fn enter_on(
+        &self,
+        placement: crate::driver::Placement,
+        timer: kiln_timer::TimerHandle,
+    ) -> EnterGuard<'_> {
         EnterGuard {
             _handle: context::set_handle(self.clone()),
             _placement: context::set_placement(placement),
@@ -410,10 +420,24 @@ impl Handle {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _rt = context::enter_runtime_thread();
-        let _enter = self.enter();
         match &self.sched {
-            Scheduler::Current(shared) => shared.block_on(future),
-            Scheduler::Multi(s) => park_on(future, &s.unhandled),
+            Scheduler::Current(shared) => {
+                let _enter = self.enter();
+                shared.block_on(future)
+            }
+            Scheduler::Multi(s) => {
+                // The future's timers go to this driver, and this thread waits for them
+                // itself (`driver/block_on.rs`).
+                let placement = self.sched.placement();
+                let driver = placement.driver();
+                let _enter = self.enter_on(placement, driver.timer.handle());
+                let wait = BlockOnWait::new(
+                    &driver,
+                    s.config.timer_spin_limit,
+                    s.config.thread.time_slice,
+                );
+                park_on(future, &s.unhandled, wait)
+            }
         }
     }
 
@@ -438,10 +462,16 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Polls `future` on this thread, parking it between wake-ups; panics if an unhandled task
-/// panic shuts the runtime down meanwhile (see `scheduler/unhandled.rs`).
+/// Polls `future` on this thread, parking it between wake-ups through `wait` (which also
+/// waits for the future's own timers); panics if an unhandled task panic shuts the runtime
+/// down meanwhile (see `scheduler/unhandled.rs`). `wait` drops after the future, so timers
+/// the future left pending go back to their worker.
 #[track_caller]
-fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhandled) -> F::Output {
+fn park_on<F: Future>(
+    future: F,
+    unhandled: &crate::scheduler::unhandled::Unhandled,
+    mut wait: BlockOnWait,
+) -> F::Output {
     let mut future = std::pin::pin!(future);
     let parker = std::sync::Arc::new(ThreadWaker {
         thread: std::thread::current(),
@@ -458,7 +488,7 @@ fn park_on<F: Future>(future: F, unhandled: &crate::scheduler::unhandled::Unhand
             }
             continue;
         }
-        std::thread::park();
+        wait.park(&parker.woken);
     }
 }
 

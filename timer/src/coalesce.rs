@@ -3,27 +3,35 @@
 //!
 //! # The grid
 //! A timer on the system clock fires at its deadline tick rounded *up* (never early) to a
-//! multiple of `g`, a power of two microseconds:
-//! - at least the largest power of two at most `left / COALESCE_DIV` (a quarter of the time the
-//!   timer has left when armed): a lone short timer stays precise, a long one may be late by a
-//!   small fraction of its length;
-//! - at least the driver's *busy floor* (below), which is 0 unless the driver fires timers at a
+//! multiple of `g`, a power of two microseconds, the largest at most the coarser of:
+//! - its *length grid*, from the time `left` it has when armed: a quarter of it
+//!   ([`COALESCE_DIV`]) from [`SHORT`] (4,096 µs) up, and below that a quarter scaled down by
+//!   `left / SHORT` (`left² / 16,384 µs`: a 1 ms timer at most 31 µs late, 2 ms 127 µs,
+//!   continuous at 4,096 µs), so that a lone short timer stays close to precise while a long
+//!   one may be late by a small fraction of its length. In *precise mode* (the runtime spins
+//!   before deadlines, `Driver::set_precise`) it is `left / PRECISE_DIV` at every length (a
+//!   1 ms timer 1 µs late at most, 0.5 s 1,023 µs);
+//! - the driver's *busy floor* (below), which is 0 unless the driver fires timers at a
 //!   high rate;
-//! - at most [`COALESCE_MAX`].
+//!
+//! and at most [`COALESCE_MAX`].
+//!
+//! A short timer firing alone costs one wake-up whatever its grid; the grid only saves
+//! wake-ups where timers are many, and there the busy floor takes over. So the length grid of
+//! short timers can be fine without costing CPU time.
 //!
 //! # The busy floor
 //! A driver that fires many timers per millisecond pays one wake-up of its owner per grid
-//! cell that holds a deadline; with thousands of short sleeps armed, a grid of a quarter of
-//! each sleep's length (128 µs for a 1 ms sleep) wakes it several times per millisecond, each
-//! wake-up costing more than the few timers it fires. So the driver counts the timers it fires
-//! per window of `2^WINDOW_SHIFT` ticks (4,096 µs; under its lock, in `process`), and from
-//! the count `n` of the last whole window derives a floor for the grid: the largest power of
-//! two at most `n * FLOOR_PER_FIRE` µs, at most [`FLOOR_MAX`]. A 1 ms ticker (4 fires per
-//! window: a 64 µs floor, below its own 128 µs grid) is not affected; 16 fires per millisecond
-//! (64 per window) give a 1,024 µs floor, 32 or more the full 2,048 µs, so the owner wakes
-//! about once per one or two milliseconds however many timers are due, and a sleep of a few
-//! milliseconds is about as late as on tokio (whose 1 ms ticks add up to 1 ms, and whose
-//! wake-ups then come late under that load).
+//! cell that holds a deadline; with thousands of short sleeps armed, a fine grid wakes it
+//! several times per millisecond, each wake-up costing more than the few timers it fires. So
+//! the driver counts the timers it fires per window of `2^WINDOW_SHIFT` ticks (4,096 µs;
+//! under its lock, in `process`), and from the count `n` of the last whole window derives a
+//! floor for the grid: the largest power of two at most `n² / FLOOR_DIV` µs, at most
+//! [`FLOOR_MAX`]. A 1 ms ticker (4 fires per window: a 4 µs floor) is not affected; 4 fires
+//! per millisecond (16 per window) give a 64 µs floor, 16 per millisecond 1,024 µs, 23 or
+//! more the full 2,048 µs, so the owner wakes about once per one or two milliseconds however
+//! many timers are due, and a sleep of a few milliseconds is about as late as on tokio (whose
+//! 1 ms ticks add up to 1 ms, and whose wake-ups then come late under that load).
 //!
 //! The floor is published in one atomic ([`FloorWord`]) with the tick until which it holds:
 //! the end of the window after the one being counted. A driver that stops firing therefore
@@ -33,8 +41,17 @@
 
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
-/// A timer may fire up to `1 / COALESCE_DIV` of its time left late, or by the busy floor.
+/// A timer of [`SHORT`] or more may fire up to `1 / COALESCE_DIV` of its time left late, or
+/// by the busy floor.
 pub(crate) const COALESCE_DIV: u64 = 4;
+
+/// Below this many ticks left (4,096 µs) the length grid shrinks with the square of the time
+/// left (see the module docs).
+pub(crate) const SHORT: u64 = 4_096;
+
+/// In precise mode a timer may fire up to `1 / PRECISE_DIV` of its time left late (or by the
+/// busy floor).
+pub(crate) const PRECISE_DIV: u64 = 256;
 
 /// The coarsest coalescing grid, in ticks (µs): a timer fires at most this much late from
 /// coalescing, however far away its deadline (about tokio's 1 ms timer resolution, which
@@ -47,15 +64,28 @@ pub(crate) const FLOOR_MAX: u64 = COALESCE_MAX;
 /// Fires are counted per window of `2^WINDOW_SHIFT` ticks (4,096 µs).
 const WINDOW_SHIFT: u32 = 12;
 
-/// The busy floor grows by this many ticks per timer fired in the last window.
-const FLOOR_PER_FIRE: u64 = 16;
+/// The busy floor is the square of the timers fired in the last window over this.
+const FLOOR_DIV: u64 = 4;
 
-/// `when` rounded up to a multiple of the largest power of two at most the larger of
-/// `left / COALESCE_DIV` and `floor`, and at most [`COALESCE_MAX`] (unchanged when that is
-/// below 2). Timers whose deadlines fall in one grid cell fire together, in one wake-up of the
-/// owner, and never early.
-pub(crate) fn coalesce(when: u64, left: u64, floor: u64) -> u64 {
-    let g = (left / COALESCE_DIV).max(floor).min(COALESCE_MAX);
+/// The length grid of a timer with `left` ticks to go (before rounding to a power of two; see
+/// the module docs).
+fn length_grid(left: u64, precise: bool) -> u64 {
+    if precise {
+        left / PRECISE_DIV
+    } else if left >= SHORT {
+        left / COALESCE_DIV
+    } else {
+        // `left < 2^12`: no overflow.
+        left * left / (COALESCE_DIV * SHORT)
+    }
+}
+
+/// `when` rounded up to a multiple of the largest power of two at most the larger of the
+/// length grid of `left` (`precise`: precise mode's) and `floor`, and at most
+/// [`COALESCE_MAX`] (unchanged when that is below 2). Timers whose deadlines fall in one grid
+/// cell fire together, in one wake-up of the owner, and never early.
+pub(crate) fn coalesce(when: u64, left: u64, floor: u64, precise: bool) -> u64 {
+    let g = length_grid(left, precise).max(floor).min(COALESCE_MAX);
     if g < 2 {
         return when;
     }
@@ -127,7 +157,7 @@ impl FireCount {
             };
             self.window = window;
             self.count = 0;
-            let f = closed.saturating_mul(FLOOR_PER_FIRE).min(FLOOR_MAX);
+            let f = (closed.saturating_mul(closed) / FLOOR_DIV).min(FLOOR_MAX);
             let f = if f < 2 {
                 0
             } else {
@@ -146,37 +176,59 @@ mod tests {
     #[test]
     fn rounds_up_to_a_quarter_of_the_time_left_at_most_2048_us() {
         // Under 8 µs left: exact.
-        assert_eq!(coalesce(1_000_007, 7, 0), 1_000_007);
-        // 1 ms left: a 128 µs grid (the largest power of two at most 250).
-        assert_eq!(coalesce(1_000_001, 1_000, 0), 1_000_064);
-        assert_eq!(coalesce(1_000_064, 1_000, 0), 1_000_064);
-        // 5 ms left: 1,024 µs.
-        assert_eq!(coalesce(5_000_001, 5_000, 0), 5_000_192);
+        assert_eq!(coalesce(1_000_007, 7, 0, false), 1_000_007);
+        // 5 ms left: 1,024 µs (the largest power of two at most 1,250).
+        assert_eq!(coalesce(5_000_001, 5_000, 0, false), 5_000_192);
+        assert_eq!(coalesce(5_000_192, 5_000, 0, false), 5_000_192);
         // Far away: the 2,048 µs cap.
         let when = 123_456_789;
-        let fired = coalesce(when, 10_000_000, 0);
+        let fired = coalesce(when, 10_000_000, 0, false);
         assert!(fired >= when && fired - when < COALESCE_MAX);
         assert_eq!(fired % COALESCE_MAX, 0);
         // Never overflows.
-        assert!(coalesce(u64::MAX - 3, u64::MAX, 0) >= u64::MAX - 3);
+        assert!(coalesce(u64::MAX - 3, u64::MAX, 0, false) >= u64::MAX - 3);
+        assert!(coalesce(u64::MAX - 3, u64::MAX, 0, true) >= u64::MAX - 3);
+    }
+
+    #[test]
+    fn short_timers_get_a_grid_that_shrinks_with_the_square_of_their_length() {
+        // 1 ms left: 32 µs (the largest power of two at most 1,000² / 16,384 = 61).
+        assert_eq!(coalesce(1_000_001, 1_000, 0, false), 1_000_032);
+        assert_eq!(coalesce(1_000_032, 1_000, 0, false), 1_000_032);
+        // 2 ms left: 128 µs (at most 244).
+        assert_eq!(coalesce(2_000_001, 2_000, 0, false), 2_000_128);
+        // Continuous at 4,096 µs: a quarter (1,024 µs) from there, 512 µs just below.
+        assert_eq!(coalesce(4_000_001, 4_096, 0, false), 4_000_768);
+        assert_eq!(coalesce(4_000_001, 4_095, 0, false), 4_000_256);
+    }
+
+    #[test]
+    fn precise_mode_rounds_by_a_256th_of_the_time_left() {
+        // 1 ms left: 2 µs (the largest power of two at most 3).
+        assert_eq!(coalesce(1_000_001, 1_000, 0, true), 1_000_002);
+        // 100 ms: 256 µs; 1 s and more: the cap.
+        assert_eq!(coalesce(100_000_001, 100_000, 0, true), 100_000_256);
+        assert_eq!(coalesce(1_000_001, 1_000_000, 0, true), 1_001_472);
+        // The busy floor still applies.
+        assert_eq!(coalesce(1_000_001, 1_000, 1_024, true), 1_000_448);
     }
 
     #[test]
     fn nearby_deadlines_share_a_grid_point() {
-        let a = coalesce(10_000_100, 8_000, 0);
-        let b = coalesce(10_000_380, 8_000, 0);
+        let a = coalesce(10_000_100, 8_000, 0, false);
+        let b = coalesce(10_000_380, 8_000, 0, false);
         assert_eq!(a, b);
     }
 
     #[test]
     fn the_floor_coarsens_short_timers_only_up_to_the_cap() {
-        // A 1 ms sleep on a busy driver: a 1,024 µs floor instead of 128 µs, or the cap.
-        assert_eq!(coalesce(1_000_001, 1_000, 1_024), 1_000_448);
-        assert_eq!(coalesce(1_000_001, 1_000, FLOOR_MAX), 1_001_472);
-        // A floor below the quarter rule changes nothing.
-        assert_eq!(coalesce(5_000_001, 5_000, 64), 5_000_192);
+        // A 1 ms sleep on a busy driver: a 1,024 µs floor instead of 32 µs, or the cap.
+        assert_eq!(coalesce(1_000_001, 1_000, 1_024, false), 1_000_448);
+        assert_eq!(coalesce(1_000_001, 1_000, FLOOR_MAX, false), 1_001_472);
+        // A floor below the length grid changes nothing.
+        assert_eq!(coalesce(5_000_001, 5_000, 64, false), 5_000_192);
         // Never past the cap.
-        assert_eq!(coalesce(1_000_001, 1_000, 1 << 20) % COALESCE_MAX, 0);
+        assert_eq!(coalesce(1_000_001, 1_000, 1 << 20, false) % COALESCE_MAX, 0);
     }
 
     #[test]
@@ -184,12 +236,12 @@ mod tests {
         let floor = FloorWord::new();
         let mut count = FireCount::new();
         let w = 4_096;
-        // Window 10: 4 fires (a 1 ms ticker): a 64 µs floor in window 11.
+        // Window 10: 4 fires (a 1 ms ticker): a 4 µs floor in window 11.
         count.record(10 * w, 4, &floor);
         count.record(11 * w, 0, &floor);
-        assert_eq!(floor.at(11 * w + 5), 64);
-        // Window 11: 100 fires: 1,024 µs (the largest power of two at most 1,600) in window 12.
-        count.record(11 * w + 1, 100, &floor);
+        assert_eq!(floor.at(11 * w + 5), 4);
+        // Window 11: 70 fires: 1,024 µs (the largest power of two at most 70² / 4) in window 12.
+        count.record(11 * w + 1, 70, &floor);
         count.record(12 * w, 1, &floor);
         assert_eq!(floor.at(12 * w + 1), 1_024);
         // Held until the end of window 13, then gone even with no further record.

@@ -26,7 +26,9 @@
 //!    1 and 2 must make the park in step 2 return at once (`polling::Poller::notify` is).
 //!    On the system clock the driver first offers the new tick to [`Unpark::unpark_at`],
 //!    under the lock; if that arranges for the park to end by then (a kernel timer), the
-//!    record becomes `parked_until = when` and nobody is woken now.
+//!    record becomes `parked_until = when` and nobody is woken now. An arming by a thread
+//!    that waits for its own timers on this driver ([`WaitHere`](crate::WaitHere)) changes
+//!    nothing: that thread waits for the deadline itself (see `wait_here.rs`).
 //! 4. The owner calls [`Driver::after_park`] and then [`Driver::process`].
 //!
 //! # The due hint
@@ -179,6 +181,9 @@ pub(crate) struct Inner {
     /// The busy floor of the coalescing grid (see the `coalesce` module), written by
     /// `process_at` under the lock, read without it when a timer is armed.
     floor: FloorWord,
+    /// Precise mode's finer grid (see the `coalesce` module and [`Driver::set_precise`]);
+    /// read without the lock when a timer is armed.
+    precise: AtomicBool,
     pub(crate) synced: Mutex<Synced>,
 }
 
@@ -201,7 +206,8 @@ impl Inner {
     }
 
     /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
-    /// rounded up to a grid of about a quarter of the time left or the driver's busy floor,
+    /// rounded up to the grid of its length (a quarter of the time left, less below 4,096 µs,
+    /// finer in precise mode) or the driver's busy floor,
     /// whichever is coarser (a power of two microseconds, at most 2,048 µs; see the `coalesce`
     /// module), so that timers due near each other share one wake-up ("Coalescing" in the
     /// crate docs). A deadline on a manual or paused clock is not rounded.
@@ -214,7 +220,12 @@ impl Inner {
             _ => return when,
         };
         let now = self.now_tick(now);
-        coalesce(when, when.saturating_sub(now), self.floor.at(now))
+        coalesce(
+            when,
+            when.saturating_sub(now),
+            self.floor.at(now),
+            self.is_precise(),
+        )
     }
 
     /// [`fire_tick`](Inner::fire_tick) for a timer that had `created_left` ticks to go when it
@@ -234,7 +245,17 @@ impl Inner {
         }
         // The timer's creation: "now" for the busy floor, without reading the clock.
         let created = when.saturating_sub(created_left);
-        coalesce(when, created_left, self.floor.at(created))
+        coalesce(
+            when,
+            created_left,
+            self.floor.at(created),
+            self.is_precise(),
+        )
+    }
+
+    fn is_precise(&self) -> bool {
+        // Relaxed: a setting; a stale read only changes how one timer is rounded.
+        self.precise.load(Ordering::Relaxed)
     }
 
     /// The last tick at or before `t`.
@@ -293,6 +314,14 @@ impl Inner {
     pub(crate) fn armed(&self, synced: &mut Synced, when: u64) -> bool {
         self.lower_hint(when);
         match synced.parked_until {
+            // The arming thread waits for this driver's early timers itself (`wait_here`).
+            Some(until)
+                if when < until
+                    && matches!(self.clock, Clock::System)
+                    && crate::wait_here::is_waiter(self) =>
+            {
+                false
+            }
             Some(until) if when < until => {
                 // On the system clock a tick is an instant the owner's kernel timer can wait
                 // for; then the owner need not wake just to park again with the new deadline.
@@ -305,6 +334,33 @@ impl Inner {
             }
             _ => false,
         }
+    }
+
+    /// The earliest pending tick before the owner's park ends, if it is parked: a timer no
+    /// wait of the owner covers, armed by a thread that waits for it itself (`wait_here`).
+    pub(crate) fn uncovered_tick(&self) -> Option<u64> {
+        let synced = self.synced.lock();
+        let until = synced.parked_until?;
+        self.park_tick(&synced).filter(|&t| t < until)
+    }
+
+    /// Hands the timers that [`uncovered_tick`](Inner::uncovered_tick) reports back to the
+    /// owner: it is unparked and re-plans its wait with them.
+    pub(crate) fn hand_back(&self) {
+        let mut synced = self.synced.lock();
+        let Some(until) = synced.parked_until else {
+            return;
+        };
+        if self.park_tick(&synced).is_some_and(|t| t < until) {
+            synced.parked_until = None;
+            drop(synced);
+            self.unpark();
+        }
+    }
+
+    /// The instant of `tick` (for a waiter on the system clock).
+    pub(crate) fn instant_of(&self, tick: u64) -> Option<Instant> {
+        self.tick_instant(tick)
     }
 
     /// Wakes the owner out of its park; call without the lock.
@@ -484,6 +540,7 @@ impl Driver {
                     shutdown: AtomicBool::new(false),
                     hint: AtomicU64::new(u64::MAX),
                     floor: FloorWord::new(),
+                    precise: AtomicBool::new(false),
                     synced: Mutex::new(Synced {
                         wheel: Wheel::new(),
                         parked_until: None,
@@ -493,6 +550,38 @@ impl Driver {
                 }),
             },
         }
+    }
+
+    /// Rounds the timers armed from now on to precise mode's finer grid (`true`: at most
+    /// 1/256 of the time a timer has left, so a 1 ms sleep fires at most 1 µs late from
+    /// coalescing) or to the default one (`false`: at most a quarter of the time left, less
+    /// for timers under 4,096 µs); see "Coalescing" in the crate docs. For an owner that spins
+    /// up to its deadlines, where a coarse grid would be lateness the spin cannot remove. The
+    /// busy floor applies either way.
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, Unpark};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let driver = Driver::new(Arc::new(Nop));
+    /// driver.set_precise(true);
+    /// let handle = driver.handle();
+    /// let mut sleep = std::pin::pin!(handle.sleep(Duration::from_millis(1)));
+    /// let waker = futures::task::noop_waker();
+    /// let mut cx = std::task::Context::from_waker(&waker);
+    /// assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    /// let fires = driver.next_deadline().unwrap();
+    /// assert!(fires >= sleep.deadline());
+    /// assert!(fires - sleep.deadline() < Duration::from_micros(3));
+    /// # use std::future::Future;
+    /// ```
+    pub fn set_precise(&self, precise: bool) {
+        self.handle.inner.precise.store(precise, Ordering::Relaxed);
     }
 
     /// A handle for registering timers on this driver.

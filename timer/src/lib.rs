@@ -63,15 +63,20 @@
 //! clock fires on a grid: its deadline is rounded *up* to a multiple of the largest power of
 //! two microseconds that is at most a quarter of the time it has left when armed (for a
 //! [`sleep`] that is its length: it counts from its creation, which saves a clock read when
-//! it is first polled), and at most 2,048 µs. Timers whose deadlines fall in one grid cell
-//! fire in one wake-up. A 1 ms sleep may be up to 128 µs late from this, a 5 ms sleep
-//! 1,024 µs, anything of 8 ms or more 2,048 µs (tokio rounds every deadline up to its 1 ms
-//! tick); under 8 µs left nothing is rounded. A driver that fires many timers per millisecond
-//! (16 or more: thousands of short sleeps) raises the grid of the timers armed on it to a
-//! *busy floor* of 1,024 µs (2,048 µs from 32 per millisecond), so its worker wakes about once
-//! per one or two milliseconds however many are due; the floor follows the driver's fire rate
-//! over the last few milliseconds, and a lone ticker never has one. Never early: [`Sleep::deadline`] keeps the requested instant. A
-//! manual or paused clock is never rounded (tests see exact deadlines). Measured figures:
+//! it is first polled), and at most 2,048 µs; below 4,096 µs left, that quarter is scaled
+//! down by `left / 4,096 µs`, since a short timer that fires alone gains nothing from a grid
+//! and many short timers get the busy floor (below). Timers whose deadlines fall in one grid
+//! cell fire in one wake-up. A 1 ms sleep may be up to 31 µs late from this, a 2 ms sleep
+//! 127 µs, a 5 ms sleep 1,023 µs, anything of 8 ms or more 2,047 µs (tokio rounds every
+//! deadline up to its 1 ms tick); under 182 µs left nothing is rounded. A driver that fires
+//! many timers per millisecond (16 or more: thousands of short sleeps) raises the grid of the
+//! timers armed on it to a *busy floor* of 1,024 µs (2,048 µs from 23 per millisecond), so
+//! its worker wakes about once per one or two milliseconds however many are due; the floor
+//! follows the driver's fire rate over the last few milliseconds, and a lone ticker never has
+//! one. In precise mode ([`Driver::set_precise`], set by a runtime that spins before
+//! deadlines) the grid is 1/256 of the time left (a 1 ms sleep at most 1 µs late), the busy
+//! floor unchanged. Never early: [`Sleep::deadline`] keeps the requested instant. A manual or
+//! paused clock is never rounded (tests see exact deadlines). Measured figures:
 //! `docs/tuning.md`.
 
 //! # Shutdown
@@ -125,6 +130,7 @@ use kiln_shim::real as loom;
 mod pause;
 mod sleep;
 mod timeout;
+mod wait_here;
 #[allow(unsafe_code)]
 mod wheel;
 
@@ -141,6 +147,7 @@ pub use pause::{advance, now, pause, resume, Advance};
 pub use sleep::Sleep;
 pub use std::time::{Duration, Instant};
 pub use timeout::{Elapsed, Timeout};
+pub use wait_here::WaitHere;
 
 use std::future::IntoFuture;
 

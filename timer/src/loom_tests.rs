@@ -207,3 +207,44 @@ fn loom_fire_vs_shutdown_and_cancel() {
         assert_eq!(driver.pending(), 0);
     });
 }
+
+struct CountUnpark(AtomicUsize);
+
+impl Unpark for CountUnpark {
+    fn unpark(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A thread waiting for its own timers (`WaitHere`) arms one while the owner parks: the timer
+/// is covered by the owner's wait, or the owner is unparked, or the waiting thread sees it
+/// (`next_wake`); and dropping the guard hands an uncovered one back to the owner.
+#[test]
+fn loom_wait_here_arming_vs_park() {
+    loom::model(|| {
+        let unparks = std::sync::Arc::new(CountUnpark(AtomicUsize::new(0)));
+        // The system clock: only its timers are skipped.
+        let driver = Arc::new(Driver::new(unparks.clone()));
+        let d = driver.clone();
+        let owner = loom::thread::spawn(move || d.before_park());
+        let here = driver.handle().wait_here();
+        let (_count, w) = waker();
+        let mut s = Box::pin(driver.handle().sleep(Duration::from_secs(10)));
+        assert!(poll(&mut s, &w).is_pending());
+        let owner_deadline = owner.join().unwrap();
+        let seen = here.next_wake();
+        let unparked = unparks.0.load(Ordering::SeqCst);
+        assert!(
+            owner_deadline.is_some() || unparked > 0 || seen.is_some(),
+            "a timer nobody waits for"
+        );
+        drop(here);
+        if seen.is_some() {
+            assert_eq!(
+                unparks.0.load(Ordering::SeqCst),
+                unparked + 1,
+                "handed back"
+            );
+        }
+    });
+}

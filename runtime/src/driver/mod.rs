@@ -39,7 +39,7 @@
 //! after each wait, clears it with a SeqCst swap, then re-checks its queues.
 //!
 //! # Timer wake-ups
-//! A timer armed from another thread (a `block_on` thread re-arming an interval) earlier than
+//! A timer armed from another thread (a blocking-pool thread re-arming an interval) earlier than
 //! the parked owner's deadline need not wake the owner just to wait again with the new
 //! deadline: the timer driver offers it to `unpark_at` first, which arms a timerfd in the main
 //! poller (`wait::Notify::arm_timer`, Linux with the eventfd only) so that the wait ends at
@@ -56,7 +56,8 @@
 //!
 //! # Files
 //! - `park.rs`: planning and running one wait of the owner ([`Driver::park`]).
-//! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it.
+//! - `spin.rs`: spinning up to a timer deadline instead of oversleeping it; `block_on.rs`:
+//!   a `block_on` thread waiting for (and in precise mode spinning up to) its own timers.
 //! - `steal.rs`: what siblings see of this driver and take of its sockets (I/O
 //!   stealing); `peers.rs`: all drivers of a runtime together (placement, CPU hints,
 //!   which sibling to steal from); `watch.rs`: a parked worker watching busy siblings;
@@ -69,6 +70,7 @@
 //! sibling's socket poller to this driver's poller for one wait (`watch.rs`); *arming*
 //! the own sources is putting this driver's socket poller into its main poller.
 
+mod block_on;
 mod follow;
 mod park;
 mod peers;
@@ -81,6 +83,7 @@ mod watch;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub(crate) use block_on::BlockOnWait;
 pub(crate) use park::ParkStats;
 pub(crate) use peers::{Peers, Placement};
 use sources::{IoEvents, Sources};
@@ -410,6 +413,9 @@ impl Driver {
             .notifier
             .plan_every_wait
             .store(spin.enabled(), Relaxed);
+        // A spin removes the wake-up's lateness, not the coalescing grid's: precise mode
+        // rounds timers to a finer grid.
+        handle.timer.set_precise(spin.enabled());
         Driver {
             waiter: wait::Waiter::new(&handle.notifier.notify),
             handle,

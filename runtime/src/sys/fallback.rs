@@ -100,6 +100,14 @@ pub(crate) mod park {
 
     /// The timer slack cannot be set here: nothing changes.
     pub(crate) fn set_minimal_timer_slack() {}
+
+    /// The timer slack is not known here.
+    pub(crate) fn timer_slack() -> Option<u64> {
+        None
+    }
+
+    /// The timer slack cannot be set here: nothing changes.
+    pub(crate) fn set_timer_slack(_ns: u64) {}
 }
 
 /// The CPU that processed packets for a socket: not reported here.
@@ -179,6 +187,15 @@ pub(crate) fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
 
 /// No per-thread time slice to set here.
 pub(super) fn set_time_slice(_slice: Duration) {}
+
+/// Nothing to save here: the time slice cannot be set.
+pub(crate) struct SavedSched(());
+
+pub(super) fn save_sched() -> SavedSched {
+    SavedSched(())
+}
+
+pub(super) fn restore_sched(_saved: SavedSched) {}
 
 /// The number of runnable threads is not known here.
 pub(crate) fn runnable_threads() -> Option<usize> {

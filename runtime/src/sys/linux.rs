@@ -246,6 +246,22 @@ fn set_sched_attr(attr: &SchedAttr) -> bool {
     rc == 0
 }
 
+/// The calling thread's scheduling attributes as they were (see `sys::borrow_time_slice`).
+pub(crate) struct SavedSched(Option<SchedAttr>);
+
+pub(super) fn save_sched() -> SavedSched {
+    SavedSched(get_sched_attr())
+}
+
+/// Writes back what [`save_sched`] read (if it could read it).
+pub(super) fn restore_sched(saved: SavedSched) {
+    if let Some(mut attr) = saved.0 {
+        attr.size = ATTR_SIZE;
+        // Refused: the thread keeps the borrowed slice, a hint.
+        let _ = set_sched_attr(&attr);
+    }
+}
+
 /// Gives the calling thread the time slice `slice` (see `sys::request_time_slice`).
 pub(super) fn set_time_slice(slice: Duration) {
     let Some(mut attr) = get_sched_attr() else {

@@ -11,7 +11,8 @@
 //!   [`Wake`]). Another thread arms it ([`Timer::arm_after`], one `timerfd_settime(2)`) to make
 //!   the owner's wait end at a new timer deadline without waking it now.
 //! - [`set_minimal_timer_slack`]: `prctl(PR_SET_TIMERSLACK, 1)` on a worker thread, so the
-//!   kernel does not pad those timeouts by its default 50 µs of slack.
+//!   kernel does not pad those timeouts by its default 50 µs of slack; [`timer_slack`] and
+//!   [`set_timer_slack`] for a `block_on` thread in precise mode, which restores its own.
 //!
 //! On kernels without `epoll_pwait2`, [`wait`] reports `Unsupported` and the driver keeps
 //! `polling`'s own notification and wait (which arms a timerfd for sub-millisecond timeouts,
@@ -224,5 +225,22 @@ pub(crate) fn set_minimal_timer_slack() {
     // failure (which it cannot for this value) leaves the slack as it was.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+/// The calling thread's timer slack in nanoseconds, if the kernel reports it.
+pub(crate) fn timer_slack() -> Option<u64> {
+    // SAFETY: PR_GET_TIMERSLACK takes no argument and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+    u64::try_from(r).ok()
+}
+
+/// Sets the calling thread's timer slack to `ns` nanoseconds (at least 1; 0 would mean the
+/// thread's default). If refused, nothing changes.
+pub(crate) fn set_timer_slack(ns: u64) {
+    let ns = libc::c_ulong::try_from(ns.max(1)).unwrap_or(libc::c_ulong::MAX);
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns, 0, 0, 0);
     }
 }

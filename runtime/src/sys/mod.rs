@@ -10,7 +10,7 @@
 //! | [`incoming_cpu`] | `SO_INCOMING_CPU` | `None`: sockets stay where they were created |
 //! | [`add_source`], [`REPORTS_READ_CLOSED`] | raw `epoll_ctl(2)` with `EPOLLRDHUP`: events say when the peer closed | `polling`'s registration: they do not |
 //! | [`IoEvents`] (harvest a source poller) | one raw `epoll_wait(2)` | a zero-timeout `Poller::wait` |
-//! | [`request_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
+//! | [`request_time_slice`], [`borrow_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
 //! | [`current_nice`], [`set_nice_above`] | `getpriority`/`setpriority` on the thread | `None` / nothing |
 //! | [`runnable_threads`] | `/proc/loadavg` | `None` |
 //! | [`current_cpu`] | `sched_getcpu` | `usize::MAX` (unknown) |
@@ -89,6 +89,25 @@ pub(crate) fn request_time_slice(slice: Duration) {
         return;
     }
     imp::set_time_slice(slice);
+}
+
+pub(crate) use imp::SavedSched;
+
+/// [`request_time_slice`] for a while: returns the calling thread's scheduling settings as
+/// they were, for [`restore_sched`] (`None` if `slice` is zero: nothing changed). A `block_on`
+/// thread takes the workers' slice while it waits for its own timers as they do.
+pub(crate) fn borrow_time_slice(slice: Duration) -> Option<SavedSched> {
+    if slice.is_zero() {
+        return None;
+    }
+    let saved = imp::save_sched();
+    imp::set_time_slice(slice);
+    Some(saved)
+}
+
+/// Puts back the scheduling settings [`borrow_time_slice`] saved.
+pub(crate) fn restore_sched(saved: SavedSched) {
+    imp::restore_sched(saved);
 }
 
 /// Sets the calling thread's nice value to `base + increment` (at most 19), where `base` is

@@ -50,7 +50,11 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(cx: &WorkerContext, f: F) -> R
     let index = cx.index;
     // Step 1.
     let core = std::mem::replace(&mut *cx.core.borrow_mut(), Core::placeholder(index));
-    let placeholder = Driver::new(shared.peers.driver(index).clone(), Default::default());
+    // With the runtime's spin limit: a driver's settings live partly in its shared handle.
+    let placeholder = Driver::new(
+        shared.peers.driver(index).clone(),
+        shared.config.timer_spin_limit,
+    );
     let driver = std::mem::replace(&mut *cx.driver.borrow_mut(), placeholder);
     cx.handed_off.set(true);
     let baton: Baton = Arc::new(Mutex::new(Some((core, driver))));

@@ -1,0 +1,107 @@
+//! A `block_on` thread waits for its own timers (multi-thread flavor).
+//!
+//! A future run by `Runtime::block_on` registers its timers on the runtime's outside driver,
+//! a worker's (see `peers.rs`, "Placement"). Left to that worker, each timer costs two
+//! wake-ups in series: the worker wakes at the deadline (or is woken to re-plan its wait when
+//! the timer is armed, or has its wake-up timer re-armed, `mod.rs`, "Timer wake-ups"), fires
+//! the timer, and its waker wakes the `block_on` thread. The second wake-up's latency is
+//! lateness, and both cost CPU time.
+//!
+//! So the `block_on` thread waits for its own timers ([`BlockOnWait`], through
+//! `kiln_timer::WaitHere`): a timer it arms that the parked worker's wait does not cover
+//! leaves the worker asleep, and the thread bounds its own park by that deadline
+//! (`thread::park_timeout`; while it runs the future its timer slack is 1 ns and it asks for
+//! the workers' short time slice, `Builder::worker_time_slice`, so that its wake-up is as
+//! prompt as a worker's on a busy machine; both restored after), then fires what is due on
+//! that driver itself: one wake-up per timer,
+//! and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
+//! next wait covers it). When `block_on` returns, timers the thread armed and left pending
+//! (a sleep moved into a task) go back to the worker, which is woken to re-plan.
+//!
+//! In precise mode (`Builder::timer_spin_limit` above zero) the thread also spins, as a
+//! worker does (`spin.rs`): it parks until `deadline - slack`, then spins until its waker is
+//! woken or the deadline passes, and fires the timer; `slack` is learned the same way (a
+//! decaying maximum of how late its timed parks woke, capped by the spin limit), and the same
+//! contention check stops the spin while the CPUs are oversubscribed. The cost is CPU time,
+//! up to `slack` per deadline of this thread's timers.
+
+use super::spin::Spin;
+use super::DriverHandle;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire};
+use std::time::{Duration, Instant};
+
+/// A `block_on` thread's waits (see the module docs). Lives for one `block_on` call on its
+/// thread.
+pub(crate) struct BlockOnWait {
+    here: kiln_timer::WaitHere,
+    spin: Spin,
+    /// The thread's timer slack before, restored on drop.
+    saved_slack: Option<u64>,
+    /// The thread's scheduling settings before it took the workers' time slice.
+    saved_sched: Option<crate::sys::SavedSched>,
+}
+
+impl BlockOnWait {
+    /// Waits of a `block_on` thread whose timers go to `driver`, spinning at most `limit`
+    /// before a deadline (zero: never), with the workers' time slice `slice` (zero: the
+    /// thread's own).
+    pub(crate) fn new(driver: &DriverHandle, limit: Duration, slice: Duration) -> BlockOnWait {
+        let saved_slack = crate::sys::park::timer_slack();
+        crate::sys::park::set_timer_slack(1);
+        BlockOnWait {
+            here: driver.timer.handle().wait_here(),
+            spin: Spin::new(limit),
+            saved_slack,
+            saved_sched: crate::sys::borrow_time_slice(slice),
+        }
+    }
+
+    /// One wait of the `block_on` thread: until `woken` is set, at most until the deadline of
+    /// its own earliest timer, which it then fires. The caller re-checks `woken` after it (a
+    /// return without it set is a spurious wake-up).
+    pub(crate) fn park(&mut self, woken: &AtomicBool) {
+        let Some(deadline) = self.here.next_wake() else {
+            std::thread::park();
+            return;
+        };
+        let now = Instant::now();
+        if deadline <= now {
+            self.here.fire_due();
+            return;
+        }
+        if !(self.spin.enabled() && self.spin.uncontended(now)) {
+            std::thread::park_timeout(deadline - now);
+            return;
+        }
+        let wake_at = deadline.checked_sub(self.spin.slack()).unwrap_or(now);
+        if wake_at > now {
+            std::thread::park_timeout(wake_at - now);
+            let woke = Instant::now();
+            // Acquire: pairs with the waker's AcqRel swap (only a hint here; the caller's
+            // swap orders its poll).
+            if !woken.load(Acquire) && woke >= wake_at {
+                self.spin.observe(woke - wake_at);
+            }
+            return;
+        }
+        // Within the slack: spin until woken or due, then fire.
+        while !woken.load(Acquire) {
+            if Instant::now() >= deadline {
+                self.here.fire_due();
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for BlockOnWait {
+    fn drop(&mut self) {
+        if let Some(ns) = self.saved_slack {
+            crate::sys::park::set_timer_slack(ns);
+        }
+        if let Some(saved) = self.saved_sched.take() {
+            crate::sys::restore_sched(saved);
+        }
+    }
+}

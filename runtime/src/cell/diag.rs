@@ -5,13 +5,11 @@
 //! without diagnostics. `TaskDiag` is a tagged pointer, set when the cell is created and never
 //! changed afterwards:
 //! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
-//!   that does not observe polls records nothing else.
-//! - low bit 1: a [`DiagExt`] in the task's own allocation, right after the cell (`raw.rs`'s
-//!   `ExtCell`, written in place), holding the spawn location, the name (inline up to 30
-//!   bytes) and the fields of an observed runtime. Present only for a named task or on a runtime with
-//!   `Builder::stall_threshold` or `Builder::poll_histograms`; such a spawn still makes one
-//!   allocation (a record of its own cost a second `malloc`/`free` pair per task, often on
-//!   two threads), and it is freed with the cell. `TaskDiag` itself owns nothing.
+//!   that does not observe polls records nothing else, and allocates nothing.
+//! - low bit 1: a [`DiagExt`] owned by the task (freed with it), holding the spawn location,
+//!   the name (inline up to 30 bytes, so a named spawn allocates once more, not twice) and the
+//!   fields of an observed runtime. Allocated only for a named task or on a
+//!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
 //!
 //! `DiagExt` field access:
 //! - `spawned_at`, `name`, `spawned`, `sample`: written at creation, read-only afterwards.
@@ -24,9 +22,8 @@
 
 use super::{Id, TaskMeta};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::Location;
-use std::ptr::{addr_of_mut, NonNull};
+use std::ptr::NonNull;
 
 /// The tag bit of a [`TaskDiag`] that points to a [`DiagExt`].
 const EXT: usize = 1;
@@ -41,17 +38,16 @@ pub(crate) struct TaskDiag {
 }
 
 // SAFETY: the pointer is set at creation and never changed; it points either to a
-// `&'static Location` (Sync) or to a `DiagExt` in the same allocation as the header that holds
-// this value, whose shared parts are immutable or atomics, so sharing and sending it across
-// threads is sound.
+// `&'static Location` (Sync) or to a `DiagExt` owned by this value whose shared parts are
+// immutable or atomics, so sharing and sending it across threads is sound.
 unsafe impl Send for TaskDiag {}
 // SAFETY: as above.
 unsafe impl Sync for TaskDiag {}
 
-/// The optional part of a [`TaskDiag`], stored after the task's cell (see the module docs).
-pub(crate) struct DiagExt {
+/// The optional part of a [`TaskDiag`].
+struct DiagExt {
     spawned_at: &'static Location<'static>,
-    name: TaskName,
+    name: Option<TaskName>,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
     /// Coarse clock at the start of the last poll; 0 = not recorded.
@@ -67,76 +63,75 @@ pub(crate) struct DiagExt {
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
 const INLINE_NAME: usize = 30;
-/// [`TaskName::len`] of an unnamed task.
-const NO_NAME: u8 = u8::MAX;
-/// [`TaskName::len`] of a name longer than [`INLINE_NAME`], boxed in [`NameBytes::long`].
-const LONG_NAME: u8 = u8::MAX - 1;
-const _: () = assert!(INLINE_NAME < LONG_NAME as usize);
 
-/// A task's name, if any: a short one is kept in the task's record (so a named spawn
-/// allocates nothing for it), a longer one in a box of its own. Written in place by
-/// [`ExtPlan::write`], so a short name's bytes are copied once, straight into the cell.
-struct TaskName {
-    /// [`NO_NAME`], [`LONG_NAME`], or the length of an inline name (which selects the field
-    /// of `bytes` that is initialized).
-    len: u8,
-    bytes: NameBytes,
-}
-
-union NameBytes {
-    /// The first `len` bytes are a copy of a whole `str` (so valid UTF-8); the rest is unset.
-    inline: [MaybeUninit<u8>; INLINE_NAME],
-    long: ManuallyDrop<Box<str>>,
+/// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
+/// a longer one in a box of its own.
+enum TaskName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Boxed(Box<str>),
 }
 
 impl TaskName {
-    fn as_str(&self) -> Option<&str> {
-        match self.len {
-            NO_NAME => None,
-            // SAFETY: `LONG_NAME` means `long` was written (`ExtPlan::write`).
-            LONG_NAME => Some(unsafe { &self.bytes.long }),
-            len => {
-                // SAFETY: any other `len` is an inline name whose first `len` bytes were
-                // written (`ExtPlan::write`).
-                let bytes = unsafe {
-                    std::slice::from_raw_parts(
-                        self.bytes.inline.as_ptr().cast::<u8>(),
-                        usize::from(len),
-                    )
-                };
-                Some(std::str::from_utf8(bytes).expect("an inline name is a copy of a whole str"))
-            }
+    fn new(name: &str) -> TaskName {
+        if name.len() > INLINE_NAME {
+            return TaskName::Boxed(Box::from(name));
+        }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        TaskName::Inline {
+            len: name.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("an inline name is a copy of a whole str"),
+            TaskName::Boxed(name) => name,
         }
     }
 }
 
-impl Drop for TaskName {
+impl Drop for TaskDiag {
+    #[inline]
     fn drop(&mut self) {
-        if self.len == LONG_NAME {
-            // SAFETY: `LONG_NAME` means `long` holds a box, dropped only here.
-            unsafe { ManuallyDrop::drop(&mut self.bytes.long) }
+        if let Some(ext) = self.ext_ptr() {
+            // SAFETY: a tagged pointer came from `Box::into_raw` in `TaskDiag::new` and is
+            // owned by this value alone; `&mut self` means nobody else reads it now.
+            drop(unsafe { Box::from_raw(ext) });
         }
     }
 }
 
 impl TaskDiag {
-    /// The record of a task without a [`DiagExt`]: its spawn location alone.
+    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
+    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs).
     #[inline]
-    pub(crate) fn plain(at: &'static Location<'static>) -> TaskDiag {
-        TaskDiag {
-            tagged: NonNull::from(at).cast(),
+    pub(crate) fn new(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+        let observer = observer.filter(|o| o.is_active());
+        if meta.name.is_none() && observer.is_none() {
+            return TaskDiag {
+                tagged: NonNull::from(meta.at).cast(),
+            };
         }
+        TaskDiag::with_ext(meta, observer)
     }
 
-    /// The record of a task whose [`DiagExt`] is `ext`.
-    ///
-    /// `ext` must live exactly as long as the header that stores the returned value (the
-    /// task cell's allocation holds both; see `raw.rs`), and must not move.
-    #[inline]
-    pub(crate) fn with_ext(ext: NonNull<DiagExt>) -> TaskDiag {
-        let tagged = ext.as_ptr().cast::<u8>().wrapping_add(EXT);
+    #[inline(never)]
+    fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+        let ext = Box::into_raw(Box::new(DiagExt {
+            spawned_at: meta.at,
+            name: meta.name.map(TaskName::new),
+            poll_ns: AtomicU64::new(0),
+            last_poll: AtomicU64::new(0),
+            spawned: observer.map_or(0, |o| o.coarse_now()),
+            woke: AtomicU64::new(0),
+            sample: observer.map_or(0, |o| o.settings.sample_every),
+        }));
+        let tagged = ext.cast::<u8>().wrapping_add(EXT);
         TaskDiag {
-            // SAFETY: `ext` is non-null and 2-aligned, so adding 1 stays non-null.
+            // SAFETY: `ext` is a non-null, 2-aligned heap pointer, so adding 1 stays non-null.
             tagged: unsafe { NonNull::new_unchecked(tagged) },
         }
     }
@@ -149,8 +144,7 @@ impl TaskDiag {
 
     #[inline]
     fn ext(&self) -> Option<&DiagExt> {
-        // SAFETY: a tagged pointer is a live `DiagExt` in the same allocation as the header
-        // holding `self` (see `with_ext`), so it lives at least as long as `&self`.
+        // SAFETY: a tagged pointer is a live `DiagExt` owned by `self`, freed only in `Drop`.
         self.ext_ptr().map(|p| unsafe { &*p })
     }
 
@@ -171,7 +165,9 @@ impl TaskDiag {
 
     /// The task's name, if it was spawned with one.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.ext().and_then(|e| e.name.as_str())
+        self.ext()
+            .and_then(|e| e.name.as_ref())
+            .map(TaskName::as_str)
     }
 
     #[inline]
@@ -224,67 +220,6 @@ impl TaskDiag {
             timed: ext.is_some_and(|e| e.sample != 0),
             last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
             spawned: ext.map_or(0, |e| e.spawned),
-        }
-    }
-}
-
-impl DiagExt {
-    /// What a task spawned as `meta` describes, on a runtime observed by `observer` (`None`
-    /// for tasks outside a runtime's owned list, such as blocking jobs), records beyond its
-    /// spawn location; `None` when nothing (unnamed, and the runtime observes nothing).
-    #[inline]
-    pub(crate) fn plan<'a>(
-        meta: TaskMeta<'a>,
-        observer: Option<&'a crate::observe::Observer>,
-    ) -> Option<ExtPlan<'a>> {
-        let observer = observer.filter(|o| o.is_active());
-        if meta.name.is_none() && observer.is_none() {
-            return None;
-        }
-        Some(ExtPlan { meta, observer })
-    }
-}
-
-/// A [`DiagExt`] to be written in place (see [`DiagExt::plan`]).
-pub(crate) struct ExtPlan<'a> {
-    meta: TaskMeta<'a>,
-    observer: Option<&'a crate::observe::Observer>,
-}
-
-impl ExtPlan<'_> {
-    /// Initializes the record at `dst` field by field, so that nothing (a short name's bytes
-    /// in particular) passes through a copy on the stack first.
-    ///
-    /// # Safety
-    /// `dst` must be valid for writes and aligned; whatever it held is overwritten, not
-    /// dropped.
-    #[inline]
-    pub(crate) unsafe fn write(self, dst: *mut DiagExt) {
-        let ExtPlan { meta, observer } = self;
-        // SAFETY: `dst` is valid for writes (the caller's contract); every field is written
-        // once, through a place derived from `dst`, and the union field written is the one
-        // `len` selects.
-        unsafe {
-            addr_of_mut!((*dst).spawned_at).write(meta.at);
-            addr_of_mut!((*dst).poll_ns).write(AtomicU64::new(0));
-            addr_of_mut!((*dst).last_poll).write(AtomicU64::new(0));
-            addr_of_mut!((*dst).spawned).write(observer.map_or(0, |o| o.coarse_now()));
-            addr_of_mut!((*dst).woke).write(AtomicU64::new(0));
-            addr_of_mut!((*dst).sample).write(observer.map_or(0, |o| o.settings.sample_every));
-            let name = addr_of_mut!((*dst).name);
-            let len = match meta.name {
-                None => NO_NAME,
-                Some(n) if n.len() > INLINE_NAME => {
-                    addr_of_mut!((*name).bytes.long).write(ManuallyDrop::new(Box::from(n)));
-                    LONG_NAME
-                }
-                Some(n) => {
-                    let to = addr_of_mut!((*name).bytes.inline).cast::<u8>();
-                    std::ptr::copy_nonoverlapping(n.as_ptr(), to, n.len());
-                    n.len() as u8
-                }
-            };
-            addr_of_mut!((*name).len).write(len);
         }
     }
 }

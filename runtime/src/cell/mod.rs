@@ -260,10 +260,11 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
+    let diag = diag::TaskDiag::new(meta, owned.observer().map(|o| &**o));
     let id = Id::next();
-    let raw = RawTask::new(future, scheduler, id, meta, owned.observer().map(|o| &**o));
     // The spawn queues the first poll.
-    raw.header().diag.stamp_woke_if_sampled(0, id);
+    diag.stamp_woke_if_sampled(0, id);
+    let raw = RawTask::new(future, scheduler, id, diag);
     let join = JoinHandle::new(raw);
     if owned.bind(raw) {
         (join, Some(Notified(raw)))
@@ -289,7 +290,12 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, Id::next(), meta, None);
+    let raw = RawTask::new(
+        future,
+        scheduler,
+        Id::next(),
+        diag::TaskDiag::new(meta, None),
+    );
     // Drop the owned-list reference the cell starts with: nobody holds it.
     raw.header().state.ref_dec();
     (JoinHandle::new(raw), Notified(raw))

@@ -14,15 +14,12 @@
 //! - `owned_slot`: only under the lock of the owned-list shard the task is bound to.
 //! - `polls`: written only by the thread holding `RUNNING` (Relaxed load + store, no
 //!   read-modify-write), read by dumps at any time; a diagnostic that orders nothing.
-//! - `diag`: set at creation, then read-only (see `diag.rs`). A task that records more than its
-//!   spawn location is allocated as an [`ExtCell`]: the cell followed by its `DiagExt`, which
-//!   `diag` points to; `dealloc` frees the type that `diag` says was allocated.
+//! - `diag`: set at creation, then read-only (see `diag.rs`).
 //!
 //! `owned_slot` and `polls` are 32 bits each so that they share one word and the header stays
 //! five words: diagnostics must not make a cell larger (a larger cell can fall out of the
 //! allocator's fast size classes, which costs every spawn).
 
-use super::diag::{DiagExt, ExtPlan, TaskDiag};
 use super::join::{Failure, JoinError};
 use super::state::{Snapshot, State, ToIdle, ToNotified, ToRunning};
 use super::{Id, Schedule};
@@ -47,7 +44,7 @@ pub(crate) struct Header {
     /// Started polls (wrapping), for dumps.
     polls: AtomicU32,
     /// Spawn location, name and observed-runtime fields (see `diag.rs`).
-    pub(crate) diag: TaskDiag,
+    pub(crate) diag: super::diag::TaskDiag,
 }
 
 // Diagnostics must not grow the cell (see the module docs): the header stays five words, as it
@@ -101,39 +98,6 @@ struct Cell<F: Future, S> {
     join_waker: UnsafeCell<Option<Waker>>,
 }
 
-impl<F, S> Cell<F, S>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-    S: Schedule,
-{
-    /// A new task's cell, recording only its spawn location (see `RawTask::new`).
-    #[inline(always)]
-    fn new(future: F, scheduler: S, id: Id, at: &'static std::panic::Location<'static>) -> Self {
-        Cell {
-            header: Header {
-                state: State::new(),
-                vtable: vtable::<F, S>(),
-                id,
-                owned_slot: UnsafeCell::new(u32::MAX),
-                polls: AtomicU32::new(0),
-                diag: TaskDiag::plain(at),
-            },
-            scheduler,
-            stage: UnsafeCell::new(Stage::Running(future)),
-            join_waker: UnsafeCell::new(None),
-        }
-    }
-}
-
-/// A cell with its diagnostics record in the same allocation (see the module docs): a named
-/// or observed spawn allocates once, like any other.
-#[repr(C)]
-struct ExtCell<F: Future, S> {
-    cell: Cell<F, S>,
-    ext: DiagExt,
-}
-
 /// An untyped pointer to a task cell. Owns nothing by itself: the typed handles in `task/mod.rs`
 /// decide which reference it stands for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,56 +112,28 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
-    /// Allocates a task with three references (see `State::new`), spawned as `meta` says on
-    /// a runtime observed by `observer` (see `DiagExt::plan`).
-    pub(crate) fn new<F, S>(
-        future: F,
-        scheduler: S,
-        id: Id,
-        meta: super::TaskMeta<'_>,
-        observer: Option<&crate::observe::Observer>,
-    ) -> RawTask
+    /// Allocates a task with three references (see `State::new`).
+    pub(crate) fn new<F, S>(future: F, scheduler: S, id: Id, diag: super::diag::TaskDiag) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
         S: Schedule,
     {
-        let at = meta.at;
-        match DiagExt::plan(meta, observer) {
-            None => {
-                let cell = Box::new(Cell::new(future, scheduler, id, at));
-                RawTask {
-                    ptr: NonNull::from(Box::leak(cell)).cast::<Header>(),
-                }
-            }
-            Some(plan) => RawTask::with_ext(Cell::new(future, scheduler, id, at), plan),
-        }
-    }
-
-    /// Allocates `cell` as an [`ExtCell`] with the record `plan` describes. Out of line, so
-    /// that the plain spawn path stays as small as it was without diagnostics.
-    #[inline(never)]
-    fn with_ext<F: Future, S>(cell: Cell<F, S>, plan: ExtPlan<'_>) -> RawTask {
-        let layout = std::alloc::Layout::new::<ExtCell<F, S>>();
-        // SAFETY: the layout is not zero-sized (it holds a header). `both` is then a fresh,
-        // unique, aligned heap pointer with `Box`'s layout for an `ExtCell<F, S>`; every place
-        // written is derived from it, and both fields are initialized before it is used as an
-        // `ExtCell` (freed as a `Box` of one by `dealloc`, which `diag`'s tag selects). The
-        // record's address stays valid as long as the allocation. The header is written
-        // before the task is published.
-        unsafe {
-            let both = std::alloc::alloc(layout).cast::<ExtCell<F, S>>();
-            if both.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            std::ptr::addr_of_mut!((*both).cell).write(cell);
-            let ext = std::ptr::addr_of_mut!((*both).ext);
-            plan.write(ext);
-            (*both).cell.header.diag = TaskDiag::with_ext(NonNull::new_unchecked(ext));
-            RawTask {
-                ptr: NonNull::new_unchecked(both).cast::<Header>(),
-            }
-        }
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: vtable::<F, S>(),
+                id,
+                owned_slot: UnsafeCell::new(u32::MAX),
+                polls: AtomicU32::new(0),
+                diag,
+            },
+            scheduler,
+            stage: UnsafeCell::new(Stage::Running(future)),
+            join_waker: UnsafeCell::new(None),
+        });
+        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        RawTask { ptr }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -273,15 +209,8 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
 }
 
 unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
-    // SAFETY: called once, by the holder of the last reference, so the header is still alive.
-    if unsafe { ptr.as_ref() }.diag.is_plain() {
-        // SAFETY: a plain task's cell came from `Box::new` of a `Cell<F, S>` (`RawTask::new`).
-        drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
-    } else {
-        // SAFETY: a task with a `DiagExt` came from `Box::new` of an `ExtCell<F, S>`, whose
-        // first field (`#[repr(C)]`) is the cell and the cell's first the header.
-        drop(unsafe { Box::from_raw(ptr.cast::<ExtCell<F, S>>().as_ptr()) });
-    }
+    // SAFETY: called once, by the holder of the last reference; the cell came from `Box::new`.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
 }
 
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {

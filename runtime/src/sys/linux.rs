@@ -48,7 +48,7 @@
 pub(crate) mod park;
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// The CPU that last processed packets for `fd` (`SO_INCOMING_CPU`), if the kernel says.
@@ -87,21 +87,36 @@ pub(crate) unsafe fn add_source(
     fd: BorrowedFd<'_>,
     key: usize,
 ) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: (libc::EPOLLIN
+    epoll_add(
+        poller.as_fd(),
+        fd,
+        libc::EPOLLIN
             | libc::EPOLLPRI
             | libc::EPOLLOUT
             | libc::EPOLLHUP
             | libc::EPOLLERR
             | libc::EPOLLRDHUP
-            | libc::EPOLLET) as u32,
+            | libc::EPOLLET,
+        key,
+    )
+}
+
+/// Adds `fd` to the epoll instance `epoll` for `events` under `key` (`EPOLL_CTL_ADD`).
+fn epoll_add(
+    epoll: BorrowedFd<'_>,
+    fd: BorrowedFd<'_>,
+    events: libc::c_int,
+    key: usize,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: events as u32,
         u64: key as u64,
     };
-    // SAFETY: both descriptors are open for the call (the poller's for its borrow, `fd` for
-    // its own), and `ev` is a valid event that outlives it.
+    // SAFETY: both descriptors are open for the call (each for its borrow), and `ev` is a
+    // valid event that outlives it.
     let r = unsafe {
         libc::epoll_ctl(
-            poller.as_raw_fd(),
+            epoll.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
             fd.as_raw_fd(),
             &mut ev,

@@ -19,7 +19,7 @@
 //! at two extra syscalls per wait), as it does on the portable side (`fallback.rs`).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// One ready event of [`wait`]: the key it was registered under.
@@ -39,24 +39,7 @@ pub(crate) fn event_key(event: &RawEvent) -> usize {
 /// Registers `fd` edge-triggered for reading with `epoll` under `key`. The registration goes
 /// when `fd` closes (it is only in this epoll).
 fn register_edge(epoll: BorrowedFd<'_>, fd: &OwnedFd, key: usize) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-        u64: key as u64,
-    };
-    // SAFETY: both descriptors are open for the call, and `ev` is a valid event that outlives
-    // it.
-    let r = unsafe {
-        libc::epoll_ctl(
-            epoll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            fd.as_raw_fd(),
-            &mut ev,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::epoll_add(epoll, fd.as_fd(), libc::EPOLLIN | libc::EPOLLET, key)
 }
 
 /// A notification descriptor (see the module docs).

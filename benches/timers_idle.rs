@@ -10,6 +10,10 @@
 //! - `ticker_1ms`: one task, a 1 ms interval (missed ticks skipped), 1,000 ticks.
 //! - `ticker_1ms_precise`: the same with kiln in precise mode (`timer_spin_limit(250 µs)`),
 //!   against tokio's default: what precise mode's tail costs in CPU.
+//! - `ticker_1ms_thread`: no runtime, the reference for the two above: one thread sleeping
+//!   (`std::thread::sleep`, 1 ns timer slack like kiln's `block_on` thread) until each 1 ms
+//!   deadline. Its lateness is how late this machine wakes a sleeping thread at all, the floor
+//!   for any runtime that does not spin.
 //!
 //! CPU is the process's user + system time (`getrusage(RUSAGE_SELF)`, all threads) over the
 //! measured wall time, taken after the tasks are spawned; only one runtime exists at a time.
@@ -251,6 +255,37 @@ mod ttime {
     pub use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 }
 
+/// `ticks` ticks of 1 ms on the calling thread with no runtime: sleep until each deadline,
+/// skipping missed ones, as `MissedTickBehavior::Skip` does.
+fn thread_ticker(ticks: u64) -> Round {
+    common::cpu::set_thread_timer_slack(1);
+    let hist = Hist::new();
+    let cpu = process_cpu();
+    let start = Instant::now();
+    let mut deadline = start + TICK;
+    for _ in 0..ticks {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        hist.record(deadline);
+        let now = Instant::now();
+        deadline += TICK;
+        while deadline <= now {
+            deadline += TICK;
+        }
+    }
+    let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
+    common::cpu::set_thread_timer_slack(50_000);
+    let (p50_us, p99_us, samples) = hist.quantiles();
+    Round {
+        cpu_ms_per_s: cpu.as_secs_f64() * 1e3 / wall.as_secs_f64(),
+        p50_us,
+        p99_us,
+        samples,
+    }
+}
+
 /// A kiln runtime in precise mode (`timer_spin_limit`), for `ticker_1ms_precise`.
 fn precise_rt() -> kiln::Runtime {
     kiln::Builder::new_multi_thread()
@@ -270,6 +305,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Prints one table row: the medians of `v`'s rounds, and each round's CPU.
+fn row(name: &str, rt: &str, v: &[Round]) {
+    let m = |f: fn(&Round) -> f64| median(v.iter().map(f).collect());
+    let cpu: Vec<String> = v.iter().map(|r| format!("{:.0}", r.cpu_ms_per_s)).collect();
+    println!(
+        "{name:<28} {rt:<6} {:>9.1} {:>9.0} {:>9.0} {:>9.0}   [{}]",
+        m(|r| r.cpu_ms_per_s),
+        m(|r| r.p50_us),
+        m(|r| r.p99_us),
+        m(|r| r.samples as f64),
+        cpu.join(" ")
+    );
+}
+
 /// Runs `kiln` and `tokio` alternately `rounds` times and prints one table row per runtime.
 fn compare(name: &str, rounds: usize, kiln: impl Fn() -> Round, tokio: impl Fn() -> Round) {
     let (mut k, mut t) = (Vec::new(), Vec::new());
@@ -277,20 +326,8 @@ fn compare(name: &str, rounds: usize, kiln: impl Fn() -> Round, tokio: impl Fn()
         k.push(kiln());
         t.push(tokio());
     }
-    let row = |rt: &str, v: &[Round]| {
-        let m = |f: fn(&Round) -> f64| median(v.iter().map(f).collect());
-        let cpu: Vec<String> = v.iter().map(|r| format!("{:.0}", r.cpu_ms_per_s)).collect();
-        println!(
-            "{name:<28} {rt:<6} {:>9.1} {:>9.0} {:>9.0} {:>9.0}   [{}]",
-            m(|r| r.cpu_ms_per_s),
-            m(|r| r.p50_us),
-            m(|r| r.p99_us),
-            m(|r| r.samples as f64),
-            cpu.join(" ")
-        );
-    };
-    row("kiln", &k);
-    row("tokio", &t);
+    row(name, "kiln", &k);
+    row(name, "tokio", &t);
     let ratio = median(k.iter().map(|r| r.cpu_ms_per_s).collect())
         / median(t.iter().map(|r| r.cpu_ms_per_s).collect());
     println!("{name:<28} CPU kiln/tokio {ratio:.2}");
@@ -330,7 +367,8 @@ fn main() {
             assert!(r.samples >= 100, "sleeps did not complete within a minute");
         }
         let precise = on_kiln::ticker_on(precise_rt(), 20);
-        for r in [on_kiln::ticker(20), on_tokio::ticker(20), precise] {
+        let thread = thread_ticker(20);
+        for r in [on_kiln::ticker(20), on_tokio::ticker(20), precise, thread] {
             assert_eq!(r.samples, 20);
         }
         return;
@@ -362,5 +400,9 @@ fn main() {
             || on_kiln::ticker_on(precise_rt(), TICKS),
             || on_tokio::ticker(TICKS),
         );
+    }
+    if selected("ticker_1ms_thread") {
+        let v: Vec<Round> = (0..rounds).map(|_| thread_ticker(TICKS)).collect();
+        row("ticker_1ms_thread", "thread", &v);
     }
 }

@@ -35,6 +35,7 @@ pub(crate) fn without_budget<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` with `budget` as the thread's current budget, restoring the previous one after
 /// (also when `f` unwinds).
+#[inline]
 fn run_with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
     struct Reset(Option<u8>);
     impl Drop for Reset {

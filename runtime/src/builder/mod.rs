@@ -329,8 +329,10 @@ impl Builder {
     /// Records per-worker histograms of poll time and of schedule latency (wake to poll) in
     /// [`RuntimeMetrics`](crate::RuntimeMetrics), timing one poll in `sample_every` (rounded
     /// up to a power of two; `1` times every poll, `0` turns histograms off, the default).
-    /// A timed poll reads the clock three times (wake, start, end), about 60 ns, so sampling
-    /// keeps the average cost per poll low. Dumps then also show poll time per task
+    /// A timed poll reads the clock three times (wake, start, end), about 45–60 ns with its
+    /// histogram updates, so sampling keeps the average cost per poll low: for histograms left
+    /// on in production, `64` keeps it under about 1 % of a minimal poll (`8` costs several
+    /// percent on a yield-heavy workload). Dumps then also show poll time per task
     /// (estimated from the sampled polls) and times since spawn and since the last poll.
     ///
     /// ```

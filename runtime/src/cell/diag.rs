@@ -19,6 +19,10 @@
 //!
 //! All of these are diagnostics: they never order other memory, so every access is Relaxed.
 //! The pointer itself is published with the task (the owned list's lock, the run queues).
+//!
+//! Records are recycled (`diag_pool.rs`): a thread keeps the memory of the records it frees
+//! for the next ones it creates, so an observed or named spawn does not go through
+//! `malloc`/`free` in steady state.
 
 use super::{Id, TaskMeta};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -72,15 +76,23 @@ enum TaskName {
 }
 
 impl TaskName {
-    fn new(name: &str) -> TaskName {
+    /// A name for `name`: a long one is boxed here; a short one gets its length and zeroed
+    /// bytes, which [`TaskName::fill`] copies in once the record is in place (copying into a
+    /// temporary first and moving that costs a store-forwarding stall on every named spawn).
+    fn for_len(name: &str) -> TaskName {
         if name.len() > INLINE_NAME {
             return TaskName::Boxed(Box::from(name));
         }
-        let mut bytes = [0; INLINE_NAME];
-        bytes[..name.len()].copy_from_slice(name.as_bytes());
         TaskName::Inline {
             len: name.len() as u8,
-            bytes,
+            bytes: [0; INLINE_NAME],
+        }
+    }
+
+    /// Copies the bytes of `name`, the name this was made [`for_len`](TaskName::for_len).
+    fn fill(&mut self, name: &str) {
+        if let TaskName::Inline { len, bytes } = self {
+            bytes[..usize::from(*len)].copy_from_slice(name.as_bytes());
         }
     }
 
@@ -97,9 +109,9 @@ impl Drop for TaskDiag {
     #[inline]
     fn drop(&mut self) {
         if let Some(ext) = self.ext_ptr() {
-            // SAFETY: a tagged pointer came from `Box::into_raw` in `TaskDiag::new` and is
+            // SAFETY: a tagged pointer came from `pool::alloc` in `TaskDiag::with_ext` and is
             // owned by this value alone; `&mut self` means nobody else reads it now.
-            drop(unsafe { Box::from_raw(ext) });
+            unsafe { pool::destroy(ext) };
         }
     }
 }
@@ -120,15 +132,25 @@ impl TaskDiag {
 
     #[inline(never)]
     fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
-        let ext = Box::into_raw(Box::new(DiagExt {
+        let ext = pool::alloc();
+        let value = DiagExt {
             spawned_at: meta.at,
-            name: meta.name.map(TaskName::new),
+            name: meta.name.map(TaskName::for_len),
             poll_ns: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
             spawned: observer.map_or(0, |o| o.coarse_now()),
             woke: AtomicU64::new(0),
             sample: observer.map_or(0, |o| o.settings.sample_every),
-        }));
+        };
+        // SAFETY: `ext` is an unused block of `DiagExt`'s layout; writing it makes it live, and
+        // it is ours alone until this function returns it.
+        unsafe { ext.write(value) };
+        if let Some(name) = meta.name {
+            // SAFETY: as above: the record is live and not shared yet.
+            if let Some(n) = unsafe { &mut (*ext).name } {
+                n.fill(name);
+            }
+        }
         let tagged = ext.cast::<u8>().wrapping_add(EXT);
         TaskDiag {
             // SAFETY: `ext` is a non-null, 2-aligned heap pointer, so adding 1 stays non-null.
@@ -223,6 +245,9 @@ impl TaskDiag {
         }
     }
 }
+
+#[path = "diag_pool.rs"]
+mod pool;
 
 /// See [`TaskDiag::read`].
 pub(crate) struct DiagReading {

@@ -39,13 +39,12 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
 
 /// The scheduler of blocking tasks: the pool itself.
 struct BlockingSchedule {
-    pool: kiln_blocking::Pool,
     handle: crate::Handle,
 }
 
 impl Schedule for BlockingSchedule {
     fn schedule(&self, task: Notified) {
-        submit(&self.pool, &self.handle, task);
+        submit(self.handle.scheduler().blocking(), &self.handle, task);
     }
 
     fn release(&self, task: RawTask) -> bool {
@@ -123,13 +122,11 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let pool = handle.scheduler().blocking().clone();
     let schedule = BlockingSchedule {
-        pool: pool.clone(),
         handle: handle.clone(),
     };
     let (join, notified) = cell::unowned(BlockingTask(Some(f)), schedule, meta);
-    submit(&pool, handle, notified);
+    submit(handle.scheduler().blocking(), handle, notified);
     join
 }
 

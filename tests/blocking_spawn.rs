@@ -193,3 +193,54 @@ fn handle_spawn_blocking_from_outside_the_runtime() {
 fn spawn_blocking_outside_a_runtime_panics() {
     drop(kiln::spawn_blocking(|| ()));
 }
+
+/// A pool thread is inside its runtime while it runs jobs and leaves it before the runtime's
+/// stop hook runs on it, so the hook sees no runtime there.
+#[test]
+fn a_pool_thread_leaves_the_runtime_before_the_stop_hook() {
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = {
+        let stopped = stopped.clone();
+        kiln::Builder::new_multi_thread()
+            .worker_threads(1)
+            .blocking_keep_alive(Duration::from_millis(10))
+            .on_thread_stop(move || {
+                let inside = kiln::Handle::try_current().is_some();
+                stopped
+                    .lock()
+                    .unwrap()
+                    .push((std::thread::current().id(), inside));
+            })
+            .build()
+            .unwrap()
+    };
+    let job = || {
+        (
+            std::thread::current().id(),
+            kiln::Handle::try_current().is_some(),
+        )
+    };
+    let (first, inside) = rt.block_on(rt.spawn_blocking(job)).unwrap();
+    assert!(inside, "a blocking job runs inside its runtime");
+    let (again, inside) = rt.block_on(rt.spawn_blocking(job)).unwrap();
+    assert!(inside, "and so does the next one");
+    let deadline = Instant::now() + PATIENCE;
+    for id in [first, again] {
+        let seen = loop {
+            let found = stopped.lock().unwrap().iter().find(|s| s.0 == id).copied();
+            if let Some(s) = found {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the idle pool thread never retired"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(
+            !seen.1,
+            "the stop hook of a retiring pool thread saw a runtime"
+        );
+    }
+    drop(rt);
+}

@@ -186,3 +186,72 @@ fn dumping_while_tasks_churn_neither_deadlocks_nor_crashes() {
         drop(rt);
     }
 }
+
+/// A blocking task is listed while a pool thread runs it, not while it waits in the pool's
+/// queue and not once it finished; a thread that retired takes its entry with it.
+#[test]
+fn blocking_tasks_are_listed_while_they_run() {
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .blocking_keep_alive(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let gated = |name: &str| {
+        let (started, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let h = {
+            let (started, release) = (started.clone(), release.clone());
+            kiln::task::Builder::new()
+                .name(name)
+                .spawn_blocking_on(
+                    move || {
+                        started.wait();
+                        release.wait();
+                    },
+                    rt.handle(),
+                )
+                .unwrap()
+        };
+        (h, started, release)
+    };
+    let states = || {
+        let dump = rt.handle().dump();
+        let mut v: Vec<_> = dump
+            .tasks()
+            .iter()
+            .map(|t| (t.name.clone().unwrap_or_default(), t.state))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (first, first_started, first_release) = gated("first");
+    first_started.wait();
+    // The pool's one thread runs `first`, so `second` waits in the queue.
+    let (second, second_started, second_release) = gated("second");
+    assert_eq!(states(), [("first".to_string(), TaskState::Blocking)]);
+    first_release.wait();
+    second_started.wait();
+    assert_eq!(states(), [("second".to_string(), TaskState::Blocking)]);
+    second_release.wait();
+    rt.block_on(async {
+        first.await.unwrap();
+        second.await.unwrap();
+    });
+    assert!(states().is_empty());
+
+    // Once the thread retired, a new one lists its own job.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rt.handle().metrics().blocking_threads() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle pool thread never retired"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (third, third_started, third_release) = gated("third");
+    third_started.wait();
+    assert_eq!(states(), [("third".to_string(), TaskState::Blocking)]);
+    third_release.wait();
+    rt.block_on(third).unwrap();
+    assert!(states().is_empty());
+}

@@ -10,7 +10,10 @@
 //!   `HANDLE`, and to the worker's own driver for the life of its loop.
 //! - `BLOCKING_FORBIDDEN`: set on threads that run tasks; `block_on` there would deadlock the
 //!   worker, so it panics with a message that says so.
+//! - `POOL_THREAD`: on a blocking-pool thread, the runtime it entered for its jobs and its
+//!   slot for task dumps, kept from its first job until it leaves the pool (`crate::blocking`).
 
+use crate::blocking::PoolThread;
 use crate::driver::Placement;
 use crate::scheduler::SchedulerContext;
 use crate::Handle;
@@ -22,6 +25,31 @@ thread_local! {
     static SCHEDULER: RefCell<Option<Rc<SchedulerContext>>> = const { RefCell::new(None) };
     static BLOCKING_FORBIDDEN: Cell<bool> = const { Cell::new(false) };
     static PLACEMENT: RefCell<Option<Placement>> = const { RefCell::new(None) };
+    static POOL_THREAD: RefCell<Option<PoolThread>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's blocking-pool membership slot.
+pub(crate) fn with_pool_thread<R>(f: impl FnOnce(&RefCell<Option<PoolThread>>) -> R) -> R {
+    POOL_THREAD.with(f)
+}
+
+/// [`with_pool_thread`], or `None` while the thread is being torn down.
+pub(crate) fn try_with_pool_thread<R>(
+    f: impl FnOnce(&RefCell<Option<PoolThread>>) -> R,
+) -> Option<R> {
+    POOL_THREAD.try_with(f).ok()
+}
+
+/// This thread leaves the runtime it entered for its blocking-pool jobs, if any (the pool's
+/// stop hook).
+pub(crate) fn leave_pool_thread() {
+    // Taken out before it drops: dropping the handle may end the runtime, whose pool then
+    // cancels queued jobs, and their completions look at this thread's slot.
+    let left = POOL_THREAD
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take()))
+        .ok()
+        .flatten();
+    drop(left);
 }
 
 /// Where this thread registers new sockets and timers, or `None` outside any runtime.

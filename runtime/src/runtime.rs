@@ -389,6 +389,12 @@ impl Handle {
     /// assert!(kiln::Handle::try_current().is_some());
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
+        self.enter_owned()
+    }
+
+    /// [`enter`](Self::enter), for a guard kept beyond this borrow (a blocking-pool thread
+    /// stays entered between jobs). The guard holds its own clone of the handle.
+    pub(crate) fn enter_owned(&self) -> EnterGuard<'static> {
         let placement = self.sched.placement();
         let timer = placement.driver_ref().timer.handle();
         self.enter_on(placement, timer)
@@ -399,7 +405,7 @@ impl Handle {
         &self,
         placement: crate::driver::Placement,
         timer: kiln_timer::TimerHandle,
-    ) -> EnterGuard<'_> {
+    ) -> EnterGuard<'static> {
         EnterGuard {
             _handle: context::set_handle(self.clone()),
             _placement: context::set_placement(placement),

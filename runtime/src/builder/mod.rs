@@ -561,9 +561,14 @@ impl Builder {
         } else if let Some(f) = start {
             b.on_thread_start(f);
         }
-        if let Some(f) = &self.on_thread_stop {
-            b.on_thread_stop(f.clone());
-        }
+        // A pool thread stays in the runtime between jobs (`crate::blocking`) until this.
+        let stop = self.on_thread_stop.clone();
+        b.on_thread_stop(Arc::new(move || {
+            crate::context::leave_pool_thread();
+            if let Some(f) = &stop {
+                f();
+            }
+        }));
         b.build()
     }
 }

@@ -26,9 +26,11 @@
 pub(crate) mod clock;
 pub(crate) mod histogram;
 mod metrics;
+mod pool_threads;
 pub(crate) mod watchdog;
 
 pub use metrics::HistogramBucket;
+pub(crate) use pool_threads::{PoolThreads, Slot};
 
 use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
@@ -63,17 +65,12 @@ pub(crate) struct Observer {
     /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
     clock: AtomicU64,
     pub(crate) workers: Box<[WorkerProbe]>,
-    /// `spawn_blocking` tasks, so dumps can list them (never closed: each leaves on completion).
-    /// Bound by the submitting thread and removed by the pool thread that completes the task,
-    /// so it has [`BLOCKING_SHARDS`] shards: with one, every job's two visits contend.
-    pub(crate) blocking: OwnedTasks,
+    /// The blocking-pool threads' slots, so dumps can list the `spawn_blocking` tasks they run
+    /// (`crate::blocking`).
+    pub(crate) blocking: PoolThreads,
     /// The clock of sampled polls (see `clock.rs`).
     pub(crate) fine: clock::FineClock,
 }
-
-/// Shards of [`Observer::blocking`]: consecutive tasks land in different shards, so a burst's
-/// submitter and the pool threads completing its earlier jobs rarely meet on one lock.
-const BLOCKING_SHARDS: usize = 16;
 
 /// What other threads see of one worker's current poll and loop, and its histograms.
 #[repr(align(128))]
@@ -121,7 +118,7 @@ impl Observer {
                     schedule_latency: Histogram::default(),
                 })
                 .collect(),
-            blocking: OwnedTasks::new(BLOCKING_SHARDS),
+            blocking: PoolThreads::new(),
             fine: clock::FineClock::new(settings.sample_every != 0),
         })
     }

@@ -38,6 +38,10 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
 /// State of the one event loop.
+///
+/// Aligned to a cache line pair so that, behind its `Arc`, the reference counts (touched by
+/// every handle clone and drop) do not share a line with the loop's fields.
+#[repr(align(128))]
 pub(crate) struct Shared {
     inject: Mutex<VecDeque<Notified>>,
     pub(crate) owned: OwnedTasks,

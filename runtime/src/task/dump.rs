@@ -8,6 +8,10 @@
 //! per shard, not a stop-the-world. A dump is a moment's reading per task, not an atomic
 //! snapshot: a task may change state between two tasks' readings.
 //!
+//! `spawn_blocking` tasks are read from the blocking-pool threads' slots (`crate::blocking`):
+//! a dump lists each one while a pool thread runs it; one still queued for a thread (the
+//! pool at its thread cap) is not listed.
+//!
 //! Times (since spawn, since the last poll) come from the watchdog's coarse clock and poll
 //! times from sampled polls, so they are shown only when the runtime observes polls
 //! ([`Builder::stall_threshold`](crate::Builder::stall_threshold) or
@@ -25,14 +29,15 @@ use std::time::Duration;
 pub enum TaskState {
     /// Waiting to be woken.
     Idle,
-    /// Woken, waiting in a run queue (or, for a blocking task, in the pool's queue).
+    /// Woken, waiting in a run queue.
     Scheduled,
     /// Being polled, on this worker (`None` if it was not polled on a worker thread).
     Running {
         /// The worker's index.
         worker: Option<usize>,
     },
-    /// A `spawn_blocking` closure running on a blocking-pool thread.
+    /// A `spawn_blocking` closure running on a blocking-pool thread (a blocking task is listed
+    /// only while it runs, not while it waits in the pool's queue).
     Blocking,
 }
 

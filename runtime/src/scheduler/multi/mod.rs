@@ -114,6 +114,11 @@ pub(crate) struct Remote {
 }
 
 /// State shared by every worker of one runtime.
+///
+/// Aligned to a cache line pair so that, behind its `Arc`, the reference counts (touched by
+/// every handle clone and drop, e.g. twice per blocking job) do not share a line with the
+/// fields the workers read on every wake.
+#[repr(align(128))]
 pub(crate) struct Shared {
     pub(crate) remotes: Box<[Remote]>,
     /// Every worker's driver (see `driver/peers.rs`).

@@ -7,6 +7,13 @@
 //! refused submission) cancels its task on drop, so the `JoinHandle` never hangs. On the
 //! current-thread flavor each job is counted until then, so a paused clock does not jump
 //! while it may still wake a task (`crate::testing`).
+//!
+//! A pool thread enters its runtime on its first job and stays entered between jobs, and a
+//! task dump sees the job it runs through the thread's own slot (`thread.rs`).
+
+mod thread;
+
+pub(crate) use thread::PoolThread;
 
 use crate::cell::{self, JoinHandle, Notified, RawTask, Schedule};
 use std::future::Future;
@@ -32,17 +39,16 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
 
 /// The scheduler of blocking tasks: the pool itself.
 struct BlockingSchedule {
-    pool: kiln_blocking::Pool,
     handle: crate::Handle,
 }
 
 impl Schedule for BlockingSchedule {
     fn schedule(&self, task: Notified) {
-        submit(&self.pool, &self.handle, task);
+        submit(self.handle.scheduler().blocking(), &self.handle, task);
     }
 
     fn release(&self, task: RawTask) -> bool {
-        self.handle.scheduler().observer().blocking.remove(task)
+        thread::release(task)
     }
 }
 
@@ -58,8 +64,7 @@ struct Job {
 impl Job {
     fn run(mut self) {
         if let Some(task) = self.task.take() {
-            let _enter = self.handle.enter();
-            task.run();
+            thread::run(&self.handle, task);
         }
     }
 }
@@ -106,8 +111,8 @@ where
     )
 }
 
-/// [`spawn_blocking`], with `meta`'s spawn location and name. The task is listed in the
-/// runtime's blocking registry (for dumps) until it completes; `release` takes it out.
+/// [`spawn_blocking`], with `meta`'s spawn location and name. Dumps list the task while a pool
+/// thread runs it (`thread.rs`).
 pub(crate) fn spawn_blocking_at<F, R>(
     handle: &crate::Handle,
     f: F,
@@ -117,20 +122,11 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let pool = handle.scheduler().blocking().clone();
     let schedule = BlockingSchedule {
-        pool: pool.clone(),
         handle: handle.clone(),
     };
     let (join, notified) = cell::unowned(BlockingTask(Some(f)), schedule, meta);
-    // The registry's reference (`unowned` starts without one); it is not yet queued, so it
-    // cannot complete before it is listed.
-    let raw = notified.raw();
-    raw.header().state.ref_inc();
-    if !handle.scheduler().observer().blocking.bind(raw) {
-        raw.drop_reference();
-    }
-    submit(&pool, handle, notified);
+    submit(handle.scheduler().blocking(), handle, notified);
     join
 }
 

@@ -2,8 +2,8 @@
 # axum hello-world under wrk, kiln vs tokio, alternating rounds (A/B, then B/A).
 #   cargo build --profile bench --features hyper --example axum_server
 #   benches/axum_wrk.sh [ROUNDS] [DURATION]
-# Needs `wrk` (Debian: apt-get install -y wrk). Prints each round's requests/s and p99 latency,
-# then each side's medians.
+# Needs `wrk` (Debian: apt-get install -y wrk). Prints each round's requests/s, p99 latency and
+# the server process's CPU time per request (from /proc, Linux only), then each side's medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -20,22 +20,30 @@ sleep 1
 # wrk's latency figures in microseconds.
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
 
-run() { # name port
-  local out rps p99
+# The process's CPU time so far, in clock ticks (utime + stime, fields 14 and 15 of
+# /proc/PID/stat; the command name in field 2 has no spaces here). Linux only.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # name port pid
+  local out rps p99 c0 c1 reqs per_req
+  c0=$(cpu_ticks "$3")
   out=$(wrk --latency -t2 -c50 -d"$duration" "http://127.0.0.1:$2/")
+  c1=$(cpu_ticks "$3")
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
-  printf '%-5s round %d: %10.0f req/s  p99 %8.0f us\n' "$1" "$round" "$rps" "$p99"
-  echo "$rps $p99" >>"$tmp/$1"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  per_req=$(awk -v c="$(( (c1 - c0) * 1000000 / hz ))" -v n="$reqs" 'BEGIN {printf "%.1f", (n > 0 ? c / n : 0)}')
+  printf '%-5s round %d: %10.0f req/s  p99 %8.0f us  cpu %5s us/req\n' "$1" "$round" "$rps" "$p99" "$per_req"
+  echo "$rps $p99 $per_req" >>"$tmp/$1"
 }
-
 tmp=$(mktemp -d)
 for round in $(seq 1 "$rounds"); do
-  if (( round % 2 )); then run kiln 18090; run tokio 18091; else run tokio 18091; run kiln 18090; fi
+  if (( round % 2 )); then run kiln 18090 "$kiln_pid"; run tokio 18091 "$tokio_pid"; else run tokio 18091 "$tokio_pid"; run kiln 18090 "$kiln_pid"; fi
 done
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for side in kiln tokio; do
-  printf '%-5s median: %10.0f req/s  p99 %8.0f us\n' "$side" \
-    "$(cut -d' ' -f1 "$tmp/$side" | median)" "$(cut -d' ' -f2 "$tmp/$side" | median)"
+  printf '%-5s median: %10.0f req/s  p99 %8.0f us  cpu %5s us/req\n' "$side" \
+    "$(cut -d' ' -f1 "$tmp/$side" | median)" "$(cut -d' ' -f2 "$tmp/$side" | median)" \
+    "$(cut -d' ' -f3 "$tmp/$side" | median)"
 done
 rm -r "$tmp"

@@ -20,14 +20,18 @@ fn counters_follow_the_work() {
             .await
             .unwrap();
     });
-    // Counters are published when workers park; give them a moment to go idle.
+    // Counters are published when workers park (a park publishes what the ones before it
+    // counted); give them a moment to go idle.
     let m = rt.metrics();
-    let mut polls = 0;
+    let (mut polls, mut fired) = (0, 0);
     for _ in 0..500 {
         polls = (0..m.num_workers())
             .map(|w| m.worker_poll_count(w))
             .sum::<u64>();
-        if polls >= 2000 {
+        fired = (0..m.num_workers())
+            .map(|w| m.worker_timers_fired(w))
+            .sum::<u64>();
+        if polls >= 2000 && fired >= 1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -35,7 +39,6 @@ fn counters_follow_the_work() {
     assert!(polls >= 2000, "1000 tasks polled twice each, got {polls}");
     let parks: u64 = (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum();
     assert!(parks > 0);
-    let fired: u64 = (0..m.num_workers()).map(|w| m.worker_timers_fired(w)).sum();
     assert!(fired >= 1, "the task's sleep fired on a worker");
     // A task leaves the owned list just after waking its JoinHandle: wait for it to settle.
     for _ in 0..500 {

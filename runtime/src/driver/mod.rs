@@ -30,10 +30,13 @@
 //! maintenance tick (every `event_interval` polls), and a worker that runs out of tasks
 //! ([`Driver::poll_own_io`]), harvest it the same way, without touching the main poller.
 //! The main poller holds the source poller only while the owner may wait: a maintenance tick
-//! of a driver with sockets takes it out (the owner is busy and harvests directly, and while
-//! it is in, every socket event also runs the kernel's nested wake-up through the main
-//! poller), and the next blocking wait puts it back. The registration is level-triggered, so
-//! events that arrived meanwhile end that wait at once.
+//! of a driver with sockets whose owner has not waited since the previous tick takes it out
+//! (the owner is busy and harvests directly, and while it is in, every socket event also runs
+//! the kernel's nested wake-up through the main poller), and the next blocking wait puts it
+//! back. An owner that waited since the previous tick keeps it in: it parks often, and taking
+//! it out would only cost an `epoll_ctl` pair (the add of an epoll descriptor runs the
+//! kernel's loop check) for the few events until its next wait. The registration is
+//! level-triggered, so events that arrived meanwhile end that wait at once.
 //!
 //! Notifications: `unpark` sets `unparked` (SeqCst), then notifies the main poller; the owner,
 //! after each wait, clears it with a SeqCst swap, then re-checks its queues.
@@ -399,6 +402,8 @@ pub(crate) struct Driver {
     watch: Option<watch::SiblingWatch>,
     /// Whether the source poller is in the main poller now (see "Sockets" in the module docs).
     own_armed: bool,
+    /// The owner made a blocking wait since the last maintenance tick (see `arm_own_sources`).
+    waited_since_tick: bool,
     /// The next poller wait should arm the sibling watch (a [`Recheck::Soon`] was taken).
     watch_wanted: bool,
     /// The last wait was a quiet one (`follow.rs`): harvest the own sockets after it.
@@ -425,6 +430,7 @@ impl Driver {
             watch: None,
             // `DriverHandle::new` registers it.
             own_armed: true,
+            waited_since_tick: false,
             watch_wanted: false,
             was_quiet: false,
         }

@@ -41,14 +41,24 @@ impl Driver {
     }
 
     /// Puts the source poller into the main poller before a blocking wait, and takes it out
-    /// on a maintenance tick (the owner is busy running tasks): while it is in, every socket
-    /// event also runs the kernel's nested wake-up through the main poller, which a busy owner
-    /// does not need (it harvests the source poller directly). The registration is
-    /// level-triggered, so events that arrived while it was out wake the next wait at once.
+    /// on a maintenance tick if the owner has not waited since the previous tick (it is busy
+    /// running tasks): while it is in, every socket event also runs the kernel's nested
+    /// wake-up through the main poller, which a busy owner does not need (it harvests the
+    /// source poller directly). An owner that waited since the previous tick parks often and
+    /// would put it back soon: an `epoll_ctl` pair (the add runs the kernel's loop check for
+    /// nested epoll descriptors) costs more than the nested wake-ups until that wait. The
+    /// registration is level-triggered, so events that arrived while it was out wake the next
+    /// wait at once.
     fn arm_own_sources(&mut self, blocking: bool) {
         let h = &*self.handle;
+        let waited = if blocking {
+            self.waited_since_tick = true;
+            true
+        } else {
+            std::mem::take(&mut self.waited_since_tick)
+        };
         // Without sockets there is no nested wake-up to save: stay in.
-        if blocking == self.own_armed || (!blocking && !h.has_io_sources()) {
+        if blocking == self.own_armed || (!blocking && (waited || !h.has_io_sources())) {
             return;
         }
         let changed = if blocking {

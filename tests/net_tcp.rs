@@ -342,6 +342,37 @@ fn reset_by_peer() {
 }
 
 #[test]
+fn closing_after_the_peer_reset_succeeds() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        // Unread data at close makes the kernel send RST instead of FIN.
+        c.write_all(b"unread").await.unwrap();
+        let std = s.into_std().unwrap();
+        kiln::time::sleep(Duration::from_millis(20)).await;
+        drop(std);
+        // Wait until `c` has seen the reset.
+        let mut buf = [0u8; 16];
+        let err = loop {
+            match c.read(&mut buf).await {
+                Ok(0) => panic!("end of stream instead of a reset"),
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+        // The explicit call reports the state; closing the write half through the I/O traits
+        // (what hyper and tokio-style code do at the end of a connection) is not an error.
+        let e = c.shutdown(std::net::Shutdown::Write).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotConnected);
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
 fn drop_while_read_pending_closes_the_socket() {
     rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -253,7 +253,7 @@ impl hyper::rt::Write for TcpStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+        Poll::Ready(super::closed(self.shutdown(Shutdown::Write)))
     }
 
     fn is_write_vectored(&self) -> bool {

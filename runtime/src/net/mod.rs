@@ -89,7 +89,9 @@
 //! Kernel errors surface as `io::Error` with their natural kind (`ConnectionRefused`,
 //! `AddrInUse`, `ConnectionReset`, ...). A non-blocking connect reports `SO_ERROR` once the
 //! socket becomes writable. Dropping a socket deletes it from its poller, frees its key, and
-//! then closes the fd.
+//! then closes the fd. Closing a stream's write half through `poll_close` (or hyper's and
+//! tokio's `poll_shutdown`) after the peer has reset the connection succeeds, as tokio's does;
+//! the `shutdown` method reports `NotConnected`.
 #![cfg(unix)]
 
 mod affinity;
@@ -157,6 +159,17 @@ fn connect_result<A>(
     }
 }
 
+/// The outcome of closing a stream's write half from `poll_close` (or hyper's and tokio's
+/// `poll_shutdown`): `NotConnected`, which `shutdown(2)` reports once the peer has reset the
+/// connection, counts as closed, since no more data can go out either way; that race with the
+/// peer is not the caller's error. The stream's `shutdown` method still reports it.
+pub(crate) fn closed(shutdown: io::Result<()>) -> io::Result<()> {
+    match shutdown {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        r => r,
+    }
+}
+
 /// Implements `AsyncRead`/`AsyncWrite` for a stream type: on `&$ty` through its `io`
 /// registration and `shutdown`, and on `$ty` by delegating to `&$ty`.
 macro_rules! forward_io_traits {
@@ -217,7 +230,9 @@ macro_rules! forward_io_traits {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready($crate::net::closed(
+                    self.shutdown(std::net::Shutdown::Write),
+                ))
             }
         }
 

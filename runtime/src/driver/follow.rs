@@ -19,6 +19,11 @@
 //! has followers). So with all workers idle, one waits on the poller and the others on futexes,
 //! and events reach one thread in one batch, which wakes a sibling only for surplus work.
 //!
+//! A worker whose wait is to watch a sibling that runs tasks (`Recheck::Soon`, `watch.rs`)
+//! does not park quietly: a quiet wait watches nothing, and a leader busy in a long task does
+//! not wait on its poller, so that sibling's socket events, and the follower's own, would wait
+//! for the follower's recheck bound and the periodic I/O stealing instead of waking it at once.
+//!
 //! # Protocol
 //! Each driver has one word, [`Lead`]: a `QUIET` bit (its owner sleeps as a follower) and a
 //! count of the followers registered in its main poller. All changes are SeqCst RMWs on that

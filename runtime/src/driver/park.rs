@@ -173,7 +173,7 @@ impl Driver {
     /// Sleeps as `plan` says: on the condition variable when only a notification can end
     /// the wait, not at all on a maintenance tick or when the spin takes the whole wait,
     /// quietly behind a sibling where one can lead (`follow.rs`) unless the wait has zero
-    /// length, else on the poller
+    /// length or a sibling runs tasks (the wait then watches it), else on the poller
     /// (sampling the oversleep of a wait that ended by its timeout).
     fn wait(&mut self, blocking: bool, plan: &Plan) {
         let watch_wanted = std::mem::take(&mut self.watch_wanted);
@@ -198,6 +198,10 @@ impl Driver {
             // The deadline is within the slack: straight to the spin.
         } else if plan.spin_until.is_none()
             && h.has_io_sources()
+            // A sibling runs tasks: watch its sockets from this poller instead. A quiet
+            // follower watches nothing, and a busy leader does not wait on its poller, so the
+            // sibling's events (and this driver's own) would wait for the recheck bound.
+            && !watch_wanted
             // A zero-length wait (a deadline already due) only polls: following a sibling
             // for it would cost two `epoll_ctl`s and the futex for nothing.
             && !matches!(plan.wait, Some((t, _)) if t.is_zero())

@@ -194,4 +194,48 @@ mod tests {
         assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
         busy.deregister(std::os::fd::AsFd::as_fd(&b), key);
     }
+
+    /// A watcher with sockets of its own watches a busy sibling rather than parking quietly
+    /// behind it (`follow.rs`): a quiet wait would never harvest the sibling's event (only the
+    /// periodic stealing of the scheduler would, which this test does not run).
+    #[test]
+    fn a_watcher_with_sockets_watches_a_busy_sibling_instead_of_following_it() {
+        let busy = DriverHandle::new().unwrap();
+        let mut watcher = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
+        watcher.set_siblings(vec![busy.clone()], 0);
+        // The watcher's own socket, which makes it a candidate for quiet parking.
+        let (_own_peer, own) = UnixStream::pair().unwrap();
+        own.set_nonblocking(true).unwrap();
+        let (own_key, _own_io) = watcher
+            .handle
+            .register(std::os::fd::AsFd::as_fd(&own))
+            .unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
+        assert!(busy.poll_io_nonblocking() >= 1);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        // The sibling is not parked and not quiet: it could lead.
+        assert_ne!(busy.io_state(), super::super::IoState::Parked);
+        assert!(!busy.lead.is_quiet());
+        a.write_all(b"x").unwrap();
+        let mut sibling_ready = false;
+        for _ in 0..10_000 {
+            watcher.handle.request_recheck(true);
+            watcher.park(Some(Duration::from_secs(1)));
+            if matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)) {
+                sibling_ready = true;
+                break;
+            }
+        }
+        assert!(
+            sibling_ready,
+            "the watcher never harvested its busy sibling's event (it parked quietly behind it)"
+        );
+        busy.deregister(std::os::fd::AsFd::as_fd(&b), key);
+        watcher
+            .handle
+            .deregister(std::os::fd::AsFd::as_fd(&own), own_key);
+    }
 }

@@ -329,11 +329,10 @@ impl Builder {
     /// Records per-worker histograms of poll time and of schedule latency (wake to poll) in
     /// [`RuntimeMetrics`](crate::RuntimeMetrics), timing one poll in `sample_every` (rounded
     /// up to a power of two; `1` times every poll, `0` turns histograms off, the default).
-    /// A timed poll reads the clock three times (wake, start, end), about 45–60 ns with its
-    /// histogram updates, so sampling keeps the average cost per poll low: for histograms left
-    /// on in production, `64` keeps it under about 1 % of a minimal poll (`8` costs several
-    /// percent on a yield-heavy workload). Dumps then also show poll time per task
-    /// (estimated from the sampled polls) and times since spawn and since the last poll.
+    /// A timed poll reads the clock three times (about 45–60 ns with its histogram updates):
+    /// for histograms left on in production, `64` keeps the average under about 1 % of a
+    /// minimal poll (`8` costs several percent on a yield-heavy workload). Dumps then also
+    /// show poll time per task (from the sampled polls) and times since spawn and last poll.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread().poll_histograms(1).build().unwrap();
@@ -561,13 +560,11 @@ impl Builder {
         } else if let Some(f) = start {
             b.on_thread_start(f);
         }
-        // A pool thread stays in the runtime between jobs (`crate::blocking`) until this.
         let stop = self.on_thread_stop.clone();
         b.on_thread_stop(Arc::new(move || {
+            // A pool thread stays in the runtime between jobs (`crate::blocking`) until now.
             crate::context::leave_pool_thread();
-            if let Some(f) = &stop {
-                f();
-            }
+            stop.as_deref().inspect(|f| f());
         }));
         b.build()
     }

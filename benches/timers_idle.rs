@@ -145,6 +145,19 @@ struct Round {
     samples: u64,
 }
 
+impl Round {
+    /// A round's figures from its lateness histogram, and the CPU and wall time it took.
+    fn new(hist: &Hist, cpu: Duration, wall: Duration) -> Round {
+        let (p50_us, p99_us, samples) = hist.quantiles();
+        Round {
+            cpu_ms_per_s: cpu.as_secs_f64() * 1e3 / wall.as_secs_f64(),
+            p50_us,
+            p99_us,
+            samples,
+        }
+    }
+}
+
 /// A small xorshift generator, one per task.
 fn rng(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -196,13 +209,7 @@ macro_rules! workloads {
                 let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
                 stop.store(true, Relaxed);
                 drop(rt);
-                let (p50_us, p99_us, samples) = hist.quantiles();
-                Round {
-                    cpu_ms_per_s: cpu.as_secs_f64() * 1e3 / wall.as_secs_f64(),
-                    p50_us,
-                    p99_us,
-                    samples,
-                }
+                Round::new(&hist, cpu, wall)
             }
 
             /// `ticks` ticks of a 1 ms interval on a fresh runtime.
@@ -226,13 +233,7 @@ macro_rules! workloads {
                 });
                 let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
                 drop(rt);
-                let (p50_us, p99_us, samples) = hist.quantiles();
-                Round {
-                    cpu_ms_per_s: cpu.as_secs_f64() * 1e3 / wall.as_secs_f64(),
-                    p50_us,
-                    p99_us,
-                    samples,
-                }
+                Round::new(&hist, cpu, wall)
             }
         }
     };
@@ -277,13 +278,7 @@ fn thread_ticker(ticks: u64) -> Round {
     }
     let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
     common::cpu::set_thread_timer_slack(50_000);
-    let (p50_us, p99_us, samples) = hist.quantiles();
-    Round {
-        cpu_ms_per_s: cpu.as_secs_f64() * 1e3 / wall.as_secs_f64(),
-        p50_us,
-        p99_us,
-        samples,
-    }
+    Round::new(&hist, cpu, wall)
 }
 
 /// A kiln runtime in precise mode (`timer_spin_limit`), for `ticker_1ms_precise`.

@@ -312,19 +312,25 @@ fn address_in_use() {
     });
 }
 
+/// A connection whose peer closes with unread data, which makes the kernel send RST instead
+/// of FIN: the returned end is (about to be) reset.
+async fn connection_reset_by_peer() -> TcpStream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut c = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (s, _) = listener.accept().await.unwrap();
+    c.write_all(b"unread").await.unwrap();
+    let std = s.into_std().unwrap();
+    kiln::time::sleep(Duration::from_millis(20)).await;
+    drop(std);
+    c
+}
+
 #[test]
 fn reset_by_peer() {
     rt(2).block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut c = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (s, _) = listener.accept().await.unwrap();
-        // Unread data at close makes the kernel send RST instead of FIN.
-        c.write_all(b"unread").await.unwrap();
-        let std = s.into_std().unwrap();
-        kiln::time::sleep(Duration::from_millis(20)).await;
-        drop(std);
+        let mut c = connection_reset_by_peer().await;
         let mut buf = [0u8; 16];
         let mut kinds = Vec::new();
         for _ in 0..2 {
@@ -344,16 +350,7 @@ fn reset_by_peer() {
 #[test]
 fn closing_after_the_peer_reset_succeeds() {
     rt(2).block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut c = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (s, _) = listener.accept().await.unwrap();
-        // Unread data at close makes the kernel send RST instead of FIN.
-        c.write_all(b"unread").await.unwrap();
-        let std = s.into_std().unwrap();
-        kiln::time::sleep(Duration::from_millis(20)).await;
-        drop(std);
+        let mut c = connection_reset_by_peer().await;
         // Wait until `c` has seen the reset.
         let mut buf = [0u8; 16];
         let err = loop {

@@ -157,11 +157,26 @@ impl Drop for SiblingWatch {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::super::{Driver, DriverHandle};
+    use crate::io::ScheduledIo;
     use crate::io::READABLE;
     use std::io::Write;
     use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
     use std::task::{Context, Poll};
     use std::time::Duration;
+
+    /// A socket pair whose second end is registered with `busy`, with the registration's
+    /// first (writable) event already harvested, so only a coming read is pending: the
+    /// writing end, the registered end, its key and its readiness.
+    fn pending_pair(busy: &DriverHandle) -> (UnixStream, UnixStream, usize, Arc<ScheduledIo>) {
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
+        assert!(busy.poll_io_nonblocking() >= 1);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        (a, b, key, io)
+    }
 
     /// A parked driver whose sibling runs tasks wakes for the sibling's socket event and
     /// harvests it: nothing else in this test harvests the sibling's sockets.
@@ -170,13 +185,8 @@ mod tests {
         let busy = DriverHandle::new().unwrap();
         let mut watcher = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
         watcher.set_siblings(vec![busy.clone()], 0);
-        let (mut a, b) = UnixStream::pair().unwrap();
-        b.set_nonblocking(true).unwrap();
-        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
-        // The socket starts writable: take that event so only the coming read is pending.
-        assert!(busy.poll_io_nonblocking() >= 1);
+        let (mut a, b, key, io) = pending_pair(&busy);
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
         a.write_all(b"x").unwrap();
         let mut harvested = 0;
         for _ in 0..10_000 {
@@ -210,12 +220,8 @@ mod tests {
             .handle
             .register(std::os::fd::AsFd::as_fd(&own))
             .unwrap();
-        let (mut a, b) = UnixStream::pair().unwrap();
-        b.set_nonblocking(true).unwrap();
-        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
-        assert!(busy.poll_io_nonblocking() >= 1);
+        let (mut a, b, key, io) = pending_pair(&busy);
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
         // The sibling is not parked and not quiet: it could lead.
         assert_ne!(busy.io_state(), super::super::IoState::Parked);
         assert!(!busy.lead.is_quiet());

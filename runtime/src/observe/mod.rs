@@ -9,9 +9,9 @@
 //!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
 //!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`]; each
-//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll, and
-//!   bumps its worker's poll sequence number next to the running task's id, so the watchdog
-//!   can see a poll that does not return. Dumps then show
+//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll and
+//!   as its start in its worker's probe, and bumps the worker's poll sequence number next to
+//!   the running task's id, so the watchdog can see a poll that does not return. Dumps then show
 //!   times since spawn and since the last poll, at the resolution of the tick.
 //! - With histograms on, one poll in `sample_every` (power of two) is timed precisely: the
 //!   wake that queued it stamps the fine clock (`clock.rs`: the CPU's time-stamp counter
@@ -34,7 +34,10 @@ pub(crate) use pool_threads::{PoolThreads, Slot};
 
 use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
-use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::loom::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use histogram::Histogram;
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
@@ -78,14 +81,14 @@ pub(crate) struct WorkerProbe {
     pub(crate) index: u32,
     /// Bumped at the start of each poll while active.
     pub(crate) seq: AtomicU64,
-    /// Id of the task being polled, 0 between polls (written on every runtime, observed or not).
+    /// Coarse clock at the start of the current poll while active (stored before `task`).
+    pub(crate) started: AtomicU64,
+    /// Id of the task being polled, 0 between polls (written on every runtime, observed or
+    /// not; while active, stored with Release at the start of a poll, after `seq` and
+    /// `started`).
     pub(crate) task: AtomicU64,
-    /// The `seq` of a poll the watchdog reported as stalled (written by the watchdog only,
-    /// with Release after `stall_started`).
+    /// The `seq` of a poll the watchdog reported as stalled (written by the watchdog only).
     pub(crate) reported: AtomicU64,
-    /// The watchdog's estimate of when the reported poll started (coarse clock), for the
-    /// "stall over" report; written by the watchdog only, before `reported`.
-    pub(crate) stall_started: AtomicU64,
     /// Coarse clock at the last turn of the event loop, or [`PARKED`].
     pub(crate) turned: AtomicU64,
     /// The `turned` value the watchdog reported as stuck (reported once per value).
@@ -109,9 +112,9 @@ impl Observer {
                 .map(|i| WorkerProbe {
                     index: i as u32,
                     seq: AtomicU64::new(0),
+                    started: AtomicU64::new(0),
                     task: AtomicU64::new(0),
                     reported: AtomicU64::new(0),
-                    stall_started: AtomicU64::new(0),
                     turned: AtomicU64::new(PARKED),
                     turn_reported: AtomicU64::new(0),
                     poll_time: Histogram::default(),
@@ -277,11 +280,12 @@ impl<'a> PollGuard<'a> {
     ) -> Self {
         let now = observer.coarse_now();
         header.diag.set_last_poll(now);
-        // No start time is stored: the watchdog tells how long a poll has run from the first
-        // tick that saw this (`seq`, `task`) pair (see `watchdog.rs`).
         let seq = probe.seq.load(Relaxed) + 1;
         probe.seq.store(seq, Relaxed);
-        probe.task.store(header.id.as_u64(), Relaxed);
+        probe.started.store(now, Relaxed);
+        // Release: a watchdog that reads this id with Acquire sees this poll's `seq` and
+        // `started` or later ones, never an earlier poll's start (a plain store on x86).
+        probe.task.store(header.id.as_u64(), Release);
         let n = observer.settings.sample_every;
         let timed_from = if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
             Self::start_timing(header, probe, observer)

@@ -2,31 +2,26 @@
 //!
 //! Every [`Observer::period`] it ticks the coarse clock, then (with a stall threshold) reads
 //! each worker's probe:
-//! 1. A poll is in progress (`task != 0`). The runner stores no start time: the watchdog
-//!    remembers, per worker, the (`seq`, `task`) pair it last saw and the coarse clock of the
-//!    tick *before* the one that first saw it, which is when the poll started at the latest
-//!    resolution of the clock (the value a start stamp taken by the runner would have had, or
-//!    one period earlier). Once that poll has run longer than the threshold and its `seq` was
-//!    not reported, it looks the task up in the owned list (under the shard's lock, so the
-//!    task cannot be freed meanwhile), logs id, name, spawn location, worker and elapsed time,
-//!    and stores the start in `stall_started`, then that `seq` in `reported` (Release). The
-//!    runner compares `reported` with its own `seq` when the poll returns and, if equal, logs
-//!    the total (reading `stall_started` after an Acquire fence).
+//! 1. A poll is in progress (`task != 0`, read with Acquire, so the poll's `seq` and
+//!    `started`, stored before it, are seen or later values, never an earlier poll's) and has
+//!    run longer than the threshold (by its `started`, the coarse clock when it began), and its
+//!    `seq` was not reported: it looks the task up in the owned list (under the shard's lock,
+//!    so the task cannot be freed meanwhile), logs id, name, spawn location, worker and
+//!    elapsed time, and stores that `seq` in `reported`. The runner compares `reported` with
+//!    its own `seq` when the poll returns and, if equal, logs the total from its own
+//!    `started`.
 //! 2. The worker is not parked and its loop last turned more than the threshold ago: it logs
 //!    that once per stuck turn (`turn_reported`).
 //!
-//! The probe's fields are written with independent Relaxed stores, so the watchdog re-reads
-//! `seq` after reading `task` and skips the worker if a new poll began meanwhile; a report is
-//! diagnostics and never affects scheduling.
+//! A later poll may begin while the watchdog reads, so it re-reads `seq` after the other
+//! fields and skips the worker if it moved; a report is diagnostics and never affects
+//! scheduling.
 //!
 //! The thread holds the runtime only weakly and exits once the runtime is shut down or gone.
 
 use super::{now_ns, Observer, WorkerProbe, PARKED};
 use crate::cell::owned::OwnedTasks;
-use crate::loom::sync::atomic::{
-    fence,
-    Ordering::{Acquire, Relaxed, Release},
-};
+use crate::loom::sync::atomic::Ordering::{Acquire, Relaxed};
 use crate::scheduler::Scheduler;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -71,59 +66,34 @@ pub(crate) fn start(sched: &Scheduler) -> std::io::Result<()> {
     Ok(())
 }
 
-/// What the watchdog last saw of one worker's current poll (see the module docs).
-#[derive(Clone, Copy, Default)]
-struct Seen {
-    seq: u64,
-    task: u64,
-    /// Coarse clock of the tick before the one that first saw this poll.
-    since: u64,
-}
-
 fn run(observer: &Observer, runtime: &Weak<dyn Watched>) {
     let period = observer.period();
-    let mut seen = vec![Seen::default(); observer.workers.len()];
     loop {
         std::thread::sleep(period);
         let Some(rt) = runtime.upgrade() else { return };
         if rt.is_shutdown() {
             return;
         }
-        let prev_tick = observer.coarse_now();
         observer.tick();
         if let Some(threshold) = observer.settings.stall_threshold {
-            for (probe, seen) in observer.workers.iter().zip(&mut seen) {
-                check_poll(observer, probe, rt.owned(), threshold, seen, prev_tick);
+            for probe in observer.workers.iter() {
+                check_poll(observer, probe, rt.owned(), threshold);
                 check_loop(observer, probe, threshold);
             }
         }
     }
 }
 
-fn check_poll(
-    observer: &Observer,
-    probe: &WorkerProbe,
-    owned: &OwnedTasks,
-    threshold: Duration,
-    seen: &mut Seen,
-    prev_tick: u64,
-) {
+fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, threshold: Duration) {
+    let task = probe.task.load(Acquire);
+    if task == 0 {
+        return;
+    }
     let seq = probe.seq.load(Relaxed);
-    let task = probe.task.load(Relaxed);
-    if task == 0 || probe.seq.load(Relaxed) != seq {
+    let started = probe.started.load(Relaxed);
+    if probe.seq.load(Relaxed) != seq || probe.reported.load(Relaxed) == seq {
         return;
     }
-    if (seen.seq, seen.task) != (seq, task) {
-        *seen = Seen {
-            seq,
-            task,
-            since: prev_tick,
-        };
-    }
-    if probe.reported.load(Relaxed) == seq {
-        return;
-    }
-    let started = seen.since;
     let elapsed = Duration::from_nanos(observer.coarse_now().saturating_sub(started));
     if elapsed < threshold {
         return;
@@ -146,8 +116,7 @@ fn check_poll(
          this worker waits (move blocking code to kiln::spawn_blocking)",
         probe.index
     );
-    probe.stall_started.store(started, Relaxed);
-    probe.reported.store(seq, Release);
+    probe.reported.store(seq, Relaxed);
 }
 
 fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
@@ -171,10 +140,8 @@ fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
 #[cold]
 #[inline(never)]
 pub(crate) fn report_returned(probe: &WorkerProbe, header: &crate::cell::raw::Header) {
-    // The runner read `reported` (Relaxed) equal to its `seq`: this fence makes the watchdog's
-    // `stall_started`, stored before its Release store of `reported`, visible.
-    fence(Acquire);
-    let started = probe.stall_started.load(Relaxed);
+    // `started` is this thread's own store at the start of the poll.
+    let started = probe.started.load(Relaxed);
     let total = Duration::from_nanos(now_ns().saturating_sub(started));
     log::warn!(
         "kiln: stall over: task {}{} (spawned at {}) returned from its poll on worker {} after \

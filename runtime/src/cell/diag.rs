@@ -92,7 +92,7 @@ impl TaskName {
     /// Copies the bytes of `name`, the name this was made [`for_len`](TaskName::for_len).
     fn fill(&mut self, name: &str) {
         if let TaskName::Inline { len, bytes } = self {
-            bytes[..usize::from(*len)].copy_from_slice(name.as_bytes());
+            copy_short(&mut bytes[..usize::from(*len)], name.as_bytes());
         }
     }
 
@@ -101,6 +101,33 @@ impl TaskName {
             TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
                 .expect("an inline name is a copy of a whole str"),
             TaskName::Boxed(name) => name,
+        }
+    }
+}
+
+/// Copies `src` into `dst` (of the same length, at most [`INLINE_NAME`]) with at most two
+/// overlapping fixed-size moves instead of a call to `memcpy`: a named spawn copies its name
+/// once, and the call and its length dispatch cost more than the copy of a short name.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    assert_eq!(
+        dst.len(),
+        n,
+        "a name is copied into a slot of its own length"
+    );
+    if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
         }
     }
 }
@@ -255,4 +282,48 @@ pub(crate) struct DiagReading {
     pub(crate) timed: bool,
     pub(crate) last_poll: u64,
     pub(crate) spawned: u64,
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{copy_short, TaskName, INLINE_NAME};
+
+    #[test]
+    fn short_copies_are_exact_at_every_length() {
+        let src: Vec<u8> = (1..=INLINE_NAME as u8).collect();
+        for n in 0..=INLINE_NAME {
+            let mut dst = [0u8; INLINE_NAME];
+            copy_short(&mut dst[..n], &src[..n]);
+            assert_eq!(&dst[..n], &src[..n], "length {n}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0),
+                "length {n} wrote past the end"
+            );
+        }
+    }
+
+    #[test]
+    fn names_round_trip_inline_and_boxed() {
+        for name in [
+            "",
+            "a",
+            "conn 42",
+            "bench task",
+            "exactly sixteen!",
+            &"x".repeat(30),
+        ] {
+            let mut n = TaskName::for_len(name);
+            n.fill(name);
+            assert!(
+                matches!(n, TaskName::Inline { .. }),
+                "{name:?} is kept inline"
+            );
+            assert_eq!(n.as_str(), name);
+        }
+        let long = "y".repeat(31);
+        let mut n = TaskName::for_len(&long);
+        n.fill(&long);
+        assert!(matches!(n, TaskName::Boxed(_)));
+        assert_eq!(n.as_str(), long);
+    }
 }

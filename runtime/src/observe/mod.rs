@@ -25,6 +25,8 @@
 
 pub(crate) mod clock;
 pub(crate) mod histogram;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod metrics;
 mod pool_threads;
 pub(crate) mod watchdog;
@@ -36,7 +38,7 @@ use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
     AtomicU64,
-    Ordering::{Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 use histogram::Histogram;
 use std::cell::Cell;
@@ -95,6 +97,34 @@ pub(crate) struct WorkerProbe {
     pub(crate) turn_reported: AtomicU64,
     pub(crate) poll_time: Histogram,
     pub(crate) schedule_latency: Histogram,
+}
+
+impl WorkerProbe {
+    /// The worker starts an observed poll of `task` at coarse time `now`; returns its `seq`.
+    /// Only the worker's own thread calls this.
+    #[inline]
+    pub(crate) fn begin_poll(&self, now: u64, task: u64) -> u64 {
+        let seq = self.seq.load(Relaxed) + 1;
+        self.seq.store(seq, Relaxed);
+        self.started.store(now, Relaxed);
+        // Release: a watchdog that reads this id with Acquire sees this poll's `seq` and
+        // `started` or later ones, never an earlier poll's start (a plain store on x86).
+        self.task.store(task, Release);
+        seq
+    }
+
+    /// The poll in progress as another thread sees it: (`seq`, `task`, `started`), or `None`
+    /// between polls or if a new poll began while reading. `started` is never older than the
+    /// start of the poll `task` names (see [`WorkerProbe::begin_poll`]).
+    pub(crate) fn current_poll(&self) -> Option<(u64, u64, u64)> {
+        let task = self.task.load(Acquire);
+        if task == 0 {
+            return None;
+        }
+        let seq = self.seq.load(Relaxed);
+        let started = self.started.load(Relaxed);
+        (self.seq.load(Relaxed) == seq).then_some((seq, task, started))
+    }
 }
 
 impl Observer {
@@ -280,12 +310,7 @@ impl<'a> PollGuard<'a> {
     ) -> Self {
         let now = observer.coarse_now();
         header.diag.set_last_poll(now);
-        let seq = probe.seq.load(Relaxed) + 1;
-        probe.seq.store(seq, Relaxed);
-        probe.started.store(now, Relaxed);
-        // Release: a watchdog that reads this id with Acquire sees this poll's `seq` and
-        // `started` or later ones, never an earlier poll's start (a plain store on x86).
-        probe.task.store(header.id.as_u64(), Release);
+        let seq = probe.begin_poll(now, header.id.as_u64());
         let n = observer.settings.sample_every;
         let timed_from = if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
             Self::start_timing(header, probe, observer)

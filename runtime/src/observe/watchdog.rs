@@ -21,7 +21,7 @@
 
 use super::{now_ns, Observer, WorkerProbe, PARKED};
 use crate::cell::owned::OwnedTasks;
-use crate::loom::sync::atomic::Ordering::{Acquire, Relaxed};
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::Scheduler;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -85,13 +85,10 @@ fn run(observer: &Observer, runtime: &Weak<dyn Watched>) {
 }
 
 fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, threshold: Duration) {
-    let task = probe.task.load(Acquire);
-    if task == 0 {
+    let Some((seq, task, started)) = probe.current_poll() else {
         return;
-    }
-    let seq = probe.seq.load(Relaxed);
-    let started = probe.started.load(Relaxed);
-    if probe.seq.load(Relaxed) != seq || probe.reported.load(Relaxed) == seq {
+    };
+    if probe.reported.load(Relaxed) == seq {
         return;
     }
     let elapsed = Duration::from_nanos(observer.coarse_now().saturating_sub(started));

@@ -20,8 +20,12 @@
 //!   and (scaled by `sample_every`) to the task's total poll time.
 //!
 //! Field access: a [`WorkerProbe`] is written only by its worker thread (the thread that
-//! entered it with [`enter_worker`]) and read by the watchdog and metrics readers; all fields
-//! are Relaxed atomics used as diagnostics, never to synchronize other memory.
+//! entered it with [`enter_worker`]), except `reported` and `turn_reported` (the watchdog's),
+//! and read by the watchdog and metrics readers. Its fields are atomics used as diagnostics,
+//! never to synchronize other memory; all accesses are Relaxed but one: the start of an
+//! observed poll stores `task` with Release after `seq` and `started`, and the watchdog loads
+//! it with Acquire, so it never pairs a running task with an earlier poll's start
+//! ([`WorkerProbe::begin_poll`], modelled in `loom_tests.rs`).
 
 pub(crate) mod clock;
 pub(crate) mod histogram;

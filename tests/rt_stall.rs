@@ -97,7 +97,28 @@ fn a_poll_sleeping_500ms_is_reported_before_it_returns() {
         };
         assert_eq!(over.len(), 1, "{over:?}");
         assert!(over[0].contains("in total"), "{}", over[0]);
+        // The total counts from the poll's start (a clock that never runs ahead), so it covers
+        // at least the 500 ms sleep.
+        let total = total_of(&over[0]);
+        assert!(total >= Duration::from_millis(500), "{}", over[0]);
     }
+}
+
+/// The duration of a "stall over" line: the `Debug` form between "after " and " in total".
+fn total_of(line: &str) -> Duration {
+    let text = line
+        .split("after ")
+        .last()
+        .and_then(|t| t.split(" in total").next())
+        .unwrap_or_else(|| panic!("no total in {line}"));
+    let (number, scale) = [("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9), ("s", 1.0)]
+        .iter()
+        .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or_else(|| panic!("no unit in {text:?}"));
+    let number: f64 = number
+        .parse()
+        .unwrap_or_else(|e| panic!("{number:?} in {line}: {e}"));
+    Duration::from_secs_f64(number * scale)
 }
 
 #[test]

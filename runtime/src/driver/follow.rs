@@ -11,7 +11,8 @@
 //! - it sleeps on its condition variable (a futex) until notified (a sibling with surplus
 //!   work, a timer inserted by another thread, shutdown), its timer deadline, or its recheck
 //!   bound; it does not wake for socket events;
-//! - after the wait it deletes that registration and harvests its own sockets itself.
+//! - after the wait it disables that registration (it stays for the next follow,
+//!   `links.rs`) and harvests its own sockets itself.
 //!
 //! A leader that runs tasks harvests its quiet followers' sockets whenever it runs out of tasks
 //! and at each maintenance tick, as it does its own; a leader that parks waits on its main
@@ -44,9 +45,9 @@
 //!
 //! Proved in `loom_tests` (`loom_quiet_*`).
 
+use super::links::Link;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use polling::{Event, PollMode};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 /// The `QUIET` bit of a [`Lead`] word.
@@ -127,17 +128,18 @@ impl super::Driver {
             return false;
         };
         let leader = &watch.siblings()[i];
-        // SAFETY: this driver's source poller stays open while its handle lives, and the
-        // registration is deleted below, before this function returns.
+        let pos = watch.pos_at_sibling(i);
+        let key = watch.key_at_sibling(i);
+        // SAFETY: this driver's source poller stays open while its handle lives, and its
+        // registrations in siblings' pollers are deleted before that (`SiblingWatch`'s `Drop`,
+        // which holds this handle).
         let added = unsafe {
-            leader.poller.add_with_mode(
-                h.sources.as_raw_fd(),
-                Event::readable(watch.key_at_sibling(i)),
-                PollMode::Level,
-            )
+            leader
+                .links
+                .enable(&leader.poller, pos, h.sources.as_fd(), key, Link::Follow)
         };
-        if added.is_err() {
-            // Already there (the leader's watch holds it) or out of memory: park as usual.
+        if !added {
+            // The leader's watch holds it, or out of memory: park as usual.
             leader.lead.unfollow();
             h.lead.end_quiet();
             return false;
@@ -147,8 +149,9 @@ impl super::Driver {
             leader.notifier.unpark();
         }
         h.notifier.wait_quiet(timeout);
-        // An error means the registration is already gone.
-        let _ = leader.poller.delete(h.sources.as_fd());
+        leader
+            .links
+            .disable(&leader.poller, pos, h.sources.as_fd(), key, Link::Follow);
         leader.lead.unfollow();
         h.lead.end_quiet();
         true

@@ -65,7 +65,8 @@
 //!   stealing); `peers.rs`: all drivers of a runtime together (placement, CPU hints,
 //!   which sibling to steal from); `watch.rs`: a parked worker watching busy siblings;
 //!   `follow.rs`: an idle worker parking quietly (on a futex) while a sibling takes its
-//!   sockets' events.
+//!   sockets' events; `links.rs`: the registrations both put in a sibling's poller, kept
+//!   disabled between uses.
 //! - `sources.rs`: the socket poller.
 //!
 //! One name per concept: *recheck* is a searching worker asking its next wait to end
@@ -75,6 +76,7 @@
 
 mod block_on;
 mod follow;
+mod links;
 mod park;
 mod peers;
 mod sources;
@@ -250,6 +252,8 @@ pub(crate) struct DriverHandle {
     recheck: AtomicUsize,
     /// Quiet bit and follower count (`follow.rs`).
     lead: follow::Lead,
+    /// The siblings' source pollers' registrations in `poller` (`links.rs`).
+    links: links::Links,
 }
 
 impl DriverHandle {
@@ -299,6 +303,7 @@ impl DriverHandle {
             steal_events: Mutex::new(sources::io_events()),
             recheck: AtomicUsize::new(Recheck::No as usize),
             lead: follow::Lead::new(),
+            links: links::Links::new(),
         }))
     }
 
@@ -446,7 +451,7 @@ impl Driver {
     /// park quietly behind a sibling (see `follow`). `siblings` are the runtime's drivers in
     /// worker order without this one, worker `index`'s.
     pub(crate) fn set_siblings(&mut self, siblings: Vec<Arc<DriverHandle>>, index: usize) {
-        let own = self.handle.poller.clone();
+        let own = self.handle.clone();
         self.watch = Some(watch::SiblingWatch::new(
             own,
             siblings,

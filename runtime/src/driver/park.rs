@@ -57,6 +57,13 @@ impl Driver {
         } else {
             std::mem::take(&mut self.waited_since_tick)
         };
+        if !blocking && !waited && h.has_io_sources() {
+            // Busy: this driver's disabled registrations in its siblings' pollers go too
+            // (`links.rs`).
+            if let Some(w) = &self.watch {
+                w.unlink_idle();
+            }
+        }
         // Without sockets there is no nested wake-up to save: stay in.
         if blocking == self.own_armed || (!blocking && (waited || !h.has_io_sources())) {
             return;

@@ -10,12 +10,15 @@
 //! pending at such a sibling then wakes the watcher at once; it harvests that sibling's
 //! sockets ([`DriverHandle::poll_io_nonblocking`]) and runs the woken tasks itself.
 //!
-//! After the wait the watcher deletes those registrations again ([`SiblingWatch::disarm`]).
-//! A registration that stayed in place, even disabled, would put the watcher's poller on the
-//! sibling's source poller's wait queue, and every socket event of that busy sibling would run
-//! the kernel's nested wake-up through it: measured at 3–4 % of the CPU time of a loopback
-//! echo workload. Watching costs one `epoll_ctl` per watched sibling on each side of a wait,
-//! and only while a sibling is busy when this worker parks.
+//! After the wait the watcher disables those registrations again ([`SiblingWatch::disarm`]),
+//! and leaves them in place for its next watch (`links.rs`: an add of an epoll descriptor
+//! runs the kernel's loop check, an `EPOLL_CTL_MOD` does not). A registration in place, even
+//! disabled, puts the watcher's poller on the sibling's source poller's wait queue, and every
+//! socket event of that sibling runs a callback through it (measured at 3–4 % of the CPU time
+//! of a loopback echo workload while the registration stayed for good), so a sibling found
+//! busy by its own maintenance tick deletes them ([`SiblingWatch::unlink_idle`]). Watching
+//! costs one `epoll_ctl` per watched sibling on each side of a wait, and only while a sibling
+//! is busy when this worker parks.
 //!
 //! Source pollers contain sockets only, so main pollers and source pollers never form a loop
 //! (which the kernel refuses with `ELOOP`): main pollers contain source pollers, never the
@@ -30,16 +33,18 @@
 //! key (a slab index); `Dispatch::dispatch` ignores keys it does not hold.
 //!
 //! Lifetime: the watch holds each sibling's handle, so their source pollers (and descriptors)
-//! outlive the registrations, which `disarm` (and `Drop`) delete before releasing the handles.
+//! outlive the registrations, which `Drop` deletes before releasing the handles; it also
+//! deletes this driver's disabled registrations in its siblings' pollers (its follows).
 
+use super::links::Link;
 use super::DriverHandle;
-use polling::{Event, PollMode, Poller};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 /// The siblings whose source pollers one worker may watch.
 pub(crate) struct SiblingWatch {
-    own: Arc<Poller>,
+    /// This driver's handle: its main poller, and the states of the registrations in it.
+    own: Arc<DriverHandle>,
     siblings: Vec<Arc<DriverHandle>>,
     /// Whether sibling `i`'s source poller is in `own` now (between `arm` and `disarm`).
     armed: Vec<bool>,
@@ -54,7 +59,7 @@ impl SiblingWatch {
     /// order) from `own`, under keys counting down from `top`. Nothing is registered until
     /// [`SiblingWatch::arm`].
     pub(crate) fn new(
-        own: Arc<Poller>,
+        own: Arc<DriverHandle>,
         siblings: Vec<Arc<DriverHandle>>,
         index: usize,
         top: usize,
@@ -77,14 +82,29 @@ impl SiblingWatch {
     /// The key under which sibling `i`'s watch (and so its poller) knows this driver: the
     /// siblings' lists leave out their own worker.
     pub(super) fn key_at_sibling(&self, i: usize) -> usize {
+        self.top - self.pos_at_sibling(i)
+    }
+
+    /// This driver's position in sibling `i`'s sibling list.
+    pub(super) fn pos_at_sibling(&self, i: usize) -> usize {
         // Sibling `i` is worker `i` below this one's index, worker `i + 1` above it.
         let worker = if i < self.index { i } else { i + 1 };
-        let pos = if self.index < worker {
+        if self.index < worker {
             self.index
         } else {
             self.index - 1
-        };
-        self.top - pos
+        }
+    }
+
+    /// Deletes this driver's disabled registrations in its siblings' pollers (this driver is
+    /// busy: see the module docs).
+    pub(super) fn unlink_idle(&self) {
+        for (i, sibling) in self.siblings.iter().enumerate() {
+            let pos = self.pos_at_sibling(i);
+            sibling
+                .links
+                .remove_idle(&sibling.poller, pos, self.own.sources.as_fd());
+        }
     }
 
     /// Harvests the sockets of every quiet sibling (`follow.rs`), dispatching their events on
@@ -97,9 +117,10 @@ impl SiblingWatch {
             .sum()
     }
 
-    /// Adds the source poller of each sibling that runs tasks (is not waiting on its own
-    /// poller) and has sources, for the caller's next wait. A sibling whose registration fails
-    /// is left to the periodic I/O stealing.
+    /// Enables the source poller of each sibling that runs tasks (is not waiting on its own
+    /// poller) and has sources, for the caller's next wait. A sibling whose registration fails,
+    /// or that follows this driver (its events reach this poller anyway), is left to the
+    /// periodic I/O stealing.
     pub(crate) fn arm(&mut self) {
         for (i, sibling) in self.siblings.iter().enumerate() {
             if self.armed[i]
@@ -109,24 +130,27 @@ impl SiblingWatch {
                 continue;
             }
             // SAFETY: the sibling's source poller stays open while `self.siblings` holds its
-            // handle; `disarm` or `Drop` deletes the registration before that.
-            let added = unsafe {
-                self.own.add_with_mode(
-                    sibling.sources.as_raw_fd(),
-                    Event::readable(self.top - i),
-                    PollMode::Oneshot,
+            // handle; `Drop` deletes the registration before that.
+            self.armed[i] = unsafe {
+                self.own.links.enable(
+                    &self.own.poller,
+                    i,
+                    sibling.sources.as_fd(),
+                    self.top - i,
+                    Link::Watch,
                 )
             };
-            self.armed[i] = added.is_ok();
         }
     }
 
-    /// Deletes every registration `arm` added (after the wait).
+    /// Disables every registration `arm` enabled (after the wait).
     pub(crate) fn disarm(&mut self) {
         for (i, sibling) in self.siblings.iter().enumerate() {
             if std::mem::take(&mut self.armed[i]) {
-                // An error means the registration is already gone.
-                let _ = self.own.delete(sibling.sources.as_fd());
+                let own = &*self.own;
+                let fd = sibling.sources.as_fd();
+                own.links
+                    .disable(&own.poller, i, fd, self.top - i, Link::Watch);
             }
         }
     }
@@ -150,7 +174,11 @@ impl SiblingWatch {
 
 impl Drop for SiblingWatch {
     fn drop(&mut self) {
-        self.disarm();
+        let own = &*self.own;
+        own.links.remove_all(&own.poller, |pos| {
+            self.siblings.get(pos).map(|s| s.sources.as_fd())
+        });
+        self.unlink_idle();
     }
 }
 

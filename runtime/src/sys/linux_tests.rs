@@ -130,6 +130,59 @@ fn zero_settings_leave_threads_alone() {
     assert_eq!(pool, (Some(base), default_slice));
 }
 
+/// The calling thread's `(time slice, timer slack)`.
+fn slice_and_slack() -> (Option<Duration>, Option<u64>) {
+    (time_slice(), super::super::park::timer_slack())
+}
+
+/// Runs `rt.block_on` of a future that reads the thread's settings after one wait for a
+/// wake-up from another thread, 10 ms later; `None` if the thread did not get to wait (it
+/// was descheduled that long before it parked, so no wait saw the settings).
+fn settings_while_block_on_waits(rt: &crate::Runtime) -> Option<(Option<Duration>, Option<u64>)> {
+    let mut waited = false;
+    let settings = rt.block_on(std::future::poll_fn(|cx| {
+        if waited {
+            return std::task::Poll::Ready(slice_and_slack());
+        }
+        waited = true;
+        let waker = cx.waker().clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            waker.wake();
+        });
+        std::task::Poll::Pending
+    }));
+    (settings.1 == Some(1)).then_some(settings)
+}
+
+#[test]
+fn block_on_borrows_the_workers_settings_only_while_it_waits() {
+    std::thread::spawn(|| {
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(1)
+            .worker_time_slice(Duration::from_micros(200))
+            .build()
+            .unwrap();
+        let before = slice_and_slack();
+        assert_ne!(
+            before.1,
+            Some(1),
+            "a plain thread has the default timer slack"
+        );
+        let ready = rt.block_on(async { slice_and_slack() });
+        assert_eq!(ready, before, "a future ready at once changes nothing");
+        let waiting = (0..100)
+            .find_map(|_| settings_while_block_on_waits(&rt))
+            .expect("block_on waited with a 1 ns timer slack");
+        if slices_supported() {
+            assert_eq!(waiting.0, Some(Duration::from_micros(200)));
+        }
+        assert_eq!(slice_and_slack(), before, "both are given back after");
+    })
+    .join()
+    .unwrap();
+}
+
 fn linux_attr() -> Option<(u32, i32)> {
     super::policy_and_nice()
 }

@@ -10,11 +10,11 @@
 //! So the `block_on` thread waits for its own timers ([`BlockOnWait`], through
 //! `kiln_timer::WaitHere`): a timer it arms that the parked worker's wait does not cover
 //! leaves the worker asleep, and the thread bounds its own park by that deadline
-//! (`thread::park_timeout`; from its first wait until `block_on` returns its timer slack is
-//! 1 ns and it asks for the workers' short time slice, `Builder::worker_time_slice`, so that
-//! its wake-up is as prompt as a worker's on a busy machine; both restored after, and neither
-//! touched, no system call made, if the future never waits), then fires what is due on that
-//! driver itself: one wake-up per timer, and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
+//! (`thread::park_timeout`; from its first wait until `block_on` returns it asks for the
+//! workers' short time slice, `Builder::worker_time_slice`, and from its first timed wait its
+//! timer slack is 1 ns, so that its wake-up is as prompt as a worker's on a busy machine; both
+//! restored after, and no system call made for them if the future never waits), then fires
+//! what is due on that driver itself: one wake-up per timer, and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
 //! next wait covers it). When `block_on` returns, timers the thread armed and left pending
 //! (a sleep moved into a task) go back to the worker, which is woken to re-plan.
 //!
@@ -33,34 +33,47 @@ use std::time::{Duration, Instant};
 /// A `block_on` thread's waits (see the module docs). Lives for one `block_on` call on its
 /// thread.
 pub(crate) struct BlockOnWait {
-    /// The thread's settings before its first wait, restored on drop (first, before `here`
-    /// hands pending timers back); `None` before it.
-    borrowed: Option<Borrowed>,
+    /// What its waits changed on the thread, given back on drop (first, before `here` hands
+    /// pending timers back).
+    borrowed: Borrowed,
     here: kiln_timer::WaitHere,
     spin: Spin,
     /// The workers' time slice, which the thread borrows from its first wait on.
     slice: Duration,
 }
 
-/// What a `block_on` thread changed for its waits, as it was before (`None`: unchanged).
+/// The settings a `block_on` thread borrows for its waits, each at the first wait that needs
+/// it, and gives back on drop.
+#[derive(Default)]
 struct Borrowed {
-    /// The thread's timer slack.
-    slack: Option<u64>,
-    /// The thread's scheduling settings, before it took the workers' time slice.
+    /// Whether the time slice was asked for (at the first wait).
+    slice_taken: bool,
+    /// The thread's scheduling settings before, if the request changed them.
     sched: Option<crate::sys::SavedSched>,
+    /// Whether the 1 ns timer slack was asked for (at the first timed wait).
+    slack_taken: bool,
+    /// The thread's timer slack before, if it was changed.
+    slack: Option<u64>,
 }
 
 impl Borrowed {
-    /// A 1 ns timer slack and the time slice `slice` (zero: the thread's own) for the calling
-    /// thread.
-    fn take(slice: Duration) -> Borrowed {
-        let slack = crate::sys::park::timer_slack().filter(|&ns| ns != 1);
-        if slack.is_some() {
-            crate::sys::park::set_timer_slack(1);
+    /// The workers' time slice `slice` (zero: the thread's own), for any wait: it makes the
+    /// wake-up that ends the wait prompt.
+    fn time_slice(&mut self, slice: Duration) {
+        if !self.slice_taken {
+            self.slice_taken = true;
+            self.sched = crate::sys::borrow_time_slice(slice);
         }
-        Borrowed {
-            slack,
-            sched: crate::sys::borrow_time_slice(slice),
+    }
+
+    /// A 1 ns timer slack, for a timed wait (the slack delays only timed wake-ups).
+    fn timer_slack(&mut self) {
+        if !self.slack_taken {
+            self.slack_taken = true;
+            self.slack = crate::sys::park::timer_slack().filter(|&ns| ns != 1);
+            if self.slack.is_some() {
+                crate::sys::park::set_timer_slack(1);
+            }
         }
     }
 }
@@ -79,11 +92,11 @@ impl Drop for Borrowed {
 impl BlockOnWait {
     /// Waits of a `block_on` thread whose timers go to `driver`, spinning at most `limit`
     /// before a deadline (zero: never), with the workers' time slice `slice` (zero: the
-    /// thread's own). Changes nothing on the thread until its first wait: a future that is
-    /// ready at once costs no system call.
+    /// thread's own). Changes nothing on the thread until it waits: a future that is ready at
+    /// once costs no system call.
     pub(crate) fn new(driver: &DriverHandle, limit: Duration, slice: Duration) -> BlockOnWait {
         BlockOnWait {
-            borrowed: None,
+            borrowed: Borrowed::default(),
             here: driver.timer.handle().wait_here(),
             spin: Spin::new(limit),
             slice,
@@ -94,13 +107,12 @@ impl BlockOnWait {
     /// its own earliest timer, which it then fires. The caller re-checks `woken` after it (a
     /// return without it set is a spurious wake-up).
     pub(crate) fn park(&mut self, woken: &AtomicBool) {
-        if self.borrowed.is_none() {
-            self.borrowed = Some(Borrowed::take(self.slice));
-        }
+        self.borrowed.time_slice(self.slice);
         let Some(deadline) = self.here.next_wake() else {
             std::thread::park();
             return;
         };
+        self.borrowed.timer_slack();
         let now = Instant::now();
         if deadline <= now {
             self.here.fire_due();

@@ -10,11 +10,11 @@
 //! So the `block_on` thread waits for its own timers ([`BlockOnWait`], through
 //! `kiln_timer::WaitHere`): a timer it arms that the parked worker's wait does not cover
 //! leaves the worker asleep, and the thread bounds its own park by that deadline
-//! (`thread::park_timeout`; while it runs the future its timer slack is 1 ns and it asks for
-//! the workers' short time slice, `Builder::worker_time_slice`, so that its wake-up is as
-//! prompt as a worker's on a busy machine; both restored after), then fires what is due on
-//! that driver itself: one wake-up per timer,
-//! and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
+//! (`thread::park_timeout`; from its first wait until `block_on` returns it asks for the
+//! workers' short time slice, `Builder::worker_time_slice`, and from its first timed wait its
+//! timer slack is 1 ns, so that its wake-up is as prompt as a worker's on a busy machine; both
+//! restored after, and no system call made for them if the future never waits), then fires
+//! what is due on that driver itself: one wake-up per timer, and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
 //! next wait covers it). When `block_on` returns, timers the thread armed and left pending
 //! (a sleep moved into a task) go back to the worker, which is woken to re-plan.
 //!
@@ -33,26 +33,73 @@ use std::time::{Duration, Instant};
 /// A `block_on` thread's waits (see the module docs). Lives for one `block_on` call on its
 /// thread.
 pub(crate) struct BlockOnWait {
+    /// What its waits changed on the thread, given back on drop (first, before `here` hands
+    /// pending timers back).
+    borrowed: Borrowed,
     here: kiln_timer::WaitHere,
     spin: Spin,
-    /// The thread's timer slack before, restored on drop.
-    saved_slack: Option<u64>,
-    /// The thread's scheduling settings before it took the workers' time slice.
-    saved_sched: Option<crate::sys::SavedSched>,
+    /// The workers' time slice, which the thread borrows from its first wait on.
+    slice: Duration,
+}
+
+/// The settings a `block_on` thread borrows for its waits, each at the first wait that needs
+/// it, and gives back on drop.
+#[derive(Default)]
+struct Borrowed {
+    /// Whether the time slice was asked for (at the first wait).
+    slice_taken: bool,
+    /// The thread's scheduling settings before, if the request changed them.
+    sched: Option<crate::sys::SavedSched>,
+    /// Whether the 1 ns timer slack was asked for (at the first timed wait).
+    slack_taken: bool,
+    /// The thread's timer slack before, if it was changed.
+    slack: Option<u64>,
+}
+
+impl Borrowed {
+    /// The workers' time slice `slice` (zero: the thread's own), for any wait: it makes the
+    /// wake-up that ends the wait prompt.
+    fn time_slice(&mut self, slice: Duration) {
+        if !self.slice_taken {
+            self.slice_taken = true;
+            self.sched = crate::sys::borrow_time_slice(slice);
+        }
+    }
+
+    /// A 1 ns timer slack, for a timed wait (the slack delays only timed wake-ups).
+    fn timer_slack(&mut self) {
+        if !self.slack_taken {
+            self.slack_taken = true;
+            self.slack = crate::sys::park::timer_slack().filter(|&ns| ns != 1);
+            if self.slack.is_some() {
+                crate::sys::park::set_timer_slack(1);
+            }
+        }
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        if let Some(ns) = self.slack {
+            crate::sys::park::set_timer_slack(ns);
+        }
+        if let Some(saved) = self.sched.take() {
+            crate::sys::restore_sched(saved);
+        }
+    }
 }
 
 impl BlockOnWait {
     /// Waits of a `block_on` thread whose timers go to `driver`, spinning at most `limit`
     /// before a deadline (zero: never), with the workers' time slice `slice` (zero: the
-    /// thread's own).
+    /// thread's own). Changes nothing on the thread until it waits: a future that is ready at
+    /// once costs no system call.
     pub(crate) fn new(driver: &DriverHandle, limit: Duration, slice: Duration) -> BlockOnWait {
-        let saved_slack = crate::sys::park::timer_slack();
-        crate::sys::park::set_timer_slack(1);
         BlockOnWait {
+            borrowed: Borrowed::default(),
             here: driver.timer.handle().wait_here(),
             spin: Spin::new(limit),
-            saved_slack,
-            saved_sched: crate::sys::borrow_time_slice(slice),
+            slice,
         }
     }
 
@@ -60,10 +107,12 @@ impl BlockOnWait {
     /// its own earliest timer, which it then fires. The caller re-checks `woken` after it (a
     /// return without it set is a spurious wake-up).
     pub(crate) fn park(&mut self, woken: &AtomicBool) {
+        self.borrowed.time_slice(self.slice);
         let Some(deadline) = self.here.next_wake() else {
             std::thread::park();
             return;
         };
+        self.borrowed.timer_slack();
         let now = Instant::now();
         if deadline <= now {
             self.here.fire_due();
@@ -91,17 +140,6 @@ impl BlockOnWait {
                 return;
             }
             std::hint::spin_loop();
-        }
-    }
-}
-
-impl Drop for BlockOnWait {
-    fn drop(&mut self) {
-        if let Some(ns) = self.saved_slack {
-            crate::sys::park::set_timer_slack(ns);
-        }
-        if let Some(saved) = self.saved_sched.take() {
-            crate::sys::restore_sched(saved);
         }
     }
 }

@@ -68,7 +68,9 @@ pub(super) struct Spin {
     slack_ns: u64,
     /// When contention was last checked.
     checked: Option<Instant>,
-    /// CPUs the system has (threads that may run at once).
+    /// CPUs the system has (threads that may run at once); zero until the first contention
+    /// check reads it, so that an owner that never spins never asks (a `block_on` thread
+    /// builds one per call).
     cpus: usize,
     /// No spinning before this instant (the CPUs were oversubscribed).
     quiet_until: Option<Instant>,
@@ -86,7 +88,7 @@ impl Spin {
             limit_ns,
             slack_ns: (INITIAL_SLACK.as_nanos() as u64).min(limit_ns),
             checked: None,
-            cpus: num_cpus::get().max(1),
+            cpus: 0,
             quiet_until: None,
             cpus_busy: None,
         }
@@ -113,6 +115,9 @@ impl Spin {
         };
         if due {
             self.checked = Some(now);
+            if self.cpus == 0 {
+                self.cpus = num_cpus::get().max(1);
+            }
             if crate::sys::runnable_threads().is_some_and(|n| n > 2 * self.cpus) {
                 self.quiet_until = Some(now + SPIN_BACKOFF);
             }

@@ -188,14 +188,17 @@ pub(crate) fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
 /// No per-thread time slice to set here.
 pub(super) fn set_time_slice(_slice: Duration) {}
 
-/// Nothing to save here: the time slice cannot be set.
-pub(crate) struct SavedSched(());
+/// Nothing to save here: the time slice cannot be set, so none is ever borrowed.
+pub(crate) enum SavedSched {}
 
-pub(super) fn save_sched() -> SavedSched {
-    SavedSched(())
+/// The time slice cannot be set here: nothing changes, nothing to restore.
+pub(super) fn borrow_time_slice(_slice: Duration) -> Option<SavedSched> {
+    None
 }
 
-pub(super) fn restore_sched(_saved: SavedSched) {}
+pub(super) fn restore_sched(saved: SavedSched) {
+    match saved {}
+}
 
 /// The number of runnable threads is not known here.
 pub(crate) fn runnable_threads() -> Option<usize> {

@@ -215,7 +215,7 @@ const SCHED_FLAG_RESET_ON_FORK: u64 = 0x01;
 
 /// The kernel's `struct sched_attr`, first version (48 bytes; `SCHED_ATTR_SIZE_VER0`).
 #[repr(C)]
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct SchedAttr {
     size: u32,
     sched_policy: u32,
@@ -262,36 +262,48 @@ fn set_sched_attr(attr: &SchedAttr) -> bool {
 }
 
 /// The calling thread's scheduling attributes as they were (see `sys::borrow_time_slice`).
-pub(crate) struct SavedSched(Option<SchedAttr>);
+pub(crate) struct SavedSched(SchedAttr);
 
-pub(super) fn save_sched() -> SavedSched {
-    SavedSched(get_sched_attr())
+/// Gives the calling thread the time slice `slice` (see `sys::borrow_time_slice`) with one
+/// read of its attributes, and returns them as they were; `None` if nothing changed (no
+/// `sched_getattr`, a real-time policy, or the request refused).
+pub(super) fn borrow_time_slice(slice: Duration) -> Option<SavedSched> {
+    let saved = get_sched_attr()?;
+    let attr = with_time_slice(&saved, slice)?;
+    set_sched_attr(&attr).then_some(SavedSched(saved))
 }
 
-/// Writes back what [`save_sched`] read (if it could read it).
+/// Writes back what [`borrow_time_slice`] read.
 pub(super) fn restore_sched(saved: SavedSched) {
-    if let Some(mut attr) = saved.0 {
-        attr.size = ATTR_SIZE;
-        // Refused: the thread keeps the borrowed slice, a hint.
-        let _ = set_sched_attr(&attr);
+    let mut attr = saved.0;
+    attr.size = ATTR_SIZE;
+    // Refused: the thread keeps the borrowed slice, a hint.
+    let _ = set_sched_attr(&attr);
+}
+
+/// `attr` with the time slice `slice`, or `None` for a real-time policy, which the program
+/// chose and which stays as it is.
+fn with_time_slice(attr: &SchedAttr, slice: Duration) -> Option<SchedAttr> {
+    if attr.sched_policy != SCHED_OTHER {
+        return None;
     }
+    Some(SchedAttr {
+        size: ATTR_SIZE,
+        // Threads that tasks or blocking jobs start themselves get the OS default slice.
+        sched_flags: SCHED_FLAG_RESET_ON_FORK,
+        sched_runtime: u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX),
+        // The nice value and policy read are written back unchanged.
+        ..*attr
+    })
 }
 
 /// Gives the calling thread the time slice `slice` (see `sys::request_time_slice`).
 pub(super) fn set_time_slice(slice: Duration) {
-    let Some(mut attr) = get_sched_attr() else {
+    let Some(attr) = get_sched_attr().and_then(|a| with_time_slice(&a, slice)) else {
         return;
     };
-    // Only a normal thread: a real-time policy chosen by the program stays as it is.
-    if attr.sched_policy != SCHED_OTHER {
-        return;
-    }
-    attr.size = ATTR_SIZE;
-    // Threads that tasks or blocking jobs start themselves get the OS default slice.
-    attr.sched_flags = SCHED_FLAG_RESET_ON_FORK;
-    attr.sched_runtime = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
-    // The nice value and policy read above are written back unchanged. Refused (an older
-    // kernel that rejects a non-zero runtime for SCHED_OTHER): the thread keeps its slice.
+    // Refused (an older kernel that rejects a non-zero runtime for SCHED_OTHER): the thread
+    // keeps its slice.
     let _ = set_sched_attr(&attr);
 }
 

@@ -130,6 +130,80 @@ fn zero_settings_leave_threads_alone() {
     assert_eq!(pool, (Some(base), default_slice));
 }
 
+/// The calling thread's `(time slice, timer slack)`.
+fn slice_and_slack() -> (Option<Duration>, Option<u64>) {
+    (time_slice(), super::super::park::timer_slack())
+}
+
+/// The thread's settings as `rt.block_on` of a future sees them after one wait: for a 1 ms
+/// timer it armed itself (`timed`: a timed wait, which the thread ends by firing it), or for a
+/// wake-up from another thread 10 ms later. (A thread descheduled long enough before it
+/// parks does not wait at all; callers retry until the settings show a wait.)
+fn settings_after_a_wait(rt: &crate::Runtime, timed: bool) -> (Option<Duration>, Option<u64>) {
+    use std::future::Future;
+    let mut waited = false;
+    let mut timer = None;
+    rt.block_on(std::future::poll_fn(move |cx| {
+        if waited {
+            return std::task::Poll::Ready(slice_and_slack());
+        }
+        waited = true;
+        if timed {
+            let sleep = timer.insert(Box::pin(kiln_timer::sleep(Duration::from_millis(1))));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            // Already due (the thread was descheduled): an untimed wait, which the caller
+            // tells by the slack.
+        }
+        let waker = cx.waker().clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            waker.wake();
+        });
+        std::task::Poll::Pending
+    }))
+}
+
+#[test]
+fn block_on_borrows_the_workers_settings_only_while_it_waits() {
+    std::thread::spawn(|| {
+        let slice = Duration::from_micros(200);
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(1)
+            .worker_time_slice(slice)
+            .build()
+            .unwrap();
+        let before = slice_and_slack();
+        assert_ne!(
+            before.1,
+            Some(1),
+            "a plain thread has the default timer slack"
+        );
+        let ready = rt.block_on(async { slice_and_slack() });
+        assert_eq!(ready, before, "a future ready at once changes nothing");
+        let timed = (0..100)
+            .map(|_| settings_after_a_wait(&rt, true))
+            .find(|s| s.1 == Some(1))
+            .expect("a timed wait has a 1 ns timer slack");
+        assert_eq!(slice_and_slack(), before, "both are given back after");
+        if slices_supported() {
+            assert_eq!(timed.0, Some(slice));
+            let untimed = (0..100)
+                .map(|_| settings_after_a_wait(&rt, false))
+                .find(|s| s.0 == Some(slice))
+                .expect("an untimed wait has the workers' time slice");
+            assert_eq!(
+                untimed.1, before.1,
+                "the slack matters only to a timed wait"
+            );
+            assert_eq!(slice_and_slack(), before);
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 fn linux_attr() -> Option<(u32, i32)> {
     super::policy_and_nice()
 }

@@ -94,15 +94,14 @@ pub(crate) fn request_time_slice(slice: Duration) {
 pub(crate) use imp::SavedSched;
 
 /// [`request_time_slice`] for a while: returns the calling thread's scheduling settings as
-/// they were, for [`restore_sched`] (`None` if `slice` is zero: nothing changed). A `block_on`
-/// thread takes the workers' slice while it waits for its own timers as they do.
+/// they were, for [`restore_sched`] (`None` if nothing changed: `slice` is zero, or as for
+/// [`request_time_slice`]). A `block_on` thread takes the workers' slice while it waits for
+/// its own timers as they do.
 pub(crate) fn borrow_time_slice(slice: Duration) -> Option<SavedSched> {
     if slice.is_zero() {
         return None;
     }
-    let saved = imp::save_sched();
-    imp::set_time_slice(slice);
-    Some(saved)
+    imp::borrow_time_slice(slice)
 }
 
 /// Puts back the scheduling settings [`borrow_time_slice`] saved.

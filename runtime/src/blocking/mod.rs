@@ -78,13 +78,8 @@ impl Drop for Job {
 }
 
 fn cancel_unrun(task: Notified) {
-    let raw = task_raw(&task);
-    raw.shutdown();
+    task.raw().shutdown();
     drop(task);
-}
-
-fn task_raw(task: &Notified) -> RawTask {
-    task.raw()
 }
 
 fn submit(pool: &kiln_blocking::Pool, handle: &crate::Handle, task: Notified) {

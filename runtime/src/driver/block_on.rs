@@ -14,9 +14,10 @@
 //! workers' short time slice, `Builder::worker_time_slice`, and from its first timed wait its
 //! timer slack is 1 ns, so that its wake-up is as prompt as a worker's on a busy machine; both
 //! restored after, and no system call made for them if the future never waits), then fires
-//! what is due on that driver itself: one wake-up per timer, and the worker sleeps on. A timer armed while the worker is awake stays the worker's (its
-//! next wait covers it). When `block_on` returns, timers the thread armed and left pending
-//! (a sleep moved into a task) go back to the worker, which is woken to re-plan.
+//! what is due on that driver itself: one wake-up per timer, and the worker sleeps on. A timer
+//! armed while the worker is awake stays the worker's (its next wait covers it). When
+//! `block_on` returns, timers the thread armed and left pending (a sleep moved into a task) go
+//! back to the worker, which is woken to re-plan.
 //!
 //! In precise mode (`Builder::timer_spin_limit` above zero) the thread also spins, as a
 //! worker does (`spin.rs`): it parks until `deadline - slack`, then spins until its waker is

@@ -157,8 +157,6 @@ pin_project! {
     /// One timer's registration with one driver; see the module docs.
     pub(crate) struct TimerEntry {
         handle: TimerHandle,
-        // Whether the entry was ever linked: from then on `state` describes a registration.
-        registered: bool,
         #[pin]
         shared: Shared,
     }
@@ -174,7 +172,6 @@ impl TimerEntry {
     pub(crate) fn new(handle: TimerHandle) -> TimerEntry {
         TimerEntry {
             handle,
-            registered: false,
             shared: Shared::new(),
         }
     }
@@ -183,15 +180,20 @@ impl TimerEntry {
         &self.handle
     }
 
-    /// Whether [`register`](TimerEntry::register) has linked the entry (at least once).
+    /// Whether [`register`](TimerEntry::register) has linked the entry (at least once): its
+    /// `state` is 0 until then and never 0 again before `cancel` (the driver only ever moves a
+    /// linked entry to a `FIRED` state), so no flag of its own is stored.
     pub(crate) fn is_registered(&self) -> bool {
-        self.registered
+        // Relaxed: only this owner moves `state` away from 0 (in `register`), so its own view
+        // is exact.
+        self.shared.state.load(Ordering::Relaxed) != 0
     }
 
     /// Whether the current registration has fired.
     pub(crate) fn is_fired(&self) -> bool {
         // Acquire pairs with the Release store in `Shared::fire`.
-        self.registered && self.shared.state.load(Ordering::Acquire) & FIRED != 0
+        // Never registered, `state` is 0.
+        self.shared.state.load(Ordering::Acquire) & FIRED != 0
     }
 
     /// Step 1: links a never-registered entry to fire at `deadline`, with `waker` to wake.
@@ -205,8 +207,8 @@ impl TimerEntry {
         created_left: u64,
         waker: &Waker,
     ) -> bool {
+        debug_assert!(!self.is_registered());
         let this = self.project();
-        debug_assert!(!*this.registered);
         let shared: &Shared = this.shared.into_ref().get_ref();
         let inner = &this.handle.inner;
         let when = inner.fire_tick_after(deadline, created_left);
@@ -226,7 +228,6 @@ impl TimerEntry {
         // Relaxed: the driver reads `state` only under this lock, and this owner is the thread
         // that wrote it.
         shared.state.store(LINKED, Ordering::Relaxed);
-        *this.registered = true;
         let unpark = inner.armed(&mut synced, when);
         drop(synced);
         if unpark {
@@ -238,7 +239,7 @@ impl TimerEntry {
     /// Step 2: `Ready` once the registration has fired; otherwise stores `waker` to be woken
     /// when it does. The entry must be registered.
     pub(crate) fn poll_fired(self: Pin<&mut Self>, waker: &Waker) -> Poll<()> {
-        debug_assert!(self.registered);
+        debug_assert!(self.is_registered());
         let shared = &self.shared;
         // Acquire pairs with the Release store (or Release CAS) in `Shared::fire`.
         if shared.state.load(Ordering::Acquire) & FIRED != 0 {
@@ -278,7 +279,7 @@ impl TimerEntry {
     /// Step 5: moves a registered entry to `deadline`, linking it again if it has fired. A due
     /// deadline completes it here and wakes the stored waker.
     pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        debug_assert!(self.registered);
+        debug_assert!(self.is_registered());
         let shared = &self.shared;
         let inner = &self.handle.inner;
         let when = inner.fire_tick(deadline);
@@ -327,12 +328,9 @@ impl TimerEntry {
     /// Step 4: unlinks the entry if it is still in the wheel; waits out a driver that is
     /// taking its waker. Run by drop.
     fn cancel(self: Pin<&mut Self>) {
-        if !self.registered {
-            return;
-        }
         let shared = &self.shared;
         // Acquire pairs with the Release store (or Release CAS) in `Shared::fire`: seeing
-        // neither flag, the driver is done with the entry and holds no pointer to it.
+        // neither flag (always so for an entry never registered), the driver is done with the entry and holds no pointer to it.
         if shared.state.load(Ordering::Acquire) & (LINKED | WAKING) != 0 {
             let mut synced = self.handle.inner.synced.lock();
             // Relaxed: exact under the lock (see `reset`).

@@ -45,7 +45,7 @@
 //!
 //! Proved in `loom_tests` (`loom_quiet_*`).
 
-use super::links::Link;
+use super::links::{Link, Reg};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -128,16 +128,16 @@ impl super::Driver {
             return false;
         };
         let leader = &watch.siblings()[i];
-        let pos = watch.pos_at_sibling(i);
-        let key = watch.key_at_sibling(i);
+        let reg = Reg {
+            main: &leader.poller,
+            pos: watch.pos_at_sibling(i),
+            sources: h.sources.as_fd(),
+            key: watch.key_at_sibling(i),
+        };
         // SAFETY: this driver's source poller stays open while its handle lives, and its
         // registrations in siblings' pollers are deleted before that (`SiblingWatch`'s `Drop`,
         // which holds this handle).
-        let added = unsafe {
-            leader
-                .links
-                .enable(&leader.poller, pos, h.sources.as_fd(), key, Link::Follow)
-        };
+        let added = unsafe { leader.links.enable(reg, Link::Follow) };
         if !added {
             // The leader's watch holds it, or out of memory: park as usual.
             leader.lead.unfollow();
@@ -149,9 +149,7 @@ impl super::Driver {
             leader.notifier.unpark();
         }
         h.notifier.wait_quiet(timeout);
-        leader
-            .links
-            .disable(&leader.poller, pos, h.sources.as_fd(), key, Link::Follow);
+        leader.links.disable(reg, Link::Follow);
         leader.lead.unfollow();
         h.lead.end_quiet();
         true

@@ -47,6 +47,19 @@ pub(super) enum Link {
     Follow,
 }
 
+/// One sibling's source poller as registered in a driver's main poller.
+#[derive(Clone, Copy)]
+pub(super) struct Reg<'a> {
+    /// The main poller.
+    pub(super) main: &'a Poller,
+    /// The sibling's position in the main poller's owner's sibling list.
+    pub(super) pos: usize,
+    /// The sibling's source poller.
+    pub(super) sources: BorrowedFd<'a>,
+    /// The key its events carry in `main`.
+    pub(super) key: usize,
+}
+
 /// The states of the siblings' registrations in one driver's main poller (module docs).
 pub(super) struct Links(Mutex<Vec<Link>>);
 
@@ -55,21 +68,14 @@ impl Links {
         Links(Mutex::new(Vec::new()))
     }
 
-    /// Enables sibling `pos`'s source poller `sources` in `main` under `key` for `how`
-    /// ([`Link::Watch`] or [`Link::Follow`]), adding it if it is absent. False if it is
-    /// enabled already (for the other use) or the kernel refused.
+    /// Enables `reg` for `how` ([`Link::Watch`] or [`Link::Follow`]), adding it if it is
+    /// absent. False if it is enabled already (for the other use) or the kernel refused.
     ///
     /// # Safety
-    /// `sources` stays open until its registration in `main` is deleted: by
-    /// [`Links::remove_idle`] or [`Links::remove_all`], or by closing `main`.
-    pub(super) unsafe fn enable(
-        &self,
-        main: &Poller,
-        pos: usize,
-        sources: BorrowedFd<'_>,
-        key: usize,
-        how: Link,
-    ) -> bool {
+    /// `reg.sources` stays open until its registration in `reg.main` is deleted: by
+    /// [`Links::remove_idle`] or [`Links::remove_all`], or by closing `reg.main`.
+    pub(super) unsafe fn enable(&self, reg: Reg<'_>, how: Link) -> bool {
+        let (main, pos, sources) = (reg.main, reg.pos, reg.sources);
         let mode = match how {
             Link::Watch => PollMode::Oneshot,
             _ => PollMode::Level,
@@ -78,7 +84,7 @@ impl Links {
         if links.len() <= pos {
             links.resize(pos + 1, Link::Absent);
         }
-        let ev = Event::readable(key);
+        let ev = Event::readable(reg.key);
         let done = match links[pos] {
             Link::Idle => main.modify_with_mode(sources, ev, mode).is_ok(),
             // SAFETY: the caller keeps `sources` open while it is registered.
@@ -93,16 +99,9 @@ impl Links {
         done
     }
 
-    /// Disables sibling `pos`'s registration (under `key`) if it is enabled for `how`,
-    /// leaving it in place.
-    pub(super) fn disable(
-        &self,
-        main: &Poller,
-        pos: usize,
-        sources: BorrowedFd<'_>,
-        key: usize,
-        how: Link,
-    ) {
+    /// Disables `reg` if it is enabled for `how`, leaving it in place.
+    pub(super) fn disable(&self, reg: Reg<'_>, how: Link) {
+        let (main, pos, sources) = (reg.main, reg.pos, reg.sources);
         let mut links = self.0.lock();
         let Some(link) = links.get_mut(pos) else {
             return;
@@ -110,7 +109,7 @@ impl Links {
         if *link != how {
             return;
         }
-        let off = Event::none(key);
+        let off = Event::none(reg.key);
         *link = if main.modify_with_mode(sources, off, PollMode::Level).is_ok() {
             Link::Idle
         } else {

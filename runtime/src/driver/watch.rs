@@ -36,7 +36,7 @@
 //! outlive the registrations, which `Drop` deletes before releasing the handles; it also
 //! deletes this driver's disabled registrations in its siblings' pollers (its follows).
 
-use super::links::Link;
+use super::links::{Link, Reg};
 use super::DriverHandle;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -131,26 +131,25 @@ impl SiblingWatch {
             }
             // SAFETY: the sibling's source poller stays open while `self.siblings` holds its
             // handle; `Drop` deletes the registration before that.
-            self.armed[i] = unsafe {
-                self.own.links.enable(
-                    &self.own.poller,
-                    i,
-                    sibling.sources.as_fd(),
-                    self.top - i,
-                    Link::Watch,
-                )
-            };
+            self.armed[i] = unsafe { self.own.links.enable(self.reg(i), Link::Watch) };
+        }
+    }
+
+    /// Sibling `i`'s source poller as registered in this driver's main poller.
+    fn reg(&self, i: usize) -> Reg<'_> {
+        Reg {
+            main: &self.own.poller,
+            pos: i,
+            sources: self.siblings[i].sources.as_fd(),
+            key: self.top - i,
         }
     }
 
     /// Disables every registration `arm` enabled (after the wait).
     pub(crate) fn disarm(&mut self) {
-        for (i, sibling) in self.siblings.iter().enumerate() {
+        for i in 0..self.siblings.len() {
             if std::mem::take(&mut self.armed[i]) {
-                let own = &*self.own;
-                let fd = sibling.sources.as_fd();
-                own.links
-                    .disable(&own.poller, i, fd, self.top - i, Link::Watch);
+                self.own.links.disable(self.reg(i), Link::Watch);
             }
         }
     }

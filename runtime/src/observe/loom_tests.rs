@@ -3,30 +3,15 @@
 //! task id running never pairs it with an earlier poll's start, which would make it report a
 //! poll that has just begun as stalled.
 
-use super::histogram::Histogram;
-use super::{WorkerProbe, PARKED};
-use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use super::WorkerProbe;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use loom::thread;
-
-fn probe() -> WorkerProbe {
-    WorkerProbe {
-        index: 0,
-        seq: AtomicU64::new(0),
-        started: AtomicU64::new(0),
-        task: AtomicU64::new(0),
-        reported: AtomicU64::new(0),
-        turned: AtomicU64::new(PARKED),
-        turn_reported: AtomicU64::new(0),
-        poll_time: Histogram::default(),
-        schedule_latency: Histogram::default(),
-    }
-}
 
 #[test]
 fn loom_watchdog_never_sees_an_earlier_polls_start() {
     loom::model(|| {
-        let probe = Arc::new(probe());
+        let probe = Arc::new(WorkerProbe::new(0));
         let worker = {
             let probe = probe.clone();
             thread::spawn(move || {

@@ -104,6 +104,21 @@ pub(crate) struct WorkerProbe {
 }
 
 impl WorkerProbe {
+    /// The probe of worker `index`, between polls and parked.
+    pub(crate) fn new(index: u32) -> WorkerProbe {
+        WorkerProbe {
+            index,
+            seq: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            task: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+            turned: AtomicU64::new(PARKED),
+            turn_reported: AtomicU64::new(0),
+            poll_time: Histogram::default(),
+            schedule_latency: Histogram::default(),
+        }
+    }
+
     /// The worker starts an observed poll of `task` at coarse time `now`; returns its `seq`.
     /// Only the worker's own thread calls this.
     #[inline]
@@ -142,19 +157,7 @@ impl Observer {
             settings,
             // Running from the start, so a worker stuck before the first tick is seen.
             clock: AtomicU64::new(if active { now_ns() } else { 0 }),
-            workers: (0..workers)
-                .map(|i| WorkerProbe {
-                    index: i as u32,
-                    seq: AtomicU64::new(0),
-                    started: AtomicU64::new(0),
-                    task: AtomicU64::new(0),
-                    reported: AtomicU64::new(0),
-                    turned: AtomicU64::new(PARKED),
-                    turn_reported: AtomicU64::new(0),
-                    poll_time: Histogram::default(),
-                    schedule_latency: Histogram::default(),
-                })
-                .collect(),
+            workers: (0..workers).map(|i| WorkerProbe::new(i as u32)).collect(),
             blocking: PoolThreads::new(),
             fine: clock::FineClock::new(settings.sample_every != 0),
         })

@@ -62,6 +62,20 @@ fn io_of_a_busy_worker_is_serviced_by_its_idle_sibling() {
     // A task on worker A accepts the server end (registered with A's poller), parks it in a
     // shared slot, then spins without yielding. The echo task runs on the idle worker B; only
     // B can notice the socket's readiness while A spins.
+    echo_while_a_worker_spins(false);
+}
+
+#[test]
+fn io_of_a_stuck_worker_is_serviced_by_a_sibling_that_never_runs_out_of_tasks() {
+    // As above, but B also runs a task that yields in a loop, so B never runs out of tasks
+    // and never searches: its maintenance ticks must harvest A's sockets.
+    echo_while_a_worker_spins(true);
+}
+
+/// Worker A spins in one poll while its socket receives data; the echo task (on worker B)
+/// must answer before A's spin ends. With `keep_sibling_busy`, B also runs a task that
+/// yields until the echo is done.
+fn echo_while_a_worker_spins(keep_sibling_busy: bool) {
     let rt = rt(2);
     rt.block_on(async move {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,6 +123,24 @@ fn io_of_a_busy_worker_is_serviced_by_its_idle_sibling() {
             kiln::time::sleep(Duration::from_millis(5)).await;
         }
         kiln::time::sleep(Duration::from_millis(20)).await;
+        // Spawned once A spins, so it runs on B (bounded like the spin); the client writes
+        // only once B is deep in it.
+        let yields = Arc::new(AtomicUsize::new(0));
+        let yielder = keep_sibling_busy.then(|| {
+            let (done, yields) = (done.clone(), yields.clone());
+            kiln::spawn(async move {
+                let start = Instant::now();
+                while !done.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                    kiln::task::yield_now().await;
+                    yields.fetch_add(1, SeqCst);
+                }
+            })
+        });
+        if keep_sibling_busy {
+            while yields.load(SeqCst) < 10_000 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         let t0 = Instant::now();
         client.write_all(b"while busy").await.unwrap();
         let mut back = [0u8; 10];
@@ -119,6 +151,9 @@ fn io_of_a_busy_worker_is_serviced_by_its_idle_sibling() {
         let (spin_time, spin_thread) = busy.await.unwrap();
         assert!(done.load(SeqCst));
         assert_ne!(echo_thread, spin_thread, "the echo ran on the idle worker");
+        if let Some(yielder) = yielder {
+            yielder.await.unwrap();
+        }
         // Generous: the spin would last 10 s if nobody serviced the busy worker's poller.
         assert!(
             spin_time < Duration::from_secs(5),

@@ -174,3 +174,78 @@ fn aborting_a_sleeping_task_cancels_its_timer() {
 fn sleep_outside_a_runtime_panics() {
     drop(sleep(Duration::from_millis(1)));
 }
+
+#[test]
+fn a_stuck_workers_sleep_fires_when_its_sibling_is_idle() {
+    sleep_of_a_stuck_worker_fires(false);
+}
+
+#[test]
+fn a_stuck_workers_sleep_fires_when_its_sibling_never_runs_out_of_tasks() {
+    sleep_of_a_stuck_worker_fires(true);
+}
+
+/// Worker A registers a sleep in its timer wheel, then spins in one poll (bounded to 10 s)
+/// until the sleep has fired. The sleep is awaited by a task on worker B, which is idle or
+/// (with `busy_sibling`) also runs a task that yields until then: B must fire A's timer.
+fn sleep_of_a_stuck_worker_fires(busy_sibling: bool) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    type Slot = Arc<Mutex<Option<std::pin::Pin<Box<kiln::time::Sleep>>>>>;
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let slot: Slot = Arc::default();
+        let (spinning, done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (slot2, spinning2, done2) = (slot.clone(), spinning.clone(), done.clone());
+        let busy = kiln::spawn(async move {
+            let mut s = Box::pin(sleep(Duration::from_millis(200)));
+            // The first poll registers it with this worker's timer wheel.
+            assert!(futures::poll!(s.as_mut()).is_pending());
+            *slot2.lock().unwrap() = Some(s);
+            spinning2.store(true, SeqCst);
+            let start = Instant::now();
+            while !done2.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                std::hint::spin_loop();
+            }
+            start.elapsed()
+        });
+        while !spinning.load(SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A spins: both tasks below run on B.
+        let yields = Arc::new(AtomicUsize::new(0));
+        let yielder = busy_sibling.then(|| {
+            let (done, yields) = (done.clone(), yields.clone());
+            kiln::spawn(async move {
+                let start = Instant::now();
+                while !done.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                    kiln::task::yield_now().await;
+                    yields.fetch_add(1, SeqCst);
+                }
+            })
+        });
+        let waiter = kiln::spawn(async move {
+            let s = slot
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the sleep is in the slot");
+            s.await;
+            done.store(true, SeqCst);
+        });
+        waiter.await.unwrap();
+        if let Some(yielder) = yielder {
+            yielder.await.unwrap();
+            assert!(yields.load(SeqCst) > 0, "the sibling ran its yielding task");
+        }
+        let spin = busy.await.unwrap();
+        // Generous: the spin would last 10 s if nobody fired the stuck worker's timer.
+        assert!(spin < Duration::from_secs(5), "spin lasted {spin:?}");
+    });
+}

@@ -28,7 +28,9 @@
 //! it comes back to look; while parked siblings have sockets it is bounded with a back-off. A
 //! searching worker harvests the sockets of a sibling stuck in a long poll
 //! ([`IoState::Stale`]), fires its due timers, and bounds its own sleep by the timers of
-//! siblings that run tasks.
+//! siblings that run tasks. A busy worker's maintenance tick serves stale siblings too
+//! ([`Peers::serve_stale`]: their sockets and due timers): a sibling that never runs out of
+//! work never searches, and a stuck worker's events and timers would otherwise wait for it.
 
 use super::{DriverHandle, IoState};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -172,6 +174,25 @@ impl Peers {
             self.peers[index].driver.request_recheck(sibling_busy);
         }
         io_events
+    }
+
+    /// Worker `index`, busy with its own tasks, serves the siblings that have not polled for
+    /// [`super::IO_STEAL_AFTER`] ([`IoState::Stale`]: stuck in a long poll, or their threads
+    /// wait for a CPU): harvests their sockets and fires their due timers. Called at each
+    /// maintenance tick; returns how many events it dispatched and how many timers it fired
+    /// (the woken tasks land in the caller's queues).
+    pub(crate) fn serve_stale(&self, index: usize) -> (usize, usize) {
+        let (mut io_events, mut fired) = (0, 0);
+        for (i, peer) in self.peers.iter().enumerate() {
+            if i == index || peer.driver.io_state() != IoState::Stale {
+                continue;
+            }
+            if peer.driver.has_io_sources() {
+                io_events += peer.driver.poll_io_nonblocking();
+            }
+            fired += peer.driver.process_due_timers(Instant::now());
+        }
+        (io_events, fired)
     }
 
     /// Fires every driver's due timers from the calling thread (a sibling stuck in a long

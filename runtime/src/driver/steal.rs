@@ -13,8 +13,8 @@
 //!   sibling's source poller to its own main poller (one-shot) for the wait, so an event
 //!   pending at that sibling wakes it at once; it deletes the registration after the wait.
 //! - **Periodic checks**, below, which also cover platforms or failures where watching is
-//!   unavailable: a searching worker harvests a sibling that has not polled for
-//!   [`IO_STEAL_AFTER`].
+//!   unavailable: a searching worker, and a busy one at each maintenance tick
+//!   (`Peers::serve_stale`), harvests a sibling that has not polled for [`IO_STEAL_AFTER`].
 //!
 //! Idle workers come back to look: when a searching worker finds a sibling that is not
 //! parked ([`DriverHandle::io_state`]), it asks its own driver to bound its next wait by

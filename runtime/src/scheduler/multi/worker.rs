@@ -189,10 +189,14 @@ impl WorkerContext {
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
         let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
+        // Siblings stuck in a long poll (see `crate::driver::Peers`).
+        let (io_events, fired) = self.shared.peers.serve_stale(self.index);
         self.note_cpu();
         crate::observe::loop_turned(&self.shared.owned, self.index, false);
         let mut core = self.core.borrow_mut();
         core.record_park(stats, false);
+        core.stats.io_events += io_events as u64;
+        core.stats.timers_fired += fired as u64;
         core.publish(&self.shared);
     }
 

@@ -2,11 +2,19 @@
 //! same number of workers (tokio with its I/O and time drivers on, as kiln always has them).
 
 /// A kiln multi-thread runtime with `workers` workers.
+///
+/// `KILN_BENCH_TIMER_SPIN_US=N` sets its `timer_spin_limit` to N µs (default: kiln's own
+/// default, no spin), to compare timer lateness with builds whose default spun.
 pub fn kiln_rt(workers: usize) -> kiln::Runtime {
-    kiln::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("kiln runtime")
+    let mut b = kiln::Builder::new_multi_thread();
+    b.worker_threads(workers);
+    if let Ok(us) = std::env::var("KILN_BENCH_TIMER_SPIN_US") {
+        let us = us
+            .parse()
+            .expect("KILN_BENCH_TIMER_SPIN_US takes a whole number of microseconds");
+        b.timer_spin_limit(std::time::Duration::from_micros(us));
+    }
+    b.build().expect("kiln runtime")
 }
 
 /// A tokio multi-thread runtime with `workers` workers and every driver enabled.

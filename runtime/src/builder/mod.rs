@@ -1,6 +1,11 @@
 //! [`Builder`]: every runtime tunable, named and documented, with its default.
+//!
+//! Its methods live in three more files: `hints.rs` (the OS scheduling hints of the runtime's
+//! threads), `pools.rs` (assembling the blocking pool and the compute pool: thread names, stack
+//! size, start and stop hooks) and `testing.rs` (paused time and a seeded task order).
 
 mod hints;
+mod pools;
 mod testing;
 
 use crate::scheduler::multi::Config;
@@ -504,69 +509,6 @@ impl Builder {
 
     pub(crate) fn num_workers(&self) -> usize {
         self.worker_threads.unwrap_or_else(num_cpus::get).max(1)
-    }
-
-    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default.
-    pub(crate) fn compute_pool(&self) -> io::Result<kiln_blocking::executor::ThreadPool> {
-        let threads = self.compute_threads.unwrap_or_else(|| match self.kind {
-            Kind::MultiThread => self.num_workers(),
-            Kind::CurrentThread => num_cpus::get().max(1),
-        });
-        let mut b = kiln_blocking::executor::ThreadPool::builder();
-        b.threads(threads).thread_name_fn(self.thread_name.clone());
-        if let Some(size) = self.thread_stack_size {
-            b.stack_size(size);
-        }
-        let (start, slice) = (self.on_thread_start.clone(), self.compute_time_slice);
-        if !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
-            b.on_thread_start(f);
-        }
-        if let Some(f) = &self.on_thread_stop {
-            b.on_thread_stop(f.clone());
-        }
-        b.build()
-    }
-
-    pub(crate) fn blocking_pool(&self) -> io::Result<kiln_blocking::Pool> {
-        let mut b = kiln_blocking::Builder::new();
-        b.max_threads(self.max_blocking_threads)
-            .keep_alive(self.blocking_keep_alive)
-            .thread_name_fn(self.thread_name.clone());
-        if let Some(size) = self.thread_stack_size {
-            b.stack_size(size);
-        }
-        let (nice, slice) = (self.blocking_nice, self.blocking_time_slice);
-        // Pool threads may be started by other pool threads (inheriting their nice value):
-        // their target is relative to this thread's value, not to their creator's.
-        let base = crate::sys::current_nice().unwrap_or(0);
-        let start = self.on_thread_start.clone();
-        if nice > 0 || !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                crate::sys::set_nice_above(base, nice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
-            b.on_thread_start(f);
-        }
-        let stop = self.on_thread_stop.clone();
-        b.on_thread_stop(Arc::new(move || {
-            // A pool thread stays in the runtime between jobs (`crate::blocking`) until now.
-            crate::context::leave_pool_thread();
-            stop.as_deref().inspect(|f| f());
-        }));
-        b.build()
     }
 }
 

@@ -33,6 +33,10 @@ pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::ZERO;
 pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
 /// Default nice increment of blocking-pool threads: none (see [`Builder::blocking_nice`]).
 pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 0;
+/// Default name of worker and blocking-pool threads (see [`Builder::thread_name`]).
+pub(crate) const DEFAULT_THREAD_NAME: &str = "kiln-worker";
+/// Default name of compute-pool threads (see [`Builder::compute_threads`]).
+pub(crate) const DEFAULT_COMPUTE_THREAD_NAME: &str = "kiln-compute";
 
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -58,6 +62,9 @@ pub struct Builder {
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
     pub(crate) thread_name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
+    /// Whether `thread_name` is the user's (`thread_name`/`thread_name_fn`): it then names
+    /// compute-pool threads too.
+    pub(crate) thread_name_set: bool,
     pub(crate) thread_stack_size: Option<usize>,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
@@ -105,7 +112,8 @@ impl Builder {
             worker_threads: None,
             max_blocking_threads: kiln_blocking::DEFAULT_MAX_THREADS,
             blocking_keep_alive: kiln_blocking::DEFAULT_KEEP_ALIVE,
-            thread_name: Arc::new(|| "kiln-worker".to_string()),
+            thread_name: Arc::new(|| DEFAULT_THREAD_NAME.to_string()),
+            thread_name_set: false,
             thread_stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
@@ -163,7 +171,10 @@ impl Builder {
         self
     }
 
-    /// Name of every thread the runtime starts (default `kiln-worker`).
+    /// Name of every thread the runtime starts. By default workers and blocking-pool threads
+    /// are named `kiln-worker` and compute-pool threads `kiln-compute` (see
+    /// [`Builder::compute_threads`]); once set, this name is every thread's, compute-pool
+    /// threads' included.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread().thread_name("svc").build().unwrap();
@@ -175,10 +186,12 @@ impl Builder {
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
         let name: String = name.into();
         self.thread_name = Arc::new(move || name.clone());
+        self.thread_name_set = true;
         self
     }
 
-    /// A function naming each thread the runtime starts.
+    /// A function naming each thread the runtime starts, compute-pool threads included (in
+    /// place of the default names, see [`Builder::thread_name`]).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -194,6 +207,7 @@ impl Builder {
         f: impl Fn() -> String + Send + Sync + 'static,
     ) -> &mut Builder {
         self.thread_name = Arc::new(f);
+        self.thread_name_set = true;
         self
     }
 
@@ -433,13 +447,20 @@ impl Builder {
     /// wait in its queue instead of starting a thread each, so 64 jobs on 2 CPUs run on 2
     /// threads, while blocking I/O in `spawn_blocking` is never stuck behind them. Its threads
     /// start on demand and carry no scheduling hint (they compete for the CPU like the
-    /// workers, so a busy neighbour process cannot starve them).
+    /// workers, so a busy neighbour process cannot starve them). They are named
+    /// `kiln-compute`, unless [`thread_name`](Builder::thread_name) or
+    /// [`thread_name_fn`](Builder::thread_name_fn) is set: that names them as it names the
+    /// workers.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread().compute_threads(2).build().unwrap();
     /// let n = rt.block_on(async { kiln::spawn_compute(|| (1..=10u64).sum::<u64>()).await });
     /// assert_eq!(n.unwrap(), 55);
     /// assert_eq!(rt.handle().compute_pool().threads(), 2);
+    /// let name = rt.block_on(async {
+    ///     kiln::spawn_compute(|| std::thread::current().name().map(String::from)).await
+    /// });
+    /// assert_eq!(name.unwrap().as_deref(), Some("kiln-compute"));
     /// ```
     pub fn compute_threads(&mut self, n: usize) -> &mut Builder {
         self.compute_threads = Some(n);

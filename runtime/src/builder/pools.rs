@@ -8,14 +8,20 @@ use std::io;
 use std::sync::Arc;
 
 impl Builder {
-    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default.
+    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default, and
+    /// its own thread name unless the user set one.
     pub(crate) fn compute_pool(&self) -> io::Result<kiln_blocking::executor::ThreadPool> {
         let threads = self.compute_threads.unwrap_or_else(|| match self.kind {
             Kind::MultiThread => self.num_workers(),
             Kind::CurrentThread => num_cpus::get().max(1),
         });
         let mut b = kiln_blocking::executor::ThreadPool::builder();
-        b.threads(threads).thread_name_fn(self.thread_name.clone());
+        let name = if self.thread_name_set {
+            self.thread_name.clone()
+        } else {
+            Arc::new(|| super::DEFAULT_COMPUTE_THREAD_NAME.to_string())
+        };
+        b.threads(threads).thread_name_fn(name);
         if let Some(size) = self.thread_stack_size {
             b.stack_size(size);
         }

@@ -3,7 +3,7 @@
 //! hooks, and the scheduling hints of `hints.rs`, applied on each pool thread before the
 //! user's start hook).
 
-use super::{Builder, Kind};
+use super::{Builder, Hook, Kind};
 use std::io;
 use std::sync::Arc;
 
@@ -25,16 +25,9 @@ impl Builder {
         if let Some(size) = self.thread_stack_size {
             b.stack_size(size);
         }
-        let (start, slice) = (self.on_thread_start.clone(), self.compute_time_slice);
-        if !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
+        let slice = self.compute_time_slice;
+        let hints = move || crate::sys::request_time_slice(slice);
+        if let Some(f) = self.start_hook(!slice.is_zero(), hints) {
             b.on_thread_start(f);
         }
         if let Some(f) = &self.on_thread_stop {
@@ -55,17 +48,11 @@ impl Builder {
         // Pool threads may be started by other pool threads (inheriting their nice value):
         // their target is relative to this thread's value, not to their creator's.
         let base = crate::sys::current_nice().unwrap_or(0);
-        let start = self.on_thread_start.clone();
-        if nice > 0 || !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                crate::sys::set_nice_above(base, nice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
+        let hints = move || {
+            crate::sys::request_time_slice(slice);
+            crate::sys::set_nice_above(base, nice);
+        };
+        if let Some(f) = self.start_hook(nice > 0 || !slice.is_zero(), hints) {
             b.on_thread_start(f);
         }
         let stop = self.on_thread_stop.clone();
@@ -77,5 +64,21 @@ impl Builder {
             }
         }));
         b.build()
+    }
+
+    /// A pool thread's start hook: `hints` (its scheduling hints) if `any` says there are
+    /// some, before the user's hook, which may choose other settings; the user's hook alone
+    /// otherwise.
+    fn start_hook(&self, any: bool, hints: impl Fn() + Send + Sync + 'static) -> Option<Hook> {
+        let user = self.on_thread_start.clone();
+        if !any {
+            return user;
+        }
+        Some(Arc::new(move || {
+            hints();
+            if let Some(f) = &user {
+                f();
+            }
+        }))
     }
 }

@@ -334,6 +334,42 @@ fn compute_jobs_queue_on_the_compute_threads_never_a_thread_each() {
     assert_eq!(m.completed, 64);
 }
 
+/// The name a compute job's thread has on a runtime built by `b`.
+fn compute_thread_name(b: &mut kiln::Builder) -> Option<String> {
+    let rt = b.worker_threads(1).compute_threads(1).build().unwrap();
+    rt.block_on(async {
+        kiln::spawn_compute(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn compute_threads_are_named_kiln_compute_unless_the_user_names_threads() {
+    let default = compute_thread_name(&mut kiln::Builder::new_multi_thread());
+    assert_eq!(default.as_deref(), Some("kiln-compute"));
+    let current = compute_thread_name(&mut kiln::Builder::new_current_thread());
+    assert_eq!(current.as_deref(), Some("kiln-compute"));
+    // Workers keep their own default.
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let worker = rt.block_on(async {
+        kiln::spawn(async { std::thread::current().name().map(str::to_owned) })
+            .await
+            .unwrap()
+    });
+    assert_eq!(worker.as_deref(), Some("kiln-worker"));
+    // A name the user sets names compute threads too.
+    let named = compute_thread_name(kiln::Builder::new_multi_thread().thread_name("svc"));
+    assert_eq!(named.as_deref(), Some("svc"));
+    let by_fn = compute_thread_name(
+        kiln::Builder::new_multi_thread().thread_name_fn(|| "svc-fn".to_string()),
+    );
+    assert_eq!(by_fn.as_deref(), Some("svc-fn"));
+}
+
 #[test]
 fn blocking_io_is_not_stuck_behind_a_saturated_compute_pool() {
     let rt = kiln::Builder::new_multi_thread()

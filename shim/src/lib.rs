@@ -9,7 +9,7 @@
 //!   `loom::model` explores every interleaving of the code that uses them.
 //!
 //! Both mirror std's module tree (`sync::atomic::{AtomicBool, AtomicUsize, AtomicU64, fence,
-//! Ordering}`, `sync::{Arc, Mutex, MutexGuard, Condvar, RwLock, ...}`, `cell::UnsafeCell`,
+//! Ordering}`, `sync::{Arc, Mutex, MutexGuard, Condvar, RwLock, LazyLock, ...}`, `cell::UnsafeCell`,
 //! `thread::{current, park, Thread}`) and add [`real::model`], a runner for one body, and
 //! [`real::MODEL_CHECKED`]. The API they share differs from std's where both sides need it:
 //! - `Mutex::lock` never fails (`parking_lot` has no poisoning; on the model side a poisoned
@@ -18,6 +18,9 @@
 //! - `Condvar::wait(&mut guard)` and `Condvar::wait_timeout(&mut guard, dur) -> bool` (`true`
 //!   if it timed out), `parking_lot`'s shape. loom does not model time: on the model side a
 //!   timed wait ends only by a notification.
+//! - `LazyLock` (for a `static`) takes a plain `fn` and is reached through `get(&'static
+//!   self)`, not `Deref`: on the model side it is loom's lazy static, built anew in each
+//!   model execution.
 //! - `UnsafeCell` is reached only through `with`/`with_mut` (and `into_inner`), the
 //!   closure-scoped access loom checks, so the real side cannot use an access the model side
 //!   would not see.

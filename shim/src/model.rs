@@ -111,6 +111,26 @@ pub mod sync {
         }
     }
 
+    /// loom's lazily built static: a value built on first use in each model execution, and
+    /// dropped at its end (see [`real::sync::LazyLock`](crate::real::sync::LazyLock)).
+    pub struct LazyLock<T>(loom::lazy_static::Lazy<T>);
+
+    impl<T: 'static> LazyLock<T> {
+        /// A value that `init` builds on the first [`get`](LazyLock::get) of each execution.
+        pub const fn new(init: fn() -> T) -> Self {
+            // loom's `lazy_static!` builds its `Lazy` the same way (it has no `const fn new`).
+            LazyLock(loom::lazy_static::Lazy {
+                init,
+                _p: std::marker::PhantomData,
+            })
+        }
+
+        /// The value, built by the execution's first call.
+        pub fn get(&'static self) -> &'static T {
+            self.0.get()
+        }
+    }
+
     /// loom's reader-writer lock whose [`read`](RwLock::read) and [`write`](RwLock::write)
     /// never fail.
     #[derive(Debug, Default)]

@@ -115,6 +115,33 @@ pub mod sync {
         }
     }
 
+    /// A value built on first use, for a `static` (std's `LazyLock`, its initializer a plain
+    /// `fn`). Reached through [`get`](LazyLock::get), which the model side needs: its value
+    /// lives for one model execution.
+    ///
+    /// ```
+    /// use kiln_shim::real::sync::{LazyLock, Mutex};
+    ///
+    /// static LOG: LazyLock<Mutex<Vec<u32>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+    /// LOG.get().lock().push(7);
+    /// assert_eq!(*LOG.get().lock(), [7]);
+    /// ```
+    pub struct LazyLock<T>(std::sync::LazyLock<T, fn() -> T>);
+
+    impl<T> LazyLock<T> {
+        /// A value that `init` builds on the first [`get`](LazyLock::get).
+        #[inline]
+        pub const fn new(init: fn() -> T) -> Self {
+            LazyLock(std::sync::LazyLock::new(init))
+        }
+
+        /// The value, built by the first call.
+        #[inline]
+        pub fn get(&'static self) -> &'static T {
+            &self.0
+        }
+    }
+
     /// A reader-writer lock (`parking_lot`'s) whose [`read`](RwLock::read) and
     /// [`write`](RwLock::write) never fail.
     ///

@@ -1,6 +1,11 @@
 //! [`Builder`]: every runtime tunable, named and documented, with its default.
+//!
+//! Its methods live in three more files: `hints.rs` (the OS scheduling hints of the runtime's
+//! threads), `pools.rs` (assembling the blocking pool and the compute pool: thread names, stack
+//! size, start and stop hooks) and `testing.rs` (paused time and a seeded task order).
 
 mod hints;
+mod pools;
 mod testing;
 
 use crate::scheduler::multi::Config;
@@ -28,6 +33,10 @@ pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::ZERO;
 pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
 /// Default nice increment of blocking-pool threads: none (see [`Builder::blocking_nice`]).
 pub(crate) const DEFAULT_BLOCKING_NICE: u8 = 0;
+/// Default name of worker and blocking-pool threads (see [`Builder::thread_name`]).
+pub(crate) const DEFAULT_THREAD_NAME: &str = "kiln-worker";
+/// Default name of compute-pool threads (see [`Builder::compute_threads`]).
+pub(crate) const DEFAULT_COMPUTE_THREAD_NAME: &str = "kiln-compute";
 
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -53,6 +62,9 @@ pub struct Builder {
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
     pub(crate) thread_name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
+    /// Whether `thread_name` is the user's (`thread_name`/`thread_name_fn`): it then names
+    /// compute-pool threads too.
+    pub(crate) thread_name_set: bool,
     pub(crate) thread_stack_size: Option<usize>,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
@@ -100,7 +112,8 @@ impl Builder {
             worker_threads: None,
             max_blocking_threads: kiln_blocking::DEFAULT_MAX_THREADS,
             blocking_keep_alive: kiln_blocking::DEFAULT_KEEP_ALIVE,
-            thread_name: Arc::new(|| "kiln-worker".to_string()),
+            thread_name: Arc::new(|| DEFAULT_THREAD_NAME.to_string()),
+            thread_name_set: false,
             thread_stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
@@ -158,7 +171,10 @@ impl Builder {
         self
     }
 
-    /// Name of every thread the runtime starts (default `kiln-worker`).
+    /// Name of every thread the runtime starts. By default workers and blocking-pool threads
+    /// are named `kiln-worker` and compute-pool threads `kiln-compute` (see
+    /// [`Builder::compute_threads`]); once set, this name is every thread's, compute-pool
+    /// threads' included.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread().thread_name("svc").build().unwrap();
@@ -170,10 +186,12 @@ impl Builder {
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
         let name: String = name.into();
         self.thread_name = Arc::new(move || name.clone());
+        self.thread_name_set = true;
         self
     }
 
-    /// A function naming each thread the runtime starts.
+    /// A function naming each thread the runtime starts, compute-pool threads included (in
+    /// place of the default names, see [`Builder::thread_name`]).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -189,6 +207,7 @@ impl Builder {
         f: impl Fn() -> String + Send + Sync + 'static,
     ) -> &mut Builder {
         self.thread_name = Arc::new(f);
+        self.thread_name_set = true;
         self
     }
 
@@ -428,13 +447,20 @@ impl Builder {
     /// wait in its queue instead of starting a thread each, so 64 jobs on 2 CPUs run on 2
     /// threads, while blocking I/O in `spawn_blocking` is never stuck behind them. Its threads
     /// start on demand and carry no scheduling hint (they compete for the CPU like the
-    /// workers, so a busy neighbour process cannot starve them).
+    /// workers, so a busy neighbour process cannot starve them). They are named
+    /// `kiln-compute`, unless [`thread_name`](Builder::thread_name) or
+    /// [`thread_name_fn`](Builder::thread_name_fn) is set: that names them as it names the
+    /// workers.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread().compute_threads(2).build().unwrap();
     /// let n = rt.block_on(async { kiln::spawn_compute(|| (1..=10u64).sum::<u64>()).await });
     /// assert_eq!(n.unwrap(), 55);
     /// assert_eq!(rt.handle().compute_pool().threads(), 2);
+    /// let name = rt.block_on(async {
+    ///     kiln::spawn_compute(|| std::thread::current().name().map(String::from)).await
+    /// });
+    /// assert_eq!(name.unwrap().as_deref(), Some("kiln-compute"));
     /// ```
     pub fn compute_threads(&mut self, n: usize) -> &mut Builder {
         self.compute_threads = Some(n);
@@ -504,69 +530,6 @@ impl Builder {
 
     pub(crate) fn num_workers(&self) -> usize {
         self.worker_threads.unwrap_or_else(num_cpus::get).max(1)
-    }
-
-    /// The compute pool (see [`Builder::compute_threads`]): no scheduling hint by default.
-    pub(crate) fn compute_pool(&self) -> io::Result<kiln_blocking::executor::ThreadPool> {
-        let threads = self.compute_threads.unwrap_or_else(|| match self.kind {
-            Kind::MultiThread => self.num_workers(),
-            Kind::CurrentThread => num_cpus::get().max(1),
-        });
-        let mut b = kiln_blocking::executor::ThreadPool::builder();
-        b.threads(threads).thread_name_fn(self.thread_name.clone());
-        if let Some(size) = self.thread_stack_size {
-            b.stack_size(size);
-        }
-        let (start, slice) = (self.on_thread_start.clone(), self.compute_time_slice);
-        if !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
-            b.on_thread_start(f);
-        }
-        if let Some(f) = &self.on_thread_stop {
-            b.on_thread_stop(f.clone());
-        }
-        b.build()
-    }
-
-    pub(crate) fn blocking_pool(&self) -> io::Result<kiln_blocking::Pool> {
-        let mut b = kiln_blocking::Builder::new();
-        b.max_threads(self.max_blocking_threads)
-            .keep_alive(self.blocking_keep_alive)
-            .thread_name_fn(self.thread_name.clone());
-        if let Some(size) = self.thread_stack_size {
-            b.stack_size(size);
-        }
-        let (nice, slice) = (self.blocking_nice, self.blocking_time_slice);
-        // Pool threads may be started by other pool threads (inheriting their nice value):
-        // their target is relative to this thread's value, not to their creator's.
-        let base = crate::sys::current_nice().unwrap_or(0);
-        let start = self.on_thread_start.clone();
-        if nice > 0 || !slice.is_zero() {
-            b.on_thread_start(Arc::new(move || {
-                // Before the user's hook, which may choose other settings.
-                crate::sys::request_time_slice(slice);
-                crate::sys::set_nice_above(base, nice);
-                if let Some(f) = &start {
-                    f();
-                }
-            }));
-        } else if let Some(f) = start {
-            b.on_thread_start(f);
-        }
-        let stop = self.on_thread_stop.clone();
-        b.on_thread_stop(Arc::new(move || {
-            // A pool thread stays in the runtime between jobs (`crate::blocking`) until now.
-            crate::context::leave_pool_thread();
-            stop.as_deref().inspect(|f| f());
-        }));
-        b.build()
     }
 }
 

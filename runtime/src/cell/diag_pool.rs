@@ -11,11 +11,18 @@
 //!   thread and complete on another. The depot holds at most [`DEPOT_CAP`] chains; beyond
 //!   that, blocks go back to the allocator.
 //! - A thread's list is freed when the thread exits; the depot is kept for the process.
+//! - The depot's lock is `crate::loom`'s, in a `LazyLock` static, so a loom model that
+//!   creates records sees it (built anew in each execution). The thread lists are std
+//!   thread-locals, which a model's threads share (loom runs them on one OS thread); the
+//!   depot's lock is the only point in this pool where a model switches threads, so a model
+//!   that passes chains through the depot may leak blocks of a shared list, never hand one
+//!   block out twice.
 //!
 //! At most `CAP` blocks per thread plus `CAP × DEPOT_CAP` in the depot (80 bytes each: 20 KiB
 //! and 1.25 MiB) are kept; that memory was in use by live records before.
 
 use super::DiagExt;
+use crate::loom::sync::{LazyLock, Mutex, MutexGuard};
 use std::alloc::{dealloc, handle_alloc_error, Layout};
 use std::cell::Cell;
 use std::ptr;
@@ -42,17 +49,15 @@ struct Chain(*mut Free);
 // that takes it); nothing else points to them.
 unsafe impl Send for Chain {}
 
-/// Full chains handed over by threads whose list was full (see the module docs). std's
-/// `Mutex`, not the `crate::loom` one: a static. It guards only this memory, orders nothing
-/// else, and is never held across code a loom model could interleave.
-struct Depot(std::sync::Mutex<Vec<Chain>>);
+/// Full chains handed over by threads whose list was full (see the module docs). The lock
+/// guards only this memory and orders nothing else.
+struct Depot(Mutex<Vec<Chain>>);
 
-static DEPOT: Depot = Depot(std::sync::Mutex::new(Vec::new()));
+static DEPOT: LazyLock<Depot> = LazyLock::new(|| Depot(Mutex::new(Vec::new())));
 
 impl Depot {
-    fn chains(&self) -> std::sync::MutexGuard<'_, Vec<Chain>> {
-        // A panic while holding the lock cannot leave the Vec inconsistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn chains(&self) -> MutexGuard<'_, Vec<Chain>> {
+        self.0.lock()
     }
 }
 
@@ -97,7 +102,9 @@ thread_local! {
 /// allocator.
 #[inline]
 pub(super) fn alloc() -> *mut DiagExt {
-    let block = LIST.try_with(|l| pop(l, &DEPOT)).unwrap_or(ptr::null_mut());
+    let block = LIST
+        .try_with(|l| pop(l, DEPOT.get()))
+        .unwrap_or(ptr::null_mut());
     if !block.is_null() {
         return block.cast();
     }
@@ -148,7 +155,7 @@ pub(super) unsafe fn destroy(ext: *mut DiagExt) {
     unsafe { ptr::drop_in_place(ext) };
     let block = ext.cast::<Free>();
     // SAFETY: the block's contents were dropped above; it is ours to keep or free.
-    let kept = LIST.try_with(|l| unsafe { push(l, &DEPOT, block) });
+    let kept = LIST.try_with(|l| unsafe { push(l, DEPOT.get(), block) });
     if kept.is_ok() {
         return;
     }
@@ -236,7 +243,7 @@ mod tests {
     fn full_lists_pass_chains_through_the_depot() {
         // One list frees (the completing thread), another allocates (the spawning thread),
         // with a depot of their own so that other tests cannot take its chains.
-        let depot = Depot(std::sync::Mutex::new(Vec::new()));
+        let depot = Depot(Mutex::new(Vec::new()));
         let (spawner, completer) = (new_list(), new_list());
         let cap = CAP as usize;
         // SAFETY: fresh allocations of `LAYOUT`, owned by this test until pushed.

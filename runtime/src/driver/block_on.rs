@@ -28,7 +28,7 @@
 
 use super::spin::Spin;
 use super::DriverHandle;
-use std::sync::atomic::{AtomicBool, Ordering::Acquire};
+use crate::loom::sync::atomic::{AtomicBool, Ordering::Acquire};
 use std::time::{Duration, Instant};
 
 /// A `block_on` thread's waits (see the module docs). Lives for one `block_on` call on its

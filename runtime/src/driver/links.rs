@@ -29,7 +29,23 @@
 //! follow exclude each other as their adds did (the second add failed): a sibling that
 //! follows this driver is not watched (its events reach this driver anyway), and a sibling
 //! watched by this driver does not follow it.
+//!
+//! **The idle mask.** A busy sibling's maintenance tick looks for its disabled registration in
+//! every other driver's [`Links`] ([`Links::remove_idle`]), while usually there is none. So
+//! that this costs no lock, each `Links` also keeps a summary of its [`Link::Idle`] states in
+//! one atomic word: bit `p` is set while position `p`'s registration is idle, for `p` below
+//! [`OVERFLOW_BIT`]; that bit stands for every position from [`OVERFLOW_BIT`] up.
+//! - It is written only under the lock, after every change of a state (recomputed from all of
+//!   them), so it equals the states' summary whenever the lock is free.
+//! - [`Links::remove_idle`] reads it without the lock and returns at once if the position's
+//!   bit is clear; a set bit still takes the lock and checks the state itself.
+//! - The word orders nothing (`Relaxed` throughout): the states and their `epoll_ctl`s are
+//!   ordered by the lock. A stale clear bit (a registration that became idle just now) is
+//!   left for the sibling's next busy tick, as when the tick ran just before the change; a
+//!   stale set bit costs the lock, as before the mask. The final clean-up
+//!   ([`Links::remove_idle_now`], from `SiblingWatch`'s `Drop`) reads no mask and always locks.
 
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 use polling::{Event, PollMode, Poller};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -60,12 +76,40 @@ pub(super) struct Reg<'a> {
     pub(super) key: usize,
 }
 
+/// The bit of the idle mask that stands for every position from itself up (module docs).
+const OVERFLOW_BIT: usize = 63;
+
+/// Position `pos`'s bit in the idle mask.
+fn idle_bit(pos: usize) -> u64 {
+    1 << pos.min(OVERFLOW_BIT)
+}
+
 /// The states of the siblings' registrations in one driver's main poller (module docs).
-pub(super) struct Links(Mutex<Vec<Link>>);
+pub(super) struct Links {
+    /// Each sibling's state, by position; every change under this lock.
+    states: Mutex<Vec<Link>>,
+    /// Which positions are [`Link::Idle`] (the idle mask, module docs): written under
+    /// `states`' lock, read without it.
+    idle: AtomicU64,
+}
 
 impl Links {
     pub(super) fn new() -> Links {
-        Links(Mutex::new(Vec::new()))
+        Links {
+            states: Mutex::new(Vec::new()),
+            idle: AtomicU64::new(0),
+        }
+    }
+
+    /// Stores the idle mask of `states` (called with their lock held, after a change).
+    fn publish(&self, states: &[Link]) {
+        let mask = states
+            .iter()
+            .enumerate()
+            .filter(|(_, link)| **link == Link::Idle)
+            .fold(0, |mask, (pos, _)| mask | idle_bit(pos));
+        // Relaxed: the mask orders nothing (module docs).
+        self.idle.store(mask, Ordering::Relaxed);
     }
 
     /// Enables `reg` for `how` ([`Link::Watch`] or [`Link::Follow`]), adding it if it is
@@ -80,7 +124,7 @@ impl Links {
             Link::Watch => PollMode::Oneshot,
             _ => PollMode::Level,
         };
-        let mut links = self.0.lock();
+        let mut links = self.states.lock();
         if links.len() <= pos {
             links.resize(pos + 1, Link::Absent);
         }
@@ -96,13 +140,14 @@ impl Links {
             // A registration the kernel no longer has (or cannot change): start afresh.
             let _ = main.delete(sources);
         }
+        self.publish(&links);
         done
     }
 
     /// Disables `reg` if it is enabled for `how`, leaving it in place.
     pub(super) fn disable(&self, reg: Reg<'_>, how: Link) {
         let (main, pos, sources) = (reg.main, reg.pos, reg.sources);
-        let mut links = self.0.lock();
+        let mut links = self.states.lock();
         let Some(link) = links.get_mut(pos) else {
             return;
         };
@@ -117,15 +162,27 @@ impl Links {
             let _ = main.delete(sources);
             Link::Absent
         };
+        self.publish(&links);
     }
 
-    /// Deletes sibling `pos`'s registration if it is disabled (the sibling is busy).
+    /// Deletes sibling `pos`'s registration if it is disabled (the sibling is busy); without
+    /// a lock if the idle mask says that it is not (module docs).
     pub(super) fn remove_idle(&self, main: &Poller, pos: usize, sources: BorrowedFd<'_>) {
-        let mut links = self.0.lock();
+        // Relaxed: the mask orders nothing (module docs).
+        if self.idle.load(Ordering::Relaxed) & idle_bit(pos) == 0 {
+            return;
+        }
+        self.remove_idle_now(main, pos, sources);
+    }
+
+    /// [`Links::remove_idle`] without the mask: always checks the state under the lock.
+    pub(super) fn remove_idle_now(&self, main: &Poller, pos: usize, sources: BorrowedFd<'_>) {
+        let mut links = self.states.lock();
         if let Some(link @ Link::Idle) = links.get_mut(pos) {
             // An error means the registration is already gone.
             let _ = main.delete(sources);
             *link = Link::Absent;
+            self.publish(&links);
         }
     }
 
@@ -136,7 +193,7 @@ impl Links {
         main: &Poller,
         sources: impl Fn(usize) -> Option<BorrowedFd<'a>>,
     ) {
-        let mut links = self.0.lock();
+        let mut links = self.states.lock();
         for (pos, link) in links.iter_mut().enumerate() {
             if let (false, Some(fd)) = (*link == Link::Absent, sources(pos)) {
                 // An error means the registration is already gone.
@@ -144,20 +201,28 @@ impl Links {
             }
             *link = Link::Absent;
         }
+        self.publish(&links);
     }
 
     /// Sibling `pos`'s state (tests).
     #[cfg(all(test, not(loom)))]
     pub(super) fn get(&self, pos: usize) -> Link {
-        self.0.lock().get(pos).copied().unwrap_or(Link::Absent)
+        self.states.lock().get(pos).copied().unwrap_or(Link::Absent)
+    }
+
+    /// Whether the idle mask marks position `pos` (tests).
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn marked_idle(&self, pos: usize) -> bool {
+        self.idle.load(Ordering::Relaxed) & idle_bit(pos) != 0
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::super::{Driver, DriverHandle};
-    use super::Link;
+    use super::{Link, Links, Reg};
     use crate::io::READABLE;
+    use polling::Poller;
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
@@ -203,5 +268,62 @@ mod tests {
         busy.park(Some(Duration::ZERO));
         assert_eq!(watcher.handle.links.get(0), Link::Absent);
         busy_handle.deregister(b.as_fd(), key);
+    }
+
+    /// The idle mask marks exactly the idle positions (positions from the overflow bit up
+    /// share it), `remove_idle` still deletes every idle registration, and it skips a
+    /// position the mask leaves clear.
+    #[test]
+    fn remove_idle_deletes_every_idle_registration_and_skips_unmarked_positions() {
+        let links = Links::new();
+        let main = Poller::new().unwrap();
+        let sources: Vec<Poller> = (0..3).map(|_| Poller::new().unwrap()).collect();
+        let positions = [1, 64, 70];
+        let reg = |i: usize| Reg {
+            main: &main,
+            pos: positions[i],
+            sources: sources[i].as_fd(),
+            key: 1000 + i,
+        };
+        for (i, &pos) in positions.iter().enumerate() {
+            // SAFETY: `sources` stay open until their registrations are deleted below.
+            assert!(unsafe { links.enable(reg(i), Link::Watch) });
+            // (Position 70 shares its bit with the idle position 64.)
+            if pos != 70 {
+                assert!(
+                    !links.marked_idle(pos),
+                    "an enabled registration is not idle"
+                );
+            }
+            links.disable(reg(i), Link::Watch);
+            assert_eq!(links.get(pos), Link::Idle);
+            assert!(links.marked_idle(pos));
+        }
+        assert!(!links.marked_idle(0) && !links.marked_idle(2));
+        // Nothing registered at position 0: nothing changes.
+        links.remove_idle(&main, 0, sources[0].as_fd());
+        assert_eq!(links.get(1), Link::Idle);
+        links.remove_idle(&main, 1, sources[0].as_fd());
+        assert_eq!(links.get(1), Link::Absent);
+        assert!(!links.marked_idle(1));
+        // 64 and 70 share the overflow bit: deleting one leaves the other marked.
+        links.remove_idle(&main, 70, sources[2].as_fd());
+        assert_eq!(links.get(70), Link::Absent);
+        assert!(links.marked_idle(64));
+        links.remove_idle(&main, 64, sources[1].as_fd());
+        assert_eq!(links.get(64), Link::Absent);
+        assert!(!links.marked_idle(64));
+        // A state the mask does not show (written here without publishing it) is skipped
+        // without the lock; the unconditional removal still finds it.
+        links.states.lock().resize(3, super::Link::Absent);
+        links.states.lock()[2] = Link::Idle;
+        links.remove_idle(&main, 2, sources[0].as_fd());
+        assert_eq!(
+            links.get(2),
+            Link::Idle,
+            "skipped: the mask shows nothing idle"
+        );
+        links.remove_idle_now(&main, 2, sources[0].as_fd());
+        assert_eq!(links.get(2), Link::Absent);
     }
 }

@@ -97,7 +97,8 @@ impl SiblingWatch {
     }
 
     /// Deletes this driver's disabled registrations in its siblings' pollers (this driver is
-    /// busy: see the module docs).
+    /// busy: see the module docs). A sibling whose idle mask shows none costs no lock
+    /// (`links.rs`).
     pub(super) fn unlink_idle(&self) {
         for (i, sibling) in self.siblings.iter().enumerate() {
             let pos = self.pos_at_sibling(i);
@@ -177,7 +178,13 @@ impl Drop for SiblingWatch {
         own.links.remove_all(&own.poller, |pos| {
             self.siblings.get(pos).map(|s| s.sources.as_fd())
         });
-        self.unlink_idle();
+        // Every sibling under its lock, not trusting the idle mask: the last chance.
+        for (i, sibling) in self.siblings.iter().enumerate() {
+            let pos = self.pos_at_sibling(i);
+            sibling
+                .links
+                .remove_idle_now(&sibling.poller, pos, self.own.sources.as_fd());
+        }
     }
 }
 

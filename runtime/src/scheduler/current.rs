@@ -133,7 +133,7 @@ impl Shared {
         let mut future = std::pin::pin!(future);
         let parker = Arc::new(ThreadWaker {
             thread: std::thread::current(),
-            woken: std::sync::atomic::AtomicBool::new(true),
+            woken: AtomicBool::new(true),
         });
         let thread_waker = Waker::from(parker.clone());
         let mut waiting = false;
@@ -472,7 +472,7 @@ impl Wake for MainWaker {
 /// Wakes a thread blocked in `block_on` (multi-thread flavor, or a waiting current-thread one).
 pub(crate) struct ThreadWaker {
     pub(crate) thread: std::thread::Thread,
-    pub(crate) woken: std::sync::atomic::AtomicBool,
+    pub(crate) woken: AtomicBool,
 }
 
 impl Wake for ThreadWaker {

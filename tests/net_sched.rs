@@ -1,6 +1,8 @@
 //! Networking and the scheduler: readiness across task migration, I/O of a worker stuck in a
 //! long task, and the cooperative budget on an always-ready connection.
 
+mod common;
+
 use futures::{AsyncReadExt, AsyncWriteExt};
 use kiln::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -125,18 +127,8 @@ fn echo_while_a_worker_spins(keep_sibling_busy: bool) {
         kiln::time::sleep(Duration::from_millis(20)).await;
         // Spawned once A spins, so it runs on B (bounded like the spin); the client writes
         // only once B is deep in it.
-        let yields = Arc::new(AtomicUsize::new(0));
-        let yielder = keep_sibling_busy.then(|| {
-            let (done, yields) = (done.clone(), yields.clone());
-            kiln::spawn(async move {
-                let start = Instant::now();
-                while !done.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
-                    kiln::task::yield_now().await;
-                    yields.fetch_add(1, SeqCst);
-                }
-            })
-        });
-        if keep_sibling_busy {
+        let yielder = keep_sibling_busy.then(|| common::spawn_yielder(done.clone()));
+        if let Some((_, yields)) = &yielder {
             while yields.load(SeqCst) < 10_000 {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -151,7 +143,7 @@ fn echo_while_a_worker_spins(keep_sibling_busy: bool) {
         let (spin_time, spin_thread) = busy.await.unwrap();
         assert!(done.load(SeqCst));
         assert_ne!(echo_thread, spin_thread, "the echo ran on the idle worker");
-        if let Some(yielder) = yielder {
+        if let Some((yielder, _)) = yielder {
             yielder.await.unwrap();
         }
         // Generous: the spin would last 10 s if nobody serviced the busy worker's poller.

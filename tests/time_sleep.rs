@@ -189,7 +189,7 @@ fn a_stuck_workers_sleep_fires_when_its_sibling_never_runs_out_of_tasks() {
 /// until the sleep has fired. The sleep is awaited by a task on worker B, which is idle or
 /// (with `busy_sibling`) also runs a task that yields until then: B must fire A's timer.
 fn sleep_of_a_stuck_worker_fires(busy_sibling: bool) {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     use std::sync::{Arc, Mutex};
     type Slot = Arc<Mutex<Option<std::pin::Pin<Box<kiln::time::Sleep>>>>>;
     let rt = kiln::Builder::new_multi_thread()
@@ -219,17 +219,7 @@ fn sleep_of_a_stuck_worker_fires(busy_sibling: bool) {
             std::thread::sleep(Duration::from_millis(1));
         }
         // A spins: both tasks below run on B.
-        let yields = Arc::new(AtomicUsize::new(0));
-        let yielder = busy_sibling.then(|| {
-            let (done, yields) = (done.clone(), yields.clone());
-            kiln::spawn(async move {
-                let start = Instant::now();
-                while !done.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
-                    kiln::task::yield_now().await;
-                    yields.fetch_add(1, SeqCst);
-                }
-            })
-        });
+        let yielder = busy_sibling.then(|| common::spawn_yielder(done.clone()));
         let waiter = kiln::spawn(async move {
             let s = slot
                 .lock()
@@ -240,7 +230,7 @@ fn sleep_of_a_stuck_worker_fires(busy_sibling: bool) {
             done.store(true, SeqCst);
         });
         waiter.await.unwrap();
-        if let Some(yielder) = yielder {
+        if let Some((yielder, yields)) = yielder {
             yielder.await.unwrap();
             assert!(yields.load(SeqCst) > 0, "the sibling ran its yielding task");
         }

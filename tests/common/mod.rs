@@ -134,3 +134,24 @@ impl std::task::Wake for PanickingWaker {
 pub fn panicking_waker() -> std::task::Waker {
     std::task::Waker::from(std::sync::Arc::new(PanickingWaker))
 }
+
+/// Spawns a task that yields in a loop until `done` is set (bounded to 10 s), so that the
+/// worker running it never runs out of tasks; returns it with its count of yields so far.
+pub fn spawn_yielder(
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    kiln::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let yields = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = yields.clone();
+    let task = kiln::spawn(async move {
+        let start = std::time::Instant::now();
+        while !done.load(SeqCst) && start.elapsed() < std::time::Duration::from_secs(10) {
+            kiln::task::yield_now().await;
+            counter.fetch_add(1, SeqCst);
+        }
+    });
+    (task, yields)
+}

@@ -62,8 +62,9 @@ struct DiagExt {
     /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
     /// poll; 0 = none.
     woke: AtomicU64,
-    /// The runtime's sampling interval (a power of two), 0 = histograms off.
-    sample: u32,
+    /// The runtime's [`Observer::sample_mask`](crate::observe::Observer::sample_mask):
+    /// the sampling interval less one, all ones with histograms off.
+    sample_mask: u64,
 }
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
@@ -188,9 +189,9 @@ impl TaskDiag {
     #[inline(never)]
     fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
         let ext = pool::alloc();
-        let (spawned, sample) = match observer {
-            Some(o) => (o.coarse_now(), o.settings.sample_every),
-            None => (0, 0),
+        let (spawned, sample_mask) = match observer {
+            Some(o) => (o.coarse_now(), o.sample_mask),
+            None => (0, crate::observe::NEVER_SAMPLED),
         };
         // SAFETY: `ext` is an unused block of `DiagExt`'s layout, ours alone until this
         // function returns it; each field is written once, in place (no temporary record is
@@ -201,7 +202,7 @@ impl TaskDiag {
             addr_of_mut!((*ext).last_poll).write(AtomicU64::new(0));
             addr_of_mut!((*ext).spawned).write(spawned);
             addr_of_mut!((*ext).woke).write(AtomicU64::new(0));
-            addr_of_mut!((*ext).sample).write(sample);
+            addr_of_mut!((*ext).sample_mask).write(sample_mask);
             let name = addr_of_mut!((*ext).name);
             match meta.name {
                 Some(n) => TaskName::write_to(name, n),
@@ -263,21 +264,24 @@ impl TaskDiag {
         }
     }
 
-    /// Whether the poll that follows `polls` earlier polls is timed (one in `every`, spread
-    /// over tasks by id so that one-poll tasks are sampled too).
+    /// Whether the poll that follows `polls` earlier polls is timed, for a runtime whose
+    /// [`Observer::sample_mask`](crate::observe::Observer::sample_mask) is `mask`: one in
+    /// `mask + 1`, spread over tasks by id so that one-poll tasks are sampled too. With
+    /// histograms off the mask is all ones and the answer is always no, without a separate
+    /// test: `polls + id` is never 0, as an id is at least 1 and the id counter never gets
+    /// within 2^32 of wrapping.
     #[inline]
-    pub(crate) fn is_sampled(polls: u64, id: Id, every: u32) -> bool {
-        polls.wrapping_add(id.as_u64()) & u64::from(every - 1) == 0
+    pub(crate) fn is_sampled(polls: u32, id: Id, mask: u64) -> bool {
+        u64::from(polls).wrapping_add(id.as_u64()) & mask == 0
     }
 
     /// Stamps the wake time if the task's next poll (after `polls` polls) is sampled.
-    /// Inlined into every wake of an observed task: a few loads and a compare, plus one read
-    /// of the fine clock for a sampled poll.
+    /// Inlined into every wake of an observed task: three loads, an add and a test, plus one
+    /// read of the fine clock for a sampled poll.
     #[inline]
     pub(crate) fn stamp_woke_if_sampled(&self, polls: u32, id: Id) {
         let Some(e) = self.ext() else { return };
-        let every = e.sample;
-        if every != 0 && Self::is_sampled(u64::from(polls), id, every) {
+        if Self::is_sampled(polls, id, e.sample_mask) {
             e.woke.store(crate::observe::clock::stamp(), Relaxed);
         }
     }
@@ -296,7 +300,7 @@ impl TaskDiag {
         let ext = self.ext();
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
-            timed: ext.is_some_and(|e| e.sample != 0),
+            timed: ext.is_some_and(|e| e.sample_mask != crate::observe::NEVER_SAMPLED),
             last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
             spawned: ext.map_or(0, |e| e.spawned),
         }

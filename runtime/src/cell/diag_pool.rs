@@ -211,7 +211,7 @@ mod tests {
             last_poll: Default::default(),
             spawned: 7,
             woke: Default::default(),
-            sample: 0,
+            sample_mask: crate::observe::NEVER_SAMPLED,
         }
     }
 

@@ -12,7 +12,7 @@
 //!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
 //!
 //! `DiagExt` field access:
-//! - `spawned_at`, `name`, `spawned`, `sample`: written at creation, read-only afterwards.
+//! - `spawned_at`, `name`, `spawned`, `sample_mask`: written at creation, read-only afterwards.
 //! - `last_poll`, `poll_ns`: written only by the thread holding the task's `RUNNING` flag
 //!   (Relaxed load + store, no read-modify-write), read by dumps at any time.
 //! - `woke`: stamped by whoever queues the task for a sampled poll, cleared by that poll.

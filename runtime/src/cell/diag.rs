@@ -12,7 +12,7 @@
 //!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
 //!
 //! `DiagExt` field access:
-//! - `spawned_at`, `name`, `spawned`, `sample`: written at creation, read-only afterwards.
+//! - `spawned_at`, `name`, `spawned`, `sample_mask`: written at creation, read-only afterwards.
 //! - `last_poll`, `poll_ns`: written only by the thread holding the task's `RUNNING` flag
 //!   (Relaxed load + store, no read-modify-write), read by dumps at any time.
 //! - `woke`: stamped by whoever queues the task for a sampled poll, cleared by that poll.
@@ -26,8 +26,9 @@
 
 use super::{Id, TaskMeta};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::mem::MaybeUninit;
 use std::panic::Location;
-use std::ptr::NonNull;
+use std::ptr::{self, addr_of_mut, NonNull};
 
 /// The tag bit of a [`TaskDiag`] that points to a [`DiagExt`].
 const EXT: usize = 1;
@@ -61,8 +62,9 @@ struct DiagExt {
     /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
     /// poll; 0 = none.
     woke: AtomicU64,
-    /// The runtime's sampling interval (a power of two), 0 = histograms off.
-    sample: u32,
+    /// The runtime's [`Observer::sample_mask`](crate::observe::Observer::sample_mask):
+    /// the sampling interval less one, all ones with histograms off.
+    sample_mask: u64,
 }
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
@@ -71,35 +73,57 @@ const INLINE_NAME: usize = 30;
 /// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
 /// a longer one in a box of its own.
 enum TaskName {
-    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    /// The first `len` bytes of `bytes` are the name; the rest are never read (and never
+    /// written: a spawn stores only the name's own bytes).
+    Inline {
+        len: u8,
+        bytes: [MaybeUninit<u8>; INLINE_NAME],
+    },
     Boxed(Box<str>),
 }
 
 impl TaskName {
-    /// A name for `name`: a long one is boxed here; a short one gets its length and zeroed
-    /// bytes, which [`TaskName::fill`] copies in once the record is in place (copying into a
-    /// temporary first and moving that costs a store-forwarding stall on every named spawn).
-    fn for_len(name: &str) -> TaskName {
-        if name.len() > INLINE_NAME {
-            return TaskName::Boxed(Box::from(name));
+    /// Writes the name `name` into `slot`, in place: a short name's bytes are copied straight
+    /// into the record (building the value first and moving it costs a copy through the stack
+    /// on every named spawn), a long one is boxed.
+    ///
+    /// # Safety
+    /// `slot` is valid for writes and holds nothing live.
+    #[inline]
+    unsafe fn write_to(slot: *mut Option<TaskName>, name: &str) {
+        let n = name.len();
+        if n > INLINE_NAME {
+            // SAFETY: the caller's contract.
+            unsafe { slot.write(Some(TaskName::boxed(name))) };
+            return;
         }
-        TaskName::Inline {
-            len: name.len() as u8,
-            bytes: [0; INLINE_NAME],
+        // SAFETY: the caller's contract; `MaybeUninit` bytes need no initialization.
+        unsafe {
+            slot.write(Some(TaskName::Inline {
+                len: n as u8,
+                bytes: [MaybeUninit::uninit(); INLINE_NAME],
+            }))
+        };
+        // SAFETY: written just above; nothing else refers to it yet.
+        if let Some(TaskName::Inline { bytes, .. }) = unsafe { &mut *slot } {
+            copy_short(&mut bytes[..n], name.as_bytes());
         }
     }
 
-    /// Copies the bytes of `name`, the name this was made [`for_len`](TaskName::for_len).
-    fn fill(&mut self, name: &str) {
-        if let TaskName::Inline { len, bytes } = self {
-            copy_short(&mut bytes[..usize::from(*len)], name.as_bytes());
-        }
+    #[cold]
+    #[inline(never)]
+    fn boxed(name: &str) -> TaskName {
+        TaskName::Boxed(Box::from(name))
     }
 
     fn as_str(&self) -> &str {
         match self {
-            TaskName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
-                .expect("an inline name is a copy of a whole str"),
+            TaskName::Inline { len, bytes } => {
+                let bytes = &bytes[..usize::from(*len)];
+                // SAFETY: the first `len` bytes were copied from a `&str` by `write_to`.
+                let bytes = unsafe { &*(bytes as *const [MaybeUninit<u8>] as *const [u8]) };
+                std::str::from_utf8(bytes).expect("an inline name is a copy of a whole str")
+            }
             TaskName::Boxed(name) => name,
         }
     }
@@ -109,25 +133,30 @@ impl TaskName {
 /// overlapping fixed-size moves instead of a call to `memcpy`: a named spawn copies its name
 /// once, and the call and its length dispatch cost more than the copy of a short name.
 #[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+fn copy_short(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     let n = src.len();
-    assert_eq!(
-        dst.len(),
-        n,
-        "a name is copied into a slot of its own length"
+    assert!(
+        dst.len() >= n,
+        "a name is copied into a slot large enough for it"
     );
-    if n >= 16 {
-        dst[..16].copy_from_slice(&src[..16]);
-        dst[n - 16..].copy_from_slice(&src[n - 16..]);
-    } else if n >= 8 {
-        dst[..8].copy_from_slice(&src[..8]);
-        dst[n - 8..].copy_from_slice(&src[n - 8..]);
-    } else if n >= 4 {
-        dst[..4].copy_from_slice(&src[..4]);
-        dst[n - 4..].copy_from_slice(&src[n - 4..]);
-    } else {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    let (d, s) = (dst[..n].as_mut_ptr().cast::<u8>(), src.as_ptr());
+    // SAFETY: `d` and `s` are valid for `n` bytes each and do not overlap (`dst` is a
+    // `&mut`); every copy below stays within the first `n` bytes, with a constant length, so
+    // each is a single move rather than a call.
+    unsafe {
+        if n >= 16 {
+            ptr::copy_nonoverlapping(s, d, 16);
+            ptr::copy_nonoverlapping(s.add(n - 16), d.add(n - 16), 16);
+        } else if n >= 8 {
+            ptr::copy_nonoverlapping(s, d, 8);
+            ptr::copy_nonoverlapping(s.add(n - 8), d.add(n - 8), 8);
+        } else if n >= 4 {
+            ptr::copy_nonoverlapping(s, d, 4);
+            ptr::copy_nonoverlapping(s.add(n - 4), d.add(n - 4), 4);
+        } else {
+            for i in 0..n {
+                *d.add(i) = *s.add(i);
+            }
         }
     }
 }
@@ -160,22 +189,24 @@ impl TaskDiag {
     #[inline(never)]
     fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
         let ext = pool::alloc();
-        let value = DiagExt {
-            spawned_at: meta.at,
-            name: meta.name.map(TaskName::for_len),
-            poll_ns: AtomicU64::new(0),
-            last_poll: AtomicU64::new(0),
-            spawned: observer.map_or(0, |o| o.coarse_now()),
-            woke: AtomicU64::new(0),
-            sample: observer.map_or(0, |o| o.settings.sample_every),
+        let (spawned, sample_mask) = match observer {
+            Some(o) => (o.coarse_now(), o.sample_mask),
+            None => (0, crate::observe::NEVER_SAMPLED),
         };
-        // SAFETY: `ext` is an unused block of `DiagExt`'s layout; writing it makes it live, and
-        // it is ours alone until this function returns it.
-        unsafe { ext.write(value) };
-        if let Some(name) = meta.name {
-            // SAFETY: as above: the record is live and not shared yet.
-            if let Some(n) = unsafe { &mut (*ext).name } {
-                n.fill(name);
+        // SAFETY: `ext` is an unused block of `DiagExt`'s layout, ours alone until this
+        // function returns it; each field is written once, in place (no temporary record is
+        // built and moved), which makes the record live.
+        unsafe {
+            addr_of_mut!((*ext).spawned_at).write(meta.at);
+            addr_of_mut!((*ext).poll_ns).write(AtomicU64::new(0));
+            addr_of_mut!((*ext).last_poll).write(AtomicU64::new(0));
+            addr_of_mut!((*ext).spawned).write(spawned);
+            addr_of_mut!((*ext).woke).write(AtomicU64::new(0));
+            addr_of_mut!((*ext).sample_mask).write(sample_mask);
+            let name = addr_of_mut!((*ext).name);
+            match meta.name {
+                Some(n) => TaskName::write_to(name, n),
+                None => name.write(None),
             }
         }
         let tagged = ext.cast::<u8>().wrapping_add(EXT);
@@ -233,21 +264,24 @@ impl TaskDiag {
         }
     }
 
-    /// Whether the poll that follows `polls` earlier polls is timed (one in `every`, spread
-    /// over tasks by id so that one-poll tasks are sampled too).
+    /// Whether the poll that follows `polls` earlier polls is timed, for a runtime whose
+    /// [`Observer::sample_mask`](crate::observe::Observer::sample_mask) is `mask`: one in
+    /// `mask + 1`, spread over tasks by id so that one-poll tasks are sampled too. With
+    /// histograms off the mask is all ones and the answer is always no, without a separate
+    /// test: `polls + id` is never 0, as an id is at least 1 and the id counter never gets
+    /// within 2^32 of wrapping.
     #[inline]
-    pub(crate) fn is_sampled(polls: u64, id: Id, every: u32) -> bool {
-        polls.wrapping_add(id.as_u64()) & u64::from(every - 1) == 0
+    pub(crate) fn is_sampled(polls: u32, id: Id, mask: u64) -> bool {
+        u64::from(polls).wrapping_add(id.as_u64()) & mask == 0
     }
 
     /// Stamps the wake time if the task's next poll (after `polls` polls) is sampled.
-    /// Inlined into every wake of an observed task: a few loads and a compare, plus one read
-    /// of the fine clock for a sampled poll.
+    /// Inlined into every wake of an observed task: three loads, an add and a test, plus one
+    /// read of the fine clock for a sampled poll.
     #[inline]
     pub(crate) fn stamp_woke_if_sampled(&self, polls: u32, id: Id) {
         let Some(e) = self.ext() else { return };
-        let every = e.sample;
-        if every != 0 && Self::is_sampled(u64::from(polls), id, every) {
+        if Self::is_sampled(polls, id, e.sample_mask) {
             e.woke.store(crate::observe::clock::stamp(), Relaxed);
         }
     }
@@ -266,7 +300,7 @@ impl TaskDiag {
         let ext = self.ext();
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
-            timed: ext.is_some_and(|e| e.sample != 0),
+            timed: ext.is_some_and(|e| e.sample_mask != crate::observe::NEVER_SAMPLED),
             last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
             spawned: ext.map_or(0, |e| e.spawned),
         }
@@ -287,18 +321,30 @@ pub(crate) struct DiagReading {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{copy_short, TaskName, INLINE_NAME};
+    use std::mem::MaybeUninit;
 
     #[test]
     fn short_copies_are_exact_at_every_length() {
         let src: Vec<u8> = (1..=INLINE_NAME as u8).collect();
         for n in 0..=INLINE_NAME {
-            let mut dst = [0u8; INLINE_NAME];
+            let mut dst = [MaybeUninit::new(0u8); INLINE_NAME];
             copy_short(&mut dst[..n], &src[..n]);
+            // SAFETY: every byte was initialized above.
+            let dst: [u8; INLINE_NAME] = unsafe { std::mem::transmute(dst) };
             assert_eq!(&dst[..n], &src[..n], "length {n}");
             assert!(
                 dst[n..].iter().all(|&b| b == 0),
                 "length {n} wrote past the end"
             );
+        }
+    }
+
+    fn make(name: &str) -> TaskName {
+        let mut slot = MaybeUninit::<Option<TaskName>>::uninit();
+        // SAFETY: a fresh slot, written once and then read.
+        unsafe {
+            TaskName::write_to(slot.as_mut_ptr(), name);
+            slot.assume_init().expect("write_to writes a name")
         }
     }
 
@@ -312,8 +358,7 @@ mod tests {
             "exactly sixteen!",
             &"x".repeat(30),
         ] {
-            let mut n = TaskName::for_len(name);
-            n.fill(name);
+            let n = make(name);
             assert!(
                 matches!(n, TaskName::Inline { .. }),
                 "{name:?} is kept inline"
@@ -321,8 +366,7 @@ mod tests {
             assert_eq!(n.as_str(), name);
         }
         let long = "y".repeat(31);
-        let mut n = TaskName::for_len(&long);
-        n.fill(&long);
+        let n = make(&long);
         assert!(matches!(n, TaskName::Boxed(_)));
         assert_eq!(n.as_str(), long);
     }

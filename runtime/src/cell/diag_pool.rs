@@ -108,6 +108,13 @@ pub(super) fn alloc() -> *mut DiagExt {
     if !block.is_null() {
         return block.cast();
     }
+    alloc_fresh()
+}
+
+/// A block from the allocator (this thread's list and the depot are empty).
+#[cold]
+#[inline(never)]
+fn alloc_fresh() -> *mut DiagExt {
     // SAFETY: `LAYOUT` is `DiagExt`'s layout, which is not zero-sized.
     let p = unsafe { std::alloc::alloc(LAYOUT) }.cast::<DiagExt>();
     if p.is_null() {
@@ -211,7 +218,7 @@ mod tests {
             last_poll: Default::default(),
             spawned: 7,
             woke: Default::default(),
-            sample: 0,
+            sample_mask: crate::observe::NEVER_SAMPLED,
         }
     }
 

@@ -58,6 +58,10 @@ pub(crate) struct Settings {
     pub(crate) sample_every: u32,
 }
 
+/// [`Observer::sample_mask`] with histograms off: no poll is sampled (see
+/// [`TaskDiag::is_sampled`]).
+pub(crate) const NEVER_SAMPLED: u64 = u64::MAX;
+
 /// Coarse-clock value meaning "this worker is parked" (its loop is not expected to turn).
 pub(crate) const PARKED: u64 = u64::MAX;
 
@@ -71,6 +75,10 @@ pub(crate) fn now_ns() -> u64 {
 /// One runtime's observation state, shared by its workers and its watchdog.
 pub(crate) struct Observer {
     pub(crate) settings: Settings,
+    /// `settings.sample_every - 1` (a power of two less one), or [`NEVER_SAMPLED`] with
+    /// histograms off: a poll is sampled when `(polls + id) & sample_mask == 0`, one test
+    /// whether histograms are on or off.
+    pub(crate) sample_mask: u64,
     /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
     clock: AtomicU64,
     pub(crate) workers: Box<[WorkerProbe]>,
@@ -155,6 +163,10 @@ impl Observer {
         let active = settings.stall_threshold.is_some() || settings.sample_every != 0;
         Arc::new(Observer {
             settings,
+            sample_mask: match settings.sample_every {
+                0 => NEVER_SAMPLED,
+                n => u64::from(n) - 1,
+            },
             // Running from the start, so a worker stuck before the first tick is seen.
             clock: AtomicU64::new(if active { now_ns() } else { 0 }),
             workers: (0..workers).map(|i| WorkerProbe::new(i as u32)).collect(),
@@ -318,8 +330,7 @@ impl<'a> PollGuard<'a> {
         let now = observer.coarse_now();
         header.diag.set_last_poll(now);
         let seq = probe.begin_poll(now, header.id.as_u64());
-        let n = observer.settings.sample_every;
-        let timed_from = if n != 0 && TaskDiag::is_sampled(u64::from(polls), header.id, n) {
+        let timed_from = if TaskDiag::is_sampled(polls, header.id, observer.sample_mask) {
             Self::start_timing(header, probe, observer)
         } else {
             0

@@ -9,8 +9,8 @@
 //!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
 //!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`]; each
-//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll and
-//!   as its start in its worker's probe, and bumps the worker's poll sequence number next to
+//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll, and
+//!   in its worker's probe one word naming the poll (a sequence number and that clock) next to
 //!   the running task's id, so the watchdog can see a poll that does not return. Dumps then show
 //!   times since spawn and since the last poll, at the resolution of the tick.
 //! - With histograms on, one poll in `sample_every` (power of two) is timed precisely: the
@@ -22,10 +22,26 @@
 //! Field access: a [`WorkerProbe`] is written only by its worker thread (the thread that
 //! entered it with [`enter_worker`]), except `reported` and `turn_reported` (the watchdog's),
 //! and read by the watchdog and metrics readers. Its fields are atomics used as diagnostics,
-//! never to synchronize other memory; all accesses are Relaxed but one: the start of an
-//! observed poll stores `task` with Release after `seq` and `started`, and the watchdog loads
-//! it with Acquire, so it never pairs a running task with an earlier poll's start
-//! ([`WorkerProbe::begin_poll`], modelled in `loom_tests.rs`).
+//! never to synchronize other memory, and all accesses are Relaxed but those of the poll
+//! publication protocol below.
+//!
+//! Poll publication (what the watchdog reads of a poll in progress, modelled in
+//! `loom_tests.rs`). An observed poll is named by one word, its *mark*: a sequence number in
+//! the high bits and the coarse clock at its start below (see [`PollMark`]), so the start can
+//! never be paired with another poll's number. The worker writes, per poll:
+//! 1. `mark` (Release), then `task` (Release): both plain stores on x86;
+//! 2. at the poll's end, `task = 0` (Relaxed).
+//!
+//! The watchdog ([`WorkerProbe::current_poll`]) reads `mark` (Acquire), then `task`, then
+//! an Acquire fence, then `mark` again, and keeps the reading only if both marks agree and the
+//! task is not 0. The first Acquire load synchronizes with the mark's Release store, so the
+//! `task = 0` that ended the previous poll is visible and `task` is this poll's id or a later
+//! value; if it is a later poll's id, the fence synchronizes with that poll's Release store of
+//! `task`, which follows its new mark, so the second load sees a different mark and the
+//! reading is dropped. A kept reading is therefore one poll's task with that poll's start.
+//! The sequence number wraps after 2^16 polls; a reading is only wrong if exactly a multiple of
+//! 2^16 polls began within one coarse tick while it was taken, and then the task read still
+//! began at the same coarse time.
 
 pub(crate) mod clock;
 pub(crate) mod histogram;
@@ -41,7 +57,7 @@ pub(crate) use pool_threads::{PoolThreads, Slot};
 use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
-    AtomicU64,
+    fence, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use histogram::Histogram;
@@ -93,15 +109,12 @@ pub(crate) struct Observer {
 #[repr(align(128))]
 pub(crate) struct WorkerProbe {
     pub(crate) index: u32,
-    /// Bumped at the start of each poll while active.
-    pub(crate) seq: AtomicU64,
-    /// Coarse clock at the start of the current poll while active (stored before `task`).
-    pub(crate) started: AtomicU64,
+    /// The [`PollMark`] of the current or last observed poll (0 before the first).
+    pub(crate) mark: AtomicU64,
     /// Id of the task being polled, 0 between polls (written on every runtime, observed or
-    /// not; while active, stored with Release at the start of a poll, after `seq` and
-    /// `started`).
+    /// not; while active, stored with Release at the start of a poll, after `mark`).
     pub(crate) task: AtomicU64,
-    /// The `seq` of a poll the watchdog reported as stalled (written by the watchdog only).
+    /// The mark of a poll the watchdog reported as stalled (written by the watchdog only).
     pub(crate) reported: AtomicU64,
     /// Coarse clock at the last turn of the event loop, or [`PARKED`].
     pub(crate) turned: AtomicU64,
@@ -116,8 +129,7 @@ impl WorkerProbe {
     pub(crate) fn new(index: u32) -> WorkerProbe {
         WorkerProbe {
             index,
-            seq: AtomicU64::new(0),
-            started: AtomicU64::new(0),
+            mark: AtomicU64::new(0),
             task: AtomicU64::new(0),
             reported: AtomicU64::new(0),
             turned: AtomicU64::new(PARKED),
@@ -127,30 +139,61 @@ impl WorkerProbe {
         }
     }
 
-    /// The worker starts an observed poll of `task` at coarse time `now`; returns its `seq`.
-    /// Only the worker's own thread calls this.
+    /// The worker starts an observed poll of `task` at coarse time `now`; returns its mark.
+    /// Only the worker's own thread calls this (see the module docs for the protocol).
     #[inline]
-    pub(crate) fn begin_poll(&self, now: u64, task: u64) -> u64 {
-        let seq = self.seq.load(Relaxed) + 1;
-        self.seq.store(seq, Relaxed);
-        self.started.store(now, Relaxed);
-        // Release: a watchdog that reads this id with Acquire sees this poll's `seq` and
-        // `started` or later ones, never an earlier poll's start (a plain store on x86).
+    pub(crate) fn begin_poll(&self, now: u64, task: u64) -> PollMark {
+        let mark = PollMark::next(self.mark.load(Relaxed), now);
+        // Release (both plain stores on x86): a reader that sees this mark with Acquire sees
+        // the end of the previous poll; one that sees this task id, then fences, sees this
+        // mark or a later one.
+        self.mark.store(mark.0, Release);
         self.task.store(task, Release);
-        seq
+        mark
     }
 
-    /// The poll in progress as another thread sees it: (`seq`, `task`, `started`), or `None`
-    /// between polls or if a new poll began while reading. `started` is never older than the
-    /// start of the poll `task` names (see [`WorkerProbe::begin_poll`]).
-    pub(crate) fn current_poll(&self) -> Option<(u64, u64, u64)> {
-        let task = self.task.load(Acquire);
-        if task == 0 {
-            return None;
-        }
-        let seq = self.seq.load(Relaxed);
-        let started = self.started.load(Relaxed);
-        (self.seq.load(Relaxed) == seq).then_some((seq, task, started))
+    /// The poll in progress as another thread sees it: (`mark`, `task`), or `None` between
+    /// polls or if a new poll began while reading. `task` is the task of the poll `mark`
+    /// names (see the module docs).
+    pub(crate) fn current_poll(&self) -> Option<(PollMark, u64)> {
+        let mark = self.mark.load(Acquire);
+        let task = self.task.load(Relaxed);
+        // Pairs with the Release store of `task` in `begin_poll`: if `task` came from a later
+        // poll, the load below sees that poll's mark.
+        fence(Acquire);
+        let again = self.mark.load(Relaxed);
+        (task != 0 && again == mark).then_some((PollMark(mark), task))
+    }
+}
+
+/// The name of one observed poll on one worker: a 16-bit sequence number in the top bits, and
+/// below them the coarse clock at its start in units of 2^10 ns (48 bits: about 9 years of the
+/// process-wide clock of [`now_ns`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PollMark(pub(crate) u64);
+
+impl PollMark {
+    const SEQ_ONE: u64 = 1 << 48;
+    const TIME_MASK: u64 = PollMark::SEQ_ONE - 1;
+    const UNIT_SHIFT: u32 = 10;
+
+    /// The mark after `prev` for a poll starting at coarse time `now`.
+    #[inline]
+    fn next(prev: u64, now: u64) -> PollMark {
+        let seq = prev.wrapping_add(PollMark::SEQ_ONE) & !PollMark::TIME_MASK;
+        PollMark(seq | ((now >> PollMark::UNIT_SHIFT) & PollMark::TIME_MASK))
+    }
+
+    /// The coarse clock at the poll's start, rounded down to the mark's unit.
+    pub(crate) fn started(self) -> u64 {
+        (self.0 & PollMark::TIME_MASK) << PollMark::UNIT_SHIFT
+    }
+
+    /// How long the poll has run at coarse time `now`, in the mark's unit (so a poll that
+    /// began at `now` has run for 0).
+    pub(crate) fn elapsed(self, now: u64) -> Duration {
+        let now = now & !((1 << PollMark::UNIT_SHIFT) - 1);
+        Duration::from_nanos(now.saturating_sub(self.started()))
     }
 }
 
@@ -276,7 +319,8 @@ pub(crate) struct PollGuard<'a> {
     probe: Option<&'a WorkerProbe>,
     /// The runtime's observer, if it is active (then `probe` is set too).
     observer: Option<&'a Observer>,
-    seq: u64,
+    /// The mark of an observed poll (unused otherwise).
+    mark: PollMark,
     /// The fine clock's stamp at the start of a sampled poll, else 0.
     timed_from: clock::Ticks,
 }
@@ -313,7 +357,7 @@ impl<'a> PollGuard<'a> {
             header,
             probe,
             observer: None,
-            seq: 0,
+            mark: PollMark(0),
             timed_from: 0,
         }
     }
@@ -329,7 +373,7 @@ impl<'a> PollGuard<'a> {
     ) -> Self {
         let now = observer.coarse_now();
         header.diag.set_last_poll(now);
-        let seq = probe.begin_poll(now, header.id.as_u64());
+        let mark = probe.begin_poll(now, header.id.as_u64());
         let timed_from = if TaskDiag::is_sampled(polls, header.id, observer.sample_mask) {
             Self::start_timing(header, probe, observer)
         } else {
@@ -339,7 +383,7 @@ impl<'a> PollGuard<'a> {
             header,
             probe: Some(probe),
             observer: Some(observer),
-            seq,
+            mark,
             timed_from,
         }
     }
@@ -365,8 +409,8 @@ impl<'a> PollGuard<'a> {
             self.stop_timing(probe, observer);
         }
         probe.task.store(0, Relaxed);
-        if probe.reported.load(Relaxed) == self.seq {
-            watchdog::report_returned(probe, self.header);
+        if probe.reported.load(Relaxed) == self.mark.0 {
+            watchdog::report_returned(probe, self.header, self.mark);
         }
     }
 
@@ -397,5 +441,38 @@ impl Drop for PollGuard<'_> {
 pub(crate) fn on_schedule(header: &crate::cell::raw::Header) {
     if !header.diag.is_plain() {
         header.diag.stamp_woke_if_sampled(header.polls(), header.id);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{PollMark, WorkerProbe};
+    use std::time::Duration;
+
+    #[test]
+    fn a_mark_carries_its_start_and_a_new_number_per_poll() {
+        let probe = WorkerProbe::new(0);
+        let start = 5_000_000_000;
+        let a = probe.begin_poll(start, 7);
+        let b = probe.begin_poll(start, 7);
+        assert_ne!(a, b, "two polls at one coarse time have different marks");
+        assert_eq!(a.started(), b.started());
+        assert!(
+            start - a.started() < 1024,
+            "the start is kept to the mark's unit"
+        );
+        assert_eq!(a.elapsed(start), Duration::ZERO);
+        assert_eq!(a.elapsed(start + 3_000_000).as_millis(), 3);
+        assert_eq!(probe.current_poll(), Some((b, 7)));
+        probe.task.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(probe.current_poll(), None, "no poll between polls");
+    }
+
+    #[test]
+    fn the_number_wraps_without_touching_the_start() {
+        let last = PollMark(u64::MAX & !PollMark::TIME_MASK | 5);
+        let next = PollMark::next(last.0, 9 << PollMark::UNIT_SHIFT);
+        assert_eq!(next.started(), 9 << PollMark::UNIT_SHIFT);
+        assert_eq!(next.0 >> 48, 0);
     }
 }

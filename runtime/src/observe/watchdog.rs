@@ -2,24 +2,23 @@
 //!
 //! Every [`Observer::period`] it ticks the coarse clock, then (with a stall threshold) reads
 //! each worker's probe:
-//! 1. A poll is in progress (`task != 0`, read with Acquire, so the poll's `seq` and
-//!    `started`, stored before it, are seen or later values, never an earlier poll's) and has
-//!    run longer than the threshold (by its `started`, the coarse clock when it began), and its
-//!    `seq` was not reported: it looks the task up in the owned list (under the shard's lock,
-//!    so the task cannot be freed meanwhile), logs id, name, spawn location, worker and
-//!    elapsed time, and stores that `seq` in `reported`. The runner compares `reported` with
-//!    its own `seq` when the poll returns and, if equal, logs the total from its own
-//!    `started`.
+//! 1. A poll is in progress ([`WorkerProbe::current_poll`]: its mark and task, read as one
+//!    poll's, see `observe`'s module docs) and has run longer than the threshold (by the
+//!    coarse start its mark carries), and its mark was not reported: it looks the task up in
+//!    the owned list (under the shard's lock, so the task cannot be freed meanwhile), logs id,
+//!    name, spawn location, worker and elapsed time, and stores that mark in `reported`. The
+//!    runner compares `reported` with its own mark when the poll returns and, if equal, logs
+//!    the total from the start its mark carries.
 //! 2. The worker is not parked and its loop last turned more than the threshold ago: it logs
 //!    that once per stuck turn (`turn_reported`).
 //!
-//! A later poll may begin while the watchdog reads, so it re-reads `seq` after the other
-//! fields and skips the worker if it moved; a report is diagnostics and never affects
+//! A later poll may begin while the watchdog reads, so it re-reads the mark after the task and
+//! skips the worker if it moved; a report is diagnostics and never affects
 //! scheduling.
 //!
 //! The thread holds the runtime only weakly and exits once the runtime is shut down or gone.
 
-use super::{now_ns, Observer, WorkerProbe, PARKED};
+use super::{now_ns, Observer, PollMark, WorkerProbe, PARKED};
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::Scheduler;
@@ -85,13 +84,13 @@ fn run(observer: &Observer, runtime: &Weak<dyn Watched>) {
 }
 
 fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, threshold: Duration) {
-    let Some((seq, task, started)) = probe.current_poll() else {
+    let Some((mark, task)) = probe.current_poll() else {
         return;
     };
-    if probe.reported.load(Relaxed) == seq {
+    if probe.reported.load(Relaxed) == mark.0 {
         return;
     }
-    let elapsed = Duration::from_nanos(observer.coarse_now().saturating_sub(started));
+    let elapsed = mark.elapsed(observer.coarse_now());
     if elapsed < threshold {
         return;
     }
@@ -100,7 +99,7 @@ fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, thre
         (h.diag.name().map(str::to_owned), h.spawned_at())
     });
     // The poll may have returned (and the task completed) since we read the probe.
-    if probe.seq.load(Relaxed) != seq || probe.task.load(Relaxed) != task {
+    if probe.mark.load(Relaxed) != mark.0 || probe.task.load(Relaxed) != task {
         return;
     }
     let (name, at) = match &who {
@@ -113,7 +112,7 @@ fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, thre
          this worker waits (move blocking code to kiln::spawn_blocking)",
         probe.index
     );
-    probe.reported.store(seq, Relaxed);
+    probe.reported.store(mark.0, Relaxed);
 }
 
 fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
@@ -136,10 +135,12 @@ fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
 /// Called by the runner when a poll the watchdog reported returns.
 #[cold]
 #[inline(never)]
-pub(crate) fn report_returned(probe: &WorkerProbe, header: &crate::cell::raw::Header) {
-    // `started` is this thread's own store at the start of the poll.
-    let started = probe.started.load(Relaxed);
-    let total = Duration::from_nanos(now_ns().saturating_sub(started));
+pub(crate) fn report_returned(
+    probe: &WorkerProbe,
+    header: &crate::cell::raw::Header,
+    mark: PollMark,
+) {
+    let total = Duration::from_nanos(now_ns().saturating_sub(mark.started()));
     log::warn!(
         "kiln: stall over: task {}{} (spawned at {}) returned from its poll on worker {} after \
          {total:?} in total",

@@ -103,7 +103,7 @@ thread_local! {
 #[inline]
 pub(super) fn alloc() -> *mut DiagExt {
     let block = LIST
-        .try_with(|l| pop(l, DEPOT.get()))
+        .try_with(|l| pop(l, || DEPOT.get()))
         .unwrap_or(ptr::null_mut());
     if !block.is_null() {
         return block.cast();
@@ -124,11 +124,13 @@ fn alloc_fresh() -> *mut DiagExt {
 }
 
 /// Takes a block from `list`, refilling it from the depot if it is empty; null if both are.
+/// The depot is reached (through `depot`) only then, so the common path does not check
+/// whether the process-wide depot was initialized.
 #[inline]
-fn pop(list: &List, depot: &Depot) -> *mut Free {
+fn pop<'d>(list: &List, depot: impl FnOnce() -> &'d Depot) -> *mut Free {
     let mut head = list.head.get();
     if head.is_null() {
-        head = refill(list, depot);
+        head = refill(list, depot());
         if head.is_null() {
             return head;
         }
@@ -162,7 +164,7 @@ pub(super) unsafe fn destroy(ext: *mut DiagExt) {
     unsafe { ptr::drop_in_place(ext) };
     let block = ext.cast::<Free>();
     // SAFETY: the block's contents were dropped above; it is ours to keep or free.
-    let kept = LIST.try_with(|l| unsafe { push(l, DEPOT.get(), block) });
+    let kept = LIST.try_with(|l| unsafe { push(l, || DEPOT.get(), block) });
     if kept.is_ok() {
         return;
     }
@@ -171,14 +173,14 @@ pub(super) unsafe fn destroy(ext: *mut DiagExt) {
 }
 
 /// Puts `block` on `list`, first handing a full list to the depot (or freeing its blocks if
-/// the depot is full too).
+/// the depot is full too); the depot is reached (through `depot`) only then.
 ///
 /// # Safety
 /// `block` is an allocation of [`LAYOUT`] owned by the caller, with nothing live in it.
 #[inline]
-unsafe fn push(list: &List, depot: &Depot, block: *mut Free) {
+unsafe fn push<'d>(list: &List, depot: impl FnOnce() -> &'d Depot, block: *mut Free) {
     if list.len.get() >= CAP {
-        spill(list, depot);
+        spill(list, depot());
     }
     // SAFETY: the block is ours (see the contract), large and aligned enough for a `Free`.
     unsafe {
@@ -257,18 +259,18 @@ mod tests {
         let blocks: Vec<*mut Free> = (0..3 * cap + 1).map(|_| unsafe { alloc_block() }).collect();
         for &b in &blocks {
             // SAFETY: each block is ours and pushed once.
-            unsafe { push(&completer, &depot, b) };
+            unsafe { push(&completer, || &depot, b) };
         }
         // Three full lists spilled; the fourth holds the last block.
         assert_eq!(depot.chains().len(), 3);
         assert_eq!(completer.len.get(), 1);
         assert!(
-            pop(&spawner, &depot) == blocks[3 * cap - 1],
+            pop(&spawner, || &depot) == blocks[3 * cap - 1],
             "the newest chain first"
         );
         assert_eq!(depot.chains().len(), 2);
         assert_eq!(spawner.len.get(), CAP - 1);
-        let taken: Vec<*mut Free> = (0..cap - 1).map(|_| pop(&spawner, &depot)).collect();
+        let taken: Vec<*mut Free> = (0..cap - 1).map(|_| pop(&spawner, || &depot)).collect();
         assert!(taken.iter().all(|t| blocks[2 * cap..3 * cap].contains(t)));
         assert_eq!(spawner.len.get(), 0);
         for b in taken {

@@ -26,9 +26,9 @@
 //! publication protocol below.
 //!
 //! Poll publication (what the watchdog reads of a poll in progress, modelled in
-//! `loom_tests.rs`). An observed poll is named by one word, its *mark*: a sequence number in
-//! the high bits and the coarse clock at its start below (see [`PollMark`]), so the start can
-//! never be paired with another poll's number. The worker writes, per poll:
+//! `loom_tests.rs`). An observed poll is named by one word, its *mark*: the coarse clock at
+//! its start with a sequence number in the low bits (see [`PollMark`]), so the start can never
+//! be paired with another poll's number. The worker writes, per poll:
 //! 1. `mark` (Release), then `task` (Release): both plain stores on x86;
 //! 2. at the poll's end, `task = 0` (Relaxed).
 //!
@@ -39,9 +39,9 @@
 //! value; if it is a later poll's id, the fence synchronizes with that poll's Release store of
 //! `task`, which follows its new mark, so the second load sees a different mark and the
 //! reading is dropped. A kept reading is therefore one poll's task with that poll's start.
-//! The sequence number wraps after 2^16 polls; a reading is only wrong if exactly a multiple of
-//! 2^16 polls began within one coarse tick while it was taken, and then the task read still
-//! began at the same coarse time.
+//! The sequence number wraps after [`COARSE_UNIT`] polls; two marks can only be equal if that
+//! many polls began within one coarse tick, and then the task read still began at the same
+//! coarse time, so the start reported for it is right.
 
 pub(crate) mod clock;
 pub(crate) mod histogram;
@@ -95,7 +95,8 @@ pub(crate) struct Observer {
     /// histograms off: a poll is sampled when `(polls + id) & sample_mask == 0`, one test
     /// whether histograms are on or off.
     pub(crate) sample_mask: u64,
-    /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
+    /// The coarse clock (`now_ns()` at the watchdog's last tick, rounded up to a multiple of
+    /// [`COARSE_UNIT`]); 0 while inactive.
     clock: AtomicU64,
     pub(crate) workers: Box<[WorkerProbe]>,
     /// The blocking-pool threads' slots, so dumps can list the `spawn_blocking` tasks they run
@@ -166,33 +167,38 @@ impl WorkerProbe {
     }
 }
 
-/// The name of one observed poll on one worker: a 16-bit sequence number in the top bits, and
-/// below them the coarse clock at its start in units of 2^10 ns (48 bits: about 9 years of the
-/// process-wide clock of [`now_ns`]).
+/// The coarse clock's unit: its values are multiples of this many nanoseconds (rounded up
+/// from [`now_ns`], so never 0), which leaves the low bits of a [`PollMark`] for its sequence
+/// number.
+pub(crate) const COARSE_UNIT: u64 = 1 << 10;
+
+/// The coarse clock reading for `ns` from [`now_ns`]: the next multiple of [`COARSE_UNIT`].
+fn coarse(ns: u64) -> u64 {
+    (ns | (COARSE_UNIT - 1)) + 1
+}
+
+/// The name of one observed poll on one worker: the coarse clock at its start (a multiple of
+/// [`COARSE_UNIT`]) with a sequence number that wraps after [`COARSE_UNIT`] polls in its low
+/// bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PollMark(pub(crate) u64);
 
 impl PollMark {
-    const SEQ_ONE: u64 = 1 << 48;
-    const TIME_MASK: u64 = PollMark::SEQ_ONE - 1;
-    const UNIT_SHIFT: u32 = 10;
+    const SEQ_MASK: u64 = COARSE_UNIT - 1;
 
     /// The mark after `prev` for a poll starting at coarse time `now`.
     #[inline]
     fn next(prev: u64, now: u64) -> PollMark {
-        let seq = prev.wrapping_add(PollMark::SEQ_ONE) & !PollMark::TIME_MASK;
-        PollMark(seq | ((now >> PollMark::UNIT_SHIFT) & PollMark::TIME_MASK))
+        PollMark(now | (prev.wrapping_add(1) & PollMark::SEQ_MASK))
     }
 
-    /// The coarse clock at the poll's start, rounded down to the mark's unit.
+    /// The coarse clock at the poll's start.
     pub(crate) fn started(self) -> u64 {
-        (self.0 & PollMark::TIME_MASK) << PollMark::UNIT_SHIFT
+        self.0 & !PollMark::SEQ_MASK
     }
 
-    /// How long the poll has run at coarse time `now`, in the mark's unit (so a poll that
-    /// began at `now` has run for 0).
+    /// How long the poll has run at coarse time `now`.
     pub(crate) fn elapsed(self, now: u64) -> Duration {
-        let now = now & !((1 << PollMark::UNIT_SHIFT) - 1);
         Duration::from_nanos(now.saturating_sub(self.started()))
     }
 }
@@ -211,7 +217,7 @@ impl Observer {
                 n => u64::from(n) - 1,
             },
             // Running from the start, so a worker stuck before the first tick is seen.
-            clock: AtomicU64::new(if active { now_ns() } else { 0 }),
+            clock: AtomicU64::new(if active { coarse(now_ns()) } else { 0 }),
             workers: (0..workers).map(|i| WorkerProbe::new(i as u32)).collect(),
             blocking: PoolThreads::new(),
             fine: clock::FineClock::new(settings.sample_every != 0),
@@ -239,7 +245,7 @@ impl Observer {
     }
 
     pub(crate) fn tick(&self) {
-        self.clock.store(now_ns(), Relaxed);
+        self.clock.store(coarse(now_ns()), Relaxed);
         self.fine.calibrate();
     }
 
@@ -452,7 +458,7 @@ mod tests {
     #[test]
     fn a_mark_carries_its_start_and_a_new_number_per_poll() {
         let probe = WorkerProbe::new(0);
-        let start = 5_000_000_000;
+        let start = super::coarse(5_000_000_000);
         let a = probe.begin_poll(start, 7);
         let b = probe.begin_poll(start, 7);
         assert_ne!(a, b, "two polls at one coarse time have different marks");
@@ -470,9 +476,11 @@ mod tests {
 
     #[test]
     fn the_number_wraps_without_touching_the_start() {
-        let last = PollMark(u64::MAX & !PollMark::TIME_MASK | 5);
-        let next = PollMark::next(last.0, 9 << PollMark::UNIT_SHIFT);
-        assert_eq!(next.started(), 9 << PollMark::UNIT_SHIFT);
-        assert_eq!(next.0 >> 48, 0);
+        let (a, b) = (super::coarse(1), super::coarse(5_000));
+        assert!(a != 0 && a % super::COARSE_UNIT == 0 && b % super::COARSE_UNIT == 0);
+        let last = PollMark(a | PollMark::SEQ_MASK);
+        let next = PollMark::next(last.0, b);
+        assert_eq!(next.started(), b);
+        assert_eq!(next.0 & PollMark::SEQ_MASK, 0);
     }
 }

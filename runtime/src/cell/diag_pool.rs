@@ -10,7 +10,14 @@
 //!   lock is taken once per [`CAP`] records. This matters when tasks are spawned on one
 //!   thread and complete on another. The depot holds at most [`DEPOT_CAP`] chains; beyond
 //!   that, blocks go back to the allocator.
-//! - A thread's list is freed when the thread exits; the depot is kept for the process.
+//! - A thread's list is freed when the thread exits; the depot is kept for the process. The
+//!   list is a thread-local without a destructor, so its common paths do not check whether
+//!   it was initialized or destroyed; a second thread-local, [`ListOwner`], frees it and is
+//!   registered the first time the thread leaves a common path. A list's `len` starts at
+//!   [`NEW`] (the owner is not registered yet) and ends at [`DEAD`] (the owner freed it); both
+//!   are at least [`CAP`], so a push takes the full-list path and a pop of the empty list the
+//!   refill path, which handle them: `NEW` registers the owner, `DEAD` keeps nothing (blocks go
+//!   to and come from the allocator).
 //! - The depot's lock is `crate::loom`'s, in a `LazyLock` static, so a loom model that
 //!   creates records sees it (built anew in each execution). The thread lists are std
 //!   thread-locals, which a model's threads share (loom runs them on one OS thread); the
@@ -64,8 +71,16 @@ impl Depot {
 /// One thread's free blocks.
 struct List {
     head: Cell<*mut Free>,
+    /// How many blocks `head` holds, or [`NEW`] or [`DEAD`] (with none).
     len: Cell<u32>,
 }
+
+/// [`List::len`] of a thread's list before its [`ListOwner`] is registered.
+const NEW: u32 = u32::MAX - 1;
+/// [`List::len`] of a thread's list after its [`ListOwner`] freed it (the thread is exiting).
+const DEAD: u32 = u32::MAX;
+// `DEAD` (the largest `u32`) is above `NEW`, so both are at least `CAP`.
+const _: () = assert!(NEW >= CAP && DEAD > NEW);
 
 /// Frees every block of the chain starting at `p`.
 ///
@@ -82,10 +97,16 @@ unsafe fn free_chain(mut p: *mut Free) {
     }
 }
 
-impl Drop for List {
+/// Frees its thread's list when the thread exits (see the module docs).
+struct ListOwner;
+
+impl Drop for ListOwner {
     fn drop(&mut self) {
-        // SAFETY: the list owns its blocks.
-        unsafe { free_chain(self.head.replace(ptr::null_mut())) };
+        LIST.with(|l| {
+            l.len.set(DEAD);
+            // SAFETY: the list owns its blocks; marked dead, it takes no more.
+            unsafe { free_chain(l.head.replace(ptr::null_mut())) };
+        });
     }
 }
 
@@ -93,18 +114,33 @@ thread_local! {
     static LIST: List = const {
         List {
             head: Cell::new(ptr::null_mut()),
-            len: Cell::new(0),
+            len: Cell::new(NEW),
         }
     };
+    static OWNER: ListOwner = const { ListOwner };
+}
+
+/// Settles a list whose `len` is [`NEW`]: registers this thread's [`ListOwner`] (the list is
+/// then empty), or marks the list [`DEAD`] if the thread's thread-locals are being destroyed.
+/// Returns whether the list may keep blocks.
+#[cold]
+fn settle(list: &List) -> bool {
+    match list.len.get() {
+        DEAD => false,
+        NEW => {
+            let registered = OWNER.try_with(|_| ()).is_ok();
+            list.len.set(if registered { 0 } else { DEAD });
+            registered
+        }
+        _ => true,
+    }
 }
 
 /// A block for one record, uninitialized: from this thread's list, the depot, or the
 /// allocator.
 #[inline]
 pub(super) fn alloc() -> *mut DiagExt {
-    let block = LIST
-        .try_with(|l| pop(l, || DEPOT.get()))
-        .unwrap_or(ptr::null_mut());
+    let block = LIST.with(|l| pop(l, || DEPOT.get()));
     if !block.is_null() {
         return block.cast();
     }
@@ -141,9 +177,13 @@ fn pop<'d>(list: &List, depot: impl FnOnce() -> &'d Depot) -> *mut Free {
     head
 }
 
-/// Moves a chain from the depot into the (empty) `list`; returns its head, or null.
+/// Moves a chain from the depot into the (empty) `list`; returns its head, or null (also
+/// for a dead list).
 #[cold]
 fn refill(list: &List, depot: &Depot) -> *mut Free {
+    if !settle(list) {
+        return ptr::null_mut();
+    }
     let chain = depot.chains().pop();
     let Some(Chain(head)) = chain else {
         return ptr::null_mut();
@@ -164,23 +204,21 @@ pub(super) unsafe fn destroy(ext: *mut DiagExt) {
     unsafe { ptr::drop_in_place(ext) };
     let block = ext.cast::<Free>();
     // SAFETY: the block's contents were dropped above; it is ours to keep or free.
-    let kept = LIST.try_with(|l| unsafe { push(l, || DEPOT.get(), block) });
-    if kept.is_ok() {
-        return;
-    }
-    // SAFETY: the block is an allocation of `LAYOUT` (from `alloc`) that nobody uses.
-    unsafe { dealloc(block.cast(), LAYOUT) };
+    LIST.with(|l| unsafe { push(l, || DEPOT.get(), block) });
 }
 
 /// Puts `block` on `list`, first handing a full list to the depot (or freeing its blocks if
-/// the depot is full too); the depot is reached (through `depot`) only then.
+/// the depot is full too); the depot is reached (through `depot`) only then. A dead list
+/// keeps nothing: the block is freed.
 ///
 /// # Safety
 /// `block` is an allocation of [`LAYOUT`] owned by the caller, with nothing live in it.
 #[inline]
 unsafe fn push<'d>(list: &List, depot: impl FnOnce() -> &'d Depot, block: *mut Free) {
-    if list.len.get() >= CAP {
-        spill(list, depot());
+    if list.len.get() >= CAP && !make_room(list, depot()) {
+        // SAFETY: the block is an allocation of `LAYOUT` that nobody uses (the contract).
+        unsafe { dealloc(block.cast(), LAYOUT) };
+        return;
     }
     // SAFETY: the block is ours (see the contract), large and aligned enough for a `Free`.
     unsafe {
@@ -192,8 +230,18 @@ unsafe fn push<'d>(list: &List, depot: impl FnOnce() -> &'d Depot, block: *mut F
     list.len.set(list.len.get() + 1);
 }
 
-/// Empties a full `list` into the depot, or frees its blocks if the depot is full.
+/// Makes room in a `list` whose `len` is at least [`CAP`]: settles a new one, spills a full
+/// one; returns false for a dead one (it keeps nothing).
 #[cold]
+fn make_room(list: &List, depot: &Depot) -> bool {
+    if list.len.get() >= NEW {
+        return settle(list);
+    }
+    spill(list, depot);
+    true
+}
+
+/// Empties a full `list` into the depot, or frees its blocks if the depot is full.
 fn spill(list: &List, depot: &Depot) {
     let chain = Chain(list.head.replace(ptr::null_mut()));
     list.len.set(0);
@@ -283,7 +331,62 @@ mod tests {
             // SAFETY: the depot's chains are owned by it, which is dropped here.
             unsafe { free_chain(head) };
         }
-        // The lists free their own blocks when dropped.
+        // SAFETY: the test's lists own their blocks and are not used again.
+        unsafe { free_chain(completer.head.replace(ptr::null_mut())) };
+        // SAFETY: as above.
+        unsafe { free_chain(spawner.head.replace(ptr::null_mut())) };
+    }
+
+    #[test]
+    fn a_new_list_settles_and_a_dead_one_keeps_nothing() {
+        let depot = Depot(Mutex::new(Vec::new()));
+        let list = List {
+            head: Cell::new(ptr::null_mut()),
+            len: Cell::new(NEW),
+        };
+        // SAFETY: a fresh allocation of `LAYOUT`, pushed once.
+        let b = unsafe { alloc_block() };
+        // SAFETY: `b` is ours.
+        unsafe { push(&list, || &depot, b) };
+        assert_eq!(
+            list.len.get(),
+            1,
+            "a new list is settled, then keeps the block"
+        );
+        assert!(pop(&list, || &depot) == b);
+        list.len.set(DEAD);
+        // SAFETY: `b` is ours again; a dead list frees it.
+        unsafe { push(&list, || &depot, b) };
+        assert!(list.head.get().is_null(), "a dead list keeps nothing");
+        assert!(
+            pop(&list, || &depot).is_null(),
+            "a dead list hands out nothing"
+        );
+        assert!(depot.chains().is_empty());
+    }
+
+    #[test]
+    fn threads_that_only_free_or_only_allocate_exit_cleanly() {
+        let records: Vec<usize> = std::thread::spawn(|| {
+            (0..CAP + 3)
+                .map(|_| {
+                    let r = alloc();
+                    // SAFETY: a fresh block, written before it is destroyed elsewhere.
+                    unsafe { r.write(record()) };
+                    r as usize
+                })
+                .collect()
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            for r in records {
+                // SAFETY: each record is live and destroyed once, on this thread.
+                unsafe { destroy(r as *mut DiagExt) };
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     /// An allocation of [`LAYOUT`].

@@ -213,11 +213,10 @@ pub(super) unsafe fn destroy(ext: *mut DiagExt) {
 ///
 /// # Safety
 /// `block` is an allocation of [`LAYOUT`] owned by the caller, with nothing live in it.
-#[inline]
+#[inline(always)]
 unsafe fn push<'d>(list: &List, depot: impl FnOnce() -> &'d Depot, block: *mut Free) {
-    if list.len.get() >= CAP && !make_room(list, depot()) {
-        // SAFETY: the block is an allocation of `LAYOUT` that nobody uses (the contract).
-        unsafe { dealloc(block.cast(), LAYOUT) };
+    // SAFETY: the caller's contract, passed on.
+    if list.len.get() >= CAP && !unsafe { make_room(list, depot(), block) } {
         return;
     }
     // SAFETY: the block is ours (see the contract), large and aligned enough for a `Free`.
@@ -230,15 +229,23 @@ unsafe fn push<'d>(list: &List, depot: impl FnOnce() -> &'d Depot, block: *mut F
     list.len.set(list.len.get() + 1);
 }
 
-/// Makes room in a `list` whose `len` is at least [`CAP`]: settles a new one, spills a full
-/// one; returns false for a dead one (it keeps nothing).
+/// Makes room for `block` in a `list` whose `len` is at least [`CAP`]: settles a new one,
+/// spills a full one; frees `block` and returns false for a dead one (it keeps nothing).
+///
+/// # Safety
+/// As for [`push`].
 #[cold]
-fn make_room(list: &List, depot: &Depot) -> bool {
-    if list.len.get() >= NEW {
-        return settle(list);
+unsafe fn make_room(list: &List, depot: &Depot, block: *mut Free) -> bool {
+    if list.len.get() < NEW {
+        spill(list, depot);
+        return true;
     }
-    spill(list, depot);
-    true
+    if settle(list) {
+        return true;
+    }
+    // SAFETY: the block is an allocation of `LAYOUT` that nobody uses (the contract).
+    unsafe { dealloc(block.cast(), LAYOUT) };
+    false
 }
 
 /// Empties a full `list` into the depot, or frees its blocks if the depot is full.

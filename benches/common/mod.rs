@@ -3,18 +3,38 @@
 
 /// A kiln multi-thread runtime with `workers` workers.
 ///
-/// `KILN_BENCH_TIMER_SPIN_US=N` sets its `timer_spin_limit` to N µs (default: kiln's own
-/// default, no spin), to compare timer lateness with builds whose default spun.
+/// Three variables set hints whose defaults changed, to compare with builds that had other
+/// defaults (each default: kiln's own):
+/// - `KILN_BENCH_TIMER_SPIN_US=N`: `timer_spin_limit` of N µs (earlier builds spun 250 µs);
+/// - `KILN_BENCH_BLOCKING_NICE=N`: `blocking_nice(N)` (earlier builds used 15);
+/// - `KILN_BENCH_BLOCKING_SLICE_MS=N`: `blocking_time_slice` of N ms (earlier builds: 100).
 pub fn kiln_rt(workers: usize) -> kiln::Runtime {
     let mut b = kiln::Builder::new_multi_thread();
     b.worker_threads(workers);
-    if let Ok(us) = std::env::var("KILN_BENCH_TIMER_SPIN_US") {
-        let us = us
-            .parse()
-            .expect("KILN_BENCH_TIMER_SPIN_US takes a whole number of microseconds");
+    if let Some(us) = hint("KILN_BENCH_TIMER_SPIN_US") {
         b.timer_spin_limit(std::time::Duration::from_micros(us));
     }
+    if let Some(nice) = hint("KILN_BENCH_BLOCKING_NICE") {
+        let nice = u8::try_from(nice).expect("KILN_BENCH_BLOCKING_NICE takes 0 to 19");
+        b.blocking_nice(nice);
+    }
+    if let Some(ms) = hint("KILN_BENCH_BLOCKING_SLICE_MS") {
+        b.blocking_time_slice(std::time::Duration::from_millis(ms));
+    }
     b.build().expect("kiln runtime")
+}
+
+/// The whole number in environment variable `name`, if set.
+///
+/// # Panics
+/// If it is set to anything else, naming the variable.
+fn hint(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} takes a whole number, not {value:?}")),
+    )
 }
 
 /// A tokio multi-thread runtime with `workers` workers and every driver enabled.

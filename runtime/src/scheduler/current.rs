@@ -202,7 +202,7 @@ impl Shared {
         let _restore = RestoreCore { shared: self, cx };
         let _observe = crate::observe::enter_worker_of(&self.owned, 0);
         let main = Arc::new(MainWaker {
-            woken: std::sync::atomic::AtomicBool::new(true),
+            woken: AtomicBool::new(true),
             driver: self.driver.clone(),
             thread: std::thread::current().id(),
         });
@@ -451,7 +451,7 @@ impl Schedule for Arc<Shared> {
 
 /// Wakes the main future of a driving `block_on`.
 struct MainWaker {
-    woken: std::sync::atomic::AtomicBool,
+    woken: AtomicBool,
     driver: Arc<DriverHandle>,
     thread: std::thread::ThreadId,
 }

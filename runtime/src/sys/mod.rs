@@ -68,7 +68,7 @@ pub(crate) struct IoEvent {
 /// # Errors
 /// The OS error (`WouldBlock` on an empty non-blocking socket).
 // Only hyper's read buffer is uninitialised memory (feature `hyper`).
-#[cfg(any(feature = "hyper", test))]
+#[cfg(any(feature = "hyper", all(test, not(loom))))]
 pub(crate) fn recv_uninit(
     fd: BorrowedFd<'_>,
     buf: &mut [std::mem::MaybeUninit<u8>],

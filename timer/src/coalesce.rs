@@ -27,11 +27,13 @@
 //! the driver counts the timers it fires per window of `2^WINDOW_SHIFT` ticks (4,096 µs;
 //! under its lock, in `process`), and from the count `n` of the last whole window derives a
 //! floor for the grid: the largest power of two at most `n² / FLOOR_DIV` µs, at most
-//! [`FLOOR_MAX`]. A 1 ms ticker (4 fires per window: a 4 µs floor) is not affected; 4 fires
-//! per millisecond (16 per window) give a 64 µs floor, 16 per millisecond 1,024 µs, 23 or
-//! more the full 2,048 µs, so the owner wakes about once per one or two milliseconds however
-//! many timers are due, and a sleep of a few milliseconds is about as late as on tokio (whose
-//! 1 ms ticks add up to 1 ms, and whose wake-ups then come late under that load).
+//! [`FLOOR_MAX`]. A 1 ms ticker (4 fires per window: a 4 µs floor) is not affected by
+//! default (its length grid is 32 µs), but in precise mode (a 2 µs length grid) it fires on
+//! the floor's 4 µs grid, up to 3 µs late; 4 fires per millisecond (16 per window) give a
+//! 64 µs floor, 16 per millisecond 1,024 µs, 23 or more the full 2,048 µs, so the owner wakes
+//! about once per one or two milliseconds however many timers are due, and a sleep of a few
+//! milliseconds is about as late as on tokio (whose 1 ms ticks add up to 1 ms, and whose
+//! wake-ups then come late under that load).
 //!
 //! The floor is published in one atomic ([`FloorWord`]) with the tick until which it holds:
 //! the end of the window after the one being counted. A driver that stops firing therefore

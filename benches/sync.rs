@@ -25,12 +25,10 @@ mod common;
 
 const WORKERS: usize = 4;
 
-/// A kiln multi-thread runtime for one group's kiln benchmarks (dropped before the tokio ones).
+/// A kiln multi-thread runtime for one group's kiln benchmarks (dropped before the tokio ones;
+/// `benches/common` reads the hint variables).
 fn kiln_rt() -> kiln::Runtime {
-    kiln::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .build()
-        .expect("kiln runtime")
+    common::kiln_rt(WORKERS)
 }
 
 /// A tokio multi-thread runtime for one group's `tokio` and `kiln_on_tokio` benchmarks.

@@ -3,11 +3,13 @@
 
 /// A kiln multi-thread runtime with `workers` workers.
 ///
-/// Three variables set hints whose defaults changed, to compare with builds that had other
-/// defaults (each default: kiln's own):
+/// These variables set hints, to compare with builds that had other defaults (each default:
+/// kiln's own):
 /// - `KILN_BENCH_TIMER_SPIN_US=N`: `timer_spin_limit` of N µs (earlier builds spun 250 µs);
 /// - `KILN_BENCH_BLOCKING_NICE=N`: `blocking_nice(N)` (earlier builds used 15);
-/// - `KILN_BENCH_BLOCKING_SLICE_MS=N`: `blocking_time_slice` of N ms (earlier builds: 100).
+/// - `KILN_BENCH_BLOCKING_SLICE_MS=N`: `blocking_time_slice` of N ms (earlier builds: 100);
+/// - `KILN_BENCH_WORKER_SLICE_US=N`: `worker_time_slice` of N µs (0: the OS default), which a
+///   `block_on` thread borrows too.
 pub fn kiln_rt(workers: usize) -> kiln::Runtime {
     let mut b = kiln::Builder::new_multi_thread();
     b.worker_threads(workers);
@@ -20,6 +22,9 @@ pub fn kiln_rt(workers: usize) -> kiln::Runtime {
     }
     if let Some(ms) = hint("KILN_BENCH_BLOCKING_SLICE_MS") {
         b.blocking_time_slice(std::time::Duration::from_millis(ms));
+    }
+    if let Some(us) = hint("KILN_BENCH_WORKER_SLICE_US") {
+        b.worker_time_slice(std::time::Duration::from_micros(us));
     }
     b.build().expect("kiln runtime")
 }

@@ -27,9 +27,9 @@
 //! the driver counts the timers it fires per window of `2^WINDOW_SHIFT` ticks (4,096 µs;
 //! under its lock, in `process`), and from the count `n` of the last whole window derives a
 //! floor for the grid: the largest power of two at most `n² / FLOOR_DIV` µs, at most
-//! [`FLOOR_MAX`]. A 1 ms ticker (4 fires per window: a 4 µs floor) is not affected by
-//! default (its length grid is 32 µs), but in precise mode (a 2 µs length grid) it fires on
-//! the floor's 4 µs grid, up to 3 µs late; 4 fires per millisecond (16 per window) give a
+//! [`FLOOR_MAX`], and none below [`FLOOR_MIN`] (so few fires save no wake-up worth delaying
+//! a timer for): a 1 ms ticker (4 or 5 fires per window) has none, in precise mode too (its
+//! 2 µs length grid holds); 4 fires per millisecond (16 per window) give a
 //! 64 µs floor, 16 per millisecond 1,024 µs, 23 or more the full 2,048 µs, so the owner wakes
 //! about once per one or two milliseconds however many timers are due, and a sleep of a few
 //! milliseconds is about as late as on tokio (whose 1 ms ticks add up to 1 ms, and whose
@@ -65,6 +65,10 @@ pub(crate) const FLOOR_MAX: u64 = COALESCE_MAX;
 
 /// Fires are counted per window of `2^WINDOW_SHIFT` ticks (4,096 µs).
 const WINDOW_SHIFT: u32 = 12;
+
+/// The finest busy floor, in ticks (µs): a smaller one is none (6 fires per window or more
+/// give one).
+const FLOOR_MIN: u64 = 8;
 
 /// The busy floor is the square of the timers fired in the last window over this.
 const FLOOR_DIV: u64 = 4;
@@ -160,7 +164,7 @@ impl FireCount {
             self.window = window;
             self.count = 0;
             let f = (closed.saturating_mul(closed) / FLOOR_DIV).min(FLOOR_MAX);
-            let f = if f < 2 {
+            let f = if f < FLOOR_MIN {
                 0
             } else {
                 1 << (63 - f.leading_zeros())
@@ -238,10 +242,13 @@ mod tests {
         let floor = FloorWord::new();
         let mut count = FireCount::new();
         let w = 4_096;
-        // Window 10: 4 fires (a 1 ms ticker): a 4 µs floor in window 11.
-        count.record(10 * w, 4, &floor);
+        // Window 9: 5 fires (a 1 ms ticker): 6 µs is below the finest floor, so none in
+        // window 10; window 10: 6 fires: an 8 µs floor in window 11.
+        count.record(9 * w, 5, &floor);
+        count.record(10 * w, 6, &floor);
+        assert_eq!(floor.at(10 * w + 5), 0);
         count.record(11 * w, 0, &floor);
-        assert_eq!(floor.at(11 * w + 5), 4);
+        assert_eq!(floor.at(11 * w + 5), 8);
         // Window 11: 70 fires: 1,024 µs (the largest power of two at most 70² / 4) in window 12.
         count.record(11 * w + 1, 70, &floor);
         count.record(12 * w, 1, &floor);

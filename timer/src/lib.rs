@@ -72,11 +72,10 @@
 //! many timers per millisecond (16 or more: thousands of short sleeps) raises the grid of the
 //! timers armed on it to a *busy floor* of 1,024 µs (2,048 µs from 23 per millisecond), so
 //! its worker wakes about once per one or two milliseconds however many are due; the floor
-//! follows the driver's fire rate over the last few milliseconds (a lone 1 ms ticker, 4 or 5
-//! fires per 4,096 µs window, has a 4 µs one, finer than its own 32 µs grid). In precise
-//! mode ([`Driver::set_precise`], set by a runtime that spins before deadlines) the grid is
-//! 1/256 of the time left (a 1 ms sleep at most 1 µs late), the busy floor unchanged: that
-//! lone 1 ms ticker then fires on the floor's 4 µs grid, up to 3 µs late. Never early:
+//! follows the driver's fire rate over the last few milliseconds (none below 8 µs, so a lone
+//! 1 ms ticker, 4 or 5 fires per 4,096 µs window, has none). In precise mode
+//! ([`Driver::set_precise`], set by a runtime that spins before deadlines) the grid is 1/256
+//! of the time left (a 1 ms sleep at most 1 µs late), the busy floor unchanged. Never early:
 //! [`Sleep::deadline`] keeps the requested instant. A manual or paused clock is never rounded
 //! (tests see exact deadlines). Measured figures: `docs/tuning.md`.
 

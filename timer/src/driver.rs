@@ -605,6 +605,40 @@ impl Driver {
         inner.tick_instant(tick)
     }
 
+    /// A lower bound on every pending deadline, read without the wheel's lock (`None`: no
+    /// timer pending): the due hint (see "The due hint" in the module docs). It can be earlier
+    /// than [`next_deadline`](Driver::next_deadline), since a cancelled timer leaves the hint
+    /// until the next [`process`](Driver::process), but never later. For a thread that must
+    /// not sleep past this driver's timers and must not take the lock to find out: a sibling
+    /// worker that takes it contends with the owner, and if the holder is preempted the other
+    /// waits for it.
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, Unpark};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let driver = Driver::new(Arc::new(Nop));
+    /// assert_eq!(driver.deadline_hint(), None);
+    /// // A sleep joins the wheel at its first poll.
+    /// let mut sleep = std::pin::pin!(driver.handle().sleep(Duration::from_millis(10)));
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// assert!(std::future::Future::poll(sleep.as_mut(), &mut cx).is_pending());
+    /// assert!(driver.deadline_hint().unwrap() <= driver.next_deadline().unwrap());
+    /// ```
+    pub fn deadline_hint(&self) -> Option<Instant> {
+        let inner = &self.handle.inner;
+        // Acquire pairs with the Release stores that lower or recompute the hint.
+        match inner.hint.load(Ordering::Acquire) {
+            u64::MAX => None,
+            tick => inner.tick_instant(tick),
+        }
+    }
+
     /// Like [`next_deadline`](Driver::next_deadline), and records that the owner parks until
     /// then: a timer registered or reset earlier than that from any thread calls
     /// [`Unpark::unpark`] until [`after_park`](Driver::after_park).

@@ -620,3 +620,24 @@ fn harness_sleep_moves_between_threads_and_cancels_anywhere() {
     let t = handle.timeout(MS, std::future::pending::<()>());
     assert!(futures::executor::block_on(t).is_err());
 }
+
+#[test]
+fn the_deadline_hint_is_a_lower_bound_read_without_the_lock() {
+    let (driver, clock, _) = manual();
+    let (_, w) = counting_waker();
+    assert_eq!(driver.deadline_hint(), None);
+    let mut s = Box::pin(driver.handle().sleep(30 * MS));
+    assert!(poll(&mut s, &w).is_pending());
+    let hint = driver
+        .deadline_hint()
+        .expect("a pending timer gives a hint");
+    assert!(hint <= driver.next_deadline().unwrap() && hint <= s.deadline());
+    // A cancelled timer is forgotten by the hint only at the next processing: still a lower
+    // bound (nothing pending is earlier), never later than a pending deadline.
+    drop(s);
+    assert_eq!(driver.next_deadline(), None);
+    assert!(driver.deadline_hint().is_some());
+    clock.advance(31 * MS);
+    assert_eq!(driver.process(), 0);
+    assert_eq!(driver.deadline_hint(), None);
+}

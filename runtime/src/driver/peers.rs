@@ -213,7 +213,9 @@ impl Peers {
             .iter()
             .enumerate()
             .filter(|&(i, p)| i != index && p.driver.io_state() != IoState::Parked)
-            .filter_map(|(_, p)| p.driver.timer.next_deadline())
+            // The due hint, not `next_deadline`: no lock on a running sibling's wheel at each
+            // park (see `kiln_timer::Driver::deadline_hint`).
+            .filter_map(|(_, p)| p.driver.timer.deadline_hint())
             .min()
             .map(|at| at.saturating_duration_since(now).max(SIBLING_TIMER_SLACK))
     }

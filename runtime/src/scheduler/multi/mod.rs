@@ -23,9 +23,11 @@
 //! more than one task waits. Those tasks sit in the worker's own queues, which it runs next,
 //! so no wake-up is lost.
 //!
-//! A worker whose queues run dry first harvests its own sockets (one non-blocking syscall):
-//! the tasks they wake run here, on the CPU that just received their data, and do not wait
-//! while this worker steals from a sibling. Only then does it steal, and then park.
+//! A worker whose queues run dry first takes half of a sibling's backlog (two or more queued
+//! tasks, `worker.rs`), then harvests its own sockets (one non-blocking syscall): the tasks
+//! they wake run here, on the CPU that just received their data, and do not wait while this
+//! worker searches. Only then does it search (steal from any sibling, the injector, I/O of
+//! stuck siblings), and then park.
 //!
 //! Shutdown protocol:
 //! 1. `shutdown` is set (SeqCst) and every worker's poller is notified.

@@ -1,10 +1,19 @@
 //! One worker thread: its run loop, stealing and parking.
 //!
 //! Loop, per tick: (every `global_queue_interval` ticks the injector first, for fairness) →
-//! LIFO slot → local queue → a batch from the injector → steal from a random sibling → park.
+//! LIFO slot → local queue → a batch from the injector → a sibling's backlog (see below) →
+//! the worker's own sockets → steal from a random sibling → park.
 //! Every `event_interval` ticks the worker polls its poller without blocking and fires due
 //! timers, so a busy worker still services its I/O and timers. The LIFO slot runs at most
 //! [`MAX_LIFO_POLLS`] tasks in a row, so two tasks waking each other cannot starve the queue.
+//!
+//! **Backlogs before new events.** A worker out of local work first steals from a sibling
+//! whose queue holds at least [`BACKLOG_STEAL_MIN`] tasks, and only then harvests its own
+//! sockets. Otherwise a worker fed one socket event at a time (a client answering each
+//! response at once) never runs dry, never steals, and leaves the tasks queued behind a
+//! sibling stuck in a long poll (a loopback `writev` that runs the receive softirq, a
+//! preemption) waiting milliseconds. Stealing a visible backlog needs no searching token
+//! (`idle.rs`): the victim's queue is known to hold work, so it is no search.
 //!
 //! Stray panics: a task's poll is caught by the task cell, but a worker also runs user code
 //! outside any poll: wakers fired by I/O readiness and timers (each contained where it is
@@ -28,6 +37,11 @@ use std::time::Duration;
 
 /// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
+
+/// Queued tasks at which a sibling's queue counts as a backlog to steal from before
+/// harvesting the own sockets (module docs). One queued task is its owner's next poll; two
+/// mean a task waits behind another.
+pub(crate) const BACKLOG_STEAL_MIN: usize = 2;
 
 /// The thread-owned half of a worker.
 pub(crate) struct Core {
@@ -175,6 +189,10 @@ impl WorkerContext {
                 self.run_task(task);
                 continue;
             }
+            if let Some(task) = self.steal_backlog() {
+                self.run_task(task);
+                continue;
+            }
             if self.poll_own_io() {
                 continue;
             }
@@ -255,6 +273,31 @@ impl WorkerContext {
                 core.local.push(next);
             }
         });
+    }
+
+    /// Steals half of the first sibling queue (from a random start) holding at least
+    /// [`BACKLOG_STEAL_MIN`] tasks (module docs); `None`, having stolen nothing, if none does.
+    fn steal_backlog(&self) -> Option<Notified> {
+        let shared = &*self.shared;
+        let n = shared.remotes.len();
+        if n < 2 {
+            return None;
+        }
+        let mut core = self.core.borrow_mut();
+        let start = core.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == core.index || shared.remotes[victim].steal.len() < BACKLOG_STEAL_MIN {
+                continue;
+            }
+            let before = core.local.len();
+            if let Some(task) = shared.remotes[victim].steal.steal_into(&core.local) {
+                core.stats.steals += 1;
+                core.stats.stolen_tasks += (core.local.len() - before + 1) as u64;
+                return Some(task);
+            }
+        }
+        None
     }
 
     /// Steals from siblings and the injector; also fires overdue timers of busy siblings.

@@ -278,26 +278,9 @@ impl WorkerContext {
     /// Steals half of the first sibling queue (from a random start) holding at least
     /// [`BACKLOG_STEAL_MIN`] tasks (module docs); `None`, having stolen nothing, if none does.
     fn steal_backlog(&self) -> Option<Notified> {
-        let shared = &*self.shared;
-        let n = shared.remotes.len();
-        if n < 2 {
-            return None;
-        }
-        let mut core = self.core.borrow_mut();
-        let start = core.next_rand() as usize % n;
-        for i in 0..n {
-            let victim = (start + i) % n;
-            if victim == core.index || shared.remotes[victim].steal.len() < BACKLOG_STEAL_MIN {
-                continue;
-            }
-            let before = core.local.len();
-            if let Some(task) = shared.remotes[victim].steal.steal_into(&core.local) {
-                core.stats.steals += 1;
-                core.stats.stolen_tasks += (core.local.len() - before + 1) as u64;
-                return Some(task);
-            }
-        }
-        None
+        self.core
+            .borrow_mut()
+            .steal_from_siblings(&self.shared, BACKLOG_STEAL_MIN)
     }
 
     /// Steals from siblings and the injector; also fires overdue timers of busy siblings.
@@ -313,19 +296,8 @@ impl WorkerContext {
                 return None;
             }
         }
-        let n = shared.remotes.len();
-        let start = core.next_rand() as usize % n;
-        for i in 0..n {
-            let victim = (start + i) % n;
-            if victim == core.index {
-                continue;
-            }
-            let before = core.local.len();
-            if let Some(task) = shared.remotes[victim].steal.steal_into(&core.local) {
-                core.stats.steals += 1;
-                core.stats.stolen_tasks += (core.local.len() - before + 1) as u64;
-                return Some(task);
-            }
+        if let Some(task) = core.steal_from_siblings(shared, 1) {
+            return Some(task);
         }
         if let Some(task) = shared.inject.pop_batch_into(&core.local) {
             return Some(task);
@@ -456,6 +428,27 @@ impl Core {
     /// wakes the next one itself, see `run_task`).
     fn should_notify_others(&self) -> bool {
         !self.is_searching && self.local.len() + usize::from(self.lifo.is_some()) > 1
+    }
+
+    /// Steals about half of the first sibling queue, from a random start, holding at least
+    /// `min` tasks (at least one), and returns one of them.
+    fn steal_from_siblings(&mut self, shared: &Shared, min: usize) -> Option<Notified> {
+        let n = shared.remotes.len();
+        let start = self.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            let steal = &shared.remotes[victim].steal;
+            if victim == self.index || (min > 1 && steal.len() < min) {
+                continue;
+            }
+            let before = self.local.len();
+            if let Some(task) = steal.steal_into(&self.local) {
+                self.stats.steals += 1;
+                self.stats.stolen_tasks += (self.local.len() - before + 1) as u64;
+                return Some(task);
+            }
+        }
+        None
     }
 
     fn next_rand(&mut self) -> u32 {

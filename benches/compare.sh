@@ -27,6 +27,13 @@
 # CPU figures ("—"). Example (a small subset):
 #
 #   benches/compare.sh -n 2 -b scheduler HEAD~1 HEAD -- ping_pong --warm-up-time 1 --measurement-time 2
+#
+# Placement: a contended workload can run at two speeds depending on where its objects land
+# in memory, and that placement follows from what the process allocated before it,
+# criterion's paths included (malloc reuses the chunks they freed). With fixed paths, a build
+# lands on the same placement in every round, and two builds that are equal over many
+# placements can measure 1.5x apart (`mpsc_throughput`). So each run's directory name, and
+# with it CRITERION_HOME and KILN_BENCH_DIR, has a random length: the rounds sample placements.
 set -euo pipefail
 
 rounds=3
@@ -37,7 +44,7 @@ while getopts "n:b:o:h" opt; do
         n) rounds=$OPTARG ;;
         b) benches+=("$OPTARG") ;;
         o) out=$OPTARG ;;
-        h) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        h) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [-n ROUNDS] [-b BENCH]... [-o OUT] A B [-- BENCH_ARGS...]" >&2; exit 2 ;;
     esac
 done
@@ -140,7 +147,8 @@ for ((r = 1; r <= rounds; r++)); do
     for b in "${benches[@]}"; do
         for side in "${order[@]}"; do
             if [ "$side" = A ]; then dir=$dir_a; else dir=$dir_b; fi
-            run="$out/runs/$side/$r"
+            # A run directory name of random length (see "Placement" above).
+            run="$out/runs/$side/$r-$(head -c $((RANDOM % 32)) /dev/zero | tr '\0' p)"
             mkdir -p "$run"
             echo "round $r/$rounds: $b on $side"
             # Benches run from the repository root, as under `cargo bench`.

@@ -480,7 +480,7 @@ fn park_on<F: Future>(
 ) -> F::Output {
     let mut future = std::pin::pin!(future);
     let parker = std::sync::Arc::new(ThreadWaker {
-        thread: std::thread::current(),
+        thread: crate::loom::thread::current(),
         woken: AtomicBool::new(true),
     });
     let waker = Waker::from(parker.clone());

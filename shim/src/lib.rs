@@ -10,7 +10,7 @@
 //!
 //! Both mirror std's module tree (`sync::atomic::{AtomicBool, AtomicUsize, AtomicU64, fence,
 //! Ordering}`, `sync::{Arc, Mutex, MutexGuard, Condvar, RwLock, LazyLock, ...}`, `cell::UnsafeCell`,
-//! `thread::{current, park, Thread}`) and add [`real::model`], a runner for one body, and
+//! `thread::{current, park, park_timeout, Thread}`) and add [`real::model`], a runner for one body, and
 //! [`real::MODEL_CHECKED`]. The API they share differs from std's where both sides need it:
 //! - `Mutex::lock` never fails (`parking_lot` has no poisoning; on the model side a poisoned
 //!   lock is taken over the same way, since a panic already fails the model), and `try_lock`

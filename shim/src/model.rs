@@ -162,4 +162,11 @@ pub mod cell {
 /// `std::thread`'s parking, on loom's threads.
 pub mod thread {
     pub use loom::thread::{current, park, Thread};
+
+    /// A timed park. loom does not model time, so, like the model's timed condition-variable
+    /// wait, it ends only by an unpark (a model whose thread relies on the timeout to go on
+    /// then fails as a deadlock, which is what such a dependency is worth checking for).
+    pub fn park_timeout(_dur: std::time::Duration) {
+        loom::thread::park();
+    }
 }

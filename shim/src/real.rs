@@ -217,5 +217,5 @@ pub mod cell {
 
 /// `std::thread`'s parking.
 pub mod thread {
-    pub use std::thread::{current, park, Thread};
+    pub use std::thread::{current, park, park_timeout, Thread};
 }

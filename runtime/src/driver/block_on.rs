@@ -29,6 +29,7 @@
 use super::spin::Spin;
 use super::DriverHandle;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::Acquire};
+use crate::loom::thread::{park, park_timeout};
 use std::time::{Duration, Instant};
 
 /// A `block_on` thread's waits (see the module docs). Lives for one `block_on` call on its
@@ -110,7 +111,7 @@ impl BlockOnWait {
     pub(crate) fn park(&mut self, woken: &AtomicBool) {
         self.borrowed.time_slice(self.slice);
         let Some(deadline) = self.here.next_wake() else {
-            std::thread::park();
+            park();
             return;
         };
         self.borrowed.timer_slack();
@@ -120,12 +121,12 @@ impl BlockOnWait {
             return;
         }
         if !(self.spin.enabled() && self.spin.uncontended(now)) {
-            std::thread::park_timeout(deadline - now);
+            park_timeout(deadline - now);
             return;
         }
         let wake_at = deadline.checked_sub(self.spin.slack()).unwrap_or(now);
         if wake_at > now {
-            std::thread::park_timeout(wake_at - now);
+            park_timeout(wake_at - now);
             let woke = Instant::now();
             // Acquire: pairs with the waker's AcqRel swap (only a hint here; the caller's
             // swap orders its poll).

@@ -26,6 +26,7 @@ use crate::loom::sync::{
     atomic::{AtomicBool, Ordering::*},
     Mutex,
 };
+use crate::loom::thread::{self, Thread};
 use crate::scheduler::SchedulerContext;
 use crate::testing::{JobsInFlight, SeededRng, TestOptions, PAUSED_JOB_POLL};
 use std::cell::RefCell;
@@ -50,7 +51,7 @@ pub(crate) struct Shared {
     pub(crate) peers: Arc<Peers>,
     shutdown: AtomicBool,
     core: Mutex<Option<(Core, Driver)>>,
-    core_waiters: Mutex<Vec<std::thread::Thread>>,
+    core_waiters: Mutex<Vec<Thread>>,
     pub(crate) blocking: kiln_blocking::Pool,
     config: MultiConfig,
     pub(crate) metrics: WorkerMetrics,
@@ -132,7 +133,7 @@ impl Shared {
     pub(crate) fn block_on<F: Future>(self: &Arc<Self>, future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
         let parker = Arc::new(ThreadWaker {
-            thread: std::thread::current(),
+            thread: thread::current(),
             woken: AtomicBool::new(true),
         });
         let thread_waker = Waker::from(parker.clone());
@@ -166,7 +167,7 @@ impl Shared {
             // Another thread drives the loop (or it was shut down): wait for our future or for
             // the core, registering once per wait to be woken when the core is released.
             if !waiting {
-                self.core_waiters.lock().push(std::thread::current());
+                self.core_waiters.lock().push(thread::current());
                 waiting = true;
             }
             if parker.woken.swap(false, AcqRel) {
@@ -176,7 +177,7 @@ impl Shared {
                 }
             }
             if self.is_shutdown() || self.core.lock().is_none() {
-                std::thread::park_timeout(Duration::from_millis(10));
+                thread::park_timeout(Duration::from_millis(10));
             } else {
                 waiting = false;
             }
@@ -471,7 +472,7 @@ impl Wake for MainWaker {
 
 /// Wakes a thread blocked in `block_on` (multi-thread flavor, or a waiting current-thread one).
 pub(crate) struct ThreadWaker {
-    pub(crate) thread: std::thread::Thread,
+    pub(crate) thread: Thread,
     pub(crate) woken: AtomicBool,
 }
 

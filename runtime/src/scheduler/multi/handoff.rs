@@ -26,13 +26,14 @@
 use super::worker::{run_core, Core, WorkerContext};
 use super::Shared;
 use crate::driver::Driver;
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::loom::sync::Mutex;
+use std::sync::Arc;
 
 /// The core and event loop in transit between the two threads.
 type Baton = Arc<Mutex<Option<(Core, Driver)>>>;
 
 fn take(baton: &Baton) -> Option<(Core, Driver)> {
-    baton.lock().unwrap_or_else(PoisonError::into_inner).take()
+    baton.lock().take()
 }
 
 /// Runs `f` on this worker thread after handing the worker's core to a new thread.

@@ -289,6 +289,45 @@ fn small_reads_take_a_queued_message_piece_by_piece() {
     });
 }
 
+/// Fixed-size messages, each read with `read_exact` into a buffer of exactly its size, then
+/// one more message with the peer's FIN right behind it: every message and the end of stream
+/// arrive (the reads that fill their buffers switch to asking the kernel whether the queue is
+/// empty, which must count the FIN).
+#[test]
+fn exact_size_messages_then_end_of_stream() {
+    rt(2).block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = kiln::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 32];
+            let mut seen = 0u32;
+            while s.read_exact(&mut buf).await.is_ok() {
+                assert_eq!(buf, [seen as u8; 32], "message {seen}");
+                seen += 1;
+                if seen < 200 {
+                    s.write_all(&buf).await.unwrap();
+                }
+            }
+            seen
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 32];
+        for i in 0..199u8 {
+            c.write_all(&[i; 32]).await.unwrap();
+            c.read_exact(&mut buf).await.unwrap();
+            assert_eq!(buf, [i; 32]);
+        }
+        c.write_all(&[199; 32]).await.unwrap();
+        c.close().await.unwrap();
+        assert_eq!(
+            server.await.unwrap(),
+            200,
+            "every message, then end of stream"
+        );
+    });
+}
+
 #[test]
 fn connection_refused() {
     rt(1).block_on(async {

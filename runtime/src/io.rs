@@ -41,9 +41,10 @@
 //!
 //! # Read closed
 //!
-//! A TCP read that returns fewer bytes than it asked for emptied the receive queue, so it may
-//! clear the readable bit as `WouldBlock` would ([`ScheduledIo::clear_exhausted`]), saving the
-//! failing read the next operation would make. That would hide the end of the stream when
+//! A TCP read that returns fewer bytes than it asked for emptied the receive queue (as does
+//! one whose `TCP_INQ` count says so: `crate::net`'s `drain.rs`), so it may clear the
+//! readable bit as `WouldBlock` would ([`ScheduledIo::clear_exhausted`]), saving the failing
+//! read the next operation would make. That would hide the end of the stream when
 //! the peer's FIN arrived in the same edge as the data: no later event would set the bit again.
 //! So a dispatch whose event says the peer closed its side (`EPOLLRDHUP` or `EPOLLHUP` on
 //! Linux, where `crate::sys` registers sockets for it) also sets [`READ_CLOSED`], and while

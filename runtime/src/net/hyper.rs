@@ -191,8 +191,9 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
     }
 }
 
-/// hyper's `rt::Read` on a kiln TCP stream: one `recv(2)` into the spare capacity hyper
-/// offers, uninitialised (no zeroing), following the stream's readiness protocol.
+/// hyper's `rt::Read` on a kiln TCP stream: one `recv(2)` (`recvmsg(2)` while reads fill
+/// their buffers, see `TcpStream`'s reads) into the spare capacity hyper offers,
+/// uninitialised (no zeroing), following the stream's readiness protocol.
 ///
 /// ```
 /// use http_body_util::Full;

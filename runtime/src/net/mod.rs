@@ -95,6 +95,7 @@
 #![cfg(unix)]
 
 mod affinity;
+mod drain;
 pub(crate) mod evented;
 #[cfg(feature = "hyper")]
 pub mod hyper;

@@ -1,6 +1,7 @@
 //! TCP: [`TcpStream`] (the listener is in `tcp_listener.rs`).
 
 use super::affinity::Follow;
+use super::drain::DrainHint;
 use super::evented::Evented;
 use super::nonblocking_connect;
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
@@ -37,6 +38,8 @@ pub struct TcpStream {
     io: Evented<std::net::TcpStream>,
     /// Moves the registration to where the packets arrive now and then (`super::affinity`).
     follow: Follow,
+    /// Which read tells whether the queue was emptied (`super::drain`).
+    drain: DrainHint,
 }
 
 impl TcpStream {
@@ -100,14 +103,22 @@ impl TcpStream {
         Ok(TcpStream {
             io: Evented::new_on_cpu(stream, cpu, "kiln::net::TcpStream")?,
             follow: Follow::new(),
+            drain: DrainHint::new(),
         })
     }
 
-    /// Reads into `buf` once readable (the body of `AsyncRead::poll_read`): one `recv(2)`.
+    /// Reads into `buf` once readable (the body of `AsyncRead::poll_read`): one `recv(2)`, or
+    /// one `recvmsg(2)` while reads fill their buffers (`super::drain`).
     fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        let read = self.io.poll_io_drain(cx, READABLE, |mut s| {
-            io::Read::read(&mut s, buf).map(|n| (n, drained(n, len)))
+        let read = self.io.poll_io_drain(cx, READABLE, |s| {
+            self.drain.read(s, len, |inq| {
+                if inq {
+                    crate::sys::recv_inq(s, &mut [io::IoSliceMut::new(buf)])
+                } else {
+                    io::Read::read(&mut &*s, buf).map(|n| (n, false))
+                }
+            })
         });
         self.after_read(&read);
         read
@@ -120,15 +131,22 @@ impl TcpStream {
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        let read = self.io.poll_io_drain(cx, READABLE, |mut s| {
-            io::Read::read_vectored(&mut s, bufs).map(|n| (n, drained(n, len)))
+        let read = self.io.poll_io_drain(cx, READABLE, |s| {
+            self.drain.read(s, len, |inq| {
+                if inq {
+                    crate::sys::recv_inq(s, bufs)
+                } else {
+                    io::Read::read_vectored(&mut &*s, bufs).map(|n| (n, false))
+                }
+            })
         });
         self.after_read(&read);
         read
     }
 
-    /// Reads into uninitialised memory once readable: one `recv(2)`, whose count says how many
-    /// bytes at the start of `buf` it initialised. For hyper's read buffer (`super::hyper`).
+    /// Reads into uninitialised memory once readable: one `recv(2)` (or `recvmsg(2)`, as
+    /// above), whose count says how many bytes at the start of `buf` it initialised. For
+    /// hyper's read buffer (`super::hyper`).
     #[cfg(feature = "hyper")]
     pub(super) fn poll_read_uninit(
         &self,
@@ -137,7 +155,13 @@ impl TcpStream {
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         let read = self.io.poll_io_drain(cx, READABLE, |s| {
-            crate::sys::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, drained(n, len)))
+            self.drain.read(s, len, |inq| {
+                if inq {
+                    crate::sys::recv_inq_uninit(s, buf)
+                } else {
+                    crate::sys::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, false))
+                }
+            })
         });
         self.after_read(&read);
         read
@@ -400,14 +424,6 @@ impl TcpStream {
     pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
         split_owned(self)
     }
-}
-
-/// Whether a read of `n` bytes into `len` bytes of buffer emptied the receive queue: a TCP
-/// read returns everything queued up to the buffer's size, so a short read did, and its
-/// readable bit may be cleared. Only where events report the peer's close (see `crate::io`,
-/// "Read closed"); a read that fills its buffer, or returns end of stream, proves nothing.
-fn drained(n: usize, len: usize) -> bool {
-    crate::sys::REPORTS_READ_CLOSED && n > 0 && n < len
 }
 
 impl fmt::Debug for TcpStream {

@@ -118,6 +118,35 @@ pub(crate) fn incoming_cpu(_fd: BorrowedFd<'_>) -> Option<usize> {
 /// Harvested events do not report when the peer closed its side: `polling` does not say.
 pub(crate) const REPORTS_READ_CLOSED: bool = false;
 
+/// A read cannot say here whether it emptied the receive queue: always `false`, so
+/// [`recv_inq`] is never asked to.
+pub(crate) fn enable_tcp_inq(_s: &std::net::TcpStream) -> bool {
+    false
+}
+
+/// Reads into `bufs` with one `readv(2)`; never knows whether the queue is empty.
+///
+/// # Errors
+/// The OS error (`WouldBlock` on an empty non-blocking socket).
+pub(crate) fn recv_inq(
+    mut s: &std::net::TcpStream,
+    bufs: &mut [std::io::IoSliceMut<'_>],
+) -> io::Result<(usize, bool)> {
+    std::io::Read::read_vectored(&mut s, bufs).map(|n| (n, false))
+}
+
+/// As [`recv_inq`], into uninitialised memory (one `recv(2)`).
+///
+/// # Errors
+/// As [`recv_inq`].
+#[cfg(any(feature = "hyper", all(test, not(loom))))]
+pub(crate) fn recv_inq_uninit(
+    s: &std::net::TcpStream,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<(usize, bool)> {
+    super::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, false))
+}
+
 /// Registers socket `fd` with the source poller `poller` under `key`: both directions,
 /// edge-triggered where `polling` supports it, else level-triggered.
 ///

@@ -34,10 +34,10 @@
 //!   ([`add_source`]), edge-triggered for both directions and with `EPOLLRDHUP`, which
 //!   `polling` does not ask for: an event then says when the peer closed its side
 //!   ([`REPORTS_READ_CLOSED`]), so a short TCP read may clear the readable bit without hiding
-//!   the end of the stream (see `crate::io`, "Read closed"). Reads are plain `recv(2)`s.
-//!   (`TCP_INQ`, a control message with the bytes still queued after each `recvmsg`, told the
-//!   same for reads that fill their buffer too, but a `recvmsg` and its control message cost
-//!   0.6–0.8 µs more per read than a `recv`.)
+//!   the end of the stream (see `crate::io`, "Read closed"). Reads are plain `recv(2)`s
+//!   until a stream's reads keep filling their buffers; then `TCP_INQ` ([`enable_tcp_inq`],
+//!   [`recv_inq`]) tells each read whether it emptied the queue (see `crate::net`'s
+//!   `drain.rs`).
 //! - Harvesting a source poller (`crate::driver`'s `sources.rs`) is one raw zero-timeout
 //!   `epoll_wait(2)`, where a `Poller::wait` would also re-arm its timerfd and notification
 //!   descriptor (five syscalls). It reads `polling`'s key encoding (the `u64` of each event is
@@ -75,6 +75,101 @@ pub(crate) fn incoming_cpu(fd: BorrowedFd<'_>) -> Option<usize> {
 
 /// Harvested events report when the peer closed its side ([`add_source`]).
 pub(crate) const REPORTS_READ_CLOSED: bool = true;
+
+/// Turns on `TCP_INQ` for the TCP socket `s`: each `recvmsg(2)` then carries a control
+/// message with the bytes still queued (counting a queued FIN as one). `false` if the kernel
+/// refuses (before 4.18).
+pub(crate) fn enable_tcp_inq(s: &std::net::TcpStream) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: `s` is an open socket for the duration of the call; the option value points to
+    // a live `c_int` whose size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_INQ,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+/// Reads into `bufs` with one `recvmsg(2)`; returns the byte count and whether the receive
+/// queue was empty afterwards (no byte and no FIN left). The second value can be `true` only
+/// once [`enable_tcp_inq`] succeeded on `s`.
+///
+/// # Errors
+/// The OS error (`WouldBlock` on an empty non-blocking socket).
+pub(crate) fn recv_inq(
+    s: &std::net::TcpStream,
+    bufs: &mut [std::io::IoSliceMut<'_>],
+) -> io::Result<(usize, bool)> {
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix, and each one is valid for
+    // writes of its length while `bufs` is borrowed.
+    unsafe { recvmsg_inq(s, bufs.as_mut_ptr().cast(), bufs.len()) }
+}
+
+/// As [`recv_inq`], into uninitialised memory: the count says how many bytes at the start of
+/// `buf` are initialised from then on.
+///
+/// # Errors
+/// As [`recv_inq`].
+#[cfg(any(feature = "hyper", all(test, not(loom))))]
+pub(crate) fn recv_inq_uninit(
+    s: &std::net::TcpStream,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<(usize, bool)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, valid for writes of its length for the call
+    // (`MaybeUninit<u8>` has the layout of `u8`); the kernel writes only initialised bytes.
+    unsafe { recvmsg_inq(s, &mut iov, 1) }
+}
+
+/// One `recvmsg(2)` into `count` iovecs at `iov`, reading the `TCP_CM_INQ` control message.
+///
+/// # Safety
+/// `iov` must point at `count` iovecs, each valid for writes of its length for the call.
+unsafe fn recvmsg_inq(
+    s: &std::net::TcpStream,
+    iov: *mut libc::iovec,
+    count: usize,
+) -> io::Result<(usize, bool)> {
+    // Room for one control message carrying a `c_int`, aligned for `cmsghdr`.
+    let mut control = [0u64; 4];
+    // SAFETY: an all-zero `msghdr` is a valid empty header; the fields used are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count as _;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at the caller's iovecs (valid for writes, by this function's
+    // contract) and at `control`, which outlives the call; `s` is an open socket.
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
+    // A negative count is the error; any other fits in `usize`.
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let mut drained = false;
+    // SAFETY: `msg` was filled in by a successful `recvmsg`, so its control fields describe
+    // complete control messages inside `control`, which is alive.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and came from `CMSG_FIRSTHDR`/`CMSG_NXTHDR` over `msg`,
+        // so it points at a complete header inside `control`.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_TCP && hdr.cmsg_type == libc::TCP_CM_INQ {
+            // SAFETY: a `TCP_CM_INQ` message carries one `c_int`, possibly unaligned.
+            let inq =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>()) };
+            drained = inq == 0;
+        }
+        // SAFETY: as above; `CMSG_NXTHDR` returns null past the last message.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok((n, drained))
+}
 
 /// Registers socket `fd` with the source poller `poller` under `key`: both directions,
 /// edge-triggered, with `EPOLLRDHUP` (see the module docs). `polling`'s `delete` removes it.

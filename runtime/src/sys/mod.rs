@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`incoming_cpu`] | `SO_INCOMING_CPU` | `None`: sockets stay where they were created |
 //! | [`add_source`], [`REPORTS_READ_CLOSED`] | raw `epoll_ctl(2)` with `EPOLLRDHUP`: events say when the peer closed | `polling`'s registration: they do not |
+//! | [`enable_tcp_inq`], [`recv_inq`] | `TCP_INQ` and `recvmsg(2)`: a read says whether it emptied the queue | refused; a plain read |
 //! | [`IoEvents`] (harvest a source poller) | one raw `epoll_wait(2)` | a zero-timeout `Poller::wait` |
 //! | [`request_time_slice`], [`borrow_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
 //! | [`current_nice`], [`set_nice_above`] | `getpriority`/`setpriority` on the thread | `None` / nothing |
@@ -44,9 +45,11 @@ mod imp;
 
 pub(crate) use imp::park;
 pub(crate) mod tsc;
+#[cfg(any(feature = "hyper", all(test, not(loom))))]
+pub(crate) use imp::recv_inq_uninit;
 pub(crate) use imp::{
-    add_source, current_cpu, current_nice, incoming_cpu, pidfd_open, runnable_threads, IoEvents,
-    PIDFDS, REPORTS_READ_CLOSED,
+    add_source, current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_inq,
+    runnable_threads, IoEvents, PIDFDS, REPORTS_READ_CLOSED,
 };
 
 /// One harvested socket event (see [`IoEvents`]). Hang-ups and errors count as both
@@ -245,6 +248,53 @@ mod tests {
             rest.extend(buf[..n].iter().map(|b| unsafe { b.assume_init() }));
         }
         assert_eq!(rest, b"abc", "then end of stream");
+    }
+
+    #[test]
+    fn recv_inq_tells_when_the_queue_is_empty() {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let on = enable_tcp_inq(&s);
+        assert_eq!(on, cfg!(all(target_os = "linux", not(kiln_portable))));
+        c.write_all(b"abcdefghij").unwrap();
+        // Blocking reads: the ten bytes may arrive in more than one piece.
+        let mut got = Vec::new();
+        let mut four = [0u8; 4];
+        let (n, drained) = recv_inq(&s, &mut [io::IoSliceMut::new(&mut four)]).unwrap();
+        got.extend_from_slice(&four[..n]);
+        let mut last = drained;
+        while got.len() < 10 {
+            let mut rest = [0u8; 16];
+            let (n, drained) = recv_inq(&s, &mut [io::IoSliceMut::new(&mut rest)]).unwrap();
+            got.extend_from_slice(&rest[..n]);
+            last = drained;
+        }
+        assert_eq!(got, b"abcdefghij");
+        assert_eq!(
+            last, on,
+            "the read that took the last byte says so where TCP_INQ is on"
+        );
+        // A queued FIN counts: a read that takes the last byte before it is not the end.
+        c.write_all(b"xyz").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut three = [std::mem::MaybeUninit::<u8>::uninit(); 3];
+        let mut read = 0;
+        while read < 3 {
+            let (n, drained) = recv_inq_uninit(&s, &mut three[read..]).unwrap();
+            read += n;
+            if read == 3 {
+                assert!(!drained, "the FIN is still queued");
+            }
+        }
+        let mut one = [0u8; 1];
+        assert_eq!(
+            recv_inq(&s, &mut [io::IoSliceMut::new(&mut one)])
+                .unwrap()
+                .0,
+            0
+        );
     }
 
     #[test]

@@ -165,6 +165,18 @@ impl Links {
         self.publish(&links);
     }
 
+    /// Records that `reg`'s one-shot registration for `how` fired: the kernel disabled it
+    /// when it reported the event, so it is [`Link::Idle`] now without an `epoll_ctl`.
+    pub(super) fn spent(&self, pos: usize, how: Link) {
+        let mut links = self.states.lock();
+        if let Some(link) = links.get_mut(pos) {
+            if *link == how {
+                *link = Link::Idle;
+                self.publish(&links);
+            }
+        }
+    }
+
     /// Deletes sibling `pos`'s registration if it is disabled (the sibling is busy); without
     /// a lock if the idle mask says that it is not (module docs).
     pub(super) fn remove_idle(&self, main: &Poller, pos: usize, sources: BorrowedFd<'_>) {

@@ -246,7 +246,7 @@ impl Driver {
     fn after_wait(&mut self, blocking: bool) -> ParkStats {
         let h = &*self.handle;
         if let Some(w) = &mut self.watch {
-            w.disarm();
+            w.disarm(self.waiter.keys());
         }
         h.last_poll.store(h.now_nanos(), Relaxed);
         // Notifications (module docs): clear the flag; the caller then re-checks its queues.

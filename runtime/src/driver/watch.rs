@@ -10,8 +10,8 @@
 //! pending at such a sibling then wakes the watcher at once; it harvests that sibling's
 //! sockets ([`DriverHandle::poll_io_nonblocking`]) and runs the woken tasks itself.
 //!
-//! After the wait the watcher disables those registrations again ([`SiblingWatch::disarm`]),
-//! and leaves them in place for its next watch (`links.rs`: an add of an epoll descriptor
+//! After the wait the watcher disables those registrations again ([`SiblingWatch::disarm`];
+//! one that fired needs no call, the kernel disabled it), and leaves them in place for its next watch (`links.rs`: an add of an epoll descriptor
 //! runs the kernel's loop check, an `EPOLL_CTL_MOD` does not). A registration in place, even
 //! disabled, puts the watcher's poller on the sibling's source poller's wait queue, and every
 //! socket event of that sibling runs a callback through it (measured at 3–4 % of the CPU time
@@ -146,11 +146,17 @@ impl SiblingWatch {
         }
     }
 
-    /// Disables every registration `arm` enabled (after the wait).
-    pub(crate) fn disarm(&mut self) {
+    /// Disables every registration `arm` enabled (after the wait). `fired` holds the keys of
+    /// that wait's events: a one-shot registration that fired is disabled already (the
+    /// kernel did it when it reported the event), so only its state changes.
+    pub(crate) fn disarm(&mut self, fired: &[usize]) {
         for i in 0..self.siblings.len() {
             if std::mem::take(&mut self.armed[i]) {
-                self.own.links.disable(self.reg(i), Link::Watch);
+                if fired.contains(&(self.top - i)) {
+                    self.own.links.spent(i, Link::Watch);
+                } else {
+                    self.own.links.disable(self.reg(i), Link::Watch);
+                }
             }
         }
     }
@@ -235,6 +241,30 @@ mod tests {
             harvested > 0,
             "the watcher never harvested its sibling's event"
         );
+        assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
+        // The registration that fired was left disabled without a call; the next watch
+        // enables it again and a new event wakes the watcher as the first did.
+        let mut byte = [0u8; 1];
+        std::io::Read::read(&mut &b, &mut byte).unwrap();
+        let err = std::io::Read::read(&mut &b, &mut byte).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        io.clear_readiness(
+            match io.poll_ready(&mut cx, READABLE) {
+                Poll::Ready(Ok(ev)) => ev,
+                other => panic!("expected readiness, got {other:?}"),
+            },
+            READABLE,
+        );
+        a.write_all(b"y").unwrap();
+        let mut again = 0;
+        for _ in 0..10_000 {
+            watcher.handle.request_recheck(true);
+            again += watcher.park(Some(Duration::from_secs(1))).io_events;
+            if again > 0 {
+                break;
+            }
+        }
+        assert!(again > 0, "a spent watch was not enabled again");
         assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
         busy.deregister(std::os::fd::AsFd::as_fd(&b), key);
     }

@@ -218,6 +218,20 @@ mod tests {
         (a, b, key, io)
     }
 
+    /// Parks `watcher` as a worker does while a sibling runs tasks, until a park harvests
+    /// events (at most 10,000 parks of up to 1 s); returns how many it harvested.
+    fn park_until_harvest(watcher: &mut Driver) -> usize {
+        for _ in 0..10_000 {
+            // The scheduler asks for this before each park while a sibling runs tasks.
+            watcher.handle.request_recheck(true);
+            let n = watcher.park(Some(Duration::from_secs(1))).io_events;
+            if n > 0 {
+                return n;
+            }
+        }
+        0
+    }
+
     /// A parked driver whose sibling runs tasks wakes for the sibling's socket event and
     /// harvests it: nothing else in this test harvests the sibling's sockets.
     #[test]
@@ -228,17 +242,8 @@ mod tests {
         let (mut a, b, key, io) = pending_pair(&busy);
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         a.write_all(b"x").unwrap();
-        let mut harvested = 0;
-        for _ in 0..10_000 {
-            // The scheduler asks for this before each park while a sibling runs tasks.
-            watcher.handle.request_recheck(true);
-            harvested += watcher.park(Some(Duration::from_secs(1))).io_events;
-            if harvested > 0 {
-                break;
-            }
-        }
         assert!(
-            harvested > 0,
+            park_until_harvest(&mut watcher) > 0,
             "the watcher never harvested its sibling's event"
         );
         assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
@@ -256,15 +261,10 @@ mod tests {
             READABLE,
         );
         a.write_all(b"y").unwrap();
-        let mut again = 0;
-        for _ in 0..10_000 {
-            watcher.handle.request_recheck(true);
-            again += watcher.park(Some(Duration::from_secs(1))).io_events;
-            if again > 0 {
-                break;
-            }
-        }
-        assert!(again > 0, "a spent watch was not enabled again");
+        assert!(
+            park_until_harvest(&mut watcher) > 0,
+            "a spent watch was not enabled again"
+        );
         assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
         busy.deregister(std::os::fd::AsFd::as_fd(&b), key);
     }

@@ -32,9 +32,11 @@
 //! there. Two differences in the traits' shapes are bridged here:
 //!
 //! - **Reads.** tokio hands over a `ReadBuf` whose spare capacity may be uninitialised, and a
-//!   futures-io read takes an initialised `&mut [u8]`. The part offered to one read is zeroed
-//!   first through `ReadBuf::initialize_unfilled_to` (safe code; bytes already initialised are
-//!   not zeroed again). The offer is capped at [`READ_CHUNK`] bytes so a caller with a huge
+//!   futures-io read takes an initialised `&mut [u8]`. A [`TcpStream`](crate::net::TcpStream)
+//!   (or `&TcpStream`) reads straight into the unfilled part, initialised or not, with one
+//!   `recv(2)` and no zeroing, as it does for hyper. Every other type's read is offered a part
+//!   zeroed first through `ReadBuf::initialize_unfilled_to` (safe code; bytes already
+//!   initialised are not zeroed again), capped at [`READ_CHUNK`] bytes so a caller with a huge
 //!   spare capacity does not pay for zeroing memory one read cannot fill.
 //! - **Shutdown.** tokio's `poll_shutdown` is futures-io's `poll_close`: on a stream it shuts
 //!   the write direction down (the peer reads end-of-stream); on a file it waits for the
@@ -69,6 +71,26 @@ where
         n <= offered,
         "kiln: a futures-io read returned {n} bytes for a {offered}-byte buffer"
     );
+    buf.advance(n);
+    Poll::Ready(Ok(()))
+}
+
+/// A read of a kiln TCP stream into the unfilled part of a tokio `ReadBuf`, uninitialised
+/// memory included: one `recv(2)`, no zeroing.
+#[cfg(unix)]
+fn poll_read_tcp(
+    s: &crate::net::TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    // SAFETY: the slice is the unfilled part of `buf`, perhaps uninitialised. The read below
+    // writes only initialised bytes into it (the kernel copies received bytes) and never
+    // de-initialises any, which is what `unfilled_mut` asks of its caller.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    let n = ready!(s.poll_read_uninit(cx, unfilled))?;
+    // SAFETY: the read initialised the first `n` bytes of the unfilled part (its contract),
+    // and `n` is at most that part's length.
+    unsafe { buf.assume_init(n) };
     buf.advance(n);
     Poll::Ready(Ok(()))
 }
@@ -138,9 +160,27 @@ mod net {
     use super::*;
     use crate::net::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, UnixStream, WriteHalf};
 
+    impl tokio::io::AsyncRead for TcpStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            poll_read_tcp(&self, cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncRead for &TcpStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            poll_read_tcp(&self, cx, buf)
+        }
+    }
+
     tokio_read!(
-        [] TcpStream,
-        ['a] &'a TcpStream,
         [] UnixStream,
         ['a] &'a UnixStream,
         ['a, S] ReadHalf<'a, S>,
@@ -228,6 +268,54 @@ mod tests {
             }
             assert_eq!(got, data);
             writer.await.unwrap();
+        });
+    }
+
+    #[test]
+    fn tcp_reads_initialise_only_what_they_read() {
+        crate::run(async {
+            let l = crate::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut a = crate::net::TcpStream::connect(l.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (b, _) = l.accept().await.unwrap();
+            futures_util::AsyncWriteExt::write_all(&mut a, b"hello")
+                .await
+                .unwrap();
+            futures_util::AsyncWriteExt::close(&mut a).await.unwrap();
+            let mut storage = vec![MaybeUninit::<u8>::uninit(); 4096];
+            let mut got = Vec::new();
+            // Through `&TcpStream` first, then the stream itself: both read the same way.
+            let mut by_ref = &b;
+            let mut buf = ReadBuf::uninit(&mut storage);
+            std::future::poll_fn(|cx| {
+                tokio::io::AsyncRead::poll_read(Pin::new(&mut by_ref), cx, &mut buf)
+            })
+            .await
+            .unwrap();
+            let n = buf.filled().len();
+            assert!(n > 0, "unexpected end of stream");
+            assert_eq!(
+                buf.initialized().len(),
+                n,
+                "nothing past the bytes read is written (no zeroing)"
+            );
+            got.extend_from_slice(buf.filled());
+            let mut b = b;
+            loop {
+                let mut buf = ReadBuf::uninit(&mut storage);
+                std::future::poll_fn(|cx| {
+                    tokio::io::AsyncRead::poll_read(Pin::new(&mut b), cx, &mut buf)
+                })
+                .await
+                .unwrap();
+                assert_eq!(buf.initialized().len(), buf.filled().len());
+                if buf.filled().is_empty() {
+                    break;
+                }
+                got.extend_from_slice(buf.filled());
+            }
+            assert_eq!(got, b"hello", "then end of stream");
         });
     }
 }

@@ -146,9 +146,9 @@ impl TcpStream {
 
     /// Reads into uninitialised memory once readable: one `recv(2)` (or `recvmsg(2)`, as
     /// above), whose count says how many bytes at the start of `buf` it initialised. For
-    /// hyper's read buffer (`super::hyper`).
-    #[cfg(feature = "hyper")]
-    pub(super) fn poll_read_uninit(
+    /// hyper's read buffer (`super::hyper`) and tokio's `ReadBuf` (`crate::tokio_io`).
+    #[cfg(any(feature = "hyper", feature = "tokio-io"))]
+    pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
         buf: &mut [std::mem::MaybeUninit<u8>],

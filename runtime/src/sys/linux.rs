@@ -115,7 +115,7 @@ pub(crate) fn recv_inq(
 ///
 /// # Errors
 /// As [`recv_inq`].
-#[cfg(any(feature = "hyper", all(test, not(loom))))]
+#[cfg(any(feature = "hyper", feature = "tokio-io", all(test, not(loom))))]
 pub(crate) fn recv_inq_uninit(
     s: &std::net::TcpStream,
     buf: &mut [std::mem::MaybeUninit<u8>],

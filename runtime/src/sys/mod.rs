@@ -45,7 +45,7 @@ mod imp;
 
 pub(crate) use imp::park;
 pub(crate) mod tsc;
-#[cfg(any(feature = "hyper", all(test, not(loom))))]
+#[cfg(any(feature = "hyper", feature = "tokio-io", all(test, not(loom))))]
 pub(crate) use imp::recv_inq_uninit;
 pub(crate) use imp::{
     add_source, current_cpu, current_nice, enable_tcp_inq, incoming_cpu, pidfd_open, recv_inq,
@@ -70,8 +70,8 @@ pub(crate) struct IoEvent {
 ///
 /// # Errors
 /// The OS error (`WouldBlock` on an empty non-blocking socket).
-// Only hyper's read buffer is uninitialised memory (feature `hyper`).
-#[cfg(any(feature = "hyper", all(test, not(loom))))]
+// Only hyper's read buffer and tokio's `ReadBuf` are uninitialised memory (features `hyper`, `tokio-io`).
+#[cfg(any(feature = "hyper", feature = "tokio-io", all(test, not(loom))))]
 pub(crate) fn recv_uninit(
     fd: BorrowedFd<'_>,
     buf: &mut [std::mem::MaybeUninit<u8>],

@@ -78,11 +78,12 @@ where
 /// A read of a kiln TCP stream into the unfilled part of a tokio `ReadBuf`, uninitialised
 /// memory included: one `recv(2)`, no zeroing.
 #[cfg(unix)]
-fn poll_read_tcp(
-    s: &crate::net::TcpStream,
+fn poll_read_tcp<T: std::borrow::Borrow<crate::net::TcpStream>>(
+    s: Pin<&mut T>,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
+    let s: &crate::net::TcpStream = (*s).borrow();
     // SAFETY: the slice is the unfilled part of `buf`, perhaps uninitialised. The read below
     // writes only initialised bytes into it (the kernel copies received bytes) and never
     // de-initialises any, which is what `unfilled_mut` asks of its caller.
@@ -95,9 +96,13 @@ fn poll_read_tcp(
     Poll::Ready(Ok(()))
 }
 
-/// Implements tokio's `AsyncRead` on a type through its futures-io `AsyncRead`.
+/// Implements tokio's `AsyncRead` on a type through `$read` ([`poll_read_into`], its
+/// futures-io `AsyncRead`, unless named).
 macro_rules! tokio_read {
-    ($([$($g:tt)*] $ty:ty),* $(,)?) => {$(
+    ($([$($g:tt)*] $ty:ty),* $(,)?) => {
+        tokio_read!(poll_read_into; $([$($g)*] $ty),*);
+    };
+    ($read:path; $([$($g:tt)*] $ty:ty),* $(,)?) => {$(
         impl<$($g)*> tokio::io::AsyncRead for $ty
         where
             $ty: futures_io::AsyncRead + Unpin,
@@ -107,7 +112,7 @@ macro_rules! tokio_read {
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                poll_read_into(self, cx, buf)
+                $read(self, cx, buf)
             }
         }
     )*};
@@ -160,26 +165,7 @@ mod net {
     use super::*;
     use crate::net::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, UnixStream, WriteHalf};
 
-    impl tokio::io::AsyncRead for TcpStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            poll_read_tcp(&self, cx, buf)
-        }
-    }
-
-    impl tokio::io::AsyncRead for &TcpStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            poll_read_tcp(&self, cx, buf)
-        }
-    }
-
+    tokio_read!(poll_read_tcp; [] TcpStream, ['a] &'a TcpStream);
     tokio_read!(
         [] UnixStream,
         ['a] &'a UnixStream,

@@ -107,21 +107,35 @@ impl TcpStream {
         })
     }
 
+    /// Reads once readable through `read(stream, inq)`: a plain read when `inq` is false, else
+    /// one that also reports whether the receive queue is now empty (`super::drain` picks,
+    /// from how earlier reads of up to `len` bytes went).
+    #[inline]
+    fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut read: impl FnMut(&std::net::TcpStream, bool) -> io::Result<(usize, bool)>,
+    ) -> Poll<io::Result<usize>> {
+        let done = self.io.poll_io_drain(cx, READABLE, |s| {
+            self.drain.read(s, len, |inq| read(s, inq))
+        });
+        if done.is_ready() {
+            self.follow.after_read(&self.io);
+        }
+        done
+    }
+
     /// Reads into `buf` once readable (the body of `AsyncRead::poll_read`): one `recv(2)`, or
     /// one `recvmsg(2)` while reads fill their buffers (`super::drain`).
     fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        let read = self.io.poll_io_drain(cx, READABLE, |s| {
-            self.drain.read(s, len, |inq| {
-                if inq {
-                    crate::sys::recv_inq(s, &mut [io::IoSliceMut::new(buf)])
-                } else {
-                    io::Read::read(&mut &*s, buf).map(|n| (n, false))
-                }
-            })
-        });
-        self.after_read(&read);
-        read
+        self.poll_read_with(cx, buf.len(), |s, inq| {
+            if inq {
+                crate::sys::recv_inq(s, &mut [io::IoSliceMut::new(buf)])
+            } else {
+                io::Read::read(&mut &*s, buf).map(|n| (n, false))
+            }
+        })
     }
 
     /// Reads into `bufs` once readable (the body of `AsyncRead::poll_read_vectored`).
@@ -131,17 +145,13 @@ impl TcpStream {
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        let read = self.io.poll_io_drain(cx, READABLE, |s| {
-            self.drain.read(s, len, |inq| {
-                if inq {
-                    crate::sys::recv_inq(s, bufs)
-                } else {
-                    io::Read::read_vectored(&mut &*s, bufs).map(|n| (n, false))
-                }
-            })
-        });
-        self.after_read(&read);
-        read
+        self.poll_read_with(cx, len, |s, inq| {
+            if inq {
+                crate::sys::recv_inq(s, bufs)
+            } else {
+                io::Read::read_vectored(&mut &*s, bufs).map(|n| (n, false))
+            }
+        })
     }
 
     /// Reads into uninitialised memory once readable: one `recv(2)` (or `recvmsg(2)`, as
@@ -153,24 +163,13 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        let read = self.io.poll_io_drain(cx, READABLE, |s| {
-            self.drain.read(s, len, |inq| {
-                if inq {
-                    crate::sys::recv_inq_uninit(s, buf)
-                } else {
-                    crate::sys::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, false))
-                }
-            })
-        });
-        self.after_read(&read);
-        read
-    }
-
-    fn after_read(&self, read: &Poll<io::Result<usize>>) {
-        if read.is_ready() {
-            self.follow.after_read(&self.io);
-        }
+        self.poll_read_with(cx, buf.len(), |s, inq| {
+            if inq {
+                crate::sys::recv_inq_uninit(s, buf)
+            } else {
+                crate::sys::recv_uninit(std::os::fd::AsFd::as_fd(s), buf).map(|n| (n, false))
+            }
+        })
     }
 
     /// Wraps a connected std stream (switched to non-blocking mode here).

@@ -4,7 +4,7 @@
 //! what to do after (clear the notification, harvest, dispatch, fire timers).
 
 use super::spin::spin_to_deadline;
-use super::steal::{PARKED, RECHECK_BACKOFF_MAX, RECHECK_BACKOFF_MIN};
+use super::steal::{RECHECK_BACKOFF_MAX, RECHECK_BACKOFF_MIN};
 use super::wait::WAKE_TIMER_KEY;
 use super::{Driver, Recheck, IO_STEAL_AFTER, OWN_SOURCES_KEY};
 use crate::loom::sync::atomic::Ordering::*;
@@ -144,8 +144,7 @@ impl Driver {
                 t = Some(u.saturating_sub(self.spin.slack()));
             }
         }
-        // Relaxed: a hint for siblings (see `io_state`).
-        self.handle.last_poll.store(PARKED, Relaxed);
+        self.handle.publish_parked(now);
         Plan {
             wait: t.map(|t| (t, now.checked_add(t))),
             spin_until,

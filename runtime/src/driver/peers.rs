@@ -31,6 +31,9 @@
 //! siblings that run tasks. A busy worker's maintenance tick serves stale siblings too
 //! ([`Peers::serve_stale`]: their sockets and due timers): a sibling that never runs out of
 //! work never searches, and a stuck worker's events and timers would otherwise wait for it.
+//! The same tick harvests the sockets of a sibling parked for longer than
+//! [`super::steal::SERVE_PARKED_AFTER`], which may have been woken and still wait for a CPU
+//! ([`IoState::ParkedLong`]).
 
 use super::{DriverHandle, IoState};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -160,7 +163,7 @@ impl Peers {
                 continue;
             }
             match peer.driver.io_state() {
-                IoState::Parked => idle_sources = true,
+                IoState::Parked | IoState::ParkedLong => idle_sources = true,
                 IoState::Busy => sibling_busy = true,
                 IoState::Stale => {
                     sibling_busy = true;
@@ -178,19 +181,34 @@ impl Peers {
 
     /// Worker `index`, busy with its own tasks, serves the siblings that have not polled for
     /// [`super::IO_STEAL_AFTER`] ([`IoState::Stale`]: stuck in a long poll, or their threads
-    /// wait for a CPU): harvests their sockets and fires their due timers. Called at each
-    /// maintenance tick; returns how many events it dispatched and how many timers it fired
-    /// (the woken tasks land in the caller's queues).
+    /// wait for a CPU): harvests their sockets and fires their due timers. It also harvests
+    /// the sockets of siblings parked for [`super::steal::SERVE_PARKED_AFTER`]
+    /// ([`IoState::ParkedLong`]: idle, or woken and still waiting for a CPU; their timers end
+    /// their own waits). Called at each maintenance tick; returns how many events it
+    /// dispatched and how many timers it fired (the woken tasks land in the caller's queues).
     pub(crate) fn serve_stale(&self, index: usize) -> (usize, usize) {
         let (mut io_events, mut fired) = (0, 0);
         for (i, peer) in self.peers.iter().enumerate() {
-            if i == index || peer.driver.io_state() != IoState::Stale {
+            if i == index {
                 continue;
             }
-            if peer.driver.has_io_sources() {
-                io_events += peer.driver.poll_io_nonblocking();
+            match peer.driver.io_state() {
+                IoState::Stale => {
+                    if peer.driver.has_io_sources() {
+                        io_events += peer.driver.poll_io_nonblocking();
+                    }
+                    fired += peer.driver.process_due_timers(Instant::now());
+                }
+                IoState::ParkedLong if peer.driver.has_io_sources() => {
+                    let n = peer.driver.poll_io_nonblocking();
+                    if n == 0 {
+                        // Idle: look again only after another `SERVE_PARKED_AFTER`.
+                        peer.driver.checked_while_parked();
+                    }
+                    io_events += n;
+                }
+                _ => {}
             }
-            fired += peer.driver.process_due_timers(Instant::now());
         }
         (io_events, fired)
     }
@@ -212,7 +230,7 @@ impl Peers {
         self.peers
             .iter()
             .enumerate()
-            .filter(|&(i, p)| i != index && p.driver.io_state() != IoState::Parked)
+            .filter(|&(i, p)| i != index && !p.driver.is_parked())
             // The due hint, not `next_deadline`: no lock on a running sibling's wheel at each
             // park (see `kiln_timer::Driver::deadline_hint`).
             .filter_map(|(_, p)| p.driver.timer.deadline_hint())
@@ -307,6 +325,39 @@ mod tests {
             seen.iter().all(|&n| n == 10),
             "no socket load: ties rotate ({seen:?})"
         );
+    }
+
+    /// A sibling parked for a while may have been woken by a socket event and still wait for
+    /// a CPU: to its siblings it looks parked, and a busy worker's maintenance tick harvests its
+    /// sockets. The sibling here never runs at all, so only that harvest can see the event.
+    #[test]
+    fn a_busy_worker_harvests_a_sibling_parked_for_a_while() {
+        use crate::io::READABLE;
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        use std::task::{Context, Poll};
+        let peers = Peers::new((0..2).map(|_| DriverHandle::new().unwrap()).collect());
+        let parked = peers.driver(1);
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let (key, io) = parked.register(b.as_fd()).unwrap();
+        // The registration's first event (writable).
+        assert!(parked.poll_io_nonblocking() >= 1);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
+        parked.publish_parked(Instant::now());
+        a.write_all(b"x").unwrap();
+        std::thread::sleep(super::super::steal::SERVE_PARKED_AFTER * 2);
+        assert_eq!(parked.io_state(), IoState::ParkedLong);
+        let (events, _) = peers.serve_stale(0);
+        assert_eq!(events, 1, "the parked sibling's event was not harvested");
+        assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
+        // Harvesting for it does not make the sibling look awake.
+        assert!(parked.is_parked());
+        // A harvest that finds nothing restarts the wait before the next one.
+        assert_eq!(peers.serve_stale(0).0, 0);
+        assert_ne!(parked.io_state(), IoState::ParkedLong);
+        parked.deregister(b.as_fd(), key);
     }
 
     #[test]

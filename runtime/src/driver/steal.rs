@@ -16,6 +16,16 @@
 //!   unavailable: a searching worker, and a busy one at each maintenance tick
 //!   (`Peers::serve_stale`), harvests a sibling that has not polled for [`IO_STEAL_AFTER`].
 //!
+//! A busy worker's maintenance tick also harvests a sibling that has been parked for
+//! [`SERVE_PARKED_AFTER`] ([`IoState::ParkedLong`]). Such a sibling is either idle (the
+//! harvest finds nothing: one zero-timeout `epoll_wait` per tick) or was woken by a socket
+//! event and is still waiting for a CPU: with every CPU busy, the OS scheduler may let the
+//! running threads finish their slices first, and a woken worker has been seen to wait 2–4 ms
+//! for one while its sockets' requests waited with it. To its siblings it still looks parked,
+//! so nothing else would take those events. The owner publishes when its wait began
+//! (`last_poll` holds [`PARKED`] and that time); a harvest that finds nothing moves that time
+//! to now, so an idle sibling costs a busy one at most one harvest per [`SERVE_PARKED_AFTER`].
+//!
 //! Idle workers come back to look: when a searching worker finds a sibling that is not
 //! parked ([`DriverHandle::io_state`]), it asks its own driver to bound its next wait by
 //! [`IO_STEAL_AFTER`] ([`DriverHandle::request_recheck`]), so it looks again soon (a sibling
@@ -27,7 +37,7 @@
 
 use super::DriverHandle;
 use crate::loom::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a worker may go without polling its poller before idle siblings poll it for it;
 /// also how long an idle worker sleeps between such checks while a sibling is busy.
@@ -38,8 +48,14 @@ pub(crate) const RECHECK_BACKOFF_MIN: Duration = Duration::from_millis(1);
 /// Largest bound of a watcher's wait while every sibling is parked.
 pub(crate) const RECHECK_BACKOFF_MAX: Duration = Duration::from_millis(32);
 
-/// `last_poll` value while the owner waits on its poller.
-pub(super) const PARKED: u64 = u64::MAX;
+/// How long a sibling may stay parked before a busy worker harvests its sockets for it (see
+/// the module docs): well past the tens of microseconds a woken thread takes to run when a CPU
+/// is free.
+pub(crate) const SERVE_PARKED_AFTER: Duration = Duration::from_micros(100);
+
+/// Flag of `last_poll` while the owner waits on its poller; the other bits hold when the wait
+/// began (nanoseconds since `epoch`, which needs 63 bits only after 292 years).
+pub(super) const PARKED: u64 = 1 << 63;
 
 /// What a searching worker asks of its own next blocking wait
 /// ([`DriverHandle::request_recheck`]); the larger request wins until the wait takes it.
@@ -66,8 +82,12 @@ impl Recheck {
 /// What a sibling sees of a driver's owner (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IoState {
-    /// The owner waits on its poller: it sees its own events.
+    /// The owner waits on its poller, since less than [`SERVE_PARKED_AFTER`]: it sees its own
+    /// events.
     Parked,
+    /// The owner has waited on its poller for [`SERVE_PARKED_AFTER`]: idle, or woken and
+    /// still waiting for a CPU; busy siblings harvest its sockets (module docs).
+    ParkedLong,
     /// The owner runs tasks and polled recently; it may get stuck in a long task.
     Busy,
     /// The owner has not polled for [`IO_STEAL_AFTER`]: siblings poll for it.
@@ -76,8 +96,39 @@ pub(crate) enum IoState {
 
 impl DriverHandle {
     pub(super) fn now_nanos(&self) -> u64 {
+        self.nanos_at(Instant::now())
+    }
+
+    fn nanos_at(&self, at: Instant) -> u64 {
         // Truncation is fine: the runtime would have to live for 584 years.
-        self.epoch.elapsed().as_nanos() as u64
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Publishes that the owner waits on its poller from `at` on, until its next poll (owner
+    /// only).
+    pub(super) fn publish_parked(&self, at: Instant) {
+        // Relaxed: a hint for siblings (see `io_state`).
+        self.last_poll.store(PARKED | self.nanos_at(at), Relaxed);
+    }
+
+    /// A sibling harvested this parked driver and found nothing: its state counts as
+    /// [`IoState::Parked`] again for [`SERVE_PARKED_AFTER`], so an idle owner costs a busy
+    /// sibling at most one harvest per that interval. Nothing happens if the owner has polled
+    /// since.
+    pub(crate) fn checked_while_parked(&self) {
+        let last = self.last_poll.load(Relaxed);
+        if last & PARKED != 0 {
+            // Relaxed: a hint; a failure means the owner (or another sibling) stored since.
+            let now = PARKED | self.now_nanos();
+            let _ = self.last_poll.compare_exchange(last, now, Relaxed, Relaxed);
+        }
+    }
+
+    /// Whether the owner waits on its poller (either parked state of [`Self::io_state`],
+    /// without reading the clock).
+    pub(crate) fn is_parked(&self) -> bool {
+        // Relaxed: a hint.
+        self.last_poll.load(Relaxed) & PARKED != 0
     }
 
     /// Whether the owner waits on its poller, polled it recently, or has not polled it for
@@ -85,9 +136,14 @@ impl DriverHandle {
     pub(crate) fn io_state(&self) -> IoState {
         // Relaxed: a hint; the poll itself is serialised by the poller's own lock.
         let last = self.last_poll.load(Relaxed);
-        if last == PARKED {
-            IoState::Parked
-        } else if self.now_nanos().saturating_sub(last) >= IO_STEAL_AFTER.as_nanos() as u64 {
+        let since = self.now_nanos().saturating_sub(last & !PARKED);
+        if last & PARKED != 0 {
+            if since >= SERVE_PARKED_AFTER.as_nanos() as u64 {
+                IoState::ParkedLong
+            } else {
+                IoState::Parked
+            }
+        } else if since >= IO_STEAL_AFTER.as_nanos() as u64 {
             IoState::Stale
         } else {
             IoState::Busy
@@ -124,7 +180,7 @@ impl DriverHandle {
         }
         // Relaxed: a hint for other stealers (see `io_state`); a parked owner stays parked.
         let last = self.last_poll.load(Relaxed);
-        if last != PARKED {
+        if last & PARKED == 0 {
             let _ = self
                 .last_poll
                 .compare_exchange(last, self.now_nanos(), Relaxed, Relaxed);

@@ -124,10 +124,7 @@ impl SiblingWatch {
     /// periodic I/O stealing.
     pub(crate) fn arm(&mut self) {
         for (i, sibling) in self.siblings.iter().enumerate() {
-            if self.armed[i]
-                || sibling.io_state() == super::IoState::Parked
-                || !sibling.has_io_sources()
-            {
+            if self.armed[i] || sibling.is_parked() || !sibling.has_io_sources() {
                 continue;
             }
             // SAFETY: the sibling's source poller stays open while `self.siblings` holds its

@@ -354,9 +354,16 @@ mod tests {
         assert!(matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)));
         // Harvesting for it does not make the sibling look awake.
         assert!(parked.is_parked());
-        // A harvest that finds nothing restarts the wait before the next one.
+        // A harvest that finds nothing restarts the interval before the next one: the park's
+        // start moves forward, and the sibling still looks parked.
+        let before = parked.last_poll.load(Relaxed);
         assert_eq!(peers.serve_stale(0).0, 0);
-        assert_ne!(parked.io_state(), IoState::ParkedLong);
+        let after = parked.last_poll.load(Relaxed);
+        let flag = super::super::steal::PARKED;
+        assert!(
+            after & flag != 0 && after > before,
+            "{before:#x} -> {after:#x}"
+        );
         parked.deregister(b.as_fd(), key);
     }
 

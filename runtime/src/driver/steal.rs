@@ -18,7 +18,7 @@
 //!
 //! A busy worker's maintenance tick also harvests a sibling that has been parked for
 //! [`SERVE_PARKED_AFTER`] ([`IoState::ParkedLong`]). Such a sibling is either idle (the
-//! harvest finds nothing: one zero-timeout `epoll_wait` per tick) or was woken by a socket
+//! harvest finds nothing: one zero-timeout `epoll_wait`) or was woken by a socket
 //! event and is still waiting for a CPU: with every CPU busy, the OS scheduler may let the
 //! running threads finish their slices first, and a woken worker has been seen to wait 2–4 ms
 //! for one while its sockets' requests waited with it. To its siblings it still looks parked,

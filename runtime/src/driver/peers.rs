@@ -200,12 +200,8 @@ impl Peers {
                     fired += peer.driver.process_due_timers(Instant::now());
                 }
                 IoState::ParkedLong if peer.driver.has_io_sources() => {
-                    let n = peer.driver.poll_io_nonblocking();
-                    if n == 0 {
-                        // Idle: look again only after another `SERVE_PARKED_AFTER`.
-                        peer.driver.checked_while_parked();
-                    }
-                    io_events += n;
+                    // Idle, it counts as parked from now (`poll_io_nonblocking`).
+                    io_events += peer.driver.poll_io_nonblocking();
                 }
                 _ => {}
             }

@@ -24,7 +24,7 @@
 //! for one while its sockets' requests waited with it. To its siblings it still looks parked,
 //! so nothing else would take those events. The owner publishes when its wait began
 //! (`last_poll` holds [`PARKED`] and that time); a harvest that finds nothing moves that time
-//! to now, so an idle sibling costs a busy one at most one harvest per [`SERVE_PARKED_AFTER`].
+//! to now ([`DriverHandle::poll_io_nonblocking`]), so an idle sibling costs a busy one at most one harvest per [`SERVE_PARKED_AFTER`].
 //!
 //! Idle workers come back to look: when a searching worker finds a sibling that is not
 //! parked ([`DriverHandle::io_state`]), it asks its own driver to bound its next wait by
@@ -111,19 +111,6 @@ impl DriverHandle {
         self.last_poll.store(PARKED | self.nanos_at(at), Relaxed);
     }
 
-    /// A sibling harvested this parked driver and found nothing: its state counts as
-    /// [`IoState::Parked`] again for [`SERVE_PARKED_AFTER`], so an idle owner costs a busy
-    /// sibling at most one harvest per that interval. Nothing happens if the owner has polled
-    /// since.
-    pub(crate) fn checked_while_parked(&self) {
-        let last = self.last_poll.load(Relaxed);
-        if last & PARKED != 0 {
-            // Relaxed: a hint; a failure means the owner (or another sibling) stored since.
-            let now = PARKED | self.now_nanos();
-            let _ = self.last_poll.compare_exchange(last, now, Relaxed, Relaxed);
-        }
-    }
-
     /// Whether the owner waits on its poller (either parked state of [`Self::io_state`],
     /// without reading the clock).
     pub(crate) fn is_parked(&self) -> bool {
@@ -171,20 +158,34 @@ impl DriverHandle {
     /// Harvests this driver's socket events without blocking from any thread and dispatches
     /// them into its sources (waking their tasks on the calling thread's scheduler). Returns
     /// how many events were dispatched; 0 if another thread is stealing from it right now.
+    ///
+    /// Other siblings' view of the owner moves with it (see `io_state`): a running owner
+    /// whose events were taken counts as having polled now; a parked one with nothing pending
+    /// (or being harvested by another thread) counts as parked from now, so an idle owner
+    /// costs busy siblings at most one harvest per [`SERVE_PARKED_AFTER`]. A parked owner
+    /// stays parked.
     pub(crate) fn poll_io_nonblocking(&self) -> usize {
         let Some(mut events) = self.steal_events.try_lock() else {
+            self.restamp(true);
             return 0;
         };
         if self.sources.harvest(&mut events) == 0 {
+            self.restamp(true);
             return 0;
         }
-        // Relaxed: a hint for other stealers (see `io_state`); a parked owner stays parked.
-        let last = self.last_poll.load(Relaxed);
-        if last & PARKED == 0 {
-            let _ = self
-                .last_poll
-                .compare_exchange(last, self.now_nanos(), Relaxed, Relaxed);
-        }
+        self.restamp(false);
         self.io.dispatch(events.iter())
+    }
+
+    /// Moves `last_poll` to now, keeping its parked flag, if that flag is `parked` and the
+    /// owner has not stored since.
+    fn restamp(&self, parked: bool) {
+        let flag = if parked { PARKED } else { 0 };
+        // Relaxed: a hint; a failed exchange means the owner (or another sibling) stored since.
+        let last = self.last_poll.load(Relaxed);
+        if last & PARKED == flag {
+            let now = flag | self.now_nanos();
+            let _ = self.last_poll.compare_exchange(last, now, Relaxed, Relaxed);
+        }
     }
 }

@@ -9,6 +9,7 @@
 #
 #   benches/http_wrk.sh [ROUNDS] [DURATION] [WORKERS] [CONNECTIONS]   (defaults: 6 4s 2 50)
 #   ROUTES="hello sleep" MODES=quiet benches/http_wrk.sh             (a subset)
+#   KILN_ARGS="--wake-patience 400" benches/http_wrk.sh              (extra kiln server flags)
 #
 # Builds the example itself (cargo build --release --features hyper --example http_server).
 # Needs `wrk` (Debian: apt-get install -y wrk). Per round it prints requests/s, p50 and p99
@@ -44,7 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" 18190 --workers "$workers" >/dev/null 2>&1 & kiln_pid=$!; pids+=("$kiln_pid")
+# shellcheck disable=SC2086 # KILN_ARGS is a list of words on purpose
+"$bin" 18190 --workers "$workers" ${KILN_ARGS:-} >/dev/null 2>&1 & kiln_pid=$!; pids+=("$kiln_pid")
 "$bin" 18191 --workers "$workers" --tokio >/dev/null 2>&1 & tokio_pid=$!; pids+=("$tokio_pid")
 sleep 1
 

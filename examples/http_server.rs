@@ -24,6 +24,9 @@
 //! curl http://127.0.0.1:8080/tasks
 //! ```
 //!
+//! `--wake-patience US` sets the kiln runtime's `Builder::sibling_wake_patience` in
+//! microseconds (see `docs/tuning.md`).
+//!
 //! Both accept loops pause for
 //! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
 //! file descriptors or memory), as hyper-util's and tokio's examples do, instead of spinning.
@@ -36,6 +39,9 @@ use hyper::{Request, Response};
 use std::convert::Infallible;
 use std::io;
 use std::time::Duration;
+
+const USAGE: &str =
+    "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US]";
 
 /// How long an accept loop pauses after an error that retrying at once would only repeat.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -135,10 +141,12 @@ async fn tokio_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
     }
 }
 
-fn run_kiln(port: u16, workers: usize, observe: bool) -> std::io::Result<()> {
+fn run_kiln(port: u16, workers: usize, observe: bool, patience: Duration) -> io::Result<()> {
     use kiln::net::hyper::HyperTimer;
     let mut builder = kiln::Builder::new_multi_thread();
-    builder.worker_threads(workers);
+    builder
+        .worker_threads(workers)
+        .sibling_wake_patience(patience);
     if observe {
         builder
             .stall_threshold(std::time::Duration::from_millis(100))
@@ -214,27 +222,31 @@ fn main() -> std::io::Result<()> {
     let mut tokio = false;
     let mut observe = false;
     let mut workers = 2usize;
+    let mut patience = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
             "--observe" => observe = true,
+            "--wake-patience" => {
+                patience = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .map(Duration::from_micros)
+                    .expect("--wake-patience takes a number of microseconds")
+            }
             "--workers" => {
                 workers = args
                     .next()
                     .and_then(|n| n.parse().ok())
                     .expect("--workers takes a number")
             }
-            p => {
-                port = p
-                    .parse()
-                    .expect("usage: http_server [PORT] [--tokio] [--workers N] [--observe]")
-            }
+            p => port = p.parse().expect(USAGE),
         }
     }
     if tokio {
         run_tokio(port, workers)
     } else {
-        run_kiln(port, workers, observe)
+        run_kiln(port, workers, observe, patience)
     }
 }

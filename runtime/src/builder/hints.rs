@@ -4,7 +4,43 @@
 use super::Builder;
 use std::time::Duration;
 
+/// The largest [`Builder::sibling_wake_patience`] `build` accepts.
+pub(super) const MAX_WAKE_PATIENCE: Duration = Duration::from_millis(10);
+
 impl Builder {
+    /// How long tasks that a worker's own I/O events and timers woke may wait in its queue,
+    /// beyond the one it runs next, before it wakes a sleeping sibling for them, while every
+    /// CPU already has a runnable thread. `Duration::ZERO` (the default) wakes a sibling at
+    /// once, as tokio does. Multi-thread flavor only; at most 10 ms, or `build` fails.
+    ///
+    /// When all CPUs are taken, a woken sibling has to wait for a CPU or take one from a thread
+    /// the work depends on (a client on the same machine, the worker that would have run the
+    /// tasks anyway), so a batch the worker drains within the patience only moves, at the
+    /// price of a wake-up and a cache transfer. Tasks woken or spawned by a task's poll still
+    /// wake a sibling at once. The cost is latency: a request at the end of a batch can wait up
+    /// to the patience longer (or the current poll, if it runs longer). While a CPU is free
+    /// (Linux: `/proc/loadavg` counts fewer runnable threads than CPUs, read at most every
+    /// 2 ms by a busy worker) a sibling is woken at once; where the count is unknown it always
+    /// is.
+    ///
+    /// On 2 CPUs shared with its `wrk` client, a hyper hello-world server with 400 µs served
+    /// 1.13× the requests per second of the default at 0.87× the CPU time per request, with a
+    /// p99 latency 1.07× the default's; a route that sleeps 1 ms got 0.91× the CPU time per
+    /// request but 0.94× the requests per second and 1.13× the p99 (`docs/tuning.md`). It
+    /// trades tail latency for CPU time: measure both on your load before keeping it.
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .sibling_wake_patience(std::time::Duration::from_micros(400))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn sibling_wake_patience(&mut self, patience: Duration) -> &mut Builder {
+        self.wake_patience = patience;
+        self
+    }
+
     /// The time slice each worker thread asks the OS scheduler for (default 100 µs);
     /// `Duration::ZERO` leaves the OS default. Multi-thread flavor only: a current-thread
     /// runtime runs on the caller's thread, whose settings are the caller's.

@@ -75,6 +75,7 @@ pub struct Builder {
     pub(crate) observe: crate::observe::Settings,
     pub(crate) metrics: bool,
     pub(crate) timer_spin_limit: Duration,
+    pub(crate) wake_patience: Duration,
     pub(crate) worker_time_slice: Duration,
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
@@ -124,6 +125,7 @@ impl Builder {
             observe: crate::observe::Settings::default(),
             metrics: true,
             timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
+            wake_patience: Duration::ZERO,
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
@@ -505,6 +507,14 @@ impl Builder {
                 "global_queue_interval(0): the interval must be at least one tick",
             ));
         }
+        if self.wake_patience > hints::MAX_WAKE_PATIENCE {
+            return Err(invalid(&format!(
+                "sibling_wake_patience({:?}): at most {:?}, or queued tasks wait that long \
+                 for an idle worker",
+                self.wake_patience,
+                hints::MAX_WAKE_PATIENCE
+            )));
+        }
         Runtime::from_builder(self)
     }
 
@@ -517,6 +527,7 @@ impl Builder {
             metrics: self.metrics,
             observe: self.observe,
             timer_spin_limit: self.timer_spin_limit,
+            wake_patience: self.wake_patience,
             unhandled_panic: self.unhandled_panic,
             thread: crate::scheduler::multi::WorkerThreadSpec {
                 name: self.thread_name.clone(),
@@ -551,6 +562,7 @@ impl fmt::Debug for Builder {
             .field("observe", &self.observe)
             .field("metrics", &self.metrics)
             .field("timer_spin_limit", &self.timer_spin_limit)
+            .field("wake_patience", &self.wake_patience)
             .field("worker_time_slice", &self.worker_time_slice)
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)

@@ -40,6 +40,7 @@
 //! 4. `Runtime` waits for the workers (bounded by `shutdown_timeout`), then shuts the timers
 //!    and the blocking pool down.
 
+mod contention;
 mod handoff;
 mod idle;
 mod queue;
@@ -77,6 +78,9 @@ pub(crate) struct Config {
     pub(crate) observe: crate::observe::Settings,
     /// `Builder::timer_spin_limit`: the most a parked worker spins before a timer deadline.
     pub(crate) timer_spin_limit: Duration,
+    /// `Builder::sibling_wake_patience`: how long surplus from a worker's driver may wait
+    /// before a sibling is woken for it while every CPU is taken; zero wakes at once.
+    pub(crate) wake_patience: Duration,
     /// `Builder::unhandled_panic`.
     pub(crate) unhandled_panic: crate::UnhandledPanic,
     /// How to start a worker thread after the runtime is built (`block_in_place`'s successor).
@@ -127,6 +131,9 @@ pub(crate) struct Shared {
     pub(crate) peers: Arc<Peers>,
     inject: Inject,
     idle: Idle,
+    /// Whether every CPU has a runnable thread (`contention.rs`): workers are then patient
+    /// before waking a sibling for surplus from their driver (`worker.rs`).
+    contention: contention::Contention,
     pub(crate) owned: OwnedTasks,
     shutdown: AtomicBool,
     pub(crate) config: Config,
@@ -183,6 +190,7 @@ impl Shared {
             peers,
             inject: Inject::new(),
             idle: Idle::new(workers),
+            contention: contention::Contention::new(),
             owned: OwnedTasks::observed(
                 workers * 4,
                 crate::observe::Observer::new(workers, config.observe),
@@ -223,6 +231,12 @@ impl Shared {
             // before our push landed.
             crate::scheduler::drain(std::iter::from_fn(|| self.inject.pop()));
         }
+    }
+
+    /// Whether surplus from a worker's driver waits before a sibling is woken for it:
+    /// `Builder::sibling_wake_patience` is set and every CPU is taken (`contention.rs`).
+    fn patient(&self) -> bool {
+        !self.config.wake_patience.is_zero() && self.contention.contended()
     }
 
     /// Wakes a sleeping worker if work waits and nobody is searching.
@@ -419,5 +433,66 @@ mod tests {
             "a dead worker was waited for"
         );
         assert_eq!(shared.workers_running.load(super::SeqCst), 0);
+    }
+
+    /// With a patience set and every CPU taken, tasks that one worker's timers wake together
+    /// are first run by that worker, and a sleeping sibling is woken for what is still queued
+    /// once the patience has passed (or comes to steal on its own recheck bound): every task
+    /// runs, and both workers run some. This exercises the deferred path end to end (the
+    /// harvest's queueing without a notification, the check after each poll).
+    #[test]
+    fn surplus_from_timers_is_handed_to_a_sibling_after_the_patience() {
+        use std::sync::{Arc, Mutex};
+        use std::time::{Duration, Instant};
+        const TASKS: usize = 24;
+        const SPIN: Duration = Duration::from_millis(2);
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(2)
+            .sibling_wake_patience(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let ran: Arc<Mutex<Vec<std::thread::ThreadId>>> = Arc::default();
+        let ran2 = ran.clone();
+        rt.block_on(async move {
+            let ran = ran2;
+            crate::spawn(async move {
+                crate::context::with_scheduler(|cx| match cx {
+                    Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
+                        cx.shared.contention.force(true);
+                        assert!(cx.shared.patient());
+                    }
+                    _ => unreachable!("a task of a multi-thread runtime"),
+                });
+                // Spawned here, the tasks first run (and arm their sleeps) here, mostly: their
+                // sleeps end together and wake them as one batch of this worker's timers.
+                let deadline = Instant::now() + Duration::from_millis(50);
+                let handles: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let ran = ran.clone();
+                        crate::spawn(async move {
+                            kiln_timer::sleep_until(deadline).await;
+                            let start = Instant::now();
+                            while start.elapsed() < SPIN {
+                                std::hint::spin_loop();
+                            }
+                            ran.lock().unwrap().push(std::thread::current().id());
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            })
+            .await
+            .unwrap();
+        });
+        let ran = ran.lock().unwrap();
+        assert_eq!(ran.len(), TASKS, "every task ran");
+        let first = ran[0];
+        assert!(
+            ran.iter().any(|t| *t != first),
+            "one worker ran all {TASKS} tasks ({:?} of work): the surplus never reached a sibling",
+            SPIN * TASKS as u32
+        );
     }
 }

@@ -15,6 +15,18 @@
 //! preemption) waiting milliseconds. Stealing a visible backlog needs no searching token
 //! (`idle.rs`): the victim's queue is known to hold work, so it is no search.
 //!
+//! **Patience with surplus from the driver** (opt-in, `Builder::sibling_wake_patience`).
+//! Tasks that a worker's own driver wakes (the events and timers of a park, of `poll_own_io`,
+//! of the maintenance tick) normally wake a sleeping sibling at once if more than the one the
+//! worker runs next are queued. With a patience set and every CPU taken (`contention.rs`), the
+//! worker runs them itself first, and wakes a sibling only if that surplus is still queued
+//! after the patience, checked after each poll. A batch drained within the patience would
+//! only move to a sibling that must be woken (a futex wake, often an IPI, a context switch)
+//! and then competes for the CPUs with whatever produced the batch. Tasks woken or spawned by
+//! a task's poll still wake a sibling at once, as a poll may run long and a deferred surplus
+//! is seen only between polls. Bound: the patience, or the current poll if it runs longer; a
+//! parked sibling also comes to steal on its own recheck bound (see `crate::driver`).
+//!
 //! Stray panics: a task's poll is caught by the task cell, but a worker also runs user code
 //! outside any poll: wakers fired by I/O readiness and timers (each contained where it is
 //! called, so the rest of the batch still fires), a `JoinHandle`'s waker, destructors of
@@ -33,7 +45,7 @@ use crate::loom::sync::atomic::Ordering::Relaxed;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Consecutive LIFO-slot polls before the slot's task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
@@ -53,6 +65,9 @@ pub(crate) struct Core {
     /// Set while this worker waits in (or dispatches the events of) a blocking park: it is
     /// on the sleepers list then, and the tasks its park wakes notify nobody (see `park`).
     parked: bool,
+    /// Set while this worker harvests its driver outside a blocking park (`harvest`): the
+    /// tasks that wakes queue without notifying anyone.
+    harvesting: bool,
     rand: u32,
     stats: Stats,
     /// `Builder::metrics`: count and publish (see `metrics.rs`).
@@ -79,6 +94,9 @@ pub(crate) struct WorkerContext {
     /// Set while this thread has handed its `Core` and `Driver` to another thread
     /// (`block_in_place`, see `handoff.rs`); the fields then hold placeholders nothing reads.
     pub(super) handed_off: Cell<bool>,
+    /// Since when the queue has held surplus from the driver that no sibling was told about
+    /// (module docs: patience); `None` if it holds none.
+    surplus_since: Cell<Option<Instant>>,
 }
 
 impl WorkerContext {
@@ -101,10 +119,12 @@ impl WorkerContext {
             core.local.push(task);
         }
         // Not while parked: this worker is still on the sleepers list, so the notification
-        // could pick itself; `park` notifies once for the whole batch after its wait.
-        let should_notify = !core.parked && core.should_notify_others();
+        // could pick itself. Neither for tasks its driver wakes: `park` and `harvest` weigh
+        // the whole batch afterwards (module docs: patience).
+        let should_notify = !core.parked && !core.harvesting && core.should_notify_others();
         drop(core);
         if should_notify {
+            self.surplus_since.set(None);
             self.shared.notify_parked();
         }
     }
@@ -121,6 +141,7 @@ pub(crate) fn run_worker(exit: &mut WorkerExit, index: usize, local: Local, driv
         tick: 0,
         is_searching: false,
         parked: false,
+        harvesting: false,
         rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         stats: Stats::default(),
         metrics: shared.config.metrics,
@@ -140,6 +161,7 @@ pub(super) fn run_core(exit: &mut WorkerExit, core: Core, driver: Driver) {
         core: RefCell::new(core),
         driver: RefCell::new(driver),
         handed_off: Cell::new(false),
+        surplus_since: Cell::new(None),
     }));
     let _sched = crate::context::set_scheduler(cx.clone());
     let SchedulerContext::Multi(cx) = &*cx else {
@@ -172,6 +194,9 @@ impl WorkerContext {
     fn run_loop(&self) {
         let shared = &*self.shared;
         let event_interval = shared.config.event_interval.max(1);
+        // A stray panic out of a harvest (`run` resumes here) must not leave local wakes
+        // silenced for good.
+        self.core.borrow_mut().harvesting = false;
         loop {
             if shared.is_shutdown() || self.handed_off.get() {
                 return;
@@ -187,10 +212,12 @@ impl WorkerContext {
             let task = self.core.borrow_mut().next_task(shared);
             if let Some(task) = task {
                 self.run_task(task);
+                self.check_surplus();
                 continue;
             }
             if let Some(task) = self.steal_backlog() {
                 self.run_task(task);
+                self.check_surplus();
                 continue;
             }
             if self.poll_own_io() {
@@ -206,9 +233,14 @@ impl WorkerContext {
 
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
-        let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
-        // Siblings stuck in a long poll (see `crate::driver::Peers`).
-        let (io_events, fired) = self.shared.peers.serve_stale(self.index);
+        if !self.shared.config.wake_patience.is_zero() {
+            self.shared.contention.refresh(Instant::now());
+        }
+        let (stats, (io_events, fired)) = self.harvest(|| {
+            let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
+            // Siblings stuck in a long poll (see `crate::driver::Peers`).
+            (stats, self.shared.peers.serve_stale(self.index))
+        });
         self.note_cpu();
         crate::observe::loop_turned(&self.shared.owned, self.index, false);
         let mut core = self.core.borrow_mut();
@@ -228,7 +260,7 @@ impl WorkerContext {
     /// here (where the kernel just delivered their data) rather than being left for a sibling
     /// while this worker steals. Returns whether any event was dispatched.
     fn poll_own_io(&self) -> bool {
-        let n = self.driver.borrow_mut().poll_own_io();
+        let n = self.harvest(|| self.driver.borrow_mut().poll_own_io());
         if n > 0 {
             self.core.borrow_mut().stats.io_events += n as u64;
         }
@@ -352,14 +384,65 @@ impl WorkerContext {
             let mut core = self.core.borrow_mut();
             core.parked = false;
             core.is_searching = notified;
-            core.should_notify_others()
+            // The tasks the park woke queued here without notifying anyone (`schedule_local`):
+            // if there is more than this worker runs next, a sleeping sibling is woken for
+            // it, at once or after the patience (module docs).
+            self.weigh_surplus(&core)
         };
-        // The tasks the park woke queued here without notifying anyone (`schedule_local`):
-        // one notification for the batch, now that this worker is off the sleepers list, so
-        // a sleeping sibling comes to steal if there is more than this worker will run next.
         if notify {
             shared.notify_parked();
         }
+    }
+
+    /// Runs `f`, which harvests this worker's driver (or a sibling's) while not parked: the
+    /// tasks it wakes queue here without notifying anyone, then count as deferred surplus.
+    fn harvest<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.core.borrow_mut().harvesting = true;
+        let r = f();
+        let notify = {
+            let mut core = self.core.borrow_mut();
+            core.harvesting = false;
+            self.weigh_surplus(&core)
+        };
+        if notify {
+            self.shared.notify_parked();
+        }
+        r
+    }
+
+    /// After a poll: wakes a sleeping sibling if surplus from the driver has waited longer
+    /// than the patience, or the CPUs are no longer all taken; forgets it once the queue
+    /// holds no surplus.
+    #[inline]
+    fn check_surplus(&self) {
+        let Some(since) = self.surplus_since.get() else {
+            return;
+        };
+        let notify = self.core.borrow().should_notify_others();
+        if notify && self.shared.patient() && since.elapsed() < self.shared.config.wake_patience {
+            return;
+        }
+        self.surplus_since.set(None);
+        if notify {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Weighs the surplus the driver just queued in `core`: true if a sleeping sibling
+    /// should be woken for it now (no patience set, or a CPU is free); else starts the
+    /// patience, unless it runs already (module docs).
+    fn weigh_surplus(&self, core: &Core) -> bool {
+        if !core.should_notify_others() {
+            return false;
+        }
+        if !self.shared.patient() {
+            self.surplus_since.set(None);
+            return true;
+        }
+        if self.surplus_since.get().is_none() {
+            self.surplus_since.set(Some(Instant::now()));
+        }
+        false
     }
 
     /// Steps 2–3 of the shutdown protocol for this worker.
@@ -399,6 +482,7 @@ impl Core {
             tick: 0,
             is_searching: false,
             parked: false,
+            harvesting: false,
             rand: 1,
             stats: Stats::default(),
             metrics: false,

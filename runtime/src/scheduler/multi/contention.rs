@@ -30,17 +30,19 @@ pub(super) struct Contention {
     /// When the count was last read, in ns since `base`.
     checked_ns: AtomicU64,
     contended: AtomicBool,
-    /// The CPUs this process may run on.
+    /// The CPUs this process may run on (read only if the hint is `used`).
     cpus: usize,
 }
 
 impl Contention {
-    pub(super) fn new() -> Contention {
+    /// The hint of a runtime that will `use` it (a patience is set): only then does building
+    /// it count the CPUs (`num_cpus` reads the affinity mask and cgroup files).
+    pub(super) fn new(used: bool) -> Contention {
         Contention {
             base: Instant::now(),
             checked_ns: AtomicU64::new(0),
             contended: AtomicBool::new(false),
-            cpus: num_cpus::get().max(1),
+            cpus: if used { num_cpus::get().max(1) } else { 1 },
         }
     }
 
@@ -102,7 +104,7 @@ mod tests {
 
     #[test]
     fn a_refresh_is_taken_at_most_once_per_period() {
-        let c = Contention::new();
+        let c = Contention::new(true);
         let t = c.base + CHECK_EVERY;
         c.refresh(t);
         let first = c.checked_ns.load(Relaxed);

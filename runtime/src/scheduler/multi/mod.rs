@@ -190,7 +190,7 @@ impl Shared {
             peers,
             inject: Inject::new(),
             idle: Idle::new(workers),
-            contention: contention::Contention::new(),
+            contention: contention::Contention::new(!config.wake_patience.is_zero()),
             owned: OwnedTasks::observed(
                 workers * 4,
                 crate::observe::Observer::new(workers, config.observe),

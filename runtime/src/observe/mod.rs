@@ -57,7 +57,7 @@ pub(crate) use pool_threads::{PoolThreads, Slot};
 use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
-    fence, AtomicU64,
+    fence, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use histogram::Histogram;
@@ -115,6 +115,11 @@ pub(crate) struct WorkerProbe {
     /// Id of the task being polled, 0 between polls (written on every runtime, observed or
     /// not; while active, stored with Release at the start of a poll, after `mark`).
     pub(crate) task: AtomicU64,
+    /// Polls this worker has started (wrapping; written on every runtime, by the worker only).
+    /// A sibling that reads the same count twice, some work of its own apart, knows this
+    /// worker made no progress in between: stuck in one long poll, or off its CPU (see
+    /// `scheduler::multi::worker`, "Backlogs of a stuck sibling").
+    pub(crate) polls_started: AtomicU32,
     /// The mark of a poll the watchdog reported as stalled (written by the watchdog only).
     pub(crate) reported: AtomicU64,
     /// Coarse clock at the last turn of the event loop, or [`PARKED`].
@@ -132,6 +137,7 @@ impl WorkerProbe {
             index,
             mark: AtomicU64::new(0),
             task: AtomicU64::new(0),
+            polls_started: AtomicU32::new(0),
             reported: AtomicU64::new(0),
             turned: AtomicU64::new(PARKED),
             turn_reported: AtomicU64::new(0),
@@ -332,7 +338,7 @@ pub(crate) struct PollGuard<'a> {
 }
 
 impl<'a> PollGuard<'a> {
-    /// The unobserved path is a poll-count bump, two thread-local reads and one store,
+    /// The unobserved path is a poll-count bump, two thread-local reads and two stores,
     /// inlined into the task harness; an active observer adds a few inlined stores, and only
     /// the timing of a sampled poll is out of line.
     #[inline]
@@ -347,6 +353,9 @@ impl<'a> PollGuard<'a> {
         // the observer alive (an `Arc`) until it resets both slots; polls on this thread
         // happen inside that guard's lifetime.
         let probe = unsafe { &*probe };
+        // Only this thread writes it: a load and a store, no read-modify-write.
+        let started = probe.polls_started.load(Relaxed);
+        probe.polls_started.store(started.wrapping_add(1), Relaxed);
         let observer = OBSERVER.with(Cell::get);
         if observer.is_null() {
             // Which task runs where: dumps read it to show "running on worker N".

@@ -3,8 +3,10 @@
 //!
 //! Cost model (everything that reads a clock is opt-in):
 //! - Always: each poll bumps its task's poll count (a Relaxed store to the task header the
-//!   runner already owns) and publishes the running task's id in its worker's probe (a store
-//!   to a line only that worker writes); a named spawn allocates its name record. No clock
+//!   runner already owns), and publishes the running task's id and counts the poll in its
+//!   worker's probe (stores to a line only that worker writes; siblings read the count to
+//!   tell a stuck worker, see `scheduler::multi::worker`); a named spawn allocates its name
+//!   record. No clock
 //!   read, no read-modify-write, no lock. This is what makes
 //!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):

@@ -10,9 +10,9 @@
 //! **Backlogs of a stuck sibling before new events.** A worker out of local work first steals
 //! from a sibling whose queue holds at least [`BACKLOG_STEAL_MIN`] tasks *and* that has not
 //! started a single poll since this worker last ran dry and looked, and only then harvests its
-//! own sockets. Otherwise a worker fed one socket event at a time (a client
-//! answering each response at once) never runs dry, never steals, and leaves the tasks queued
-//! behind a sibling stuck in a long poll (a loopback `writev` that runs the receive softirq, a
+//! own sockets. Otherwise a worker fed one socket event at a time (a client answering each
+//! response at once) never runs dry, never steals, and leaves the tasks queued behind a
+//! sibling stuck in a long poll (a loopback `writev` that runs the receive softirq, a
 //! preemption) waiting milliseconds. A sibling that is working through its queue keeps it:
 //! its tasks' sockets are its own, their data was just delivered on its CPU, and taking them
 //! would only move them across CPUs (in an echo load where both workers are busy, taking every
@@ -20,8 +20,8 @@
 //! the throughput). Progress is read from the sibling's probe (`observe::WorkerProbe`,
 //! `polls_started`, one store per poll to a line only that worker writes) between two times
 //! this worker ran dry, so a sibling stuck for one round of this worker's own work loses its
-//! backlog at the end of that round. Stealing a visible backlog needs no searching token (`idle.rs`):
-//! the victim's queue is known to hold work, so it is no search.
+//! backlog at the end of that round. Stealing a visible backlog needs no searching token
+//! (`idle.rs`): the victim's queue is known to hold work, so it is no search.
 //!
 //! **Patience with surplus from the driver** (opt-in, `Builder::sibling_wake_patience`).
 //! Tasks that a worker's own driver wakes (the events and timers of a park, of `poll_own_io`,

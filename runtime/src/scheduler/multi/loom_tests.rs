@@ -4,7 +4,8 @@
 
 use super::idle::Idle;
 use super::queue::Inject;
-use crate::cell::{Notified, RawTask, Schedule};
+use super::test_task::task;
+use crate::cell::Notified;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
@@ -26,26 +27,6 @@ impl Parker {
         *self.notified.lock() = true;
         self.cv.notify_one();
     }
-}
-
-struct Noop;
-impl Schedule for Noop {
-    fn schedule(&self, task: Notified) {
-        drop(task);
-    }
-    fn release(&self, _task: RawTask) -> bool {
-        false
-    }
-}
-
-fn task() -> Notified {
-    let (join, notified) = crate::cell::unowned(
-        async {},
-        Noop,
-        crate::cell::TaskMeta::at(std::panic::Location::caller()),
-    );
-    drop(join);
-    notified
 }
 
 /// The worker side, in the order `WorkerContext::{run_task, park}` run it.

@@ -405,6 +405,35 @@ impl Schedule for Arc<Shared> {
     }
 }
 
+/// A task that does nothing and is scheduled nowhere, for tests of the queues and of the
+/// stealing rules (`loom_tests.rs`, `worker_tests.rs`).
+#[cfg(test)]
+pub(crate) mod test_task {
+    use crate::cell::{Notified, RawTask, Schedule};
+
+    struct Noop;
+
+    impl Schedule for Noop {
+        fn schedule(&self, task: Notified) {
+            drop(task);
+        }
+        fn release(&self, _task: RawTask) -> bool {
+            false
+        }
+    }
+
+    /// A queued reference to a new task (its `JoinHandle` already dropped).
+    pub(crate) fn task() -> Notified {
+        let (join, notified) = crate::cell::unowned(
+            async {},
+            Noop,
+            crate::cell::TaskMeta::at(std::panic::Location::caller()),
+        );
+        drop(join);
+        notified
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
 

@@ -1,28 +1,8 @@
 //! Unit tests of a worker's core: when it takes a sibling's backlog.
 
 use super::{Core, BACKLOG_STEAL_MIN};
-use crate::cell::{Notified, RawTask, Schedule};
 use crate::loom::sync::atomic::Ordering::Relaxed;
-
-struct Noop;
-impl Schedule for Noop {
-    fn schedule(&self, task: Notified) {
-        drop(task);
-    }
-    fn release(&self, _task: RawTask) -> bool {
-        false
-    }
-}
-
-fn task() -> Notified {
-    let (join, notified) = crate::cell::unowned(
-        async {},
-        Noop,
-        crate::cell::TaskMeta::at(std::panic::Location::caller()),
-    );
-    drop(join);
-    notified
-}
+use crate::scheduler::multi::test_task::task;
 
 /// A worker out of local work takes a sibling's backlog only if the sibling started no poll
 /// since the worker last looked: a sibling working through its queue keeps it, and one that

@@ -49,23 +49,73 @@ unsafe impl Send for TaskDiag {}
 // SAFETY: as above.
 unsafe impl Sync for TaskDiag {}
 
-/// The optional part of a [`TaskDiag`].
+/// The optional part of a [`TaskDiag`]. `#[repr(C)]`, with the fields that polls and wakes
+/// touch in the middle and padding after them, so that their cache lines hold nothing but this
+/// record whatever the allocator's placement (see [`HOT`]).
+#[repr(C)]
 struct DiagExt {
+    // Cold: written at creation, read by dumps, reports and the drop.
     spawned_at: &'static Location<'static>,
     name: Option<TaskName>,
-    /// Estimated total poll time in ns (sampled polls × the sampling interval).
-    poll_ns: AtomicU64,
-    /// Coarse clock at the start of the last poll; 0 = not recorded.
-    last_poll: AtomicU64,
     /// Coarse clock at spawn; 0 = not recorded.
     spawned: u64,
-    /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
-    /// poll; 0 = none.
-    woke: AtomicU64,
+    // Hot: every poll and every wake of an observed task.
+    /// Coarse clock at the start of the last poll; 0 = not recorded.
+    last_poll: AtomicU64,
     /// The runtime's [`Observer::sample_mask`](crate::observe::Observer::sample_mask):
     /// the sampling interval less one, all ones with histograms off.
     sample_mask: u64,
+    // Warm: sampled polls only.
+    /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
+    /// poll; 0 = none.
+    woke: AtomicU64,
+    /// Estimated total poll time in ns (sampled polls × the sampling interval).
+    poll_ns: AtomicU64,
+    /// Keeps the lines of the hot fields inside the record ([`HOT`]); never written or read.
+    _pad: [MaybeUninit<u64>; 4],
 }
+
+/// The byte range of [`DiagExt`]'s hot fields. Each poll of an observed task stores its start
+/// there and each wake reads the sampling mask (the fields after them are touched by one
+/// poll in the sampling interval only): if a line holding them also held other memory
+/// (typically another task's cell, allocated just before or after the record and polled on
+/// another worker), that line would travel between the workers' caches on every poll of
+/// either task, which cost `benches/observe.rs`'s `yield_many` about a tenth of its time.
+/// The allocator places a record at any multiple of [`MIN_ALIGN`] within a cache line; the
+/// assertion below checks that for every such placement the lines touching this range lie
+/// inside the record.
+#[cfg(not(loom))]
+const HOT: (usize, usize) = (
+    std::mem::offset_of!(DiagExt, last_poll),
+    std::mem::offset_of!(DiagExt, sample_mask) + 8,
+);
+
+/// The alignment every allocation of a record has (glibc and the other 64-bit allocators
+/// Rust targets give at least 16).
+#[cfg(not(loom))]
+const MIN_ALIGN: usize = 16;
+
+/// Whether, for a record at offset `r` (a multiple of [`MIN_ALIGN`]) from a 64-byte line
+/// boundary, every line touching the range `hot` lies within its `size` bytes.
+#[cfg(not(loom))]
+const fn hot_lines_private(hot: (usize, usize), size: usize) -> bool {
+    const LINE: usize = 64;
+    let mut r = 0;
+    while r < LINE {
+        let first_line = (r + hot.0) / LINE * LINE;
+        let end_line = (r + hot.1).div_ceil(LINE) * LINE;
+        if first_line < r || end_line > r + size {
+            return false;
+        }
+        r += MIN_ALIGN;
+    }
+    true
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(hot_lines_private(HOT, std::mem::size_of::<DiagExt>()));
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::align_of::<DiagExt>() <= MIN_ALIGN);
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
 const INLINE_NAME: usize = 30;
@@ -320,8 +370,21 @@ pub(crate) struct DiagReading {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{copy_short, TaskName, INLINE_NAME};
+    use super::{copy_short, hot_lines_private, DiagExt, TaskName, HOT, INLINE_NAME};
     use std::mem::MaybeUninit;
+
+    #[test]
+    fn the_hot_fields_lines_belong_to_the_record_wherever_it_is_placed() {
+        assert_eq!(HOT, (48, 64), "cold fields first, then the hot ones");
+        assert_eq!(std::mem::size_of::<DiagExt>(), 112);
+        assert!(hot_lines_private(HOT, 112));
+        // The check can fail: hot fields at the start, or too little padding after them, share
+        // a line with the neighbouring memory for some placements.
+        assert!(!hot_lines_private((0, 16), 112));
+        assert!(!hot_lines_private((40, 56), 112));
+        assert!(!hot_lines_private(HOT, 80));
+        assert!(!hot_lines_private(HOT, 111));
+    }
 
     #[test]
     fn short_copies_are_exact_at_every_length() {

@@ -21,8 +21,8 @@
 //! The pointer itself is published with the task (the owned list's lock, the run queues).
 //!
 //! A record's two fields that every poll and wake touch (`last_poll`, `sample_mask`) sit on
-//! cache lines holding nothing but the record, wherever the allocator places it ([`HOT`]):
-//! otherwise a neighbour polled on another worker would share their line.
+//! cache lines holding nothing but the record, wherever the allocator places it
+//! ([`layout::HOT`]): otherwise a neighbour polled on another worker would share their line.
 //!
 //! Records are recycled (`diag_pool.rs`): a thread keeps the memory of the records it frees
 //! for the next ones it creates, so an observed or named spawn does not go through
@@ -55,7 +55,7 @@ unsafe impl Sync for TaskDiag {}
 
 /// The optional part of a [`TaskDiag`]. `#[repr(C)]`, with the fields that polls and wakes
 /// touch in the middle and padding after them, so that their cache lines hold nothing but this
-/// record whatever the allocator's placement (see [`HOT`]).
+/// record whatever the allocator's placement (see [`layout::HOT`]).
 #[repr(C)]
 struct DiagExt {
     // Cold: written at creation, read by dumps, reports and the drop.
@@ -75,52 +75,54 @@ struct DiagExt {
     woke: AtomicU64,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
-    /// Keeps the lines of the hot fields inside the record ([`HOT`]); never written or read.
+    /// Keeps the lines of the hot fields inside the record ([`layout::HOT`]); never written or
+    /// read.
     _pad: [MaybeUninit<u64>; 4],
 }
 
-/// The byte range of [`DiagExt`]'s hot fields. Each poll of an observed task stores its start
-/// there and each wake reads the sampling mask (the fields after them are touched by one
-/// poll in the sampling interval only): if a line holding them also held other memory
-/// (typically another task's cell, allocated just before or after the record and polled on
-/// another worker), that line would travel between the workers' caches on every poll of
-/// either task, which cost `yield_many` of `benches/observe.rs` about 6 % of its time.
-/// The allocator places a record at any multiple of [`MIN_ALIGN`] within a cache line; the
-/// assertion below checks that for every such placement the lines touching this range lie
-/// inside the record.
+/// The check of [`DiagExt`]'s layout, where it was measured: 64-bit targets (other widths
+/// move the fields).
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const HOT: (usize, usize) = (
-    std::mem::offset_of!(DiagExt, last_poll),
-    std::mem::offset_of!(DiagExt, sample_mask) + 8,
-);
+mod layout {
+    use super::DiagExt;
 
-/// The alignment every allocation of a record has (glibc and the other 64-bit allocators
-/// Rust targets give at least 16).
-#[cfg(all(not(loom), target_pointer_width = "64"))]
-const MIN_ALIGN: usize = 16;
+    /// The byte range of [`DiagExt`]'s hot fields. Each poll of an observed task stores its
+    /// start there and each wake reads the sampling mask (the fields after them are touched by
+    /// one poll in the sampling interval only): if a line holding them also held other memory
+    /// (typically another task's cell, allocated just before or after the record and polled
+    /// on another worker), that line would travel between the workers' caches on every poll
+    /// of either task, which cost `yield_many` of `benches/observe.rs` about 6 % of its time.
+    /// The allocator places a record at any multiple of [`MIN_ALIGN`] within a cache line;
+    /// the assertion below checks that for every such placement the lines touching this range
+    /// lie inside the record.
+    pub(super) const HOT: (usize, usize) = (
+        std::mem::offset_of!(DiagExt, last_poll),
+        std::mem::offset_of!(DiagExt, sample_mask) + 8,
+    );
 
-/// Whether, for a record at offset `r` (a multiple of [`MIN_ALIGN`]) from a 64-byte line
-/// boundary, every line touching the range `hot` lies within its `size` bytes.
-#[cfg(all(not(loom), target_pointer_width = "64"))]
-const fn hot_lines_private(hot: (usize, usize), size: usize) -> bool {
-    const LINE: usize = 64;
-    let mut r = 0;
-    while r < LINE {
-        let first_line = (r + hot.0) / LINE * LINE;
-        let end_line = (r + hot.1).div_ceil(LINE) * LINE;
-        if first_line < r || end_line > r + size {
-            return false;
+    /// The alignment every allocation of a record has (glibc and the other 64-bit allocators
+    /// Rust targets give at least 16).
+    const MIN_ALIGN: usize = 16;
+
+    /// Whether, for a record at offset `r` (a multiple of [`MIN_ALIGN`]) from a 64-byte line
+    /// boundary, every line touching the range `hot` lies within its `size` bytes.
+    pub(super) const fn hot_lines_private(hot: (usize, usize), size: usize) -> bool {
+        const LINE: usize = 64;
+        let mut r = 0;
+        while r < LINE {
+            let first_line = (r + hot.0) / LINE * LINE;
+            let end_line = (r + hot.1).div_ceil(LINE) * LINE;
+            if first_line < r || end_line > r + size {
+                return false;
+            }
+            r += MIN_ALIGN;
         }
-        r += MIN_ALIGN;
+        true
     }
-    true
-}
 
-// The layout is checked where it was measured: 64-bit targets (other widths move the fields).
-#[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(hot_lines_private(HOT, std::mem::size_of::<DiagExt>()));
-#[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::align_of::<DiagExt>() <= MIN_ALIGN);
+    const _: () = assert!(hot_lines_private(HOT, std::mem::size_of::<DiagExt>()));
+    const _: () = assert!(std::mem::align_of::<DiagExt>() <= MIN_ALIGN);
+}
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
 const INLINE_NAME: usize = 30;
@@ -381,7 +383,8 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn the_hot_fields_lines_belong_to_the_record_wherever_it_is_placed() {
-        use super::{hot_lines_private, DiagExt, HOT};
+        use super::layout::{hot_lines_private, HOT};
+        use super::DiagExt;
         assert_eq!(HOT, (48, 64), "cold fields first, then the hot ones");
         assert_eq!(std::mem::size_of::<DiagExt>(), 112);
         assert!(hot_lines_private(HOT, 112));

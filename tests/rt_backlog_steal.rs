@@ -66,8 +66,8 @@ async fn block_beside(on: Ping) -> Option<(usize, Duration)> {
 /// [`block_beside`], handed over to the other worker when this task runs on the ping-pong's
 /// (module docs).
 async fn block_beside_or_hand_over(on: Ping) -> Option<(usize, Duration)> {
-    if *on.lock().unwrap() != Some(std::thread::current().id()) {
-        return block_beside(on).await;
+    if let Some(outcome) = block_beside(on.clone()).await {
+        return Some(outcome);
     }
     let candidates: Vec<_> = (0..4)
         .map(|_| kiln::spawn(block_beside(on.clone())))

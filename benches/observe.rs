@@ -8,7 +8,8 @@
 //! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code);
 //! `OBSERVE_ONLY_ON=1` runs the on runtime alone (to profile it: `perf record` of this
 //! process then shows only the observed paths);
-//! `OBSERVE_ONLY=a,b` runs only the named workloads; `OBSERVE_SAMPLE=n` sets the "on"
+//! `OBSERVE_ONLY=a,b` runs only the named workloads; `OBSERVE_PARTS=names,histograms,watchdog`
+//! (any subset) turns on only those parts on the "on" runtime; `OBSERVE_SAMPLE=n` sets the "on"
 //! runtime's `poll_histograms(n)` (default 64, the setting `Builder::poll_histograms`
 //! documents for histograms left on in production; `8` measures a denser sampling).
 
@@ -39,21 +40,37 @@ fn sample_every() -> u32 {
     common::env_or("OBSERVE_SAMPLE", 64)
 }
 
-fn build_on() -> kiln::Runtime {
-    kiln::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .stall_threshold(Duration::from_millis(100))
-        .poll_histograms(sample_every())
-        .build()
-        .unwrap()
+/// Whether `OBSERVE_PARTS` (a comma-separated subset of `names,histograms,watchdog`; all
+/// three by default) turns `part` on for the "on" runtime, to attribute the cost to each.
+/// Read once: `spawn` asks for every task.
+fn part(part: &str) -> bool {
+    static PARTS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PARTS
+        .get_or_init(|| std::env::var("OBSERVE_PARTS").ok())
+        .as_deref()
+        .map_or(true, |p| p.split(',').any(|p| p == part))
 }
+
+fn build_on() -> kiln::Runtime {
+    let mut b = kiln::Builder::new_multi_thread();
+    b.worker_threads(WORKERS);
+    if part("watchdog") {
+        b.stall_threshold(Duration::from_millis(100));
+    }
+    if part("histograms") {
+        b.poll_histograms(sample_every());
+    }
+    b.build().unwrap()
+}
+
+static NAMED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// Spawns with a name when `named` (the "on" runtime), plainly otherwise.
 fn spawn<F>(named: bool, fut: F)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    if named {
+    if named && *NAMED.get_or_init(|| part("names")) {
         drop(spawn_named(fut));
     } else {
         drop(kiln::spawn(fut));

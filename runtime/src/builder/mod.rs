@@ -321,11 +321,12 @@ impl Builder {
 
     /// Starts a watchdog thread that reports (through `log::warn!`) a poll still running after
     /// `threshold`, *while it runs*: task id, name, spawn location, worker and elapsed time;
-    /// then again with the total when the poll returns. It also reports a worker whose event
-    /// loop has not turned for `threshold`. The watchdog ticks every quarter threshold (1 to
-    /// 50 ms), so a stall is seen within about 1.25 × `threshold`. Dumps then also show
-    /// times since spawn and since the last poll. Costs a small allocation per spawn (the
-    /// task's record of times) and a few relaxed stores per poll; no clock read per poll.
+    /// then again with the total at its first tick after the poll returned. It also reports a
+    /// worker whose event loop has not turned for `threshold`. The watchdog ticks every
+    /// quarter threshold (1 to 50 ms), so a stall is seen within about 1.25 × `threshold`.
+    /// Dumps then also show times since spawn and since the last poll. Costs a small record
+    /// per spawn (the task's times, recycled) and one relaxed store per poll; no clock read
+    /// per poll.
     /// See `docs/observability.md`.
     ///
     /// # Panics

@@ -314,6 +314,11 @@ impl TaskDiag {
         }
     }
 
+    /// The coarse clock at the start of the last poll; 0 if not recorded.
+    pub(crate) fn last_poll(&self) -> u64 {
+        self.ext().map_or(0, |e| e.last_poll.load(Relaxed))
+    }
+
     pub(crate) fn add_poll_time(&self, ns: u64) {
         if let Some(e) = self.ext() {
             e.poll_ns
@@ -358,7 +363,7 @@ impl TaskDiag {
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
             timed: ext.is_some_and(|e| e.sample_mask != crate::observe::NEVER_SAMPLED),
-            last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
+            last_poll: self.last_poll(),
             spawned: ext.map_or(0, |e| e.spawned),
         }
     }

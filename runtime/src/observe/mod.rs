@@ -10,11 +10,10 @@
 //!   read, no read-modify-write, no lock. This is what makes
 //!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
-//!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`]; each
-//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll, and
-//!   in its worker's probe one word naming the poll (a sequence number and that clock) next to
-//!   the running task's id, so the watchdog can see a poll that does not return. Dumps then show
-//!   times since spawn and since the last poll, at the resolution of the tick.
+//!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`], and each
+//!   poll stores that clock (not `Instant::now()`) in its task's record as the last poll.
+//!   Dumps then show times since spawn and since the last poll, at the resolution of the tick,
+//!   and the watchdog reads a stalled poll's start there.
 //! - With histograms on, one poll in `sample_every` (power of two) is timed precisely: the
 //!   wake that queued it stamps the fine clock (`clock.rs`: the CPU's time-stamp counter
 //!   where it is invariant, else the OS clock) in the task's record, and the poll reads it
@@ -22,28 +21,28 @@
 //!   and (scaled by `sample_every`) to the task's total poll time.
 //!
 //! Field access: a [`WorkerProbe`] is written only by its worker thread (the thread that
-//! entered it with [`enter_worker`]), except `reported` and `turn_reported` (the watchdog's),
+//! entered it with [`enter_worker`]), except `turn_reported` (the watchdog's),
 //! and read by the watchdog and metrics readers. Its fields are atomics used as diagnostics,
 //! never to synchronize other memory, and all accesses are Relaxed but those of the poll
 //! publication protocol below.
 //!
 //! Poll publication (what the watchdog reads of a poll in progress, modelled in
-//! `loom_tests.rs`). An observed poll is named by one word, its *mark*: the coarse clock at
-//! its start with a sequence number in the low bits (see [`PollMark`]), so the start can never
-//! be paired with another poll's number. The worker writes, per poll:
-//! 1. `mark` (Release), then `task` (Release): both plain stores on x86;
+//! `loom_tests.rs`). A worker's polls are numbered by its `polls_started` count, which every
+//! poll bumps anyway (siblings read it, see `scheduler::multi::worker`) and which never wraps
+//! (64 bits). Per poll, the worker writes:
+//! 1. `polls_started = n` (Release), then `task = id` (Release): both plain stores on x86;
 //! 2. at the poll's end, `task = 0` (Relaxed).
 //!
-//! The watchdog ([`WorkerProbe::current_poll`]) reads `mark` (Acquire), then `task`, then
-//! an Acquire fence, then `mark` again, and keeps the reading only if both marks agree and the
-//! task is not 0. The first Acquire load synchronizes with the mark's Release store, so the
-//! `task = 0` that ended the previous poll is visible and `task` is this poll's id or a later
-//! value; if it is a later poll's id, the fence synchronizes with that poll's Release store of
-//! `task`, which follows its new mark, so the second load sees a different mark and the
-//! reading is dropped. A kept reading is therefore one poll's task with that poll's start.
-//! The sequence number wraps after [`COARSE_UNIT`] polls; two marks can only be equal if that
-//! many polls began within one coarse tick, and then the task read still began at the same
-//! coarse time, so the start reported for it is right.
+//! The watchdog ([`WorkerProbe::current_poll`]) reads `polls_started` (Acquire), then `task`,
+//! then an Acquire fence, then `polls_started` again, and keeps the reading only if both
+//! counts agree and the task is not 0. The first Acquire load synchronizes with the count's
+//! Release store, so the `task = 0` that ended the previous poll is visible and `task` is
+//! poll `n`'s id or a later value; if it is a later poll's id, the fence synchronizes with
+//! that poll's Release store of `task`, which follows its new count, so the second load sees a
+//! different count and the reading is dropped. A kept reading is therefore one poll's number
+//! with that poll's task. A poll that the watchdog sees under the same number on two ticks
+//! has run for at least the time between them; only then does it look the task up (under its
+//! owned-list shard's lock) and read the poll's start from the task's record.
 
 pub(crate) mod clock;
 pub(crate) mod histogram;
@@ -59,7 +58,7 @@ pub(crate) use pool_threads::{PoolThreads, Slot};
 use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
-    fence, AtomicU32, AtomicU64,
+    fence, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use histogram::Histogram;
@@ -97,8 +96,7 @@ pub(crate) struct Observer {
     /// histograms off: a poll is sampled when `(polls + id) & sample_mask == 0`, one test
     /// whether histograms are on or off.
     pub(crate) sample_mask: u64,
-    /// The coarse clock (`now_ns()` at the watchdog's last tick, rounded up to a multiple of
-    /// [`COARSE_UNIT`]); 0 while inactive.
+    /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
     clock: AtomicU64,
     pub(crate) workers: Box<[WorkerProbe]>,
     /// The blocking-pool threads' slots, so dumps can list the `spawn_blocking` tasks they run
@@ -112,18 +110,15 @@ pub(crate) struct Observer {
 #[repr(align(128))]
 pub(crate) struct WorkerProbe {
     pub(crate) index: u32,
-    /// The [`PollMark`] of the current or last observed poll (0 before the first).
-    pub(crate) mark: AtomicU64,
     /// Id of the task being polled, 0 between polls (written on every runtime, observed or
-    /// not; while active, stored with Release at the start of a poll, after `mark`).
+    /// not; while active, stored with Release at the start of a poll, after `polls_started`).
     pub(crate) task: AtomicU64,
-    /// Polls this worker has started (wrapping; written on every runtime, by the worker only).
-    /// A sibling that reads the same count twice, some work of its own apart, knows this
-    /// worker made no progress in between: stuck in one long poll, or off its CPU (see
-    /// `scheduler::multi::worker`, "Backlogs of a stuck sibling").
-    pub(crate) polls_started: AtomicU32,
-    /// The mark of a poll the watchdog reported as stalled (written by the watchdog only).
-    pub(crate) reported: AtomicU64,
+    /// Polls this worker has started, which numbers them (written on every runtime, by the
+    /// worker only; 64 bits, so it never wraps). A sibling that reads the same count twice,
+    /// some work of its own apart, knows this worker made no progress in between: stuck in one
+    /// long poll, or off its CPU (see `scheduler::multi::worker`, "Backlogs of a stuck
+    /// sibling").
+    pub(crate) polls_started: AtomicU64,
     /// Coarse clock at the last turn of the event loop, or [`PARKED`].
     pub(crate) turned: AtomicU64,
     /// The `turned` value the watchdog reported as stuck (reported once per value).
@@ -137,10 +132,8 @@ impl WorkerProbe {
     pub(crate) fn new(index: u32) -> WorkerProbe {
         WorkerProbe {
             index,
-            mark: AtomicU64::new(0),
             task: AtomicU64::new(0),
-            polls_started: AtomicU32::new(0),
-            reported: AtomicU64::new(0),
+            polls_started: AtomicU64::new(0),
             turned: AtomicU64::new(PARKED),
             turn_reported: AtomicU64::new(0),
             poll_time: Histogram::default(),
@@ -148,66 +141,28 @@ impl WorkerProbe {
         }
     }
 
-    /// The worker starts an observed poll of `task` at coarse time `now`; returns its mark.
-    /// Only the worker's own thread calls this (see the module docs for the protocol).
+    /// The worker starts poll number `n` (its `polls_started` count plus one) of `task`, on an
+    /// observed runtime. Only the worker's own thread calls this (see the module docs for the
+    /// protocol).
     #[inline]
-    pub(crate) fn begin_poll(&self, now: u64, task: u64) -> PollMark {
-        let mark = PollMark::next(self.mark.load(Relaxed), now);
-        // Release (both plain stores on x86): a reader that sees this mark with Acquire sees
+    pub(crate) fn publish_poll(&self, n: u64, task: u64) {
+        // Release (both plain stores on x86): a reader that sees this count with Acquire sees
         // the end of the previous poll; one that sees this task id, then fences, sees this
-        // mark or a later one.
-        self.mark.store(mark.0, Release);
+        // count or a later one.
+        self.polls_started.store(n, Release);
         self.task.store(task, Release);
-        mark
     }
 
-    /// The poll in progress as another thread sees it: (`mark`, `task`), or `None` between
-    /// polls or if a new poll began while reading. `task` is the task of the poll `mark`
-    /// names (see the module docs).
-    pub(crate) fn current_poll(&self) -> Option<(PollMark, u64)> {
-        let mark = self.mark.load(Acquire);
+    /// The poll in progress as another thread sees it: (its number, its task), or `None`
+    /// between polls or if a new poll began while reading (see the module docs).
+    pub(crate) fn current_poll(&self) -> Option<(u64, u64)> {
+        let n = self.polls_started.load(Acquire);
         let task = self.task.load(Relaxed);
-        // Pairs with the Release store of `task` in `begin_poll`: if `task` came from a later
-        // poll, the load below sees that poll's mark.
+        // Pairs with the Release store of `task` in `publish_poll`: if `task` came from a
+        // later poll, the load below sees that poll's count.
         fence(Acquire);
-        let again = self.mark.load(Relaxed);
-        (task != 0 && again == mark).then_some((PollMark(mark), task))
-    }
-}
-
-/// The coarse clock's unit: its values are multiples of this many nanoseconds (rounded up
-/// from [`now_ns`], so never 0), which leaves the low bits of a [`PollMark`] for its sequence
-/// number.
-pub(crate) const COARSE_UNIT: u64 = 1 << 10;
-
-/// The coarse clock reading for `ns` from [`now_ns`]: the next multiple of [`COARSE_UNIT`].
-fn coarse(ns: u64) -> u64 {
-    (ns | (COARSE_UNIT - 1)) + 1
-}
-
-/// The name of one observed poll on one worker: the coarse clock at its start (a multiple of
-/// [`COARSE_UNIT`]) with a sequence number that wraps after [`COARSE_UNIT`] polls in its low
-/// bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PollMark(pub(crate) u64);
-
-impl PollMark {
-    const SEQ_MASK: u64 = COARSE_UNIT - 1;
-
-    /// The mark after `prev` for a poll starting at coarse time `now`.
-    #[inline]
-    fn next(prev: u64, now: u64) -> PollMark {
-        PollMark(now | (prev.wrapping_add(1) & PollMark::SEQ_MASK))
-    }
-
-    /// The coarse clock at the poll's start.
-    pub(crate) fn started(self) -> u64 {
-        self.0 & !PollMark::SEQ_MASK
-    }
-
-    /// How long the poll has run at coarse time `now`.
-    pub(crate) fn elapsed(self, now: u64) -> Duration {
-        Duration::from_nanos(now.saturating_sub(self.started()))
+        let again = self.polls_started.load(Relaxed);
+        (task != 0 && again == n).then_some((n, task))
     }
 }
 
@@ -225,7 +180,7 @@ impl Observer {
                 n => u64::from(n) - 1,
             },
             // Running from the start, so a worker stuck before the first tick is seen.
-            clock: AtomicU64::new(if active { coarse(now_ns()) } else { 0 }),
+            clock: AtomicU64::new(if active { now_ns() } else { 0 }),
             workers: (0..workers).map(|i| WorkerProbe::new(i as u32)).collect(),
             blocking: PoolThreads::new(),
             fine: clock::FineClock::new(settings.sample_every != 0),
@@ -253,7 +208,7 @@ impl Observer {
     }
 
     pub(crate) fn tick(&self) {
-        self.clock.store(coarse(now_ns()), Relaxed);
+        self.clock.store(now_ns(), Relaxed);
         self.fine.calibrate();
     }
 
@@ -331,18 +286,16 @@ pub(crate) struct PollGuard<'a> {
     header: &'a crate::cell::raw::Header,
     /// The worker's probe, if this thread is a worker.
     probe: Option<&'a WorkerProbe>,
-    /// The runtime's observer, if it is active (then `probe` is set too).
-    observer: Option<&'a Observer>,
-    /// The mark of an observed poll (unused otherwise).
-    mark: PollMark,
     /// The fine clock's stamp at the start of a sampled poll, else 0.
     timed_from: clock::Ticks,
 }
 
 impl<'a> PollGuard<'a> {
-    /// The unobserved path is a poll-count bump, two thread-local reads and two stores,
-    /// inlined into the task harness; an active observer adds a few inlined stores, and only
-    /// the timing of a sampled poll is out of line.
+    /// The unobserved path is a poll-count bump, two thread-local reads and three stores
+    /// (and a fourth when the poll ends), inlined into the task harness; an active observer
+    /// adds a store of the coarse clock to the task's record and the sampling test, and only
+    /// the timing of a sampled poll is out of line. The end of a poll that the watchdog
+    /// reported is noticed by the watchdog (the worker's poll number moved on), not here.
     #[inline]
     pub(crate) fn enter(header: &'a crate::cell::raw::Header) -> PollGuard<'a> {
         let polls = header.begin_poll();
@@ -356,16 +309,16 @@ impl<'a> PollGuard<'a> {
         // happen inside that guard's lifetime.
         let probe = unsafe { &*probe };
         // Only this thread writes it: a load and a store, no read-modify-write.
-        let started = probe.polls_started.load(Relaxed);
-        probe.polls_started.store(started.wrapping_add(1), Relaxed);
+        let n = probe.polls_started.load(Relaxed).wrapping_add(1);
         let observer = OBSERVER.with(Cell::get);
         if observer.is_null() {
+            probe.polls_started.store(n, Relaxed);
             // Which task runs where: dumps read it to show "running on worker N".
             probe.task.store(header.id.as_u64(), Relaxed);
             return PollGuard::plain(header, Some(probe));
         }
         // SAFETY: as above.
-        PollGuard::observed(header, probe, unsafe { &*observer }, polls)
+        PollGuard::observed(header, probe, unsafe { &*observer }, polls, n)
     }
 
     #[inline]
@@ -373,24 +326,24 @@ impl<'a> PollGuard<'a> {
         PollGuard {
             header,
             probe,
-            observer: None,
-            mark: PollMark(0),
             timed_from: 0,
         }
     }
 
-    /// The marks every observed poll makes are inlined (a few Relaxed stores to lines this
-    /// thread already owns); only a sampled poll's timing goes out of line.
+    /// Poll number `n` of an observed worker: publishes it, records its start in the task's
+    /// record, and times it if it is sampled (out of line).
     #[inline]
     fn observed(
         header: &'a crate::cell::raw::Header,
         probe: &'a WorkerProbe,
         observer: &'a Observer,
         polls: u32,
+        n: u64,
     ) -> Self {
-        let now = observer.coarse_now();
-        header.diag.set_last_poll(now);
-        let mark = probe.begin_poll(now, header.id.as_u64());
+        // Before the Release of `publish_poll`, so a watchdog that reads this poll's number
+        // finds its start in the record.
+        header.diag.set_last_poll(observer.coarse_now());
+        probe.publish_poll(n, header.id.as_u64());
         let timed_from = if TaskDiag::is_sampled(polls, header.id, observer.sample_mask) {
             Self::start_timing(header, probe, observer)
         } else {
@@ -399,8 +352,6 @@ impl<'a> PollGuard<'a> {
         PollGuard {
             header,
             probe: Some(probe),
-            observer: Some(observer),
-            mark,
             timed_from,
         }
     }
@@ -420,20 +371,12 @@ impl<'a> PollGuard<'a> {
         now
     }
 
-    #[inline]
-    fn leave_observed(&self, probe: &WorkerProbe, observer: &Observer) {
-        if self.timed_from != 0 {
-            self.stop_timing(probe, observer);
-        }
-        probe.task.store(0, Relaxed);
-        if probe.reported.load(Relaxed) == self.mark.0 {
-            watchdog::report_returned(probe, self.header, self.mark);
-        }
-    }
-
     /// A sampled poll ends: records its poll time.
     #[inline(never)]
-    fn stop_timing(&self, probe: &WorkerProbe, observer: &Observer) {
+    fn stop_timing(&self, probe: &WorkerProbe) {
+        // SAFETY: an observed poll runs on a worker whose `enter_worker` set OBSERVER to its
+        // active observer and keeps it alive (see `enter`).
+        let observer = unsafe { &*OBSERVER.with(Cell::get) };
         let took = observer.fine.ns(self.timed_from, observer.fine.now());
         probe.poll_time.record(took);
         self.header
@@ -446,10 +389,10 @@ impl Drop for PollGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         let Some(probe) = self.probe else { return };
-        match self.observer {
-            None => probe.task.store(0, Relaxed),
-            Some(observer) => self.leave_observed(probe, observer),
+        if self.timed_from != 0 {
+            self.stop_timing(probe);
         }
+        probe.task.store(0, Relaxed);
     }
 }
 
@@ -463,35 +406,22 @@ pub(crate) fn on_schedule(header: &crate::cell::raw::Header) {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{PollMark, WorkerProbe};
-    use std::time::Duration;
+    use super::WorkerProbe;
+    use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
-    fn a_mark_carries_its_start_and_a_new_number_per_poll() {
+    fn a_reading_names_the_poll_in_progress_by_its_number() {
         let probe = WorkerProbe::new(0);
-        let start = super::coarse(5_000_000_000);
-        let a = probe.begin_poll(start, 7);
-        let b = probe.begin_poll(start, 7);
-        assert_ne!(a, b, "two polls at one coarse time have different marks");
-        assert_eq!(a.started(), b.started());
-        assert!(
-            start - a.started() < 1024,
-            "the start is kept to the mark's unit"
-        );
-        assert_eq!(a.elapsed(start), Duration::ZERO);
-        assert_eq!(a.elapsed(start + 3_000_000).as_millis(), 3);
-        assert_eq!(probe.current_poll(), Some((b, 7)));
-        probe.task.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(probe.current_poll(), None, "no poll before the first");
+        probe.publish_poll(1, 7);
+        assert_eq!(probe.current_poll(), Some((1, 7)));
+        probe.task.store(0, Relaxed);
         assert_eq!(probe.current_poll(), None, "no poll between polls");
-    }
-
-    #[test]
-    fn the_number_wraps_without_touching_the_start() {
-        let (a, b) = (super::coarse(1), super::coarse(5_000));
-        assert!(a != 0 && a % super::COARSE_UNIT == 0 && b % super::COARSE_UNIT == 0);
-        let last = PollMark(a | PollMark::SEQ_MASK);
-        let next = PollMark::next(last.0, b);
-        assert_eq!(next.started(), b);
-        assert_eq!(next.0 & PollMark::SEQ_MASK, 0);
+        probe.publish_poll(2, 7);
+        assert_eq!(
+            probe.current_poll(),
+            Some((2, 7)),
+            "the same task's next poll has a new number"
+        );
     }
 }

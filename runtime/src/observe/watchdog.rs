@@ -2,23 +2,28 @@
 //!
 //! Every [`Observer::period`] it ticks the coarse clock, then (with a stall threshold) reads
 //! each worker's probe:
-//! 1. A poll is in progress ([`WorkerProbe::current_poll`]: its mark and task, read as one
-//!    poll's, see `observe`'s module docs) and has run longer than the threshold (by the
-//!    coarse start its mark carries), and its mark was not reported: it looks the task up in
-//!    the owned list (under the shard's lock, so the task cannot be freed meanwhile), logs id,
-//!    name, spawn location, worker and elapsed time, and stores that mark in `reported`. The
-//!    runner compares `reported` with its own mark when the poll returns and, if equal, logs
-//!    the total from the start its mark carries.
-//! 2. The worker is not parked and its loop last turned more than the threshold ago: it logs
+//! 1. A poll is in progress ([`WorkerProbe::current_poll`]: its number and task, read as one
+//!    poll's, see `observe`'s module docs) and the watchdog saw the same number on its
+//!    previous tick, so the poll has run at least one period: it looks the task up in the
+//!    owned list (under the shard's lock, so the task cannot be freed meanwhile) and reads the
+//!    poll's start from the task's record. If the poll still runs and has run longer than the
+//!    threshold, it logs id, name, spawn location, worker and elapsed time, and remembers the
+//!    report.
+//! 2. A reported poll is no longer in progress (the worker's number moved on, or it is between
+//!    polls): it logs that the poll returned, with the total from the poll's start to this
+//!    tick, so the total is late by at most one period. The worker's poll path pays nothing for
+//!    this.
+//! 3. The worker is not parked and its loop last turned more than the threshold ago: it logs
 //!    that once per stuck turn (`turn_reported`).
 //!
-//! A later poll may begin while the watchdog reads, so it re-reads the mark after the task and
-//! skips the worker if it moved; a report is diagnostics and never affects
-//! scheduling.
+//! A poll seen on one tick only costs the watchdog two reads of its probe; the lookup is for
+//! polls that outlast a period. A report is diagnostics and never affects scheduling. When the
+//! runtime shuts down, a reported poll that has not been seen to return is logged as ended by
+//! the shutdown.
 //!
 //! The thread holds the runtime only weakly and exits once the runtime is shut down or gone.
 
-use super::{now_ns, Observer, PollMark, WorkerProbe, PARKED};
+use super::{now_ns, Observer, WorkerProbe, PARKED};
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::Scheduler;
@@ -67,52 +72,136 @@ pub(crate) fn start(sched: &Scheduler) -> std::io::Result<()> {
 
 fn run(observer: &Observer, runtime: &Weak<dyn Watched>) {
     let period = observer.period();
+    let mut polls: Vec<PollWatch> = observer
+        .workers
+        .iter()
+        .map(|_| PollWatch::default())
+        .collect();
     loop {
         std::thread::sleep(period);
-        let Some(rt) = runtime.upgrade() else { return };
-        if rt.is_shutdown() {
+        let rt = runtime.upgrade().filter(|rt| !rt.is_shutdown());
+        let Some(rt) = rt else {
+            for (probe, watch) in observer.workers.iter().zip(&mut polls) {
+                if let Some(stall) = watch.reported.take() {
+                    stall.log_shutdown(probe);
+                }
+            }
             return;
-        }
+        };
         observer.tick();
         if let Some(threshold) = observer.settings.stall_threshold {
-            for probe in observer.workers.iter() {
-                check_poll(observer, probe, rt.owned(), threshold);
+            for (probe, watch) in observer.workers.iter().zip(&mut polls) {
+                watch.check(observer, probe, rt.owned(), threshold);
                 check_loop(observer, probe, threshold);
             }
         }
     }
 }
 
-fn check_poll(observer: &Observer, probe: &WorkerProbe, owned: &OwnedTasks, threshold: Duration) {
-    let Some((mark, task)) = probe.current_poll() else {
-        return;
-    };
-    if probe.reported.load(Relaxed) == mark.0 {
-        return;
+/// What the watchdog knows of one worker's polls between ticks.
+#[derive(Default)]
+struct PollWatch {
+    /// The number of the poll in progress at the previous tick (0: none).
+    seen: u64,
+    /// The poll it reported as stalled, until it is seen to have returned.
+    reported: Option<Stall>,
+}
+
+/// A reported poll.
+struct Stall {
+    number: u64,
+    task: u64,
+    name: Option<String>,
+    at: String,
+    /// The coarse clock at the poll's start.
+    started: u64,
+}
+
+impl PollWatch {
+    fn check(
+        &mut self,
+        observer: &Observer,
+        probe: &WorkerProbe,
+        owned: &OwnedTasks,
+        threshold: Duration,
+    ) {
+        let current = probe.current_poll();
+        if let Some(stall) = self
+            .reported
+            .take_if(|s| current.map_or(true, |(n, _)| n != s.number))
+        {
+            stall.log_over(probe, observer.coarse_now(), observer.period());
+        }
+        let Some((n, task)) = current else {
+            self.seen = 0;
+            return;
+        };
+        if std::mem::replace(&mut self.seen, n) != n || self.reported.is_some() {
+            return;
+        }
+        let Some((name, at, started)) = owned.with_task(task, |t| {
+            let h = t.header();
+            (
+                h.diag.name().map(str::to_owned),
+                h.spawned_at().to_string(),
+                h.diag.last_poll(),
+            )
+        }) else {
+            return;
+        };
+        // The poll may have returned (and the task completed) since we read the probe; if not,
+        // the record's last poll is this poll's start (stored before its number was published).
+        if probe.current_poll() != Some((n, task)) || started == 0 {
+            return;
+        }
+        let elapsed = Duration::from_nanos(observer.coarse_now().saturating_sub(started));
+        if elapsed < threshold {
+            return;
+        }
+        log::warn!(
+            "kiln: stall: task {task}{} (spawned at {at}) has been running for {elapsed:?} in \
+             one poll on worker {}, over the {threshold:?} stall threshold; every task queued \
+             on this worker waits (move blocking code to kiln::spawn_blocking)",
+            Name(name.as_deref()),
+            probe.index
+        );
+        self.reported = Some(Stall {
+            number: n,
+            task,
+            name,
+            at,
+            started,
+        });
     }
-    let elapsed = mark.elapsed(observer.coarse_now());
-    if elapsed < threshold {
-        return;
+}
+
+impl Stall {
+    /// Logs that the poll returned, seen at the tick of coarse time `now` (ticks `period`
+    /// apart).
+    fn log_over(&self, probe: &WorkerProbe, now: u64, period: Duration) {
+        let total = Duration::from_nanos(now.saturating_sub(self.started));
+        log::warn!(
+            "kiln: stall over: task {}{} (spawned at {}) returned from its poll on worker {} \
+             after {total:?} in total (seen at the watchdog's next tick, every {period:?})",
+            self.task,
+            Name(self.name.as_deref()),
+            self.at,
+            probe.index
+        );
     }
-    let who = owned.with_task(task, |t| {
-        let h = t.header();
-        (h.diag.name().map(str::to_owned), h.spawned_at())
-    });
-    // The poll may have returned (and the task completed) since we read the probe.
-    if probe.mark.load(Relaxed) != mark.0 || probe.task.load(Relaxed) != task {
-        return;
+
+    /// Logs that the runtime shut down before the poll was seen to return.
+    fn log_shutdown(&self, probe: &WorkerProbe) {
+        let since = Duration::from_nanos(now_ns().saturating_sub(self.started));
+        log::warn!(
+            "kiln: stall: the runtime shut down before task {}{} (spawned at {}) was seen to \
+             return from the poll it began on worker {} {since:?} ago",
+            self.task,
+            Name(self.name.as_deref()),
+            self.at,
+            probe.index
+        );
     }
-    let (name, at) = match &who {
-        Some((name, at)) => (Name(name.as_deref()), at.to_string()),
-        None => (Name(None), "an unknown location".to_string()),
-    };
-    log::warn!(
-        "kiln: stall: task {task}{name} (spawned at {at}) has been running for {elapsed:?} in \
-         one poll on worker {}, over the {threshold:?} stall threshold; every task queued on \
-         this worker waits (move blocking code to kiln::spawn_blocking)",
-        probe.index
-    );
-    probe.reported.store(mark.0, Relaxed);
 }
 
 fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
@@ -130,25 +219,6 @@ fn check_loop(observer: &Observer, probe: &WorkerProbe, threshold: Duration) {
         probe.index
     );
     probe.turn_reported.store(turned, Relaxed);
-}
-
-/// Called by the runner when a poll the watchdog reported returns.
-#[cold]
-#[inline(never)]
-pub(crate) fn report_returned(
-    probe: &WorkerProbe,
-    header: &crate::cell::raw::Header,
-    mark: PollMark,
-) {
-    let total = Duration::from_nanos(now_ns().saturating_sub(mark.started()));
-    log::warn!(
-        "kiln: stall over: task {}{} (spawned at {}) returned from its poll on worker {} after \
-         {total:?} in total",
-        header.id,
-        Name(header.diag.name()),
-        header.spawned_at(),
-        probe.index
-    );
 }
 
 /// ` 'name'` or nothing.

@@ -79,7 +79,7 @@ pub(crate) struct Core {
     rand: u32,
     /// Per sibling, the count of polls it had started (its probe's `polls_started`) when this
     /// worker last looked for a backlog there (module docs).
-    backlog_seen: Box<[u32]>,
+    backlog_seen: Box<[u64]>,
     stats: Stats,
     /// `Builder::metrics`: count and publish (see `metrics.rs`).
     metrics: bool,
@@ -484,7 +484,7 @@ impl Core {
             parked: false,
             harvesting: false,
             rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
-            backlog_seen: vec![u32::MAX; workers].into(),
+            backlog_seen: vec![u64::MAX; workers].into(),
             stats: Stats::default(),
             metrics,
         }

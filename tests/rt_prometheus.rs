@@ -78,6 +78,16 @@ fn sampling_times_a_fraction_of_polls() {
         .sum();
     let polls: u64 = (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum();
     assert!(timed > 0 && timed < polls, "timed {timed} of {polls}");
+    // Every poll here follows a spawn, a yield or a wake, and the one before a timed poll
+    // makes whatever queues it stamp the time: each timed poll has its schedule latency.
+    let latencies: u64 = (0..m.num_workers())
+        .flat_map(|w| m.worker_schedule_latency_histogram(w))
+        .map(|b| b.count)
+        .sum();
+    assert_eq!(
+        latencies, timed,
+        "schedule latencies of {timed} timed polls"
+    );
 }
 
 #[test]

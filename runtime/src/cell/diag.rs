@@ -7,26 +7,29 @@
 //! - low bit 0: the `&'static Location` the task was spawned at. An unnamed task on a runtime
 //!   that does not observe polls records nothing else, and allocates nothing.
 //! - low bit 1: a [`DiagExt`] owned by the task (freed with it), holding the spawn location,
-//!   the name (inline up to 30 bytes, so a named spawn allocates once more, not twice) and the
+//!   the name (inline up to 22 bytes, so a named spawn allocates once more, not twice) and the
 //!   fields of an observed runtime. Allocated only for a named task or on a
 //!   runtime with `Builder::stall_threshold` or `Builder::poll_histograms`.
 //!
 //! `DiagExt` field access:
-//! - `spawned_at`, `name`, `spawned`, `sample_mask`: written at creation, read-only afterwards.
+//! - `spawned_at`, `name`, `spawned`: written at creation, read-only afterwards.
 //! - `last_poll`, `poll_ns`: written only by the thread holding the task's `RUNNING` flag
 //!   (Relaxed load + store, no read-modify-write), read by dumps at any time.
-//! - `woke`: stamped by whoever queues the task for a sampled poll, cleared by that poll.
+//! - `woke`: stamped by whoever queues the task for a sampled poll (the poll before it set the
+//!   state's `SAMPLE_NEXT`, see `observe`), or by the spawn for a sampled first poll; cleared
+//!   by that poll.
 //!
 //! All of these are diagnostics: they never order other memory, so every access is Relaxed.
 //! The pointer itself is published with the task (the owned list's lock, the run queues).
 //!
-//! A record's two fields that every poll and wake touch (`last_poll`, `sample_mask`) sit on
-//! cache lines holding nothing but the record, wherever the allocator places it
-//! ([`layout::HOT`]): otherwise a neighbour polled on another worker would share their line.
+//! A record is one cache line, aligned to it: the field every observed poll writes
+//! (`last_poll`) shares its line with no other memory (a neighbour polled on another worker
+//! would make that line travel between the workers' caches on every poll of either task), and
+//! a task's spawn, polls and completion touch one line of it, not two.
 //!
 //! Records are recycled (`diag_pool.rs`): a thread keeps the memory of the records it frees
 //! for the next ones it creates, so an observed or named spawn does not go through
-//! `malloc`/`free` in steady state.
+//! `malloc`/`free` in steady state (nor the allocator's slower path for aligned blocks).
 
 use super::{Id, TaskMeta};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -53,79 +56,32 @@ unsafe impl Send for TaskDiag {}
 // SAFETY: as above.
 unsafe impl Sync for TaskDiag {}
 
-/// The optional part of a [`TaskDiag`]. `#[repr(C)]`, with the fields that polls and wakes
-/// touch in the middle and padding after them, so that their cache lines hold nothing but this
-/// record whatever the allocator's placement (see [`layout::HOT`]).
-#[repr(C)]
+/// The optional part of a [`TaskDiag`]: one cache line, aligned to it, so that the field
+/// every observed poll writes (`last_poll`) shares its line with nothing but this record's
+/// other fields, and a spawn, a poll and the completion of a task touch one line of it.
+#[repr(C, align(64))]
 struct DiagExt {
-    // Cold: written at creation, read by dumps, reports and the drop.
+    // Written at creation, read by dumps, reports and the drop.
     spawned_at: &'static Location<'static>,
     name: Option<TaskName>,
     /// Coarse clock at spawn; 0 = not recorded.
     spawned: u64,
-    // Hot: every poll and every wake of an observed task.
-    /// Coarse clock at the start of the last poll; 0 = not recorded.
+    /// Coarse clock at the start of the last poll; 0 = not recorded. Every observed poll.
     last_poll: AtomicU64,
-    /// The runtime's [`Observer::sample_mask`](crate::observe::Observer::sample_mask):
-    /// the sampling interval less one, all ones with histograms off.
-    sample_mask: u64,
-    // Warm: sampled polls only.
     /// The fine clock's stamp (`observe::clock`) when the task was queued for a sampled
     /// poll; 0 = none.
     woke: AtomicU64,
     /// Estimated total poll time in ns (sampled polls × the sampling interval).
     poll_ns: AtomicU64,
-    /// Keeps the lines of the hot fields inside the record ([`layout::HOT`]); never written or
-    /// read.
-    _pad: [MaybeUninit<u64>; 4],
 }
 
-/// The check of [`DiagExt`]'s layout, where it was measured: 64-bit targets (other widths
-/// move the fields).
+// One line exactly, where it was measured: 64-bit targets (loom's atomics are larger).
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-mod layout {
-    use super::DiagExt;
-
-    /// The byte range of [`DiagExt`]'s hot fields. Each poll of an observed task stores its
-    /// start there and each wake reads the sampling mask (the fields after them are touched by
-    /// one poll in the sampling interval only): if a line holding them also held other memory
-    /// (typically another task's cell, allocated just before or after the record and polled
-    /// on another worker), that line would travel between the workers' caches on every poll
-    /// of either task, which cost `yield_many` of `benches/observe.rs` about 6 % of its time.
-    /// The allocator places a record at any multiple of [`MIN_ALIGN`] within a cache line;
-    /// the assertion below checks that for every such placement the lines touching this range
-    /// lie inside the record.
-    pub(super) const HOT: (usize, usize) = (
-        std::mem::offset_of!(DiagExt, last_poll),
-        std::mem::offset_of!(DiagExt, sample_mask) + 8,
-    );
-
-    /// The alignment every allocation of a record has (glibc and the other 64-bit allocators
-    /// Rust targets give at least 16).
-    const MIN_ALIGN: usize = 16;
-
-    /// Whether, for a record at offset `r` (a multiple of [`MIN_ALIGN`]) from a 64-byte line
-    /// boundary, every line touching the range `hot` lies within its `size` bytes.
-    pub(super) const fn hot_lines_private(hot: (usize, usize), size: usize) -> bool {
-        const LINE: usize = 64;
-        let mut r = 0;
-        while r < LINE {
-            let first_line = (r + hot.0) / LINE * LINE;
-            let end_line = (r + hot.1).div_ceil(LINE) * LINE;
-            if first_line < r || end_line > r + size {
-                return false;
-            }
-            r += MIN_ALIGN;
-        }
-        true
-    }
-
-    const _: () = assert!(hot_lines_private(HOT, std::mem::size_of::<DiagExt>()));
-    const _: () = assert!(std::mem::align_of::<DiagExt>() <= MIN_ALIGN);
-}
+const _: () =
+    assert!(std::mem::size_of::<DiagExt>() == 64 && std::mem::size_of::<Option<TaskName>>() == 24);
 
 /// Names up to this many bytes live in the [`DiagExt`] itself.
-const INLINE_NAME: usize = 30;
+const INLINE_NAME: usize = 22;
 
 /// A task's name: a short one is kept in the task's record (so a named spawn allocates once),
 /// a longer one in a box of its own.
@@ -230,25 +186,41 @@ impl Drop for TaskDiag {
 }
 
 impl TaskDiag {
-    /// The record of a task spawned as `meta` describes, on a runtime observed by `observer`
-    /// (`None` for tasks outside a runtime's owned list, such as blocking jobs).
+    /// The record of task `id` spawned as `meta` describes, on a runtime observed by
+    /// `observer` (`None` for tasks outside a runtime's owned list, such as blocking jobs).
     #[inline]
-    pub(crate) fn new(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+    pub(crate) fn new(
+        meta: TaskMeta<'_>,
+        observer: Option<&crate::observe::Observer>,
+        id: Id,
+    ) -> TaskDiag {
         let observer = observer.filter(|o| o.is_active());
         if meta.name.is_none() && observer.is_none() {
             return TaskDiag {
                 tagged: NonNull::from(meta.at).cast(),
             };
         }
-        TaskDiag::with_ext(meta, observer)
+        TaskDiag::with_ext(meta, observer, id)
     }
 
     #[inline(never)]
-    fn with_ext(meta: TaskMeta<'_>, observer: Option<&crate::observe::Observer>) -> TaskDiag {
+    fn with_ext(
+        meta: TaskMeta<'_>,
+        observer: Option<&crate::observe::Observer>,
+        id: Id,
+    ) -> TaskDiag {
         let ext = pool::alloc();
-        let (spawned, sample_mask) = match observer {
-            Some(o) => (o.coarse_now(), o.sample_mask),
-            None => (0, crate::observe::NEVER_SAMPLED),
+        let (spawned, woke) = match observer {
+            // The spawn queues the first poll: stamped here if that poll is timed.
+            Some(o) => (
+                o.coarse_now(),
+                if Self::is_sampled(0, id, o.sample_mask) {
+                    crate::observe::clock::stamp()
+                } else {
+                    0
+                },
+            ),
+            None => (0, 0),
         };
         // SAFETY: `ext` is an unused block of `DiagExt`'s layout, ours alone until this
         // function returns it; each field is written once, in place (no temporary record is
@@ -258,8 +230,7 @@ impl TaskDiag {
             addr_of_mut!((*ext).poll_ns).write(AtomicU64::new(0));
             addr_of_mut!((*ext).last_poll).write(AtomicU64::new(0));
             addr_of_mut!((*ext).spawned).write(spawned);
-            addr_of_mut!((*ext).woke).write(AtomicU64::new(0));
-            addr_of_mut!((*ext).sample_mask).write(sample_mask);
+            addr_of_mut!((*ext).woke).write(AtomicU64::new(woke));
             let name = addr_of_mut!((*ext).name);
             match meta.name {
                 Some(n) => TaskName::write_to(name, n),
@@ -283,12 +254,6 @@ impl TaskDiag {
     fn ext(&self) -> Option<&DiagExt> {
         // SAFETY: a tagged pointer is a live `DiagExt` owned by `self`, freed only in `Drop`.
         self.ext_ptr().map(|p| unsafe { &*p })
-    }
-
-    /// Whether the task records only its spawn location (nothing to update per poll).
-    #[inline]
-    pub(crate) fn is_plain(&self) -> bool {
-        self.ext_ptr().is_none()
     }
 
     /// Where the task was spawned.
@@ -337,13 +302,10 @@ impl TaskDiag {
         u64::from(polls).wrapping_add(id.as_u64()) & mask == 0
     }
 
-    /// Stamps the wake time if the task's next poll (after `polls` polls) is sampled.
-    /// Inlined into every wake of an observed task: three loads, an add and a test, plus one
-    /// read of the fine clock for a sampled poll.
-    #[inline]
-    pub(crate) fn stamp_woke_if_sampled(&self, polls: u32, id: Id) {
-        let Some(e) = self.ext() else { return };
-        if Self::is_sampled(polls, id, e.sample_mask) {
+    /// Stamps the wake time for a timed poll (the caller saw the state's `SAMPLE_NEXT`).
+    #[cold]
+    pub(crate) fn stamp_woke(&self) {
+        if let Some(e) = self.ext() {
             e.woke.store(crate::observe::clock::stamp(), Relaxed);
         }
     }
@@ -362,7 +324,7 @@ impl TaskDiag {
         let ext = self.ext();
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
-            timed: ext.is_some_and(|e| e.sample_mask != crate::observe::NEVER_SAMPLED),
+            timed: ext.is_some(),
             last_poll: self.last_poll(),
             spawned: ext.map_or(0, |e| e.spawned),
         }
@@ -384,22 +346,6 @@ pub(crate) struct DiagReading {
 mod tests {
     use super::{copy_short, TaskName, INLINE_NAME};
     use std::mem::MaybeUninit;
-
-    #[cfg(target_pointer_width = "64")]
-    #[test]
-    fn the_hot_fields_lines_belong_to_the_record_wherever_it_is_placed() {
-        use super::layout::{hot_lines_private, HOT};
-        use super::DiagExt;
-        assert_eq!(HOT, (48, 64), "cold fields first, then the hot ones");
-        assert_eq!(std::mem::size_of::<DiagExt>(), 112);
-        assert!(hot_lines_private(HOT, 112));
-        // The check can fail: hot fields at the start, or too little padding after them, share
-        // a line with the neighbouring memory for some placements.
-        assert!(!hot_lines_private((0, 16), 112));
-        assert!(!hot_lines_private((40, 56), 112));
-        assert!(!hot_lines_private(HOT, 80));
-        assert!(!hot_lines_private(HOT, 111));
-    }
 
     #[test]
     fn short_copies_are_exact_at_every_length() {
@@ -434,7 +380,7 @@ mod tests {
             "conn 42",
             "bench task",
             "exactly sixteen!",
-            &"x".repeat(30),
+            &"x".repeat(22),
         ] {
             let n = make(name);
             assert!(
@@ -443,7 +389,7 @@ mod tests {
             );
             assert_eq!(n.as_str(), name);
         }
-        let long = "y".repeat(31);
+        let long = "y".repeat(23);
         let n = make(&long);
         assert!(matches!(n, TaskName::Boxed(_)));
         assert_eq!(n.as_str(), long);

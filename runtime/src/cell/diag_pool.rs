@@ -25,8 +25,8 @@
 //!   that passes chains through the depot may leak blocks of a shared list, never hand one
 //!   block out twice.
 //!
-//! At most `CAP` blocks per thread plus `CAP × DEPOT_CAP` in the depot (112 bytes each: 28 KiB
-//! and 1.75 MiB) are kept; that memory was in use by live records before.
+//! At most `CAP` blocks per thread plus `CAP × DEPOT_CAP` in the depot (64 bytes each: 16 KiB
+//! and 1 MiB) are kept; that memory was in use by live records before.
 
 use super::DiagExt;
 use crate::loom::sync::{LazyLock, Mutex, MutexGuard};
@@ -275,8 +275,6 @@ mod tests {
             last_poll: Default::default(),
             spawned: 7,
             woke: Default::default(),
-            sample_mask: crate::observe::NEVER_SAMPLED,
-            _pad: [std::mem::MaybeUninit::uninit(); 4],
         }
     }
 

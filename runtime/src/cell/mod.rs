@@ -260,10 +260,8 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let diag = diag::TaskDiag::new(meta, owned.observer().map(|o| &**o));
     let id = Id::next();
-    // The spawn queues the first poll.
-    diag.stamp_woke_if_sampled(0, id);
+    let diag = diag::TaskDiag::new(meta, owned.observer().map(|o| &**o), id);
     let raw = RawTask::new(future, scheduler, id, diag);
     let join = JoinHandle::new(raw);
     if owned.bind(raw) {
@@ -290,12 +288,8 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(
-        future,
-        scheduler,
-        Id::next(),
-        diag::TaskDiag::new(meta, None),
-    );
+    let id = Id::next();
+    let raw = RawTask::new(future, scheduler, id, diag::TaskDiag::new(meta, None, id));
     // Drop the owned-list reference the cell starts with: nobody holds it.
     raw.header().state.ref_dec();
     (JoinHandle::new(raw), Notified(raw))

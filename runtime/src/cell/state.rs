@@ -10,6 +10,7 @@
 //! | `CANCELLED`     | `abort()` or runtime shutdown asked for it   | never; the next runner cancels instead of polling |
 //! | `JOIN_INTEREST` | the `JoinHandle` is alive                   | the `JoinHandle` on drop; without it the runtime drops the output itself |
 //! | `JOIN_WAKER`    | the `JoinHandle` stored a waker the runtime may read | the `JoinHandle`, before replacing the waker; never once `COMPLETE` |
+//! | `SAMPLE_NEXT`   | the runner, during a poll, when the task's next poll is timed (poll histograms) | `transition_to_running`; a diagnostic: no transition decides on it |
 //!
 //! Reference counting: every `Task`, `Notified`, `JoinHandle` and `Waker` owns one reference. The
 //! reference that is dropped last frees the allocation. A new task starts with three: the owned
@@ -33,7 +34,8 @@ const NOTIFIED: usize = 0b00_0100;
 const CANCELLED: usize = 0b00_1000;
 const JOIN_INTEREST: usize = 0b01_0000;
 const JOIN_WAKER: usize = 0b10_0000;
-const REF_SHIFT: usize = 6;
+const SAMPLE_NEXT: usize = 0b100_0000;
+const REF_SHIFT: usize = 7;
 const REF_ONE: usize = 1 << REF_SHIFT;
 
 /// The state word.
@@ -170,7 +172,7 @@ impl State {
                 };
                 return (Some(next), action);
             }
-            let next = Snapshot((s.0 & !NOTIFIED) | RUNNING);
+            let next = Snapshot((s.0 & !(NOTIFIED | SAMPLE_NEXT)) | RUNNING);
             let action = if s.is_cancelled() {
                 ToRunning::Cancel
             } else {
@@ -315,6 +317,21 @@ impl State {
                 (Some(Snapshot(s.0 & !JOIN_WAKER)), Ok(()))
             }
         })
+    }
+
+    /// The runner marks the task's next poll as timed, so that the wake that queues it stamps
+    /// its time (`observe::on_schedule`). Called with `RUNNING` held, before the poll ends, so
+    /// every wake that can queue that poll comes after it. Relaxed: a diagnostic hint that
+    /// orders nothing (the next `transition_to_running` clears it).
+    #[cold]
+    pub(crate) fn mark_sample_next(&self) {
+        self.val.fetch_or(SAMPLE_NEXT, Relaxed);
+    }
+
+    /// Whether the task's next poll is timed (see [`State::mark_sample_next`]).
+    #[inline]
+    pub(crate) fn is_sample_next(&self) -> bool {
+        self.val.load(Relaxed) & SAMPLE_NEXT != 0
     }
 
     pub(crate) fn ref_inc(&self) {

@@ -55,7 +55,6 @@ pub(crate) mod watchdog;
 pub use metrics::HistogramBucket;
 pub(crate) use pool_threads::{PoolThreads, Slot};
 
-use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
     fence, AtomicU64,
@@ -75,10 +74,6 @@ pub(crate) struct Settings {
     pub(crate) sample_every: u32,
 }
 
-/// [`Observer::sample_mask`] with histograms off: no poll is sampled (see
-/// [`TaskDiag::is_sampled`]).
-pub(crate) const NEVER_SAMPLED: u64 = u64::MAX;
-
 /// Coarse-clock value meaning "this worker is parked" (its loop is not expected to turn).
 pub(crate) const PARKED: u64 = u64::MAX;
 
@@ -92,8 +87,8 @@ pub(crate) fn now_ns() -> u64 {
 /// One runtime's observation state, shared by its workers and its watchdog.
 pub(crate) struct Observer {
     pub(crate) settings: Settings,
-    /// `settings.sample_every - 1` (a power of two less one), or [`NEVER_SAMPLED`] with
-    /// histograms off: a poll is sampled when `(polls + id) & sample_mask == 0`, one test
+    /// `settings.sample_every - 1` (a power of two less one), or all ones with histograms
+    /// off: a poll is sampled when `(polls + id) & sample_mask == 0`, one test
     /// whether histograms are on or off.
     pub(crate) sample_mask: u64,
     /// The coarse clock (`now_ns()` at the watchdog's last tick); 0 while inactive.
@@ -170,13 +165,14 @@ impl Observer {
     pub(crate) fn new(workers: usize, settings: Settings) -> Arc<Observer> {
         let mut settings = settings;
         if settings.sample_every != 0 {
-            settings.sample_every = settings.sample_every.next_power_of_two();
+            // The largest power of two a `u32` holds at most.
+            settings.sample_every = settings.sample_every.min(1 << 31).next_power_of_two();
         }
         let active = settings.stall_threshold.is_some() || settings.sample_every != 0;
         Arc::new(Observer {
             settings,
             sample_mask: match settings.sample_every {
-                0 => NEVER_SAMPLED,
+                0 => u64::MAX,
                 n => u64::from(n) - 1,
             },
             // Running from the start, so a worker stuck before the first tick is seen.
@@ -344,7 +340,15 @@ impl<'a> PollGuard<'a> {
         // finds its start in the record.
         header.diag.set_last_poll(observer.coarse_now());
         probe.publish_poll(n, header.id.as_u64());
-        let timed_from = if TaskDiag::is_sampled(polls, header.id, observer.sample_mask) {
+        // This poll is timed when its rest is 0; the one before a timed poll has the rest
+        // `sample_mask` and marks the state so that the wake queueing the next poll stamps
+        // its time (both when every poll is timed; neither with histograms off, since
+        // `polls + id` is never 0 nor all ones).
+        let rest = u64::from(polls).wrapping_add(header.id.as_u64()) & observer.sample_mask;
+        if rest == observer.sample_mask {
+            header.state.mark_sample_next();
+        }
+        let timed_from = if rest == 0 {
             Self::start_timing(header, probe, observer)
         } else {
             0
@@ -396,11 +400,13 @@ impl Drop for PollGuard<'_> {
     }
 }
 
-/// Stamps the wake time of a task whose next poll is sampled (see the module docs).
+/// Stamps the wake time of a task whose next poll is timed (its last poll marked the state's
+/// `SAMPLE_NEXT`, see `PollGuard::observed`): one load of the state word the wake's
+/// transition just wrote, and one test.
 #[inline]
 pub(crate) fn on_schedule(header: &crate::cell::raw::Header) {
-    if !header.diag.is_plain() {
-        header.diag.stamp_woke_if_sampled(header.polls(), header.id);
+    if header.state.is_sample_next() {
+        header.diag.stamp_woke();
     }
 }
 

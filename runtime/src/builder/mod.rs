@@ -350,7 +350,7 @@ impl Builder {
 
     /// Records per-worker histograms of poll time and of schedule latency (wake to poll) in
     /// [`RuntimeMetrics`](crate::RuntimeMetrics), timing one poll in `sample_every` (rounded
-    /// up to a power of two, at most 2^30; `1` times every poll, `0` turns histograms off, the
+    /// up to a power of two, at most 2^31; `1` times every poll, `0` turns histograms off, the
     /// default).
     /// A timed poll reads the clock three times (about 45–60 ns with its histogram updates):
     /// for histograms left on in production, `64` keeps the average under about 1 % of a

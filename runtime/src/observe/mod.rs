@@ -416,6 +416,24 @@ mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
+    fn the_sampling_interval_is_a_power_of_two_a_u32_holds() {
+        for (asked, every, mask) in [
+            (0, 0, u64::MAX),
+            (1, 1, 0),
+            (48, 64, 63),
+            (u32::MAX, 1 << 31, (1 << 31) - 1),
+        ] {
+            let settings = super::Settings {
+                stall_threshold: None,
+                sample_every: asked,
+            };
+            let o = super::Observer::new(1, settings);
+            assert_eq!(o.settings.sample_every, every, "poll_histograms({asked})");
+            assert_eq!(o.sample_mask, mask, "poll_histograms({asked})");
+        }
+    }
+
+    #[test]
     fn a_reading_names_the_poll_in_progress_by_its_number() {
         let probe = WorkerProbe::new(0);
         assert_eq!(probe.current_poll(), None, "no poll before the first");

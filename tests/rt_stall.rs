@@ -140,6 +140,54 @@ fn a_worker_whose_loop_does_not_turn_is_reported() {
 }
 
 #[test]
+fn a_stalled_poll_still_running_at_shutdown_is_reported_once_more() {
+    logs();
+    let rt = kiln::Builder::new_multi_thread()
+        .worker_threads(1)
+        .stall_threshold(Duration::from_millis(40))
+        .build()
+        .unwrap();
+    let name = "held past shutdown";
+    kiln::task::Builder::new()
+        .name(name)
+        .spawn_on(
+            async { std::thread::sleep(Duration::from_secs(2)) },
+            rt.handle(),
+        )
+        .unwrap();
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<_> = lines_with(&format!("'{name}'"))
+                .into_iter()
+                .filter(|l| l.contains(what))
+                .collect();
+            if !found.is_empty() || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    assert_eq!(wait_for("has been running for").len(), 1);
+    // The poll still sleeps (for seconds, against a watchdog tick of 10 ms): the watchdog sees
+    // the shutdown before the poll returns.
+    rt.shutdown_background();
+    let at_shutdown = wait_for("the runtime shut down before task");
+    assert_eq!(at_shutdown.len(), 1, "{at_shutdown:?}");
+    assert!(
+        at_shutdown[0].contains("was seen to return from the poll it began on worker 0"),
+        "{}",
+        at_shutdown[0]
+    );
+    // The watchdog has exited: it reports no return.
+    let returned: Vec<_> = lines_with(&format!("'{name}'"))
+        .into_iter()
+        .filter(|l| l.contains("returned from its poll"))
+        .collect();
+    assert!(returned.is_empty(), "{returned:?}");
+}
+
+#[test]
 fn short_polls_are_not_reported() {
     logs();
     let rt = kiln::Builder::new_multi_thread()

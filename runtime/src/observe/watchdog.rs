@@ -18,8 +18,8 @@
 //!
 //! A poll seen on one tick only costs the watchdog two reads of its probe; the lookup is for
 //! polls that outlast a period. A report is diagnostics and never affects scheduling. When the
-//! runtime shuts down, a reported poll that has not been seen to return is logged as ended by
-//! the shutdown.
+//! runtime shuts down, a reported poll that has not been seen to return is logged once more,
+//! as not seen to return before the shutdown.
 //!
 //! The thread holds the runtime only weakly and exits once the runtime is shut down or gone.
 

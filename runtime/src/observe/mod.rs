@@ -6,8 +6,7 @@
 //!   runner already owns), and publishes the running task's id and counts the poll in its
 //!   worker's probe (stores to a line only that worker writes; siblings read the count to
 //!   tell a stuck worker, see `scheduler::multi::worker`); a named spawn allocates its name
-//!   record. No clock
-//!   read, no read-modify-write, no lock. This is what makes
+//!   record. No clock read, no read-modify-write, no lock. This is what makes
 //!   [`Handle::dump`](crate::Handle::dump) work by default.
 //! - When the observer is *active* (`Builder::stall_threshold` or `Builder::poll_histograms`):
 //!   one light thread (`watchdog.rs`) ticks a coarse clock every [`Observer::period`], and each
@@ -18,7 +17,9 @@
 //!   wake that queued it stamps the fine clock (`clock.rs`: the CPU's time-stamp counter
 //!   where it is invariant, else the OS clock) in the task's record, and the poll reads it
 //!   before and after. Those go to the worker's schedule-latency and poll-time histograms,
-//!   and (scaled by `sample_every`) to the task's total poll time.
+//!   and (scaled by `sample_every`) to the task's total poll time. The poll before a timed
+//!   one sets the task state's `SAMPLE_NEXT` bit (one read-modify-write per interval), so a
+//!   wake learns whether to stamp from the state word it has just written.
 //!
 //! Field access: a [`WorkerProbe`] is written only by its worker thread (the thread that
 //! entered it with [`enter_worker`]), except `turn_reported` (the watchdog's),

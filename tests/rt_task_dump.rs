@@ -85,10 +85,14 @@ fn dump_of_ten_thousand_tasks_lists_each_scheduled_then_idle() {
 fn running_and_blocking_tasks_are_reported_as_such() {
     let rt = kiln::Builder::new_multi_thread()
         .worker_threads(2)
+        .poll_histograms(1)
         .build()
         .unwrap();
     let in_poll = Arc::new(Barrier::new(2));
     let release = Arc::new(AtomicBool::new(false));
+    // Dropped before the runtime, also when an assertion fails: the tasks stop spinning, so a
+    // failure ends the test instead of hanging its runtime's drop.
+    let _release_on_exit = ReleaseOnDrop(release.clone());
     let running = {
         let (in_poll, release) = (in_poll.clone(), release.clone());
         rt.spawn(async move {
@@ -123,6 +127,16 @@ fn running_and_blocking_tasks_are_reported_as_such() {
         "{dump}"
     );
     assert_eq!(state(blocking.id()), TaskState::Blocking, "{dump}");
+    let poll_time = |id| dump.tasks().iter().find(|t| t.id == id).unwrap().poll_time;
+    assert!(
+        poll_time(running.id()).is_some(),
+        "a task's polls are timed"
+    );
+    assert_eq!(
+        poll_time(blocking.id()),
+        None,
+        "a named blocking job is never polled, so it has no poll time: {dump}"
+    );
     let text = dump.to_string();
     assert!(text.contains("running on "), "{text}");
     assert!(text.contains("slow job"), "{text}");
@@ -132,6 +146,15 @@ fn running_and_blocking_tasks_are_reported_as_such() {
         blocking.await.unwrap();
     });
     assert!(rt.handle().dump().tasks().is_empty());
+}
+
+/// Sets its flag when dropped.
+struct ReleaseOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Tasks spawn, run and finish on every worker while another thread dumps in a loop.

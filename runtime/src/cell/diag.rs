@@ -324,7 +324,6 @@ impl TaskDiag {
         let ext = self.ext();
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
-            timed: ext.is_some(),
             last_poll: self.last_poll(),
             spawned: ext.map_or(0, |e| e.spawned),
         }
@@ -337,7 +336,6 @@ mod pool;
 /// See [`TaskDiag::read`].
 pub(crate) struct DiagReading {
     pub(crate) poll_ns: u64,
-    pub(crate) timed: bool,
     pub(crate) last_poll: u64,
     pub(crate) spawned: u64,
 }

@@ -183,7 +183,8 @@ fn read(
         spawned_at: header.spawned_at(),
         state,
         polls: u64::from(header.polls()),
-        poll_time: (d.timed && sampling != 0).then(|| Duration::from_nanos(d.poll_ns)),
+        // Every task of a runtime that times polls has a record (`cell::diag`).
+        poll_time: (sampling != 0).then(|| Duration::from_nanos(d.poll_ns)),
         since_last_poll: since(d.last_poll),
         since_spawn: since(d.spawned),
     })

@@ -80,6 +80,14 @@ struct DiagExt {
 const _: () =
     assert!(std::mem::size_of::<DiagExt>() == 64 && std::mem::size_of::<Option<TaskName>>() == 24);
 
+/// The fine clock's stamp, out of line: a spawn takes it for one first poll in the sampling
+/// interval, and inlined it would weigh on every named or observed spawn.
+#[cold]
+#[inline(never)]
+fn stamp_cold() -> u64 {
+    crate::observe::clock::stamp()
+}
+
 /// Names up to this many bytes live in the [`DiagExt`] itself.
 const INLINE_NAME: usize = 22;
 
@@ -215,7 +223,7 @@ impl TaskDiag {
             Some(o) => (
                 o.coarse_now(),
                 if Self::is_sampled(0, id, o.sample_mask) {
-                    crate::observe::clock::stamp()
+                    stamp_cold()
                 } else {
                     0
                 },

@@ -40,6 +40,35 @@ fn lines_with(needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// A multi-thread runtime of `workers` workers with a stall threshold.
+fn watched(workers: usize, threshold: Duration) -> kiln::Runtime {
+    kiln::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .stall_threshold(threshold)
+        .build()
+        .unwrap()
+}
+
+/// The lines about task `name` that contain `what`.
+fn lines_about(name: &str, what: &str) -> Vec<String> {
+    lines_with(&format!("'{name}'"))
+        .into_iter()
+        .filter(|l| l.contains(what))
+        .collect()
+}
+
+/// [`lines_about`], once some appear or after 10 s (then empty).
+fn wait_for(name: &str, what: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = lines_about(name, what);
+        if !found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_poll_sleeping_500ms_is_reported_before_it_returns() {
     for flavor in ["multi", "current"] {
@@ -84,17 +113,7 @@ fn a_poll_sleeping_500ms_is_reported_before_it_returns() {
         );
         assert!(stall.contains("on worker "), "{stall}");
         // And again once the poll returned, with the total.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let over = loop {
-            let over: Vec<_> = lines_with(&format!("'{name}'"))
-                .into_iter()
-                .filter(|l| l.contains("returned from its poll"))
-                .collect();
-            if !over.is_empty() || Instant::now() > deadline {
-                break over;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let over = wait_for(&name, "returned from its poll");
         assert_eq!(over.len(), 1, "{over:?}");
         assert!(over[0].contains("in total"), "{}", over[0]);
         // The total counts from the poll's start (a clock that never runs ahead), so it covers
@@ -142,11 +161,7 @@ fn a_worker_whose_loop_does_not_turn_is_reported() {
 #[test]
 fn a_stalled_poll_still_running_at_shutdown_is_reported_once_more() {
     logs();
-    let rt = kiln::Builder::new_multi_thread()
-        .worker_threads(1)
-        .stall_threshold(Duration::from_millis(40))
-        .build()
-        .unwrap();
+    let rt = watched(1, Duration::from_millis(40));
     let name = "held past shutdown";
     kiln::task::Builder::new()
         .name(name)
@@ -155,24 +170,11 @@ fn a_stalled_poll_still_running_at_shutdown_is_reported_once_more() {
             rt.handle(),
         )
         .unwrap();
-    let wait_for = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found: Vec<_> = lines_with(&format!("'{name}'"))
-                .into_iter()
-                .filter(|l| l.contains(what))
-                .collect();
-            if !found.is_empty() || Instant::now() > deadline {
-                break found;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
-    assert_eq!(wait_for("has been running for").len(), 1);
+    assert_eq!(wait_for(name, "has been running for").len(), 1);
     // The poll still sleeps (for seconds, against a watchdog tick of 10 ms): the watchdog sees
     // the shutdown before the poll returns.
     rt.shutdown_background();
-    let at_shutdown = wait_for("the runtime shut down before task");
+    let at_shutdown = wait_for(name, "the runtime shut down before task");
     assert_eq!(at_shutdown.len(), 1, "{at_shutdown:?}");
     assert!(
         at_shutdown[0].contains("was seen to return from the poll it began on worker 0"),
@@ -180,21 +182,14 @@ fn a_stalled_poll_still_running_at_shutdown_is_reported_once_more() {
         at_shutdown[0]
     );
     // The watchdog has exited: it reports no return.
-    let returned: Vec<_> = lines_with(&format!("'{name}'"))
-        .into_iter()
-        .filter(|l| l.contains("returned from its poll"))
-        .collect();
+    let returned = lines_about(name, "returned from its poll");
     assert!(returned.is_empty(), "{returned:?}");
 }
 
 #[test]
 fn short_polls_are_not_reported() {
     logs();
-    let rt = kiln::Builder::new_multi_thread()
-        .worker_threads(2)
-        .stall_threshold(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let rt = watched(2, Duration::from_secs(30));
     rt.block_on(async {
         let name = "quick one";
         for _ in 0..100 {

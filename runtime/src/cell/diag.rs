@@ -222,7 +222,7 @@ impl TaskDiag {
             // The spawn queues the first poll: stamped here if that poll is timed.
             Some(o) => (
                 o.coarse_now(),
-                if Self::is_sampled(0, id, o.sample_mask) {
+                if Self::sample_rest(0, id, o.sample_mask) == 0 {
                     stamp_cold()
                 } else {
                     0
@@ -299,15 +299,16 @@ impl TaskDiag {
         }
     }
 
-    /// Whether the poll that follows `polls` earlier polls is timed, for a runtime whose
-    /// [`Observer::sample_mask`](crate::observe::Observer::sample_mask) is `mask`: one in
-    /// `mask + 1`, spread over tasks by id so that one-poll tasks are sampled too. With
-    /// histograms off the mask is all ones and the answer is always no, without a separate
-    /// test: `polls + id` is never 0, as an id is at least 1 and the id counter never gets
-    /// within 2^32 of wrapping.
+    /// Where the poll that follows `polls` earlier polls falls in the sampling interval of a
+    /// runtime whose [`Observer::sample_mask`](crate::observe::Observer::sample_mask) is
+    /// `mask`: it is timed when this is 0 (one poll in `mask + 1`, spread over tasks by id so
+    /// that one-poll tasks are sampled too), and the poll before a timed one has `mask`. With
+    /// histograms off the mask is all ones and neither happens, without a separate test:
+    /// `polls + id` is never 0 nor all ones, as an id is at least 1 and the id counter never
+    /// gets within 2^32 of wrapping.
     #[inline]
-    pub(crate) fn is_sampled(polls: u32, id: Id, mask: u64) -> bool {
-        u64::from(polls).wrapping_add(id.as_u64()) & mask == 0
+    pub(crate) fn sample_rest(polls: u32, id: Id, mask: u64) -> u64 {
+        u64::from(polls).wrapping_add(id.as_u64()) & mask
     }
 
     /// Stamps the wake time for a timed poll (the caller saw the state's `SAMPLE_NEXT`).

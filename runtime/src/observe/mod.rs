@@ -56,6 +56,7 @@ pub(crate) mod watchdog;
 pub use metrics::HistogramBucket;
 pub(crate) use pool_threads::{PoolThreads, Slot};
 
+use crate::cell::diag::TaskDiag;
 use crate::cell::owned::OwnedTasks;
 use crate::loom::sync::atomic::{
     fence, AtomicU64,
@@ -341,11 +342,9 @@ impl<'a> PollGuard<'a> {
         // finds its start in the record.
         header.diag.set_last_poll(observer.coarse_now());
         probe.publish_poll(n, header.id.as_u64());
-        // This poll is timed when its rest is 0; the one before a timed poll has the rest
-        // `sample_mask` and marks the state so that the wake queueing the next poll stamps
-        // its time (both when every poll is timed; neither with histograms off, since
-        // `polls + id` is never 0 nor all ones).
-        let rest = u64::from(polls).wrapping_add(header.id.as_u64()) & observer.sample_mask;
+        // The poll before a timed one marks the state, so that the wake queueing the next
+        // poll stamps its time (both at once when every poll is timed).
+        let rest = TaskDiag::sample_rest(polls, header.id, observer.sample_mask);
         if rest == observer.sample_mask {
             header.state.mark_sample_next();
         }

@@ -87,12 +87,14 @@ thread_local! {
 pub(crate) struct CurrentId(Option<Id>);
 
 impl CurrentId {
+    #[inline]
     pub(crate) fn enter(id: Id) -> CurrentId {
         CurrentId(CURRENT_ID.with(|c| c.replace(Some(id))))
     }
 }
 
 impl Drop for CurrentId {
+    #[inline]
     fn drop(&mut self) {
         let prev = self.0;
         let _ = CURRENT_ID.try_with(|c| c.set(prev));

@@ -62,27 +62,35 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    #[inline]
     pub(crate) fn is_running(self) -> bool {
         self.0 & RUNNING != 0
     }
+    #[inline]
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
+    #[inline]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
+    #[inline]
     pub(crate) fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
+    #[inline]
     pub(crate) fn has_join_interest(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
+    #[inline]
     pub(crate) fn has_join_waker(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
+    #[inline]
     pub(crate) fn ref_count(self) -> usize {
         self.0 >> REF_SHIFT
     }
+    #[inline]
     fn is_idle(self) -> bool {
         self.0 & (RUNNING | COMPLETE) == 0
     }
@@ -136,12 +144,14 @@ impl State {
         }
     }
 
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         // Acquire: pairs with the AcqRel of the transition that published the output.
         Snapshot(self.val.load(Acquire))
     }
 
     /// Applies `f` in a CAS loop; `f` returns the new value and a result, or `None` to stop.
+    #[inline]
     fn fetch_update<T>(&self, mut f: impl FnMut(Snapshot) -> (Option<Snapshot>, T)) -> T {
         let mut curr = self.val.load(Acquire);
         loop {
@@ -159,6 +169,7 @@ impl State {
     }
 
     /// Called with a `Notified` reference popped from a run queue.
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.fetch_update(|s| {
             debug_assert!(s.is_notified(), "a queued task must be NOTIFIED: {s:?}");
@@ -183,6 +194,7 @@ impl State {
     }
 
     /// Called by the runner after `poll` returned `Pending`.
+    #[inline]
     pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.fetch_update(|s| {
             debug_assert!(s.is_running());
@@ -207,6 +219,7 @@ impl State {
 
     /// Called by the runner once the output is stored: clears `RUNNING`, sets `COMPLETE`.
     /// Returns the snapshot after the transition.
+    #[inline]
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
         // AcqRel: Release publishes the output to the JoinHandle's Acquire load; Acquire sees
         // the JoinHandle's waker write published by its JOIN_WAKER CAS.
@@ -216,6 +229,7 @@ impl State {
     }
 
     /// `wake_by_ref`: never consumes a reference; takes a new one on `Submit`.
+    #[inline]
     pub(crate) fn transition_to_notified_by_ref(&self) -> ToNotified {
         self.fetch_update(|s| {
             if s.is_complete() || s.is_notified() {
@@ -232,6 +246,7 @@ impl State {
     }
 
     /// `wake` by value: consumes the waker's reference (it becomes the `Notified` on `Submit`).
+    #[inline]
     pub(crate) fn transition_to_notified_by_val(&self) -> ToNotified {
         self.fetch_update(|s| {
             if s.is_running() {
@@ -287,6 +302,7 @@ impl State {
 
     /// `JoinHandle` drop: unsets `JOIN_INTEREST`. Returns the snapshot *before*; if it shows
     /// `COMPLETE`, the caller owns (and must drop) the output.
+    #[inline]
     pub(crate) fn unset_join_interested(&self) -> Snapshot {
         // AcqRel: Acquire sees the output published by `transition_to_complete`.
         let prev = Snapshot(self.val.fetch_and(!JOIN_INTEREST, AcqRel));
@@ -334,6 +350,7 @@ impl State {
         self.val.load(Relaxed) & SAMPLE_NEXT != 0
     }
 
+    #[inline]
     pub(crate) fn ref_inc(&self) {
         // Relaxed: a new reference is made from an existing one, which keeps the task alive.
         let prev = self.val.fetch_add(REF_ONE, Relaxed);
@@ -344,6 +361,7 @@ impl State {
     }
 
     /// Drops one reference; `true` if it was the last.
+    #[inline]
     pub(crate) fn ref_dec(&self) -> bool {
         self.ref_dec_by(1)
     }

@@ -25,6 +25,10 @@
 //! `JoinHandle` touches the waker slot; it writes it, then sets `JOIN_WAKER` with a CAS that fails
 //! if `COMPLETE` got in first. While `JOIN_WAKER` is set, only the runner (after setting
 //! `COMPLETE`) may read it. The slot itself is dropped with the allocation.
+//!
+//! The transitions and the `Snapshot` tests are `#[inline]`: their callers (the task harness in
+//! `raw.rs`, the wakers) are generic over the future, so they are compiled in the crate that
+//! spawns, where a non-generic function of this crate would otherwise stay a call.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 

@@ -256,6 +256,14 @@ impl Clock {
         }
     }
 
+    /// The pausable clock, if this is one.
+    pub(crate) fn pausable(&self) -> Option<&PausableClock> {
+        match self {
+            Clock::Pausable(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The instant the timer's ticks count from. On the system clock it is one instant for
     /// the whole process (the first driver's creation), so every driver's coalescing grid
     /// (multiples of a power of two ticks) has the same points: the workers of a runtime

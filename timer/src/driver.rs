@@ -11,7 +11,7 @@
 //! # Entries
 //! Timers are intrusive: each `Sleep` carries its entry (see the `entry` module for the life
 //! cycle), and the wheel links entries by raw pointer. Firing takes each due entry's waker under the lock and wakes the wakers after
-//! releasing it, in batches of [`WAKE_BATCH`] (the lock is dropped and retaken between
+//! releasing it, in batches of [`WAKE_BATCH`](crate::wake::WAKE_BATCH) (the lock is dropped and retaken between
 //! batches), so firing never holds a pointer to an entry without the lock and a waker's code
 //! never runs under it.
 //!
@@ -43,72 +43,15 @@
 use crate::clock::{Clock, ManualClock, PausableClock};
 use crate::coalesce::{coalesce, FireCount, FloorWord};
 use crate::entry::{fire_next, Shared};
+use crate::handle::TimerHandle;
 use crate::loom::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
 };
+use crate::wake::{Unpark, WakeList};
 use crate::wheel::{Wheel, TICK_NANOS};
 use std::fmt;
-use std::task::Waker;
 use std::time::{Duration, Instant};
-
-/// Wakes the worker that owns a [`Driver`] out of its park.
-///
-/// Implemented by the runtime (for a worker with a `polling::Poller`, `unpark` calls
-/// `Poller::notify`). It must be *sticky*: an `unpark` that arrives before the owner actually
-/// blocks must make that block return immediately.
-///
-/// ```
-/// use kiln_timer::{Driver, Unpark};
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-///
-/// struct Count(AtomicUsize);
-/// impl Unpark for Count {
-///     fn unpark(&self) {
-///         self.0.fetch_add(1, Ordering::SeqCst);
-///     }
-/// }
-/// let driver = Driver::new(Arc::new(Count(AtomicUsize::new(0))));
-/// assert_eq!(driver.next_deadline(), None);
-/// ```
-pub trait Unpark: Send + Sync + 'static {
-    /// Wakes the owner if it is parked (or makes its next park return at once).
-    fn unpark(&self);
-
-    /// Makes the owner's current park end by `at` at the latest *without* waking it now (for
-    /// example by arming a kernel timer its park also waits on); returns whether it did. The
-    /// driver calls this, with its lock held, when a timer armed from another thread is due
-    /// before the parked owner's deadline, and calls [`unpark`](Unpark::unpark) instead when
-    /// it returns `false` (the default). It must not call into the driver. After `true`, a
-    /// park the owner had not yet begun must still end by `at`.
-    ///
-    /// ```
-    /// use kiln_timer::Unpark;
-    /// use std::time::Instant;
-    ///
-    /// struct Nop;
-    /// impl Unpark for Nop {
-    ///     fn unpark(&self) {}
-    /// }
-    /// assert!(!Nop.unpark_at(Instant::now()));
-    /// ```
-    fn unpark_at(&self, at: Instant) -> bool {
-        let _ = at;
-        false
-    }
-}
-
-/// Wakes `waker`, containing a panic of its `wake` (a user's waker is the only code a timer
-/// runs): the panic hook has reported it, and the thread firing a batch of timers (often a
-/// runtime's worker) goes on with the rest of the batch instead of unwinding out of its event
-/// loop.
-pub(crate) fn wake_contained(waker: Waker) {
-    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())) {
-        // The payload's own destructor may panic too.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
-    }
-}
 
 /// Whole seconds of `d` in microseconds plus `sub` (its rounded sub-second part), saturating.
 fn micros(d: Duration, sub: u32) -> u64 {
@@ -116,45 +59,6 @@ fn micros(d: Duration, sub: u32) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000)
         .saturating_add(u64::from(sub))
-}
-
-/// Wakers collected under the lock and woken after it is released, at most this many at a
-/// time (on the stack: firing allocates nothing). Two under loom (`MODEL_CHECKED`), so models
-/// reach the lock being released between batches.
-const WAKE_BATCH: usize = if crate::loom::MODEL_CHECKED { 2 } else { 32 };
-
-/// Up to [`WAKE_BATCH`] wakers to wake once the lock is released.
-struct WakeList {
-    wakers: [Option<Waker>; WAKE_BATCH],
-    len: usize,
-}
-
-impl WakeList {
-    fn new() -> WakeList {
-        WakeList {
-            wakers: std::array::from_fn(|_| None),
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == WAKE_BATCH
-    }
-
-    fn push(&mut self, waker: Waker) {
-        self.wakers[self.len] = Some(waker);
-        self.len += 1;
-    }
-
-    /// Wakes (and empties) the list; call without the lock.
-    fn wake_all(&mut self) {
-        for waker in self.wakers[..self.len].iter_mut() {
-            if let Some(waker) = waker.take() {
-                wake_contained(waker);
-            }
-        }
-        self.len = 0;
-    }
 }
 
 pub(crate) struct Synced {
@@ -190,6 +94,10 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -381,60 +289,6 @@ impl Inner {
     fn park_tick(&self, synced: &Synced) -> Option<u64> {
         let next = synced.wheel.next_expiration()?;
         Some(next.max(self.hint.load(Ordering::Relaxed)))
-    }
-}
-
-/// A cheap, cloneable reference to one [`Driver`]; what sleeps capture. `Send + Sync`.
-///
-/// ```
-/// use kiln_timer::{Driver, Unpark};
-/// use std::sync::Arc;
-/// use std::time::Duration;
-///
-/// struct Nop;
-/// impl Unpark for Nop {
-///     fn unpark(&self) {}
-/// }
-/// let driver = Driver::new(Arc::new(Nop));
-/// let handle = driver.handle();
-/// let sleep = handle.sleep(Duration::from_millis(10));
-/// assert!(!sleep.is_elapsed());
-/// ```
-#[derive(Clone)]
-pub struct TimerHandle {
-    pub(crate) inner: Arc<Inner>,
-}
-
-impl TimerHandle {
-    /// The driver's clock: `Instant::now()`, or the manual clock's reading.
-    pub fn now(&self) -> Instant {
-        self.inner.now()
-    }
-
-    /// Whether the driver has been shut down (sleeps on it then complete at once).
-    pub fn is_shutdown(&self) -> bool {
-        self.inner.is_shutdown()
-    }
-
-    /// The driver's clock if it can be paused (see [`Driver::with_pausable_clock`]).
-    pub fn pausable_clock(&self) -> Option<&PausableClock> {
-        match &self.inner.clock {
-            Clock::Pausable(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// Whether both handles refer to the same driver.
-    pub fn same_driver(&self, other: &TimerHandle) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-}
-
-impl fmt::Debug for TimerHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimerHandle")
-            .field("shutdown", &self.is_shutdown())
-            .finish_non_exhaustive()
     }
 }
 

@@ -48,11 +48,12 @@
 //!    stored waker. Reset and fire both need the lock, so they are ordered: a fire that wins
 //!    wakes the task once more, and the reset then re-arms the entry.
 
-use crate::driver::{wake_contained, TimerHandle};
+use crate::handle::TimerHandle;
 use crate::loom::{
     cell::UnsafeCell,
     sync::atomic::{AtomicUsize, Ordering},
 };
+use crate::wake::wake_contained;
 use crate::wheel::{Links, Node, Wheel};
 use pin_project_lite::pin_project;
 use std::marker::PhantomPinned;

@@ -119,6 +119,7 @@ mod driver;
 // unsafe code, with the invariants in each module's docs.
 #[allow(unsafe_code)]
 mod entry;
+mod handle;
 mod interval;
 // The concurrency primitives, under std's paths: loom's in this crate's own loom models,
 // std's and parking_lot's everywhere else, a downstream crate's `--cfg loom` build included
@@ -131,6 +132,7 @@ mod pause;
 mod sleep;
 mod timeout;
 mod wait_here;
+mod wake;
 #[allow(unsafe_code)]
 mod wheel;
 
@@ -141,13 +143,15 @@ mod tests;
 mod loom_tests;
 
 pub use clock::{ManualClock, PausableClock};
-pub use driver::{Driver, TimerHandle, Unpark};
+pub use driver::Driver;
+pub use handle::TimerHandle;
 pub use interval::{Interval, MissedTickBehavior};
 pub use pause::{advance, now, pause, resume, Advance};
 pub use sleep::Sleep;
 pub use std::time::{Duration, Instant};
 pub use timeout::{Elapsed, Timeout};
 pub use wait_here::WaitHere;
+pub use wake::Unpark;
 
 use std::future::IntoFuture;
 

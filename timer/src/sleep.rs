@@ -7,8 +7,8 @@
 //! lives inside it (see the `entry` module): registering allocates nothing, and dropping or
 //! resetting it from any thread updates the wheel in O(1).
 
-use crate::driver::TimerHandle;
 use crate::entry::TimerEntry;
+use crate::handle::TimerHandle;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;

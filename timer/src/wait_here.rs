@@ -23,7 +23,8 @@
 //! (`loom_wait_here_*`): whichever way an arming and the owner's park race, the timer is
 //! covered by the owner's wait, or the owner is unparked, or the waiting thread sees it.
 
-use crate::driver::{Inner, TimerHandle};
+use crate::driver::Inner;
+use crate::handle::TimerHandle;
 use crate::loom::sync::Arc;
 use std::cell::Cell;
 use std::fmt;

@@ -137,6 +137,8 @@ mod wake;
 mod wheel;
 
 #[cfg(all(test, not(loom)))]
+mod harness_tests;
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 #[cfg(all(test, loom))]

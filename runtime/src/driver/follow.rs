@@ -25,6 +25,15 @@
 //! not wait on its poller, so that sibling's socket events, and the follower's own, would wait
 //! for the follower's recheck bound and the periodic I/O stealing instead of waking it at once.
 //!
+//! Except while the CPUs are oversubscribed (`Recheck::Follow`: for a few readings in a row,
+//! the other runnable threads filled every CPU; `scheduler::multi::contention`): then a worker
+//! woken for a socket event waits for a CPU, or takes one from a thread the work depends on
+//! (the busy sibling, a client on the same machine), and its events wait with it where the
+//! busy sibling, already on a CPU, would have served them at its next harvest. So it follows
+//! the busy sibling, as it would an idle one, for at most its recheck bound
+//! ([`super::IO_STEAL_AFTER`]): a sibling that gets stuck in a long task meanwhile is found
+//! stale at the next look, and watched from then on.
+//!
 //! # Protocol
 //! Each driver has one word, [`Lead`]: a `QUIET` bit (its owner sleeps as a follower) and a
 //! count of the followers registered in its main poller. All changes are SeqCst RMWs on that
@@ -153,5 +162,59 @@ impl super::Driver {
         leader.lead.unfollow();
         h.lead.end_quiet();
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::{Driver, DriverHandle, Recheck};
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+
+    /// A worker with sockets, asked to follow a busy sibling (`Recheck::Follow`, while the
+    /// CPUs are oversubscribed), parks quietly behind it: it becomes the sibling's follower for
+    /// its wait (its sockets in the sibling's poller), where `Recheck::Soon` would watch.
+    #[test]
+    fn a_worker_asked_to_follow_a_busy_sibling_parks_quietly_behind_it() {
+        let leader = DriverHandle::new().unwrap();
+        let mut follower = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
+        follower.set_siblings(vec![leader.clone()], 1);
+        let (_peer, own) = UnixStream::pair().unwrap();
+        own.set_nonblocking(true).unwrap();
+        let (key, _io) = follower.handle.register(own.as_fd()).unwrap();
+        // The registration's first (writable) event, so the waits below have nothing pending.
+        assert!(follower.handle.poll_io_nonblocking() >= 1);
+        let handle = follower.handle.clone();
+        let stop = AtomicBool::new(false);
+        let quiet = std::thread::scope(|s| {
+            let parks = s.spawn(|| {
+                let mut quiet = 0;
+                while !stop.load(SeqCst) {
+                    follower.handle.request_recheck(Recheck::Follow);
+                    follower.park(Some(Duration::from_secs(1)));
+                    quiet += usize::from(follower.was_quiet);
+                }
+                quiet
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut followed = false;
+            while !followed && Instant::now() < deadline {
+                followed = leader.lead.has_followers();
+                std::thread::yield_now();
+            }
+            stop.store(true, SeqCst);
+            handle.unpark();
+            let quiet = parks.join().unwrap();
+            assert!(followed, "the worker never followed its busy sibling");
+            quiet
+        });
+        assert!(quiet > 0);
+        assert!(
+            !leader.lead.has_followers(),
+            "a follower left its leader's count behind"
+        );
+        follower.handle.deregister(own.as_fd(), key);
     }
 }

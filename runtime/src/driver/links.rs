@@ -261,7 +261,7 @@ mod tests {
             a.write_all(b"x").unwrap();
             let mut seen = None;
             for _ in 0..10_000 {
-                watcher.handle.request_recheck(true);
+                watcher.handle.request_recheck(crate::driver::Recheck::Soon);
                 watcher.park(Some(Duration::from_secs(1)));
                 if let Poll::Ready(ev) = io.poll_ready(&mut cx, READABLE) {
                     let ev = ev.expect("the runtime is running");

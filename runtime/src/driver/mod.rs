@@ -409,8 +409,12 @@ pub(crate) struct Driver {
     own_armed: bool,
     /// The owner made a blocking wait since the last maintenance tick (see `arm_own_sources`).
     waited_since_tick: bool,
-    /// The next poller wait should arm the sibling watch (a [`Recheck::Soon`] was taken).
+    /// The next poller wait should arm the sibling watch (a [`Recheck::Soon`] or
+    /// [`Recheck::Follow`] was taken).
     watch_wanted: bool,
+    /// The next wait should rather follow a busy sibling quietly (a [`Recheck::Follow`] was
+    /// taken); it watches only where no sibling can lead.
+    follow_busy: bool,
     /// The last wait was a quiet one (`follow.rs`): harvest the own sockets after it.
     was_quiet: bool,
 }
@@ -437,6 +441,7 @@ impl Driver {
             own_armed: true,
             waited_since_tick: false,
             watch_wanted: false,
+            follow_busy: false,
             was_quiet: false,
         }
     }

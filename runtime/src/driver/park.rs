@@ -152,13 +152,16 @@ impl Driver {
     }
 
     /// The bound a requested recheck puts on this wait (arming the sibling watch for
-    /// [`Recheck::Soon`]), tightened to [`IO_STEAL_AFTER`] while the own sockets are not armed.
+    /// [`Recheck::Soon`], following a busy sibling for [`Recheck::Follow`]), tightened to
+    /// [`IO_STEAL_AFTER`] while the own sockets are not armed.
     fn recheck_bound(&mut self) -> Option<Duration> {
-        let bound = match self.handle.take_recheck() {
-            Recheck::Soon => {
+        let recheck = self.handle.take_recheck();
+        let bound = match recheck {
+            Recheck::Soon | Recheck::Follow => {
                 self.recheck_backoff = RECHECK_BACKOFF_MIN;
                 // Armed just before a wait on the poller; a quiet wait does not watch.
                 self.watch_wanted = true;
+                self.follow_busy = recheck == Recheck::Follow;
                 Some(IO_STEAL_AFTER)
             }
             Recheck::Backoff => {
@@ -183,6 +186,7 @@ impl Driver {
     /// (sampling the oversleep of a wait that ended by its timeout).
     fn wait(&mut self, blocking: bool, plan: &Plan) {
         let watch_wanted = std::mem::take(&mut self.watch_wanted);
+        let follow_busy = std::mem::take(&mut self.follow_busy);
         self.was_quiet = false;
         let h = &*self.handle;
         if blocking
@@ -205,9 +209,12 @@ impl Driver {
         } else if plan.spin_until.is_none()
             && h.has_io_sources()
             // A sibling runs tasks: watch its sockets from this poller instead. A quiet
-            // follower watches nothing, and a busy leader does not wait on its poller, so the
-            // sibling's events (and this driver's own) would wait for the recheck bound.
-            && !watch_wanted
+            // follower watches nothing, and a leader stuck in a long task does not harvest,
+            // so the sibling's events (and this driver's own) would wait for the recheck
+            // bound. Unless every CPU is taken (`Recheck::Follow`): then a wake-up of this
+            // worker would wait for a CPU, or take one from the sibling that would serve these
+            // events anyway, so it follows that sibling (`follow.rs`).
+            && (!watch_wanted || follow_busy)
             // A zero-length wait (a deadline already due) only polls: following a sibling
             // for it would cost two `epoll_ctl`s and the futex for nothing.
             && !matches!(plan.wait, Some((t, _)) if t.is_zero())

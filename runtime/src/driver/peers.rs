@@ -35,7 +35,7 @@
 //! [`super::steal::SERVE_PARKED_AFTER`], which may have been woken and still wait for a CPU
 //! ([`IoState::ParkedLong`]).
 
-use super::{DriverHandle, IoState};
+use super::{DriverHandle, IoState, Recheck};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,9 +146,19 @@ impl Peers {
     /// siblings, or itself, have sockets); with `poll`, also harvests the sockets of siblings
     /// stuck in a long poll (their tasks land in the caller's queues). Returns how many events
     /// it dispatched.
-    pub(crate) fn scan_io(&self, index: usize, poll: bool) -> usize {
+    ///
+    /// While siblings run tasks and none is stuck, the next park follows one of them quietly
+    /// ([`Recheck::Follow`]) if `contended()` says every CPU already has a runnable thread
+    /// (asked only then), and watches them ([`Recheck::Soon`]) otherwise.
+    pub(crate) fn scan_io(
+        &self,
+        index: usize,
+        poll: bool,
+        contended: impl FnOnce() -> bool,
+    ) -> usize {
         let mut io_events = 0;
         let mut sibling_busy = false;
+        let mut sibling_stale = false;
         let mut idle_sources = false;
         for (i, peer) in self.peers.iter().enumerate() {
             if i == index {
@@ -166,15 +176,28 @@ impl Peers {
                 IoState::Parked | IoState::ParkedLong => idle_sources = true,
                 IoState::Busy => sibling_busy = true,
                 IoState::Stale => {
-                    sibling_busy = true;
+                    sibling_stale = true;
                     if poll {
                         io_events += peer.driver.poll_io_nonblocking();
                     }
                 }
             }
         }
-        if sibling_busy || idle_sources {
-            self.peers[index].driver.request_recheck(sibling_busy);
+        let mode = if sibling_stale {
+            Recheck::Soon
+        } else if sibling_busy {
+            if contended() {
+                Recheck::Follow
+            } else {
+                Recheck::Soon
+            }
+        } else if idle_sources {
+            Recheck::Backoff
+        } else {
+            Recheck::No
+        };
+        if mode != Recheck::No {
+            self.peers[index].driver.request_recheck(mode);
         }
         io_events
     }
@@ -361,6 +384,36 @@ mod tests {
             "{before:#x} -> {after:#x}"
         );
         parked.deregister(b.as_fd(), key);
+    }
+
+    /// What a worker out of work asks of its next park, by what its sibling is doing: follow a
+    /// busy sibling only while the CPUs are oversubscribed, watch a stuck one whatever they
+    /// are, and back off from a parked one; the CPUs are asked about only for a busy sibling.
+    #[test]
+    fn a_parking_worker_follows_a_busy_sibling_only_while_the_cpus_are_oversubscribed() {
+        use std::os::fd::AsFd;
+        let peers = Peers::new((0..2).map(|_| DriverHandle::new().unwrap()).collect());
+        let (sibling, own) = (peers.driver(1), peers.driver(0));
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let (key, _io) = sibling.register(a.as_fd()).unwrap();
+        let scan = |contended: Option<bool>| {
+            peers.scan_io(0, false, || contended.expect("asked about the CPUs"));
+            own.take_recheck()
+        };
+        // Busy: it polled just now.
+        sibling.last_poll.store(sibling.now_nanos(), Relaxed);
+        assert_eq!(sibling.io_state(), IoState::Busy);
+        assert_eq!(scan(Some(true)), Recheck::Follow);
+        assert_eq!(scan(Some(false)), Recheck::Soon);
+        // Stuck in a long poll: watched (and harvested) whatever the CPUs do.
+        std::thread::sleep(super::super::IO_STEAL_AFTER * 2);
+        assert_eq!(sibling.io_state(), IoState::Stale);
+        assert_eq!(scan(None), Recheck::Soon);
+        // Parked: a backed-off look later.
+        sibling.publish_parked(Instant::now());
+        assert_eq!(scan(None), Recheck::Backoff);
+        sibling.deregister(a.as_fd(), key);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - **Watching** (`watch.rs`): a worker about to park while a sibling runs tasks adds that
 //!   sibling's source poller to its own main poller (one-shot) for the wait, so an event
 //!   pending at that sibling wakes it at once; it deletes the registration after the wait.
+//!   While the CPUs are oversubscribed it follows the busy sibling quietly instead
+//!   ([`Recheck::Follow`], `follow.rs`), unless a sibling is already stale.
 //! - **Periodic checks**, below, which also cover platforms or failures where watching is
 //!   unavailable: a searching worker, and a busy one at each maintenance tick
 //!   (`Peers::serve_stale`), harvests a sibling that has not polled for [`IO_STEAL_AFTER`].
@@ -65,8 +67,13 @@ pub(crate) enum Recheck {
     No = 0,
     /// Parked siblings (or this worker) have sockets: come back after the backed-off bound.
     Backoff = 1,
+    /// A sibling runs tasks and polls its sockets, and every CPU already has a runnable
+    /// thread: park quietly behind it (`follow.rs`), so that it harvests this worker's
+    /// sockets with its own, and come back within [`IO_STEAL_AFTER`]. Where no sibling can
+    /// lead, watch as for [`Recheck::Soon`].
+    Follow = 2,
     /// A sibling runs tasks: watch its sockets and come back within [`IO_STEAL_AFTER`].
-    Soon = 2,
+    Soon = 3,
 }
 
 impl Recheck {
@@ -74,6 +81,7 @@ impl Recheck {
         match v {
             0 => Recheck::No,
             1 => Recheck::Backoff,
+            2 => Recheck::Follow,
             _ => Recheck::Soon,
         }
     }
@@ -137,14 +145,8 @@ impl DriverHandle {
         }
     }
 
-    /// Bounds this driver's next blocking wait: by [`IO_STEAL_AFTER`] if a sibling runs tasks
-    /// (`busy`), else by the backed-off idle watch (parked siblings have sources).
-    pub(crate) fn request_recheck(&self, busy: bool) {
-        let mode = if busy {
-            Recheck::Soon
-        } else {
-            Recheck::Backoff
-        };
+    /// Bounds this driver's next blocking wait as `mode` says (see [`Recheck`]).
+    pub(crate) fn request_recheck(&self, mode: Recheck) {
         // Relaxed: only the owner's own next park reads it.
         self.recheck.fetch_max(mode as usize, Relaxed);
     }

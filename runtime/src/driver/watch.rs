@@ -8,7 +8,9 @@
 //! *source poller* (`sources.rs`, sockets only) of each sibling that is not waiting on its own
 //! poller and has sources to its own main poller ([`SiblingWatch::arm`], one-shot). An event
 //! pending at such a sibling then wakes the watcher at once; it harvests that sibling's
-//! sockets ([`DriverHandle::poll_io_nonblocking`]) and runs the woken tasks itself.
+//! sockets ([`DriverHandle::poll_io_nonblocking`]) and runs the woken tasks itself. (While the
+//! CPUs are oversubscribed and no sibling is stale, the worker follows a busy sibling
+//! instead, `follow.rs`: a wake-up would wait for a CPU.)
 //!
 //! After the wait the watcher disables those registrations again ([`SiblingWatch::disarm`];
 //! one that fired needs no call, the kernel disabled it), and leaves them in place for its next watch (`links.rs`: an add of an epoll descriptor
@@ -220,7 +222,7 @@ mod tests {
     fn park_until_harvest(watcher: &mut Driver) -> usize {
         for _ in 0..10_000 {
             // The scheduler asks for this before each park while a sibling runs tasks.
-            watcher.handle.request_recheck(true);
+            watcher.handle.request_recheck(crate::driver::Recheck::Soon);
             let n = watcher.park(Some(Duration::from_secs(1))).io_events;
             if n > 0 {
                 return n;
@@ -289,7 +291,7 @@ mod tests {
         a.write_all(b"x").unwrap();
         let mut sibling_ready = false;
         for _ in 0..10_000 {
-            watcher.handle.request_recheck(true);
+            watcher.handle.request_recheck(crate::driver::Recheck::Soon);
             watcher.park(Some(Duration::from_secs(1)));
             if matches!(io.poll_ready(&mut cx, READABLE), Poll::Ready(_)) {
                 sibling_ready = true;

@@ -132,7 +132,8 @@ pub(crate) struct Shared {
     inject: Inject,
     idle: Idle,
     /// Whether every CPU has a runnable thread (`contention.rs`): workers are then patient
-    /// before waking a sibling for surplus from their driver (`worker.rs`).
+    /// before waking a sibling for surplus from their driver (`worker.rs`), and follow a busy
+    /// sibling quietly when they park (`crate::driver::Peers::scan_io`).
     contention: contention::Contention,
     pub(crate) owned: OwnedTasks,
     shutdown: AtomicBool,
@@ -190,7 +191,7 @@ impl Shared {
             peers,
             inject: Inject::new(),
             idle: Idle::new(workers),
-            contention: contention::Contention::new(!config.wake_patience.is_zero()),
+            contention: contention::Contention::new(),
             owned: OwnedTasks::observed(
                 workers * 4,
                 crate::observe::Observer::new(workers, config.observe),

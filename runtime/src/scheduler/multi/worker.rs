@@ -324,7 +324,9 @@ impl WorkerContext {
             core.is_searching = shared.idle.transition_worker_to_searching();
             if !core.is_searching {
                 drop(core);
-                shared.peers.scan_io(index, false);
+                shared
+                    .peers
+                    .scan_io(index, false, || shared.contention.oversubscribed_now());
                 return None;
             }
         }
@@ -337,7 +339,9 @@ impl WorkerContext {
         drop(core);
         // I/O of siblings (see `crate::driver::Peers`): harvests a sibling stuck in a long poll,
         // and bounds our next park so we come back to look.
-        let io_events = shared.peers.scan_io(index, true);
+        let io_events = shared
+            .peers
+            .scan_io(index, true, || shared.contention.oversubscribed_now());
         // Timers of a sibling stuck in a long poll: fire the due ones from here.
         let fired = shared.peers.fire_due_timers(std::time::Instant::now());
         if fired > 0 || io_events > 0 {

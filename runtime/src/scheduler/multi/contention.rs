@@ -53,6 +53,10 @@ pub(super) struct Contention {
 /// blocks and wakes at every round trip would make it say so now and then.
 const OVERSUBSCRIBED_STREAK: usize = 3;
 
+/// A refresh this long after the previous one starts a new streak: readings in a row are
+/// readings close together, not the last few of a runtime that rarely asks.
+const STREAK_GAP: Duration = Duration::from_millis(20);
+
 impl Contention {
     /// The hint of a runtime; counts the CPUs (`num_cpus` reads the affinity mask and cgroup
     /// files).
@@ -96,15 +100,18 @@ impl Contention {
         {
             return;
         }
-        self.record(crate::sys::runnable_threads().unwrap_or(0));
+        let close = now_ns.saturating_sub(last) <= STREAK_GAP.as_nanos() as u64;
+        self.record(crate::sys::runnable_threads().unwrap_or(0), close);
     }
 
-    /// Records a count of `runnable` threads (0: unknown) read by the refresher of a period.
-    fn record(&self, runnable: usize) {
+    /// Records a count of `runnable` threads (0: unknown) read by the refresher of a period;
+    /// `close`: within [`STREAK_GAP`] of the previous reading.
+    fn record(&self, runnable: usize, close: bool) {
         self.runnable.store(runnable, Relaxed);
         // One refresher per period (the claim in `refresh`), so a load and a store suffice.
         let streak = if all_taken(runnable.saturating_sub(1), self.cpus) {
-            (self.streak.load(Relaxed) + 1).min(OVERSUBSCRIBED_STREAK)
+            let before = if close { self.streak.load(Relaxed) } else { 0 };
+            (before + 1).min(OVERSUBSCRIBED_STREAK)
         } else {
             0
         };
@@ -154,19 +161,25 @@ mod tests {
         c.checked_ns.store(u64::MAX, Relaxed);
         let over = c.cpus + 1;
         for _ in 1..OVERSUBSCRIBED_STREAK {
-            c.record(over);
+            c.record(over, true);
             assert!(c.contended());
             assert!(!c.oversubscribed_now(), "one snapshot is not a streak");
         }
-        c.record(over);
+        c.record(over, true);
         assert!(c.oversubscribed_now());
         // A count that leaves a CPU free besides the reader ends the streak.
-        c.record(c.cpus);
+        c.record(c.cpus, true);
         assert!(c.contended(), "the reader fills the last CPU");
         assert!(!c.oversubscribed_now());
-        c.record(over);
+        c.record(over, true);
         assert!(!c.oversubscribed_now(), "the streak starts again");
-        c.record(0);
+        c.record(over, true);
+        c.record(over, false);
+        assert!(
+            !c.oversubscribed_now(),
+            "a reading long after the previous one starts a new streak"
+        );
+        c.record(0, true);
         assert!(!c.contended(), "an unknown count leaves the CPUs free");
     }
 

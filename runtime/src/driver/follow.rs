@@ -167,9 +167,8 @@ impl super::Driver {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::super::{Driver, DriverHandle, Recheck};
+    use super::super::{pending_pair, Driver, DriverHandle, Recheck};
     use std::os::fd::AsFd;
-    use std::os::unix::net::UnixStream;
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     use std::time::{Duration, Instant};
 
@@ -181,11 +180,8 @@ mod tests {
         let leader = DriverHandle::new().unwrap();
         let mut follower = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
         follower.set_siblings(vec![leader.clone()], 1);
-        let (_peer, own) = UnixStream::pair().unwrap();
-        own.set_nonblocking(true).unwrap();
-        let (key, _io) = follower.handle.register(own.as_fd()).unwrap();
-        // The registration's first (writable) event, so the waits below have nothing pending.
-        assert!(follower.handle.poll_io_nonblocking() >= 1);
+        // Nothing pending on the follower's own socket, so the waits below are not cut short.
+        let (_peer, own, key, _io) = pending_pair(&follower.handle);
         let handle = follower.handle.clone();
         let stop = AtomicBool::new(false);
         let quiet = std::thread::scope(|s| {

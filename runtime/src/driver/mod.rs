@@ -465,3 +465,24 @@ impl Driver {
         ));
     }
 }
+
+/// For the tests of the driver's files: a socket pair whose second end is registered with
+/// `busy`, with the registration's first (writable) event already harvested, so only a coming
+/// read is pending: the writing end, the registered end, its key and its readiness.
+#[cfg(all(test, not(loom)))]
+fn pending_pair(
+    busy: &DriverHandle,
+) -> (
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixStream,
+    usize,
+    Arc<crate::io::ScheduledIo>,
+) {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    b.set_nonblocking(true).unwrap();
+    let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
+    assert!(busy.poll_io_nonblocking() >= 1);
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    assert!(io.poll_ready(&mut cx, crate::io::READABLE).is_pending());
+    (a, b, key, io)
+}

@@ -195,27 +195,12 @@ impl Drop for SiblingWatch {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::super::{Driver, DriverHandle};
-    use crate::io::ScheduledIo;
+    use super::super::{pending_pair, Driver, DriverHandle};
     use crate::io::READABLE;
     use std::io::Write;
     use std::os::unix::net::UnixStream;
-    use std::sync::Arc;
     use std::task::{Context, Poll};
     use std::time::Duration;
-
-    /// A socket pair whose second end is registered with `busy`, with the registration's
-    /// first (writable) event already harvested, so only a coming read is pending: the
-    /// writing end, the registered end, its key and its readiness.
-    fn pending_pair(busy: &DriverHandle) -> (UnixStream, UnixStream, usize, Arc<ScheduledIo>) {
-        let (a, b) = UnixStream::pair().unwrap();
-        b.set_nonblocking(true).unwrap();
-        let (key, io) = busy.register(std::os::fd::AsFd::as_fd(&b)).unwrap();
-        assert!(busy.poll_io_nonblocking() >= 1);
-        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        assert!(io.poll_ready(&mut cx, READABLE).is_pending());
-        (a, b, key, io)
-    }
 
     /// Parks `watcher` as a worker does while a sibling runs tasks, until a park harvests
     /// events (at most 10,000 parks of up to 1 s); returns how many it harvested.

@@ -129,7 +129,7 @@ impl Runtime {
         };
         // A parked worker does not spin for a timer while compute jobs occupy every
         // CPU: the spin would take its time from them.
-        let cpus = num_cpus::get().max(1);
+        let cpus = shared.cpus();
         let busy: crate::driver::CpusBusy = {
             let pool = handle.compute.clone();
             Arc::new(move || pool.metrics().running >= cpus)

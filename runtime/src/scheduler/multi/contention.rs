@@ -70,6 +70,11 @@ impl Contention {
         }
     }
 
+    /// The CPUs this process may run on, as counted when the hint was built.
+    pub(super) fn cpus(&self) -> usize {
+        self.cpus
+    }
+
     /// Whether every CPU had a runnable thread at the last refresh.
     #[inline]
     pub(super) fn contended(&self) -> bool {

@@ -234,6 +234,11 @@ impl Shared {
         }
     }
 
+    /// The CPUs this process may run on (counted once, when the runtime is built).
+    pub(crate) fn cpus(&self) -> usize {
+        self.contention.cpus()
+    }
+
     /// Whether surplus from a worker's driver waits before a sibling is woken for it:
     /// `Builder::sibling_wake_patience` is set and every CPU is taken (`contention.rs`).
     fn patient(&self) -> bool {

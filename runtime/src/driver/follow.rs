@@ -55,9 +55,11 @@
 //! Proved in `loom_tests` (`loom_quiet_*`).
 
 use super::links::{Link, Reg};
+use super::steal::{STAY_CHECK, STAY_STALE};
+use super::DriverHandle;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The `QUIET` bit of a [`Lead`] word.
 const QUIET: usize = 1;
@@ -118,9 +120,9 @@ impl Lead {
 }
 
 impl super::Driver {
-    /// Parks quietly behind a sibling for up to `timeout` (module docs); returns false, having
+    /// Parks quietly behind a sibling as `how` says (module docs); returns false, having
     /// changed nothing, if no sibling can lead (the caller then waits on its own poller).
-    pub(super) fn wait_quiet(&mut self, timeout: Option<Duration>) -> bool {
+    pub(super) fn wait_quiet(&mut self, how: QuietWait) -> bool {
         let h = &*self.handle;
         let Some(watch) = &self.watch else {
             return false;
@@ -157,11 +159,44 @@ impl super::Driver {
         if leader.notifier.sleeping.fetch_add(0, SeqCst) == super::ON_CONDVAR {
             leader.notifier.unpark();
         }
-        h.notifier.wait_quiet(timeout);
+        match how {
+            QuietWait::For(timeout) => {
+                h.notifier.wait_quiet(Some(timeout));
+            }
+            QuietWait::Stay(timeout) => stay_behind(h, leader, timeout),
+        }
         leader.links.disable(reg, Link::Follow);
         leader.lead.unfollow();
         h.lead.end_quiet();
         true
+    }
+}
+
+/// How long a quiet wait lasts.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum QuietWait {
+    /// Until notified or this passes.
+    For(Duration),
+    /// Until notified, until this passes (`None`: no bound), or until the leader runs tasks
+    /// without polling for [`STAY_STALE`] (module docs, "Staying").
+    Stay(Option<Duration>),
+}
+
+/// The wait of a worker staying behind `leader` (module docs, "Staying"): on its condition
+/// variable, looking at the leader every [`STAY_CHECK`].
+fn stay_behind(h: &DriverHandle, leader: &DriverHandle, timeout: Option<Duration>) {
+    let end = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let slice = match end {
+            Some(end) => match end.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(STAY_CHECK),
+                _ => return,
+            },
+            None => STAY_CHECK,
+        };
+        if h.notifier.wait_quiet(Some(slice)) || leader.polls_late(STAY_STALE) {
+            return;
+        }
     }
 }
 
@@ -211,6 +246,59 @@ mod tests {
             !leader.lead.has_followers(),
             "a follower left its leader's count behind"
         );
+        follower.handle.deregister(own.as_fd(), key);
+    }
+
+    /// A worker asked to stay behind a busy sibling (`Recheck::Stay`) sleeps past its recheck
+    /// bound and many looks at the leader while the leader keeps polling, until it is notified;
+    /// it leaves by itself once the leader stops polling.
+    #[test]
+    fn a_worker_staying_behind_a_busy_sibling_sleeps_until_notified_or_the_sibling_stalls() {
+        use super::super::steal::{STAY_CHECK, STAY_STALE};
+        let leader = DriverHandle::new().unwrap();
+        let mut follower = Driver::new(DriverHandle::new().unwrap(), Duration::ZERO);
+        follower.set_siblings(vec![leader.clone()], 1);
+        let (_peer, own, key, _io) = pending_pair(&follower.handle);
+        let handle = follower.handle.clone();
+        let polling = AtomicBool::new(true);
+        let long = STAY_CHECK * 10;
+        std::thread::scope(|s| {
+            // The leader's loop: polls every 100 µs while `polling`.
+            let leader_loop = s.spawn(|| {
+                while polling.load(SeqCst) {
+                    leader.last_poll.store(leader.now_nanos(), SeqCst);
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            });
+            // Notified after `long`: the wait lasted that long, quietly.
+            let unparker = s.spawn(|| {
+                std::thread::sleep(long);
+                handle.unpark();
+            });
+            let start = Instant::now();
+            follower.handle.request_recheck(Recheck::Stay);
+            follower.park(Some(Duration::from_secs(30)));
+            let slept = start.elapsed();
+            unparker.join().unwrap();
+            assert!(follower.was_quiet, "the worker did not park quietly");
+            assert!(
+                slept >= long,
+                "left after {slept:?}, before the notification ({long:?})"
+            );
+            // The leader stops polling: the follower leaves within about `STAY_STALE` and a
+            // look, not at its 30 s timeout.
+            polling.store(false, SeqCst);
+            leader_loop.join().unwrap();
+            let start = Instant::now();
+            follower.handle.request_recheck(Recheck::Stay);
+            follower.park(Some(Duration::from_secs(30)));
+            let slept = start.elapsed();
+            assert!(
+                slept < Duration::from_secs(10),
+                "stayed {slept:?} behind a leader that stopped polling at {STAY_STALE:?}"
+            );
+        });
+        assert!(!leader.lead.has_followers());
         follower.handle.deregister(own.as_fd(), key);
     }
 }

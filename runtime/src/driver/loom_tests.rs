@@ -188,7 +188,11 @@ fn loom_unpark_at_races_with_condvar_park() {
 /// through it (the wait has no bound here).
 #[test]
 fn loom_unpark_at_races_with_quiet_park() {
-    loom::model(|| unpark_at_races_with(|n| n.wait_quiet(None)));
+    loom::model(|| {
+        unpark_at_races_with(|n| {
+            n.wait_quiet(None);
+        })
+    });
 }
 
 /// Two `unpark`s race with the owner's sleep, and the later one may send nothing (the flag was

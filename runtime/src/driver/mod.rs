@@ -187,12 +187,18 @@ impl Notifier {
     /// wake-up timer (it sits in the owner's own poller): a timer armed by `unpark_at` before
     /// this wait stored `sleeping` ends the wait at once, so the owner re-plans with the new
     /// deadline; one armed after it is declined there, and its caller unparks the owner.
-    fn wait_quiet(&self, timeout: Option<Duration>) {
+    /// Returns whether a notification or such a timer ended it (else `timeout` passed).
+    fn wait_quiet(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut guard = self.lock.lock();
         // RMWs for the handshake with `unpark` and `unpark_at` (see there).
         self.sleeping.swap(ON_CONDVAR, SeqCst);
-        while !self.unparked.fetch_or(false, SeqCst) && !self.timer_armed.fetch_or(false, SeqCst) {
+        let mut woken = false;
+        loop {
+            if self.unparked.fetch_or(false, SeqCst) || self.timer_armed.fetch_or(false, SeqCst) {
+                woken = true;
+                break;
+            }
             match deadline {
                 None => self.condvar.wait(&mut guard),
                 Some(d) => {
@@ -206,6 +212,7 @@ impl Notifier {
         }
         self.sleeping.store(AWAKE, SeqCst);
         drop(guard);
+        woken
     }
 }
 
@@ -412,9 +419,14 @@ pub(crate) struct Driver {
     /// The next poller wait should arm the sibling watch (a [`Recheck::Soon`] or
     /// [`Recheck::Follow`] was taken).
     watch_wanted: bool,
-    /// The next wait should rather follow a busy sibling quietly (a [`Recheck::Follow`] was
-    /// taken); it watches only where no sibling can lead.
+    /// The next wait should rather follow a busy sibling quietly (a [`Recheck::Follow`] or
+    /// [`Recheck::Stay`] was taken); it watches only where no sibling can lead.
     follow_busy: bool,
+    /// The next quiet wait stays behind its leader (a [`Recheck::Stay`] was taken) for
+    /// `stay_wait`, the wait's length before the recheck bound (`follow.rs`).
+    stay: bool,
+    /// See `stay`.
+    stay_wait: Option<Duration>,
     /// The last wait was a quiet one (`follow.rs`): harvest the own sockets after it.
     was_quiet: bool,
 }
@@ -442,6 +454,8 @@ impl Driver {
             waited_since_tick: false,
             watch_wanted: false,
             follow_busy: false,
+            stay: false,
+            stay_wait: None,
             was_quiet: false,
         }
     }

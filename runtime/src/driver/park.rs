@@ -3,6 +3,7 @@
 //! what to sleep on (the condition variable, the poller, or straight to the spin), and
 //! what to do after (clear the notification, harvest, dispatch, fire timers).
 
+use super::follow::QuietWait;
 use super::spin::spin_to_deadline;
 use super::steal::{RECHECK_BACKOFF_MAX, RECHECK_BACKOFF_MIN};
 use super::wait::WAKE_TIMER_KEY;
@@ -133,6 +134,7 @@ impl Driver {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.stay_wait = t;
         if let Some(b) = self.recheck_bound() {
             t = Some(t.map_or(b, |t| t.min(b)));
         }
@@ -157,11 +159,13 @@ impl Driver {
     fn recheck_bound(&mut self) -> Option<Duration> {
         let recheck = self.handle.take_recheck();
         let bound = match recheck {
-            Recheck::Soon | Recheck::Follow => {
+            Recheck::Soon | Recheck::Follow | Recheck::Stay => {
                 self.recheck_backoff = RECHECK_BACKOFF_MIN;
                 // Armed just before a wait on the poller; a quiet wait does not watch.
                 self.watch_wanted = true;
-                self.follow_busy = recheck == Recheck::Follow;
+                self.follow_busy = recheck != Recheck::Soon;
+                self.stay = recheck == Recheck::Stay;
+                // A quiet wait that stays lasts `stay_wait`; this bounds any other wait.
                 Some(IO_STEAL_AFTER)
             }
             Recheck::Backoff => {
@@ -187,6 +191,7 @@ impl Driver {
     fn wait(&mut self, blocking: bool, plan: &Plan) {
         let watch_wanted = std::mem::take(&mut self.watch_wanted);
         let follow_busy = std::mem::take(&mut self.follow_busy);
+        let stay = std::mem::take(&mut self.stay);
         self.was_quiet = false;
         let h = &*self.handle;
         if blocking
@@ -218,10 +223,14 @@ impl Driver {
             // A zero-length wait (a deadline already due) only polls: following a sibling
             // for it would cost two `epoll_ctl`s and the futex for nothing.
             && !matches!(plan.wait, Some((t, _)) if t.is_zero())
-            && self.wait_quiet(Some(
-                plan.wait
-                    .map_or(RECHECK_BACKOFF_MAX, |(t, _)| t.min(RECHECK_BACKOFF_MAX)),
-            ))
+            && self.wait_quiet(if stay {
+                QuietWait::Stay(self.stay_wait)
+            } else {
+                QuietWait::For(
+                    plan.wait
+                        .map_or(RECHECK_BACKOFF_MAX, |(t, _)| t.min(RECHECK_BACKOFF_MAX)),
+                )
+            })
         {
             // Parked quietly; the own sockets are harvested below.
             self.was_quiet = true;

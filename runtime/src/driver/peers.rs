@@ -147,14 +147,14 @@ impl Peers {
     /// stuck in a long poll (their tasks land in the caller's queues). Returns how many events
     /// it dispatched.
     ///
-    /// While siblings run tasks and none is stuck, the next park follows one of them quietly
-    /// ([`Recheck::Follow`]) if `contended()` says every CPU already has a runnable thread
-    /// (asked only then), and watches them ([`Recheck::Soon`]) otherwise.
+    /// While siblings run tasks and none is stuck, `busy()` (asked only then) says what the
+    /// next park does: stay behind one of them ([`Recheck::Stay`]), follow one of them for a
+    /// while ([`Recheck::Follow`]), or watch them ([`Recheck::Soon`]).
     pub(crate) fn scan_io(
         &self,
         index: usize,
         poll: bool,
-        contended: impl FnOnce() -> bool,
+        busy: impl FnOnce() -> Recheck,
     ) -> usize {
         let mut io_events = 0;
         let mut sibling_busy = false;
@@ -186,11 +186,7 @@ impl Peers {
         let mode = if sibling_stale {
             Recheck::Soon
         } else if sibling_busy {
-            if contended() {
-                Recheck::Follow
-            } else {
-                Recheck::Soon
-            }
+            busy()
         } else if idle_sources {
             Recheck::Backoff
         } else {
@@ -386,26 +382,27 @@ mod tests {
         parked.deregister(b.as_fd(), key);
     }
 
-    /// What a worker out of work asks of its next park, by what its sibling is doing: follow a
-    /// busy sibling only while the CPUs are oversubscribed, watch a stuck one whatever they
-    /// are, and back off from a parked one; the CPUs are asked about only for a busy sibling.
+    /// What a worker out of work asks of its next park, by what its sibling is doing: what the
+    /// CPUs allow for a busy sibling, watch a stuck one whatever they are, and back off from a
+    /// parked one; the CPUs are asked about only for a busy sibling.
     #[test]
-    fn a_parking_worker_follows_a_busy_sibling_only_while_the_cpus_are_oversubscribed() {
+    fn a_parking_worker_asks_about_the_cpus_only_beside_a_busy_sibling() {
         use std::os::fd::AsFd;
         let peers = Peers::new((0..2).map(|_| DriverHandle::new().unwrap()).collect());
         let (sibling, own) = (peers.driver(1), peers.driver(0));
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let (key, _io) = sibling.register(a.as_fd()).unwrap();
-        let scan = |contended: Option<bool>| {
-            peers.scan_io(0, false, || contended.expect("asked about the CPUs"));
+        let scan = |busy: Option<Recheck>| {
+            peers.scan_io(0, false, || busy.expect("asked about the CPUs"));
             own.take_recheck()
         };
         // Busy: it polled just now.
         sibling.last_poll.store(sibling.now_nanos(), Relaxed);
         assert_eq!(sibling.io_state(), IoState::Busy);
-        assert_eq!(scan(Some(true)), Recheck::Follow);
-        assert_eq!(scan(Some(false)), Recheck::Soon);
+        for busy in [Recheck::Stay, Recheck::Follow, Recheck::Soon] {
+            assert_eq!(scan(Some(busy)), busy);
+        }
         // Stuck in a long poll: watched (and harvested) whatever the CPUs do.
         std::thread::sleep(super::super::IO_STEAL_AFTER * 2);
         assert_eq!(sibling.io_state(), IoState::Stale);

@@ -45,6 +45,15 @@ use std::time::{Duration, Instant};
 /// also how long an idle worker sleeps between such checks while a sibling is busy.
 pub(crate) const IO_STEAL_AFTER: Duration = Duration::from_micros(500);
 
+/// How long a leader may go without polling before a worker staying behind it
+/// ([`Recheck::Stay`]) wakes to look again: longer than [`IO_STEAL_AFTER`], since a leader
+/// that runs a batch of short tasks between two harvests can take that long, and a follower
+/// that wakes for it only competes with the leader for a CPU.
+pub(crate) const STAY_STALE: Duration = Duration::from_millis(2);
+
+/// How often a worker staying behind a leader wakes to check that the leader still polls.
+pub(crate) const STAY_CHECK: Duration = Duration::from_millis(1);
+
 /// First bound of a watcher's wait while every sibling is parked (see the module docs).
 pub(crate) const RECHECK_BACKOFF_MIN: Duration = Duration::from_millis(1);
 /// Largest bound of a watcher's wait while every sibling is parked.
@@ -67,13 +76,19 @@ pub(crate) enum Recheck {
     No = 0,
     /// Parked siblings (or this worker) have sockets: come back after the backed-off bound.
     Backoff = 1,
+    /// A sibling runs tasks and polls its sockets, and the CPUs the other threads leave
+    /// free are all taken by the runtime's running workers: park quietly behind it
+    /// (`follow.rs`) and stay there until notified, until the own timer deadline, or until
+    /// that sibling stops polling for [`STAY_STALE`]. Where no sibling can lead, watch as for
+    /// [`Recheck::Soon`].
+    Stay = 2,
     /// A sibling runs tasks and polls its sockets, and every CPU already has a runnable
     /// thread: park quietly behind it (`follow.rs`), so that it harvests this worker's
     /// sockets with its own, and come back within [`IO_STEAL_AFTER`]. Where no sibling can
     /// lead, watch as for [`Recheck::Soon`].
-    Follow = 2,
+    Follow = 3,
     /// A sibling runs tasks: watch its sockets and come back within [`IO_STEAL_AFTER`].
-    Soon = 3,
+    Soon = 4,
 }
 
 impl Recheck {
@@ -81,7 +96,8 @@ impl Recheck {
         match v {
             0 => Recheck::No,
             1 => Recheck::Backoff,
-            2 => Recheck::Follow,
+            2 => Recheck::Stay,
+            3 => Recheck::Follow,
             _ => Recheck::Soon,
         }
     }
@@ -124,6 +140,13 @@ impl DriverHandle {
     pub(crate) fn is_parked(&self) -> bool {
         // Relaxed: a hint.
         self.last_poll.load(Relaxed) & PARKED != 0
+    }
+
+    /// Whether the owner runs tasks (not parked) and has not polled for `d`.
+    pub(crate) fn polls_late(&self, d: Duration) -> bool {
+        // Relaxed: a hint, as in `io_state`.
+        let last = self.last_poll.load(Relaxed);
+        last & PARKED == 0 && self.now_nanos().saturating_sub(last) >= d.as_nanos() as u64
     }
 
     /// Whether the owner waits on its poller, polled it recently, or has not polled it for

@@ -44,6 +44,11 @@ pub(super) struct Contention {
     /// How many refreshes in a row found the CPUs oversubscribed (see
     /// [`Contention::oversubscribed_now`]), at most [`OVERSUBSCRIBED_STREAK`].
     streak: AtomicUsize,
+    /// The runnable threads besides the runtime's unparked workers, as [`OTHERS_STEADY`]
+    /// readings in a row last agreed ([`UNKNOWN`] until they have).
+    others: AtomicUsize,
+    /// How many readings in a row have differed from `others`.
+    others_contrary: AtomicUsize,
     /// The CPUs this process may run on.
     cpus: usize,
 }
@@ -52,6 +57,14 @@ pub(super) struct Contention {
 /// worker counts the CPUs as oversubscribed: one read is a snapshot, and a client thread that
 /// blocks and wakes at every round trip would make it say so now and then.
 const OVERSUBSCRIBED_STREAK: usize = 3;
+
+/// How many readings in a row must differ from the steady count of other runnable threads
+/// before it moves: a client that blocks now and then for a round trip must not wake and park
+/// a worker each time.
+const OTHERS_STEADY: usize = 3;
+
+/// `others` before it is known: no CPU counts as taken by other threads.
+const UNKNOWN: usize = usize::MAX / 2;
 
 /// A refresh this long after the previous one starts a new streak: readings in a row are
 /// readings close together, not the last few of a runtime that rarely asks.
@@ -66,6 +79,8 @@ impl Contention {
             checked_ns: AtomicU64::new(0),
             runnable: AtomicUsize::new(0),
             streak: AtomicUsize::new(0),
+            others: AtomicUsize::new(UNKNOWN),
+            others_contrary: AtomicUsize::new(0),
             cpus: num_cpus::get().max(1),
         }
     }
@@ -82,16 +97,25 @@ impl Contention {
     }
 
     /// Whether, besides the worker that read the count, every CPU had a runnable thread at
-    /// each of the last [`OVERSUBSCRIBED_STREAK`] refreshes (the hint refreshed first if it is
-    /// [`CHECK_EVERY`] old): a worker about to park would, once woken, wait for a CPU or take
-    /// one from a running thread (module docs).
+    /// each of the last [`OVERSUBSCRIBED_STREAK`] refreshes: a worker about to park would,
+    /// once woken, wait for a CPU or take one from a running thread (module docs).
     pub(super) fn oversubscribed_now(&self) -> bool {
-        self.refresh(Instant::now());
         self.streak.load(Relaxed) >= OVERSUBSCRIBED_STREAK
     }
 
-    /// Reads the count again if the last read is [`CHECK_EVERY`] old (one caller per period).
-    pub(super) fn refresh(&self, now: Instant) {
+    /// Whether a worker woken now would find no CPU that other threads leave free: the
+    /// runnable threads besides the runtime's workers (as last steady) leave at least one CPU,
+    /// and `active` running workers take every CPU they leave (module docs, "Staying").
+    #[inline]
+    pub(super) fn no_cpu_left_by(&self, active: usize) -> bool {
+        let others = self.others.load(Relaxed);
+        others < self.cpus && others + active >= self.cpus
+    }
+
+    /// Reads the count again if the last read is [`CHECK_EVERY`] old (one caller per period);
+    /// `unparked`: how many of the runtime's workers are not parked now, the reader among
+    /// them.
+    pub(super) fn refresh(&self, now: Instant, unparked: usize) {
         let now_ns =
             u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
         let last = self.checked_ns.load(Relaxed);
@@ -106,7 +130,31 @@ impl Contention {
             return;
         }
         let close = now_ns.saturating_sub(last) <= STREAK_GAP.as_nanos() as u64;
-        self.record(crate::sys::runnable_threads().unwrap_or(0), close);
+        let runnable = crate::sys::runnable_threads().unwrap_or(0);
+        self.record(runnable, close);
+        self.record_others(runnable, unparked);
+    }
+
+    /// Records a reading of `runnable` threads (0: unknown) taken while `unparked` workers ran
+    /// (one refresher per period): `others` moves to it after [`OTHERS_STEADY`] readings in a
+    /// row that differ from it.
+    fn record_others(&self, runnable: usize, unparked: usize) {
+        let reading = if runnable == 0 {
+            UNKNOWN
+        } else {
+            runnable.saturating_sub(unparked)
+        };
+        if reading == self.others.load(Relaxed) {
+            self.others_contrary.store(0, Relaxed);
+            return;
+        }
+        let contrary = self.others_contrary.load(Relaxed) + 1;
+        if contrary >= OTHERS_STEADY {
+            self.others.store(reading, Relaxed);
+            self.others_contrary.store(0, Relaxed);
+        } else {
+            self.others_contrary.store(contrary, Relaxed);
+        }
     }
 
     /// Records a count of `runnable` threads (0: unknown) read by the refresher of a period;
@@ -133,6 +181,13 @@ impl Contention {
         self.runnable.store(runnable, Relaxed);
         let streak = if contended { OVERSUBSCRIBED_STREAK } else { 0 };
         self.streak.store(streak, Relaxed);
+    }
+
+    /// Pins the steady count of other runnable threads at `others` for good (with `force`'s
+    /// pinned count).
+    pub(super) fn force_others(&self, others: usize) {
+        self.checked_ns.store(u64::MAX, Relaxed);
+        self.others.store(others, Relaxed);
     }
 }
 
@@ -188,20 +243,69 @@ mod tests {
         assert!(!c.contended(), "an unknown count leaves the CPUs free");
     }
 
+    /// The count of other runnable threads moves only after three readings in a row differ
+    /// from it; a worker then finds no CPU left once the running workers fill what the others
+    /// leave, and never while the others alone fill every CPU.
+    #[test]
+    fn no_cpu_is_left_once_running_workers_fill_what_steady_other_threads_leave() {
+        let c = Contention::new();
+        let cpus = c.cpus;
+        // One other thread beside one running worker, read three times.
+        c.record_others(2, 1);
+        c.record_others(2, 1);
+        assert!(
+            !c.no_cpu_left_by(cpus),
+            "unknown until three readings agree"
+        );
+        c.record_others(2, 1);
+        assert_eq!(c.others.load(Relaxed), 1);
+        assert_eq!(c.no_cpu_left_by(cpus - 1), cpus > 1);
+        if cpus >= 2 {
+            assert!(
+                !c.no_cpu_left_by(cpus - 2),
+                "a CPU is free for one more worker"
+            );
+        }
+        // The client blocks for one reading, then two: still one other thread.
+        c.record_others(1, 1);
+        c.record_others(2, 1);
+        c.record_others(1, 1);
+        c.record_others(1, 1);
+        assert_eq!(c.others.load(Relaxed), 1, "two readings are not a change");
+        c.record_others(1, 1);
+        assert_eq!(c.others.load(Relaxed), 0, "three are");
+        assert!(
+            !c.no_cpu_left_by(cpus - 1),
+            "a CPU is free for one more worker"
+        );
+        assert!(c.no_cpu_left_by(cpus));
+        // Other threads that fill every CPU: workers compete for CPUs with them as usual.
+        for _ in 0..OTHERS_STEADY {
+            c.record_others(cpus + 2, 1);
+        }
+        assert_eq!(c.others.load(Relaxed), cpus + 1);
+        assert!(!c.no_cpu_left_by(1));
+        // An unknown count leaves a CPU for every worker.
+        for _ in 0..OTHERS_STEADY {
+            c.record_others(0, 1);
+        }
+        assert!(!c.no_cpu_left_by(usize::MAX / 4));
+    }
+
     #[test]
     fn a_refresh_is_taken_at_most_once_per_period() {
         let c = Contention::new();
         let t = c.base + CHECK_EVERY;
-        c.refresh(t);
+        c.refresh(t, 1);
         let first = c.checked_ns.load(Relaxed);
         assert_eq!(first, CHECK_EVERY.as_nanos() as u64);
-        c.refresh(t + CHECK_EVERY / 2);
+        c.refresh(t + CHECK_EVERY / 2, 1);
         assert_eq!(
             c.checked_ns.load(Relaxed),
             first,
             "refreshed again within the period"
         );
-        c.refresh(t + CHECK_EVERY);
+        c.refresh(t + CHECK_EVERY, 1);
         assert_eq!(c.checked_ns.load(Relaxed), first * 2);
     }
 }

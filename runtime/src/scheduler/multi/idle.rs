@@ -20,7 +20,10 @@
 //!    finds work and was the last searcher wakes another sleeper, spreading work step by step.
 
 use crate::loom::sync::{
-    atomic::{AtomicUsize, Ordering::SeqCst},
+    atomic::{
+        AtomicUsize,
+        Ordering::{Relaxed, SeqCst},
+    },
     Mutex,
 };
 
@@ -70,6 +73,11 @@ impl Idle {
         // The woken worker starts out searching.
         self.state.fetch_add(UNPARK_ONE + 1, SeqCst);
         Some(index)
+    }
+
+    /// How many workers are not parked (a hint: Relaxed, and stale at once).
+    pub(crate) fn unparked_hint(&self) -> usize {
+        unparked(self.state.load(Relaxed))
     }
 
     /// Tries to become a searcher; `false` if enough workers already search.

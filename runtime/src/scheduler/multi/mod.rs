@@ -53,6 +53,7 @@ pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
+use crate::driver::Recheck;
 use crate::driver::{DriverHandle, Peers};
 use crate::loom::sync::{
     atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*},
@@ -62,7 +63,7 @@ use crate::scheduler::SchedulerContext;
 use idle::Idle;
 use queue::{Inject, Steal};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A thread start or stop hook (`Builder::on_thread_start`, `Builder::on_thread_stop`).
 pub(crate) type ThreadHook = Arc<dyn Fn() + Send + Sync + 'static>;
@@ -239,10 +240,44 @@ impl Shared {
         self.contention.cpus()
     }
 
-    /// Whether surplus from a worker's driver waits before a sibling is woken for it:
-    /// `Builder::sibling_wake_patience` is set and every CPU is taken (`contention.rs`).
-    fn patient(&self) -> bool {
-        !self.config.wake_patience.is_zero() && self.contention.contended()
+    /// How long surplus from a worker's driver waits before a sibling is woken for it
+    /// (`None`: not at all): as long as the running workers take every CPU that other threads
+    /// leave (`Duration::MAX`; `contention.rs`, "Staying"), else `Builder::sibling_wake_patience`
+    /// if it is set and every CPU is taken.
+    fn surplus_patience(&self) -> Option<Duration> {
+        if self.contention.no_cpu_left_by(self.idle.unparked_hint()) {
+            Some(Duration::MAX)
+        } else if !self.config.wake_patience.is_zero() && self.contention.contended() {
+            Some(self.config.wake_patience)
+        } else {
+            None
+        }
+    }
+
+    /// Reads the CPUs' load again if it is due (`contention.rs`), counting the unparked
+    /// workers with it.
+    fn refresh_contention(&self) {
+        if self.remotes.len() > 1 {
+            self.contention
+                .refresh(Instant::now(), self.idle.unparked_hint());
+        }
+    }
+
+    /// What a worker about to park asks of its wait beside a sibling that runs tasks
+    /// (`crate::driver::Peers::scan_io`): stay behind it while the running siblings take
+    /// every CPU that other threads leave, follow it for a while if the CPUs are
+    /// oversubscribed, else watch it.
+    pub(crate) fn beside_busy_sibling(&self) -> Recheck {
+        self.refresh_contention();
+        // The caller is still counted unparked.
+        let siblings = self.idle.unparked_hint().saturating_sub(1);
+        if self.contention.no_cpu_left_by(siblings) {
+            Recheck::Stay
+        } else if self.contention.oversubscribed_now() {
+            Recheck::Follow
+        } else {
+            Recheck::Soon
+        }
     }
 
     /// Wakes a sleeping worker if work waits and nobody is searching.
@@ -470,11 +505,42 @@ mod tests {
         assert_eq!(shared.workers_running.load(super::SeqCst), 0);
     }
 
+    /// While the running workers take every CPU that other threads leave, surplus from a
+    /// driver waits for no sibling; while other threads alone fill every CPU, it is handed on
+    /// at once (no patience set).
+    #[test]
+    fn surplus_waits_while_running_workers_take_every_cpu_other_threads_leave() {
+        use std::time::Duration;
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let spawned = async {
+            crate::spawn(async {
+                crate::context::with_scheduler(|cx| match cx {
+                    Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
+                        let (shared, cpus) = (&cx.shared, cx.shared.cpus());
+                        // This worker runs: with the others taking all CPUs but one, none is left.
+                        shared.contention.force_others(cpus - 1);
+                        assert_eq!(shared.surplus_patience(), Some(Duration::MAX));
+                        // Other threads that fill every CPU: no patience unless one is set.
+                        shared.contention.force_others(cpus);
+                        assert_eq!(shared.surplus_patience(), None);
+                    }
+                    _ => unreachable!("a task of a multi-thread runtime"),
+                })
+            })
+            .await
+        };
+        rt.block_on(spawned).unwrap();
+    }
+
     /// With a patience set and every CPU taken, tasks that one worker's timers wake together
     /// are first run by that worker, and a sleeping sibling is woken for what is still queued
     /// once the patience has passed (or comes to steal on its own recheck bound): every task
     /// runs, and both workers run some. This exercises the deferred path end to end (the
     /// harvest's queueing without a notification, the check after each poll).
+
     #[test]
     fn surplus_from_timers_is_handed_to_a_sibling_after_the_patience() {
         use std::sync::{Arc, Mutex};
@@ -494,7 +560,7 @@ mod tests {
                 crate::context::with_scheduler(|cx| match cx {
                     Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
                         cx.shared.contention.force(true);
-                        assert!(cx.shared.patient());
+                        assert_eq!(cx.shared.surplus_patience(), Some(Duration::from_millis(1)));
                     }
                     _ => unreachable!("a task of a multi-thread runtime"),
                 });

@@ -233,9 +233,7 @@ impl WorkerContext {
 
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
-        if !self.shared.config.wake_patience.is_zero() {
-            self.shared.contention.refresh(Instant::now());
-        }
+        self.shared.refresh_contention();
         let (stats, (io_events, fired)) = self.harvest(|| {
             let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
             // Siblings stuck in a long poll (see `crate::driver::Peers`).
@@ -326,7 +324,7 @@ impl WorkerContext {
                 drop(core);
                 shared
                     .peers
-                    .scan_io(index, false, || shared.contention.oversubscribed_now());
+                    .scan_io(index, false, || shared.beside_busy_sibling());
                 return None;
             }
         }
@@ -341,7 +339,7 @@ impl WorkerContext {
         // and bounds our next park so we come back to look.
         let io_events = shared
             .peers
-            .scan_io(index, true, || shared.contention.oversubscribed_now());
+            .scan_io(index, true, || shared.beside_busy_sibling());
         // Timers of a sibling stuck in a long poll: fire the due ones from here.
         let fired = shared.peers.fire_due_timers(std::time::Instant::now());
         if fired > 0 || io_events > 0 {
@@ -423,8 +421,12 @@ impl WorkerContext {
             return;
         };
         let notify = self.core.borrow().should_notify_others();
-        if notify && self.shared.patient() && since.elapsed() < self.shared.config.wake_patience {
-            return;
+        if notify {
+            if let Some(patience) = self.shared.surplus_patience() {
+                if since.elapsed() < patience {
+                    return;
+                }
+            }
         }
         self.surplus_since.set(None);
         if notify {
@@ -439,7 +441,7 @@ impl WorkerContext {
         if !core.should_notify_others() {
             return false;
         }
-        if !self.shared.patient() {
+        if self.shared.surplus_patience().is_none() {
             self.surplus_since.set(None);
             return true;
         }

@@ -260,44 +260,40 @@ mod tests {
         follower.set_siblings(vec![leader.clone()], 1);
         let (_peer, own, key, _io) = pending_pair(&follower.handle);
         let handle = follower.handle.clone();
-        let polling = AtomicBool::new(true);
+        // The leader runs tasks and "polled" an hour from now: it never looks late.
+        let hour = Duration::from_secs(3600).as_nanos() as u64;
+        leader.last_poll.store(leader.now_nanos() + hour, SeqCst);
+        leader.owner_poll.store(leader.now_nanos() + hour, SeqCst);
         let long = STAY_CHECK * 10;
-        std::thread::scope(|s| {
-            // The leader's loop: polls every 100 µs while `polling`.
-            let leader_loop = s.spawn(|| {
-                while polling.load(SeqCst) {
-                    leader.last_poll.store(leader.now_nanos(), SeqCst);
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            });
+        let slept = std::thread::scope(|s| {
             // Notified after `long`: the wait lasted that long, quietly.
-            let unparker = s.spawn(|| {
+            s.spawn(|| {
                 std::thread::sleep(long);
                 handle.unpark();
             });
             let start = Instant::now();
             follower.handle.request_recheck(Recheck::Stay);
             follower.park(Some(Duration::from_secs(30)));
-            let slept = start.elapsed();
-            unparker.join().unwrap();
-            assert!(follower.was_quiet, "the worker did not park quietly");
-            assert!(
-                slept >= long,
-                "left after {slept:?}, before the notification ({long:?})"
-            );
-            // The leader stops polling: the follower leaves within about `STAY_STALE` and a
-            // look, not at its 30 s timeout.
-            polling.store(false, SeqCst);
-            leader_loop.join().unwrap();
-            let start = Instant::now();
-            follower.handle.request_recheck(Recheck::Stay);
-            follower.park(Some(Duration::from_secs(30)));
-            let slept = start.elapsed();
-            assert!(
-                slept < Duration::from_secs(10),
-                "stayed {slept:?} behind a leader that stopped polling at {STAY_STALE:?}"
-            );
+            start.elapsed()
         });
+        assert!(follower.was_quiet, "the worker did not park quietly");
+        assert!(
+            slept >= long,
+            "left after {slept:?}, before the notification ({long:?})"
+        );
+        // The leader last polled long ago: the follower leaves after a look or two, not at its
+        // 30 s timeout.
+        leader.last_poll.store(0, SeqCst);
+        leader.owner_poll.store(0, SeqCst);
+        let start = Instant::now();
+        follower.handle.request_recheck(Recheck::Stay);
+        follower.park(Some(Duration::from_secs(30)));
+        let slept = start.elapsed();
+        assert!(follower.was_quiet, "the worker did not park quietly");
+        assert!(
+            slept < Duration::from_secs(10),
+            "stayed {slept:?} behind a leader that stopped polling ({STAY_STALE:?})"
+        );
         assert!(!leader.lead.has_followers());
         follower.handle.deregister(own.as_fd(), key);
     }

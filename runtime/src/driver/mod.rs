@@ -251,6 +251,9 @@ pub(crate) struct DriverHandle {
     sources: Sources,
     /// Nanoseconds since `epoch` of the owner's last poll, or [`PARKED`].
     last_poll: AtomicU64,
+    /// Nanoseconds since `epoch` of the owner's last poll of its own: unlike `last_poll`, a
+    /// sibling's harvest does not move it (`steal.rs`).
+    owner_poll: AtomicU64,
     epoch: Instant,
     /// The event buffer siblings harvest into; the try-lock admits one stealer at a time.
     steal_events: Mutex<IoEvents>,
@@ -306,6 +309,7 @@ impl DriverHandle {
             notifier,
             sources,
             last_poll: AtomicU64::new(0),
+            owner_poll: AtomicU64::new(0),
             epoch: Instant::now(),
             steal_events: Mutex::new(sources::io_events()),
             recheck: AtomicUsize::new(Recheck::No as usize),

@@ -263,7 +263,9 @@ impl Driver {
         if let Some(w) = &mut self.watch {
             w.disarm(self.waiter.keys());
         }
-        h.last_poll.store(h.now_nanos(), Relaxed);
+        let now = h.now_nanos();
+        h.last_poll.store(now, Relaxed);
+        h.owner_poll.store(now, Relaxed);
         // Notifications (module docs): clear the flag; the caller then re-checks its queues.
         h.notifier.unparked.swap(false, SeqCst);
         if blocking {

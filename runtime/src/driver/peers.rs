@@ -174,6 +174,11 @@ impl Peers {
             }
             match peer.driver.io_state() {
                 IoState::Parked | IoState::ParkedLong => idle_sources = true,
+                // Harvested by a sibling just now, while its owner has not polled: stuck, as
+                // below, but served already.
+                IoState::Busy if peer.driver.polls_late(super::IO_STEAL_AFTER) => {
+                    sibling_stale = true;
+                }
                 IoState::Busy => sibling_busy = true,
                 IoState::Stale => {
                     sibling_stale = true;
@@ -398,11 +403,18 @@ mod tests {
             own.take_recheck()
         };
         // Busy: it polled just now.
-        sibling.last_poll.store(sibling.now_nanos(), Relaxed);
+        let now = sibling.now_nanos();
+        sibling.last_poll.store(now, Relaxed);
+        sibling.owner_poll.store(now, Relaxed);
         assert_eq!(sibling.io_state(), IoState::Busy);
         for busy in [Recheck::Stay, Recheck::Follow, Recheck::Soon] {
             assert_eq!(scan(Some(busy)), busy);
         }
+        // Harvested by another sibling just now, its owner still not polling: watched.
+        std::thread::sleep(super::super::IO_STEAL_AFTER * 2);
+        sibling.last_poll.store(sibling.now_nanos(), Relaxed);
+        assert_eq!(sibling.io_state(), IoState::Busy);
+        assert_eq!(scan(None), Recheck::Soon);
         // Stuck in a long poll: watched (and harvested) whatever the CPUs do.
         std::thread::sleep(super::super::IO_STEAL_AFTER * 2);
         assert_eq!(sibling.io_state(), IoState::Stale);

@@ -142,11 +142,13 @@ impl DriverHandle {
         self.last_poll.load(Relaxed) & PARKED != 0
     }
 
-    /// Whether the owner runs tasks (not parked) and has not polled for `d`.
+    /// Whether the owner runs tasks (not parked) and has not polled its poller itself for `d`
+    /// (a sibling's harvest, which makes it look busy to `io_state`, does not count).
     pub(crate) fn polls_late(&self, d: Duration) -> bool {
         // Relaxed: a hint, as in `io_state`.
         let last = self.last_poll.load(Relaxed);
-        last & PARKED == 0 && self.now_nanos().saturating_sub(last) >= d.as_nanos() as u64
+        let own = self.owner_poll.load(Relaxed);
+        last & PARKED == 0 && self.now_nanos().saturating_sub(own) >= d.as_nanos() as u64
     }
 
     /// Whether the owner waits on its poller, polled it recently, or has not polled it for

@@ -13,7 +13,9 @@
 //!   sibling's source poller to its own main poller (one-shot) for the wait, so an event
 //!   pending at that sibling wakes it at once; it deletes the registration after the wait.
 //!   While the CPUs are oversubscribed it follows the busy sibling quietly instead
-//!   ([`Recheck::Follow`], `follow.rs`), unless a sibling is already stale.
+//!   ([`Recheck::Follow`], `follow.rs`), and while the running workers take every CPU the
+//!   other threads leave it stays behind it ([`Recheck::Stay`]), unless a sibling is already
+//!   stale.
 //! - **Periodic checks**, below, which also cover platforms or failures where watching is
 //!   unavailable: a searching worker, and a busy one at each maintenance tick
 //!   (`Peers::serve_stale`), harvests a sibling that has not polled for [`IO_STEAL_AFTER`].

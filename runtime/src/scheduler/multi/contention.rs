@@ -1,7 +1,7 @@
 //! Whether every CPU already has a runnable thread: the hint that makes a worker patient with
 //! surplus from its driver before it wakes a sleeping sibling (`worker.rs`, "patience"), and
-//! that makes a worker about to park while a sibling runs tasks follow that sibling quietly
-//! instead of watching its sockets (`crate::driver::Peers::scan_io`).
+//! that makes a worker about to park while a sibling runs tasks follow or stay behind that
+//! sibling quietly instead of watching its sockets (`crate::driver::Peers::scan_io`).
 //!
 //! A woken sibling helps only if a CPU is free for it. When every CPU already has a runnable
 //! thread, it waits for one, or takes one from a thread the runtime's work depends on (a client
@@ -11,8 +11,8 @@
 //! The count comes from [`crate::sys::runnable_threads`] (Linux: `/proc/loadavg`, which counts
 //! the calling worker too), so all CPUs are taken when it is at least the CPU count. Reading it
 //! costs a file read, so the hint is refreshed at most every [`CHECK_EVERY`], by whichever
-//! worker finds it due first: at a maintenance tick when a patience is set, and when a worker
-//! about to park finds a sibling running tasks. It is only a hint: a stale value makes a
+//! worker finds it due first: at a maintenance tick, and when a worker about to park finds a
+//! sibling running tasks. It is only a hint: a stale value makes a
 //! worker wake a sibling at once, or after the patience at the latest, or follow a sibling
 //! for at most one recheck interval. Where the count is unknown (the portable build), the CPUs
 //! count as free: siblings are woken at once, and parked workers watch busy siblings.
@@ -26,6 +26,21 @@
 //! - a worker about to park ([`Contention::oversubscribed_now`]): a later wake-up of its own
 //!   finds no free CPU only if the *other* runnable threads fill every CPU, one more than the
 //!   first question's bar.
+//!
+//! # Staying
+//! A third question separates the runtime's own workers from the rest: each reading also
+//! counts the workers not parked at the time, and the runnable threads besides them are the
+//! *others* (a client, a load generator, other programs). That count moves only after
+//! [`OTHERS_STEADY`] readings in a row differ from it, so a client that blocks now and then for
+//! a round trip does not flip it. When the others leave at least one CPU and the running
+//! workers take every CPU they leave ([`Contention::no_cpu_left_by`]), a woken worker would
+//! only take turns with a running one: then a running worker keeps surplus from its driver
+//! (`Shared::surplus_patience`), and a worker about to park beside a busy sibling stays behind
+//! it (`Recheck::Stay`, `crate::driver` `follow.rs`). When the others alone fill every CPU,
+//! workers wake and park as usual: the OS shares the CPUs among runnable threads, and a runtime
+//! that kept workers asleep there would only get less of them. The maintenance tick of a
+//! runtime with more than one worker refreshes the count (at most every [`CHECK_EVERY`]), as
+//! does a worker about to park beside a busy sibling.
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};

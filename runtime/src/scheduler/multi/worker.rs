@@ -234,11 +234,14 @@ impl WorkerContext {
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
         self.shared.refresh_contention();
-        let (stats, (io_events, fired)) = self.harvest(|| {
-            let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
-            // Siblings stuck in a long poll (see `crate::driver::Peers`).
-            (stats, self.shared.peers.serve_stale(self.index))
-        });
+        let (stats, (io_events, fired)) = self.harvest(
+            || {
+                let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
+                // Siblings stuck in a long poll (see `crate::driver::Peers`).
+                (stats, self.shared.peers.serve_stale(self.index))
+            },
+            |(stats, (_, fired))| stats.timers_fired + fired > 0,
+        );
         self.note_cpu();
         crate::observe::loop_turned(&self.shared.owned, self.index, false);
         let mut core = self.core.borrow_mut();
@@ -258,7 +261,7 @@ impl WorkerContext {
     /// here (where the kernel just delivered their data) rather than being left for a sibling
     /// while this worker steals. Returns whether any event was dispatched.
     fn poll_own_io(&self) -> bool {
-        let n = self.harvest(|| self.driver.borrow_mut().poll_own_io());
+        let n = self.harvest(|| self.driver.borrow_mut().poll_own_io(), |_| false);
         if n > 0 {
             self.core.borrow_mut().stats.io_events += n as u64;
         }
@@ -370,6 +373,7 @@ impl WorkerContext {
             .idle
             .transition_worker_to_parked(index, was_searching);
         let parked = !(shared.has_queued_work(index) || shared.is_shutdown());
+        let mut fired = false;
         if parked {
             let timeout = shared.peers.timer_bound(index);
             self.core.borrow_mut().parked = true;
@@ -380,6 +384,7 @@ impl WorkerContext {
             crate::observe::loop_turned(&shared.owned, index, false);
             self.note_cpu();
             self.core.borrow_mut().record_park(stats, true);
+            fired = stats.timers_fired > 0;
         }
         let notified = shared.idle.unpark_self(index);
         let notify = {
@@ -389,7 +394,7 @@ impl WorkerContext {
             // The tasks the park woke queued here without notifying anyone (`schedule_local`):
             // if there is more than this worker runs next, a sleeping sibling is woken for
             // it, at once or after the patience (module docs).
-            self.weigh_surplus(&core)
+            self.weigh_surplus(&core, fired)
         };
         if notify {
             shared.notify_parked();
@@ -397,14 +402,15 @@ impl WorkerContext {
     }
 
     /// Runs `f`, which harvests this worker's driver (or a sibling's) while not parked: the
-    /// tasks it wakes queue here without notifying anyone, then count as deferred surplus.
-    fn harvest<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// tasks it wakes queue here without notifying anyone, then count as deferred surplus;
+    /// `fired` tells from its result whether timers fired.
+    fn harvest<R>(&self, f: impl FnOnce() -> R, fired: impl FnOnce(&R) -> bool) -> R {
         self.core.borrow_mut().harvesting = true;
         let r = f();
         let notify = {
             let mut core = self.core.borrow_mut();
             core.harvesting = false;
-            self.weigh_surplus(&core)
+            self.weigh_surplus(&core, fired(&r))
         };
         if notify {
             self.shared.notify_parked();
@@ -436,12 +442,16 @@ impl WorkerContext {
 
     /// Weighs the surplus the driver just queued in `core`: true if a sleeping sibling
     /// should be woken for it now (no patience set, or a CPU is free); else starts the
-    /// patience, unless it runs already (module docs).
-    fn weigh_surplus(&self, core: &Core) -> bool {
+    /// patience, unless it runs already (module docs). `fired`: timers fired in that batch.
+    /// A batch of timers is work that all came due at once (the grid coalesces deadlines),
+    /// which a second worker shortens even on a CPU it shares: only a set
+    /// `sibling_wake_patience` holds it, not the CPUs' being taken by running workers.
+    fn weigh_surplus(&self, core: &Core, fired: bool) -> bool {
         if !core.should_notify_others() {
             return false;
         }
-        if self.shared.surplus_patience().is_none() {
+        let patience = self.shared.surplus_patience();
+        if patience.is_none() || (fired && patience == Some(Duration::MAX)) {
             self.surplus_since.set(None);
             return true;
         }

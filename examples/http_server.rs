@@ -24,6 +24,8 @@
 //! curl http://127.0.0.1:8080/tasks
 //! ```
 //!
+//! `--stay` turns on the kiln runtime's `Builder::stay_behind_busy_siblings`.
+//!
 //! `--wake-patience US` sets the kiln runtime's `Builder::sibling_wake_patience` in
 //! microseconds (see `docs/tuning.md`).
 //!
@@ -41,7 +43,7 @@ use std::io;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US]";
+    "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US] [--stay]";
 
 /// How long an accept loop pauses after an error that retrying at once would only repeat.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -141,12 +143,19 @@ async fn tokio_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
     }
 }
 
-fn run_kiln(port: u16, workers: usize, observe: bool, patience: Duration) -> io::Result<()> {
+fn run_kiln(
+    port: u16,
+    workers: usize,
+    observe: bool,
+    patience: Duration,
+    stay: bool,
+) -> io::Result<()> {
     use kiln::net::hyper::HyperTimer;
     let mut builder = kiln::Builder::new_multi_thread();
     builder
         .worker_threads(workers)
-        .sibling_wake_patience(patience);
+        .sibling_wake_patience(patience)
+        .stay_behind_busy_siblings(stay);
     if observe {
         builder
             .stall_threshold(std::time::Duration::from_millis(100))
@@ -223,11 +232,13 @@ fn main() -> std::io::Result<()> {
     let mut observe = false;
     let mut workers = 2usize;
     let mut patience = Duration::ZERO;
+    let mut stay = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
             "--observe" => observe = true,
+            "--stay" => stay = true,
             "--wake-patience" => {
                 patience = args
                     .next()
@@ -247,6 +258,6 @@ fn main() -> std::io::Result<()> {
     if tokio {
         run_tokio(port, workers)
     } else {
-        run_kiln(port, workers, observe, patience)
+        run_kiln(port, workers, observe, patience, stay)
     }
 }

@@ -76,6 +76,7 @@ pub struct Builder {
     pub(crate) metrics: bool,
     pub(crate) timer_spin_limit: Duration,
     pub(crate) wake_patience: Duration,
+    pub(crate) stay_behind: bool,
     pub(crate) worker_time_slice: Duration,
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
@@ -126,6 +127,7 @@ impl Builder {
             metrics: true,
             timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
             wake_patience: Duration::ZERO,
+            stay_behind: false,
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
@@ -530,6 +532,7 @@ impl Builder {
             observe: self.observe,
             timer_spin_limit: self.timer_spin_limit,
             wake_patience: self.wake_patience,
+            stay_behind: self.stay_behind,
             unhandled_panic: self.unhandled_panic,
             thread: crate::scheduler::multi::WorkerThreadSpec {
                 name: self.thread_name.clone(),
@@ -565,6 +568,7 @@ impl fmt::Debug for Builder {
             .field("metrics", &self.metrics)
             .field("timer_spin_limit", &self.timer_spin_limit)
             .field("wake_patience", &self.wake_patience)
+            .field("stay_behind", &self.stay_behind)
             .field("worker_time_slice", &self.worker_time_slice)
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)

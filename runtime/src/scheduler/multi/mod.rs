@@ -82,6 +82,9 @@ pub(crate) struct Config {
     /// `Builder::sibling_wake_patience`: how long surplus from a worker's driver may wait
     /// before a sibling is woken for it while every CPU is taken; zero wakes at once.
     pub(crate) wake_patience: Duration,
+    /// `Builder::stay_behind_busy_siblings`: workers keep surplus and stay behind a busy
+    /// sibling while the running workers take every CPU other threads leave (`contention.rs`).
+    pub(crate) stay_behind: bool,
     /// `Builder::unhandled_panic`.
     pub(crate) unhandled_panic: crate::UnhandledPanic,
     /// How to start a worker thread after the runtime is built (`block_in_place`'s successor).
@@ -241,11 +244,12 @@ impl Shared {
     }
 
     /// How long surplus from a worker's driver waits before a sibling is woken for it
-    /// (`None`: not at all): as long as the running workers take every CPU that other threads
-    /// leave (`Duration::MAX`; `contention.rs`, "Staying"), else `Builder::sibling_wake_patience`
+    /// (`None`: not at all): with `Builder::stay_behind_busy_siblings`, as long as the running
+    /// workers take every CPU that other threads leave (`Duration::MAX`; `contention.rs`,
+    /// "Staying"), else `Builder::sibling_wake_patience`
     /// if it is set and every CPU is taken.
     fn surplus_patience(&self) -> Option<Duration> {
-        if self.contention.no_cpu_left_by(self.idle.unparked_hint()) {
+        if self.config.stay_behind && self.contention.no_cpu_left_by(self.idle.unparked_hint()) {
             Some(Duration::MAX)
         } else if !self.config.wake_patience.is_zero() && self.contention.contended() {
             Some(self.config.wake_patience)
@@ -254,9 +258,16 @@ impl Shared {
         }
     }
 
-    /// Reads the CPUs' load again if it is due (`contention.rs`), counting the unparked
-    /// workers with it.
+    /// At a maintenance tick: reads the CPUs' load again if it is due and a setting uses it
+    /// (`contention.rs`), counting the unparked workers with it.
     fn refresh_contention(&self) {
+        if self.config.stay_behind || !self.config.wake_patience.is_zero() {
+            self.read_contention();
+        }
+    }
+
+    /// Reads the CPUs' load again if it is due (`contention.rs`).
+    fn read_contention(&self) {
         if self.remotes.len() > 1 {
             self.contention
                 .refresh(Instant::now(), self.idle.unparked_hint());
@@ -265,13 +276,13 @@ impl Shared {
 
     /// What a worker about to park asks of its wait beside a sibling that runs tasks
     /// (`crate::driver::Peers::scan_io`): stay behind it while the running siblings take
-    /// every CPU that other threads leave, follow it for a while if the CPUs are
-    /// oversubscribed, else watch it.
+    /// every CPU that other threads leave (`Builder::stay_behind_busy_siblings`), follow it
+    /// for a while if the CPUs are oversubscribed, else watch it.
     pub(crate) fn beside_busy_sibling(&self) -> Recheck {
-        self.refresh_contention();
+        self.read_contention();
         // The caller is still counted unparked.
         let siblings = self.idle.unparked_hint().saturating_sub(1);
-        if self.contention.no_cpu_left_by(siblings) {
+        if self.config.stay_behind && self.contention.no_cpu_left_by(siblings) {
             Recheck::Stay
         } else if self.contention.oversubscribed_now() {
             Recheck::Follow
@@ -513,6 +524,7 @@ mod tests {
         use std::time::Duration;
         let rt = crate::Builder::new_multi_thread()
             .worker_threads(2)
+            .stay_behind_busy_siblings(true)
             .build()
             .unwrap();
         let spawned = async {

@@ -445,7 +445,7 @@ impl WorkerContext {
     /// patience, unless it runs already (module docs). `fired`: timers fired in that batch.
     /// A batch of timers is work that all came due at once (the grid coalesces deadlines),
     /// which a second worker shortens even on a CPU it shares: only a set
-    /// `sibling_wake_patience` holds it, not the CPUs' being taken by running workers.
+    /// `sibling_wake_patience` holds it, not `stay_behind_busy_siblings`.
     fn weigh_surplus(&self, core: &Core, fired: bool) -> bool {
         if !core.should_notify_others() {
             return false;

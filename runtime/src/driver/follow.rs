@@ -35,8 +35,8 @@
 //! stale at the next look, and watched from then on.
 //!
 //! # Staying
-//! With `Builder::stay_behind_busy_siblings`, while the runtime's running workers take every CPU that the other runnable threads leave
-//! (`Recheck::Stay`; `scheduler::multi::contention`, "Staying"), a worker about to park beside
+//! With `Builder::stay_behind_busy_siblings`, while the runtime's running workers take every
+//! CPU that the other runnable threads leave (`Recheck::Stay`; `scheduler::multi::contention`, "Staying"), a worker about to park beside
 //! a busy sibling *stays* behind it: it follows it as above, and sleeps until notified (the
 //! leader keeps surplus work to itself in that state, so a notification means a CPU came free,
 //! work came from outside, or the runtime shuts down), until its own timer deadline, or until

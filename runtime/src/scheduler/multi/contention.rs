@@ -12,8 +12,8 @@
 //! the calling worker too), so all CPUs are taken when it is at least the CPU count. Reading it
 //! costs a file read, so the hint is refreshed at most every [`CHECK_EVERY`], by whichever
 //! worker finds it due first: at a maintenance tick when a patience is set or workers may
-//! stay behind busy siblings, and when a worker about to park finds a sibling running tasks. It is only a hint: a stale value makes a
-//! worker wake a sibling at once, or after the patience at the latest, or follow a sibling
+//! stay behind busy siblings, and when a worker about to park finds a sibling running tasks.
+//! It is only a hint: a stale value makes a worker wake a sibling at once, or after the patience at the latest, or follow a sibling
 //! for at most one recheck interval. Where the count is unknown (the portable build), the CPUs
 //! count as free: siblings are woken at once, and parked workers watch busy siblings.
 //!
@@ -28,8 +28,8 @@
 //!   first question's bar.
 //!
 //! # Staying
-//! With `Builder::stay_behind_busy_siblings`, a third question separates the runtime's own workers from the rest: each reading also
-//! counts the workers not parked at the time, and the runnable threads besides them are the
+//! With `Builder::stay_behind_busy_siblings`, a third question separates the runtime's own
+//! workers from the rest: each reading also counts the workers not parked at the time, and the runnable threads besides them are the
 //! *others* (a client, a load generator, other programs). That count moves only after
 //! [`OTHERS_STEADY`] readings in a row differ from it, so a client that blocks now and then for
 //! a round trip does not flip it. When the others leave at least one CPU and the running

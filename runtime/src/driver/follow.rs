@@ -35,19 +35,19 @@
 //! stale at the next look, and watched from then on.
 //!
 //! # Staying
-//! With `Builder::stay_behind_busy_siblings`, while the runtime's running workers take every
-//! CPU that the other runnable threads leave (`Recheck::Stay`; `scheduler::multi::contention`, "Staying"), a worker about to park beside
-//! a busy sibling *stays* behind it: it follows it as above, and sleeps until notified (the
-//! leader keeps surplus work to itself in that state, so a notification means a CPU came free,
-//! work came from outside, or the runtime shuts down), until its own timer deadline, or until
-//! the leader, still running tasks, has not polled its poller itself for
-//! [`super::steal::STAY_STALE`]. It looks at the leader every [`super::steal::STAY_CHECK`]; a
-//! leader that waits on its poller sees the follower's events itself. So on a machine where
-//! one worker's CPU is all the others leave (a client or a load generator beside a server on
-//! two CPUs), one worker serves every socket, as a single-worker runtime would, instead of
-//! two workers taking turns on one CPU and parking after every few requests. A leader stuck
-//! in a long task is left at most `STAY_STALE` and a look later; a worker parking beside a
-//! sibling that a stealer has just harvested while its owner has not polled itself
+//! With `Builder::stay_behind_busy_siblings`, while the runtime's running workers take every CPU
+//! that the other runnable threads leave (`Recheck::Stay`; `scheduler::multi::contention`,
+//! "Staying"), a worker about to park beside a busy sibling *stays* behind it: it follows it as
+//! above, and sleeps until notified (the leader keeps surplus work to itself in that state, so a
+//! notification means a CPU came free, work came from outside, or the runtime shuts down), until
+//! its own timer deadline, or until the leader, still running tasks, has not polled its poller
+//! itself for [`super::steal::STAY_STALE`]. It looks at the leader every
+//! [`super::steal::STAY_CHECK`]; a leader that waits on its poller sees the follower's events
+//! itself. So on a machine where one worker's CPU is all the others leave (a client or a load
+//! generator beside a server on two CPUs), one worker serves every socket, as a single-worker
+//! runtime would, instead of two workers taking turns on one CPU and parking after every few
+//! requests. A leader stuck in a long task is left at most `STAY_STALE` and a look later; a worker
+//! parking beside a sibling that a stealer has just harvested while its owner has not polled itself
 //! ([`super::DriverHandle::polls_late`]) watches it instead of staying.
 //!
 //! # Protocol

@@ -11,11 +11,12 @@
 //! The count comes from [`crate::sys::runnable_threads`] (Linux: `/proc/loadavg`, which counts
 //! the calling worker too), so all CPUs are taken when it is at least the CPU count. Reading it
 //! costs a file read, so the hint is refreshed at most every [`CHECK_EVERY`], by whichever
-//! worker finds it due first: at a maintenance tick when a patience is set or workers may
-//! stay behind busy siblings, and when a worker about to park finds a sibling running tasks.
-//! It is only a hint: a stale value makes a worker wake a sibling at once, or after the patience at the latest, or follow a sibling
-//! for at most one recheck interval. Where the count is unknown (the portable build), the CPUs
-//! count as free: siblings are woken at once, and parked workers watch busy siblings.
+//! worker finds it due first: at a maintenance tick when a patience is set or workers may stay
+//! behind busy siblings, and when a worker about to park finds a sibling running tasks. It is
+//! only a hint: a stale value makes a worker wake a sibling at once, or after the patience at
+//! the latest, or follow a sibling for at most one recheck interval. Where the count is unknown
+//! (the portable build), the CPUs count as free: siblings are woken at once, and parked workers
+//! watch busy siblings.
 //!
 //! Protocol: a refresh is claimed by a compare-exchange on `checked_ns`, so one worker reads the
 //! count per period; `runnable` is a Relaxed value that orders nothing.
@@ -29,17 +30,17 @@
 //!
 //! # Staying
 //! With `Builder::stay_behind_busy_siblings`, a third question separates the runtime's own
-//! workers from the rest: each reading also counts the workers not parked at the time, and the runnable threads besides them are the
-//! *others* (a client, a load generator, other programs). That count moves only after
-//! [`OTHERS_STEADY`] readings in a row differ from it, so a client that blocks now and then for
-//! a round trip does not flip it. When the others leave at least one CPU and the running
-//! workers take every CPU they leave ([`Contention::no_cpu_left_by`]), a woken worker would
-//! only take turns with a running one: then a running worker keeps surplus from its driver
-//! (`Shared::surplus_patience`), and a worker about to park beside a busy sibling stays behind
-//! it (`Recheck::Stay`, `crate::driver` `follow.rs`). When the others alone fill every CPU,
-//! workers wake and park as usual: the OS shares the CPUs among runnable threads, and a runtime
-//! that kept workers asleep there would only get less of them. With the setting, the
-//! maintenance tick refreshes the count (at most every [`CHECK_EVERY`]).
+//! workers from the rest: each reading also counts the workers not parked at the time, and the
+//! runnable threads besides them are the *others* (a client, a load generator, other programs).
+//! That count moves only after [`OTHERS_STEADY`] readings in a row differ from it, so a client
+//! that blocks now and then for a round trip does not flip it. When the others leave at least
+//! one CPU and the running workers take every CPU they leave ([`Contention::no_cpu_left_by`]),
+//! a woken worker would only take turns with a running one: then a running worker keeps surplus
+//! from its driver (`Shared::surplus_patience`), and a worker about to park beside a busy
+//! sibling stays behind it (`Recheck::Stay`, `crate::driver` `follow.rs`). When the others
+//! alone fill every CPU, workers wake and park as usual: the OS shares the CPUs among runnable
+//! threads, and a runtime that kept workers asleep there would only get less of them. With the
+//! setting, the maintenance tick refreshes the count (at most every [`CHECK_EVERY`]).
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};

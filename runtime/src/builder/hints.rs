@@ -56,10 +56,11 @@ impl Builder {
     ///
     /// It suits a server that shares its CPUs with a client, a load generator or a sidecar
     /// that keeps about one CPU busy: on 2 CPUs with `wrk -t1` beside it, a hyper hello-world
-    /// server served 1.12–1.19× tokio's requests per second with it on (0.88–0.97× off), at
-    /// 10–13 % less CPU per request and a p99 at most 1 % above tokio's. Where the other threads'
-    /// load moves from reading to reading (`wrk -t2` on the same 2 CPUs), an axum server's
-    /// p99 rose from 2.2–2.4 ms to 3.8–3.9 ms. See `docs/tuning.md`.
+    /// server served 1.12–1.19× tokio's requests per second with it on (0.87–0.99× off), at
+    /// 5–10 % less CPU per request than tokio (13–15 % less than off) and a p99 at most 1 %
+    /// above tokio's. Where the other threads' load moves from reading to reading (`wrk -t2`
+    /// on the same 2 CPUs), an axum server's p99 rose from 2.2–2.4 ms to 3.8–3.9 ms. See
+    /// `docs/tuning.md`.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()

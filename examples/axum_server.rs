@@ -1,5 +1,6 @@
 //! An axum app served through hyper on kiln's listener (`--features hyper`) — or, with
-//! `--tokio`, the same app on tokio, for side-by-side load tests.
+//! `--tokio`, the same app on tokio, for side-by-side load tests. `--stay` turns on the kiln
+//! runtime's `Builder::stay_behind_busy_siblings`.
 //!
 //! ```text
 //! cargo run --release --features hyper --example axum_server -- 3000
@@ -175,9 +176,10 @@ pub async fn serve(listener: kiln::net::TcpListener, app: Router) -> std::io::Re
     }
 }
 
-fn run_kiln(port: u16, workers: usize) -> std::io::Result<()> {
+fn run_kiln(port: u16, workers: usize, stay: bool) -> std::io::Result<()> {
     let rt = kiln::Builder::new_multi_thread()
         .worker_threads(workers)
+        .stay_behind_busy_siblings(stay)
         .build()?;
     rt.block_on(async move {
         let listener = kiln::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -217,10 +219,12 @@ fn main() -> std::io::Result<()> {
     let mut port = 3000u16;
     let mut tokio = false;
     let mut workers = 2usize;
+    let mut stay = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
+            "--stay" => stay = true,
             "--workers" => {
                 workers = args
                     .next()
@@ -230,13 +234,13 @@ fn main() -> std::io::Result<()> {
             p => {
                 port = p
                     .parse()
-                    .expect("usage: axum_server [PORT] [--tokio] [--workers N]")
+                    .expect("usage: axum_server [PORT] [--tokio] [--workers N] [--stay]")
             }
         }
     }
     if tokio {
         run_tokio(port, workers)
     } else {
-        run_kiln(port, workers)
+        run_kiln(port, workers, stay)
     }
 }

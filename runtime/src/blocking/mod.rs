@@ -9,10 +9,15 @@
 //! while it may still wake a task (`crate::testing`).
 //!
 //! A pool thread enters its runtime on its first job and stays entered between jobs, and a
-//! task dump sees the job it runs through the thread's own slot (`thread.rs`).
+//! task dump sees the job it runs through the thread's own slot (`thread.rs`). A thread that
+//! runs CPU-bound jobs asks the OS for a long time slice while it does (`slice.rs`).
 
+mod slice;
 mod thread;
 
+pub(crate) use slice::adopt as adopt_job_slices;
+#[cfg(all(test, not(loom)))]
+pub(crate) use slice::holds_long;
 pub(crate) use thread::PoolThread;
 
 use crate::cell::{self, JoinHandle, Notified, RawTask, Schedule};

@@ -79,7 +79,7 @@ pub(super) fn run(handle: &crate::Handle, task: Notified) {
         raw.header().state.ref_inc();
         thread.slot.set(Some(raw));
         thread.held.set(Some(raw));
-        task.run();
+        super::slice::run(|| task.run());
         if thread.held.get() == Some(raw) {
             // The run did not complete the task (something else was completing it).
             thread.held.set(None);

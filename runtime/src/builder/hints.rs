@@ -82,8 +82,8 @@ impl Builder {
     /// with `sched_setattr`, unprivileged. A short slice does not give a worker more CPU
     /// time; it makes the worker run soon after it wakes (since Linux 6.12 it preempts a
     /// running thread with a longer slice) instead of waiting behind CPU-bound threads. With
-    /// [`Builder::blocking_time_slice`] and [`Builder::blocking_nice`] it keeps timers and I/O
-    /// on time while the blocking pool saturates every CPU. Elsewhere (older kernels, other
+    /// [`Builder::blocking_cpu_slice`] it keeps timers and I/O on time while the blocking pool
+    /// saturates every CPU. Elsewhere (older kernels, other
     /// systems, a worker given a real-time policy) the request does nothing.
     ///
     /// ```
@@ -98,15 +98,17 @@ impl Builder {
         self
     }
 
-    /// The time slice each blocking-pool thread asks the OS scheduler for; `Duration::ZERO`
-    /// (the default) leaves the OS default. Linux 6.6 and later only, like
-    /// [`Builder::worker_time_slice`].
+    /// The base time slice every blocking-pool thread asks the OS scheduler for;
+    /// `Duration::ZERO` (the default) leaves the OS default. Linux 6.6 and later only, like
+    /// [`Builder::worker_time_slice`]. A thread whose last job was CPU-bound holds
+    /// [`Builder::blocking_cpu_slice`] instead.
     ///
     /// A long slice puts a pool thread's scheduling deadline far ahead, so a worker that wakes
     /// while pool threads keep every CPU busy runs first. It does not change the pool
-    /// threads' CPU share. The cost: a pool thread that wakes (a blocking read completed)
-    /// while the CPUs are busy waits for its turn instead of preempting; with idle CPUs it
-    /// runs at once as before.
+    /// threads' CPU share. The cost, which `blocking_cpu_slice` avoids by giving the long
+    /// slice to CPU-bound jobs only: a pool thread that wakes (a blocking read completed, a
+    /// short job queued) while the CPUs are busy waits for its turn instead of preempting;
+    /// with idle CPUs it runs at once as before.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
@@ -120,12 +122,38 @@ impl Builder {
         self
     }
 
+    /// The time slice a blocking-pool thread asks the OS scheduler for while it runs
+    /// CPU-bound jobs (default 100 ms, the longest Linux grants); `Duration::ZERO` turns this
+    /// off. Linux 6.6 and later only, like [`Builder::worker_time_slice`].
+    ///
+    /// A job is CPU-bound when it ran for at least 1 ms and the thread's CPU clock advanced by
+    /// as much (the clock is read only around jobs that follow one that ran 1 ms, so a thread
+    /// needs two such jobs in a row). After one, its thread asks for this slice; after a job
+    /// that is not, for its base slice again ([`Builder::blocking_time_slice`]). A long slice puts
+    /// the thread's scheduling deadline far ahead without changing its CPU share, so a worker
+    /// that wakes while CPU-bound jobs keep every CPU busy runs first; threads that run short
+    /// jobs or wait on blocking calls keep the base slice and run as soon as they wake. Beside
+    /// one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.05–1.84 ms instead
+    /// of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`).
+    ///
+    /// ```
+    /// let rt = kiln::Builder::new_multi_thread()
+    ///     .blocking_cpu_slice(std::time::Duration::ZERO) // every job on the base slice
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocking_cpu_slice(&mut self, slice: Duration) -> &mut Builder {
+        self.blocking_cpu_slice = slice;
+        self
+    }
+
     /// Raises the nice value of every blocking-pool thread by `nice` (default `0`, which leaves
     /// it; the result is capped at 19). Linux only; elsewhere, or if refused, nothing changes.
     ///
     /// A higher nice value gives pool threads a smaller CPU share than the workers when both
     /// want the CPU (at +15 about 1/28, at +10 about 1/9), so CPU-bound `spawn_blocking` jobs
-    /// cannot crowd out the event loop; with [`Builder::blocking_time_slice`] it also makes a
+    /// cannot crowd out the event loop; with [`Builder::blocking_cpu_slice`] it also makes a
     /// waking worker's scheduling deadline come first. (With 64 CPU-bound jobs on 2 CPUs, +10
     /// still let a 1 ms timer be late by milliseconds in about a third of the runs; +15 did
     /// not.) It never stops a pool thread from running: pool threads still get

@@ -28,6 +28,9 @@ pub(crate) const DEFAULT_WORKER_TIME_SLICE: Duration = Duration::from_micros(100
 /// Default time slice blocking-pool threads ask the OS scheduler for: none, the OS default
 /// (see [`Builder::blocking_time_slice`]).
 pub(crate) const DEFAULT_BLOCKING_TIME_SLICE: Duration = Duration::ZERO;
+/// Default time slice a blocking-pool thread asks the OS scheduler for while it runs CPU-bound
+/// jobs (see [`Builder::blocking_cpu_slice`]): the longest Linux grants.
+pub(crate) const DEFAULT_BLOCKING_CPU_SLICE: Duration = Duration::from_millis(100);
 /// Default time slice compute-pool threads ask the OS scheduler for (see
 /// [`Builder::compute_time_slice`]).
 pub(crate) const DEFAULT_COMPUTE_TIME_SLICE: Duration = Duration::ZERO;
@@ -80,6 +83,7 @@ pub struct Builder {
     pub(crate) worker_time_slice: Duration,
     pub(crate) blocking_nice: u8,
     pub(crate) blocking_time_slice: Duration,
+    pub(crate) blocking_cpu_slice: Duration,
     /// `start_paused` and `rng_seed` (see `testing.rs`).
     pub(crate) testing: crate::testing::TestOptions,
     pub(crate) unhandled_panic: crate::UnhandledPanic,
@@ -131,6 +135,7 @@ impl Builder {
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,
+            blocking_cpu_slice: DEFAULT_BLOCKING_CPU_SLICE,
             testing: Default::default(),
             unhandled_panic: crate::UnhandledPanic::Ignore,
             compute_threads: None,
@@ -572,6 +577,7 @@ impl fmt::Debug for Builder {
             .field("worker_time_slice", &self.worker_time_slice)
             .field("blocking_nice", &self.blocking_nice)
             .field("blocking_time_slice", &self.blocking_time_slice)
+            .field("blocking_cpu_slice", &self.blocking_cpu_slice)
             .field("testing", &self.testing)
             .field("compute_threads", &self.compute_threads)
             .field("compute_time_slice", &self.compute_time_slice)

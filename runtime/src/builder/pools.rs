@@ -45,14 +45,17 @@ impl Builder {
             b.stack_size(size);
         }
         let (nice, slice) = (self.blocking_nice, self.blocking_time_slice);
+        let cpu_slice = self.blocking_cpu_slice;
         // Pool threads may be started by other pool threads (inheriting their nice value):
         // their target is relative to this thread's value, not to their creator's.
         let base = crate::sys::current_nice().unwrap_or(0);
         let hints = move || {
             crate::sys::request_time_slice(slice);
             crate::sys::set_nice_above(base, nice);
+            crate::blocking::adopt_job_slices(slice, cpu_slice);
         };
-        if let Some(f) = self.start_hook(nice > 0 || !slice.is_zero(), hints) {
+        let any = nice > 0 || !slice.is_zero() || cpu_slice > slice;
+        if let Some(f) = self.start_hook(any, hints) {
             b.on_thread_start(f);
         }
         let stop = self.on_thread_stop.clone();

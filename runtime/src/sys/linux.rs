@@ -17,15 +17,17 @@
 //!   lets it preempt a thread with a longer slice at once (`PREEMPT_SHORT`). It changes
 //!   *latency*, not *share*: a worker still gets the CPU share of its nice level, in shorter
 //!   pieces; workers run short polls and sleep.
-//! - **Long slice and nice (blocking threads, `Builder::blocking_time_slice`,
-//!   `Builder::blocking_nice`).** Pool threads that waited long for a CPU are owed time, and
-//!   their deadlines can still come before a worker's. A long slice (deadline far ahead) and a
-//!   lower weight (nice) push every pool thread's deadline far beyond a woken worker's, so the
-//!   worker is picked first. Neither stops a pool thread from running: a nice 15 thread gets
-//!   about 1/28 of the CPU a nice 0 thread gets when both want it, and all of an otherwise
-//!   idle CPU; blocking I/O, which mostly sleeps, hardly notices. A thread cannot lower its
-//!   nice value again without privilege, so pool threads keep the setting for life (they only
-//!   run pool jobs).
+//! - **Long slice and nice (blocking threads, `Builder::blocking_cpu_slice`,
+//!   `Builder::blocking_time_slice`, `Builder::blocking_nice`).** Pool threads that waited
+//!   long for a CPU are owed time, and their deadlines can still come before a worker's. A
+//!   long slice (deadline far ahead) and a lower weight (nice) push a pool thread's deadline
+//!   far beyond a woken worker's, so the worker is picked first. By default only a thread
+//!   whose last job was CPU-bound holds a long slice (`crate::blocking`'s `slice.rs`): one
+//!   that runs short jobs or waits on blocking calls should run as soon as it wakes. Neither
+//!   stops a pool thread from running: a nice 15 thread gets about 1/28 of the CPU a nice 0
+//!   thread gets when both want it, and all of an otherwise idle CPU. A thread cannot lower
+//!   its nice value again without privilege, so pool threads keep the setting for life (they
+//!   only run pool jobs).
 //!
 //! # Socket probes
 //! - `SO_INCOMING_CPU`: the CPU that processed a socket's incoming packets (see

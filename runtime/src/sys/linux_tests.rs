@@ -130,6 +130,53 @@ fn zero_settings_leave_threads_alone() {
     assert_eq!(pool, (Some(base), default_slice));
 }
 
+/// Spins until the calling thread has used `d` more CPU time.
+fn burn_cpu(d: Duration) {
+    let start = super::super::thread_cpu_time().expect("a thread CPU clock on Linux");
+    while super::super::thread_cpu_time().unwrap() - start < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn a_pool_thread_holds_the_long_slice_only_after_a_job_shown_cpu_bound() {
+    let long = Duration::from_millis(50);
+    let rt = crate::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .blocking_cpu_slice(long)
+        .build()
+        .unwrap();
+    let default_slice = std::thread::spawn(time_slice).join().unwrap();
+    let supported = slices_supported();
+    // Each job returns what its thread held when it started: the state and the slice.
+    let job = |burn: Duration, sleep: Duration| {
+        rt.block_on(rt.handle().spawn_blocking(move || {
+            let held = (crate::blocking::holds_long(), time_slice());
+            burn_cpu(burn);
+            std::thread::sleep(sleep);
+            held
+        }))
+        .unwrap()
+    };
+    let (zero, cpu_bound) = (Duration::ZERO, Duration::from_millis(3));
+    let short = (false, default_slice);
+    let holding = (true, if supported { Some(long) } else { default_slice });
+    // The first long job is judged by the wall clock alone, which never gives the slice.
+    assert_eq!(job(cpu_bound, zero), short, "first job");
+    assert_eq!(
+        job(cpu_bound, zero),
+        short,
+        "after a long job, measured next"
+    );
+    assert_eq!(job(zero, zero), holding, "after a job shown CPU-bound");
+    assert_eq!(job(zero, zero), short, "after a short job");
+    // Jobs that wait long but use little CPU never earn the long slice.
+    assert_eq!(job(zero, Duration::from_millis(5)), short);
+    assert_eq!(job(zero, Duration::from_millis(5)), short);
+    assert_eq!(job(zero, zero), short, "after waiting jobs");
+}
+
 /// The calling thread's `(time slice, timer slack)`.
 fn slice_and_slack() -> (Option<Duration>, Option<u64>) {
     (time_slice(), super::super::park::timer_slack())

@@ -11,7 +11,7 @@
 //! | [`add_source`], [`REPORTS_READ_CLOSED`] | raw `epoll_ctl(2)` with `EPOLLRDHUP`: events say when the peer closed | `polling`'s registration: they do not |
 //! | [`enable_tcp_inq`], [`recv_inq`] | `TCP_INQ` and `recvmsg(2)`: a read says whether it emptied the queue | refused; a plain read |
 //! | [`IoEvents`] (harvest a source poller) | one raw `epoll_wait(2)` | a zero-timeout `Poller::wait` |
-//! | [`request_time_slice`], [`borrow_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
+//! | [`request_time_slice`], [`borrow_time_slice`], [`switch_time_slice`] | `sched_setattr` (`sched_runtime`) | nothing |
 //! | [`current_nice`], [`set_nice_above`] | `getpriority`/`setpriority` on the thread | `None` / nothing |
 //! | [`runnable_threads`] | `/proc/loadavg` | `None` |
 //! | [`current_cpu`] | `sched_getcpu` | `usize::MAX` (unknown) |
@@ -21,6 +21,7 @@
 //! x86_64 has it, elsewhere it reports itself absent and callers use the OS clock.
 //!
 //! The rest is POSIX and lives here: [`set_nonblocking`], [`has_pending_events`] (`poll(2)`),
+//! [`thread_cpu_time`] (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`),
 //! [`recv_uninit`] (`recv(2)` into uninitialised memory), signal numbers ([`signum`]) and
 //! handler installation ([`install_signal_action`]).
 //!
@@ -94,6 +95,14 @@ pub(crate) fn request_time_slice(slice: Duration) {
     imp::set_time_slice(slice);
 }
 
+/// Sets the calling thread's time slice to `slice`, or back to the OS default if `slice` is
+/// zero (keeping its policy and nice value). Does nothing where [`request_time_slice`] does
+/// nothing. A blocking-pool thread switches between its base slice and its CPU-bound one
+/// (`crate::blocking`'s `slice.rs`).
+pub(crate) fn switch_time_slice(slice: Duration) {
+    imp::set_time_slice(slice);
+}
+
 pub(crate) use imp::SavedSched;
 
 /// [`request_time_slice`] for a while: returns the calling thread's scheduling settings as
@@ -110,6 +119,19 @@ pub(crate) fn borrow_time_slice(slice: Duration) -> Option<SavedSched> {
 /// Puts back the scheduling settings [`borrow_time_slice`] saved.
 pub(crate) fn restore_sched(saved: SavedSched) {
     imp::restore_sched(saved);
+}
+
+/// The CPU time the calling thread has used so far (`None` if the OS does not say).
+pub(crate) fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` into `ts`, a live local of that type.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec).ok()?;
+    (rc == 0).then(|| Duration::new(secs, nanos))
 }
 
 /// Sets the calling thread's nice value to `base + increment` (at most 19), where `base` is

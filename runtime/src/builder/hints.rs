@@ -83,8 +83,8 @@ impl Builder {
     /// time; it makes the worker run soon after it wakes (since Linux 6.12 it preempts a
     /// running thread with a longer slice) instead of waiting behind CPU-bound threads. With
     /// [`Builder::blocking_cpu_slice`] it keeps timers and I/O on time while the blocking pool
-    /// saturates every CPU. Elsewhere (older kernels, other
-    /// systems, a worker given a real-time policy) the request does nothing.
+    /// saturates every CPU. Elsewhere (older kernels, other systems, a worker given a
+    /// real-time policy) the request does nothing.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
@@ -129,12 +129,12 @@ impl Builder {
     /// A job is CPU-bound when it ran for at least 1 ms and the thread's CPU clock advanced by
     /// as much (the clock is read only around jobs that follow one that ran 1 ms, so a thread
     /// needs two such jobs in a row). After one, its thread asks for this slice; after a job
-    /// that is not, for its base slice again ([`Builder::blocking_time_slice`]). A long slice puts
-    /// the thread's scheduling deadline far ahead without changing its CPU share, so a worker
-    /// that wakes while CPU-bound jobs keep every CPU busy runs first; threads that run short
-    /// jobs or wait on blocking calls keep the base slice and run as soon as they wake. Beside
-    /// one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.05–1.84 ms instead
-    /// of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`).
+    /// that is not, for its base slice again ([`Builder::blocking_time_slice`]). A long slice
+    /// puts the thread's scheduling deadline far ahead without changing its CPU share, so a
+    /// worker that wakes while CPU-bound jobs keep every CPU busy runs first; threads that run
+    /// short jobs or wait on blocking calls keep the base slice and run as soon as they wake.
+    /// Beside one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.05–1.84 ms
+    /// instead of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`).
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()

@@ -14,17 +14,19 @@
 //! Protocol, per thread (all state is the thread's own, in a thread-local):
 //! - The pool's start hook sets the thread's policy ([`adopt`]): its base slice (zero: the OS
 //!   default) and the long one. Threads without a policy run jobs untouched.
-//! - Each job is timed on the wall clock. A job is *long* when it took at least [`CPU_BOUND`]
-//!   of wall time, and *CPU-bound* when, besides, the thread's CPU clock was read before and
-//!   after it and advanced by as much. The CPU clock (a system call) is read only around the
-//!   jobs that follow a long one, so a thread that runs short jobs pays two reads of the wall
-//!   clock per job and nothing else.
-//! - The thread is in one of three states ([`State`]): `Base` (its last job was short),
+//! - The thread is in one of three states ([`State`]): `Base` (its last timed job was short),
 //!   `Measuring` (its last job was long but not shown CPU-bound: a blocking call that waited,
 //!   a short job preempted by a busy neighbour, or a first long job) and `Long` (its last job
-//!   was CPU-bound). It holds the long slice in `Long` only. The wall clock alone never gives
-//!   a thread the long slice, so a short job preempted for a millisecond does not make its
-//!   thread wait behind others on the next one.
+//!   was CPU-bound). It holds the long slice in `Long` only.
+//! - A job is *long* when it took at least [`CPU_BOUND`] of wall time, and *CPU-bound* when,
+//!   besides, the thread's CPU clock was read before and after it and advanced by as much.
+//!   In `Base`, one job in [`SAMPLE_EVERY`] is timed on the wall clock (the others only count
+//!   down a thread-local counter: trivial jobs cost well under a microsecond, and two clock
+//!   reads would be a tenth of that); in the other states every job is, and the CPU clock (a
+//!   system call) is read around it too. So the wall clock alone never gives a thread the
+//!   long slice (a short job preempted for a millisecond does not make its thread wait behind
+//!   others on the next one), and a thread that turns to CPU-bound work gets it after at most
+//!   [`SAMPLE_EVERY`] + 1 jobs.
 //! - Switching is one read and one write of the thread's scheduling attributes, when the
 //!   thread enters or leaves `Long`: once per change of the thread's kind of work, not per
 //!   job.
@@ -36,6 +38,9 @@ use std::time::{Duration, Instant};
 /// A job that runs at least this long (wall and, where measured, CPU time) is CPU-bound:
 /// about the OS default slice on a small machine (0.75 ms scaled by the CPU count's log).
 const CPU_BOUND: Duration = Duration::from_millis(1);
+
+/// A thread in [`State::Base`] times one job in this many.
+const SAMPLE_EVERY: u8 = 8;
 
 /// What a pool thread's last job was (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,8 @@ struct Slices {
     /// `(base, long)` as set by [`adopt`]; `None`: jobs run untouched.
     policy: Cell<Option<(Duration, Duration)>>,
     state: Cell<State>,
+    /// Jobs a thread in [`State::Base`] runs untimed before it times one.
+    skip: Cell<u8>,
 }
 
 thread_local! {
@@ -60,6 +67,7 @@ thread_local! {
         Slices {
             policy: Cell::new(None),
             state: Cell::new(State::Base),
+            skip: Cell::new(0),
         }
     };
 }
@@ -72,16 +80,28 @@ pub(crate) fn adopt(base: Duration, long: Duration) {
     SLICES.with(|s| {
         s.policy.set(policy);
         s.state.set(State::Base);
+        s.skip.set(0);
     });
 }
 
 /// Runs `job` on this pool thread, then moves the thread to the [`State`] the job shows, and
 /// switches its slice if it enters or leaves [`State::Long`] (see the module docs).
 pub(super) fn run(job: impl FnOnce()) {
-    let Ok(Some((base, long))) = SLICES.try_with(|s| s.policy.get()) else {
+    let plan = SLICES.try_with(|s| {
+        let (base, long) = s.policy.get()?;
+        let state = s.state.get();
+        if state == State::Base {
+            let skip = s.skip.get();
+            s.skip.set(skip.checked_sub(1).unwrap_or(SAMPLE_EVERY - 1));
+            if skip != 0 {
+                return None;
+            }
+        }
+        Some((base, long, state))
+    });
+    let Ok(Some((base, long, state))) = plan else {
         return job();
     };
-    let state = SLICES.with(|s| s.state.get());
     let cpu_before = match state {
         State::Base => None,
         State::Measuring | State::Long => sys::thread_cpu_time(),

@@ -127,13 +127,15 @@ impl Builder {
     /// off. Linux 6.6 and later only, like [`Builder::worker_time_slice`].
     ///
     /// A job is CPU-bound when it ran for at least 1 ms and the thread's CPU clock advanced by
-    /// as much (the clock is read only around jobs that follow one that ran 1 ms, so a thread
-    /// needs two such jobs in a row). After one, its thread asks for this slice; after a job
-    /// that is not, for its base slice again ([`Builder::blocking_time_slice`]). A long slice
-    /// puts the thread's scheduling deadline far ahead without changing its CPU share, so a
-    /// worker that wakes while CPU-bound jobs keep every CPU busy runs first; threads that run
-    /// short jobs or wait on blocking calls keep the base slice and run as soon as they wake.
-    /// Beside one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.05–1.84 ms
+    /// as much (the clock is read only around jobs that follow one that ran 1 ms, and a thread
+    /// on its base slice times one job in eight, so a thread turning to CPU-bound work gets
+    /// the slice after two to nine such jobs). After one, its thread asks for this slice;
+    /// after a job that is not, for its base slice again ([`Builder::blocking_time_slice`]). A
+    /// long slice puts the thread's scheduling deadline far ahead without changing its CPU
+    /// share, so a worker that wakes while CPU-bound jobs keep every CPU busy runs first;
+    /// threads that run short jobs or wait on blocking calls keep the base slice and run as
+    /// soon as they wake.
+    /// Beside one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.04–1.66 ms
     /// instead of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`).
     ///
     /// ```

@@ -159,22 +159,26 @@ fn a_pool_thread_holds_the_long_slice_only_after_a_job_shown_cpu_bound() {
         }))
         .unwrap()
     };
-    let (zero, cpu_bound) = (Duration::ZERO, Duration::from_millis(3));
+    let (zero, cpu_bound, wait) = (
+        Duration::ZERO,
+        Duration::from_millis(3),
+        Duration::from_millis(5),
+    );
     let short = (false, default_slice);
     let holding = (true, if supported { Some(long) } else { default_slice });
-    // The first long job is judged by the wall clock alone, which never gives the slice.
+    // A fresh thread times its first job, which is judged by the wall clock alone: long, but
+    // not shown CPU-bound, so the thread measures the next ones without the long slice.
     assert_eq!(job(cpu_bound, zero), short, "first job");
     assert_eq!(
-        job(cpu_bound, zero),
+        job(zero, wait),
         short,
-        "after a long job, measured next"
+        "after a CPU-bound job judged by the wall clock"
     );
+    // Jobs that wait long but use little CPU never earn the long slice.
+    assert_eq!(job(zero, wait), short, "after a measured waiting job");
+    assert_eq!(job(cpu_bound, zero), short, "after two waiting jobs");
     assert_eq!(job(zero, zero), holding, "after a job shown CPU-bound");
     assert_eq!(job(zero, zero), short, "after a short job");
-    // Jobs that wait long but use little CPU never earn the long slice.
-    assert_eq!(job(zero, Duration::from_millis(5)), short);
-    assert_eq!(job(zero, Duration::from_millis(5)), short);
-    assert_eq!(job(zero, zero), short, "after waiting jobs");
 }
 
 /// The calling thread's `(time slice, timer slack)`.

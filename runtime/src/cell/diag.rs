@@ -333,7 +333,7 @@ impl TaskDiag {
         let ext = self.ext();
         DiagReading {
             poll_ns: ext.map_or(0, |e| e.poll_ns.load(Relaxed)),
-            last_poll: self.last_poll(),
+            last_poll: ext.map_or(0, |e| e.last_poll.load(Relaxed)),
             spawned: ext.map_or(0, |e| e.spawned),
         }
     }

@@ -76,6 +76,13 @@ pub(crate) struct Settings {
     pub(crate) sample_every: u32,
 }
 
+impl Settings {
+    /// Whether anything is observed: the watchdog thread runs and polls record times.
+    fn any(&self) -> bool {
+        self.stall_threshold.is_some() || self.sample_every != 0
+    }
+}
+
 /// Coarse-clock value meaning "this worker is parked" (its loop is not expected to turn).
 pub(crate) const PARKED: u64 = u64::MAX;
 
@@ -170,7 +177,7 @@ impl Observer {
             // The largest power of two a `u32` holds at most.
             settings.sample_every = settings.sample_every.min(1 << 31).next_power_of_two();
         }
-        let active = settings.stall_threshold.is_some() || settings.sample_every != 0;
+        let active = settings.any();
         Arc::new(Observer {
             settings,
             sample_mask: match settings.sample_every {
@@ -187,7 +194,7 @@ impl Observer {
 
     /// Whether the watchdog thread runs and polls record times.
     pub(crate) fn is_active(&self) -> bool {
-        self.settings.stall_threshold.is_some() || self.settings.sample_every != 0
+        self.settings.any()
     }
 
     /// How often the watchdog ticks: a quarter of the stall threshold (so a stall is seen

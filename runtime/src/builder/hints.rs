@@ -136,7 +136,9 @@ impl Builder {
     /// threads that run short jobs or wait on blocking calls keep the base slice and run as
     /// soon as they wake.
     /// Beside one busy loop per CPU, two 1 ms tickers kept their p99 lateness at 1.04–1.66 ms
-    /// instead of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`).
+    /// instead of 3.7 ms while 64 CPU-bound 5 ms jobs were in flight (`docs/tuning.md`). A
+    /// slice that an [`on_thread_start`](Builder::on_thread_start) hook gives a pool thread
+    /// is replaced once the thread runs a CPU-bound job; set this to zero to keep it.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()

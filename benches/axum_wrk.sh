@@ -2,6 +2,8 @@
 # axum hello-world under wrk, kiln vs tokio, alternating rounds (A/B, then B/A).
 #   cargo build --profile bench --features hyper --example axum_server
 #   benches/axum_wrk.sh [ROUNDS] [DURATION]
+#   WRK_THREADS=1 benches/axum_wrk.sh       (wrk threads; default 2)
+#   KILN_ARGS="--stay" benches/axum_wrk.sh  (extra kiln server flags)
 # Needs `wrk` (Debian: apt-get install -y wrk). Prints each round's requests/s, p99 latency and
 # the server process's CPU time per request (from /proc, Linux only), then each side's medians.
 set -euo pipefail
@@ -12,7 +14,9 @@ bin=target/release/examples/axum_server
 [ -x "$bin" ] || { echo "build first: cargo build --profile bench --features hyper --example axum_server" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 
-"$bin" 18090 >/dev/null & kiln_pid=$!
+wrk_threads=${WRK_THREADS:-2}
+# shellcheck disable=SC2086 # KILN_ARGS is a list of flags.
+"$bin" 18090 ${KILN_ARGS:-} >/dev/null & kiln_pid=$!
 "$bin" 18091 --tokio >/dev/null & tokio_pid=$!
 trap 'kill "$kiln_pid" "$tokio_pid" 2>/dev/null || true' EXIT
 sleep 1
@@ -27,7 +31,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # name port pid
   local out rps p99 c0 c1 reqs per_req
   c0=$(cpu_ticks "$3")
-  out=$(wrk --latency -t2 -c50 -d"$duration" "http://127.0.0.1:$2/")
+  out=$(wrk --latency -t"$wrk_threads" -c50 -d"$duration" "http://127.0.0.1:$2/")
   c1=$(cpu_ticks "$3")
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)

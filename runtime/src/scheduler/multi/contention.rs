@@ -45,6 +45,19 @@
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+/// How long surplus from a worker's driver may wait before a sibling is woken for it
+/// (`Shared::surplus_patience`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Patience {
+    /// Not at all: a sibling is woken at once.
+    None,
+    /// This long: `Builder::sibling_wake_patience`, while every CPU is taken.
+    For(Duration),
+    /// As long as the running workers take every CPU that other threads leave, except for a
+    /// batch of timers (`Builder::stay_behind_busy_siblings`; "Staying" above).
+    Staying,
+}
+
 /// The longest a refreshed hint is kept before the next maintenance tick reads the count again.
 pub(super) const CHECK_EVERY: Duration = Duration::from_millis(2);
 

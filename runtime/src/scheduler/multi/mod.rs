@@ -53,13 +53,13 @@ pub(crate) use handoff::block_in_place;
 pub(crate) use worker::{run_worker, WorkerContext};
 
 use crate::cell::{owned::OwnedTasks, Notified, RawTask, Schedule};
-use crate::driver::Recheck;
-use crate::driver::{DriverHandle, Peers};
+use crate::driver::{DriverHandle, Peers, Recheck};
 use crate::loom::sync::{
     atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*},
     Condvar, Mutex,
 };
 use crate::scheduler::SchedulerContext;
+use contention::Patience;
 use idle::Idle;
 use queue::{Inject, Steal};
 use std::sync::Arc;
@@ -243,18 +243,14 @@ impl Shared {
         self.contention.cpus()
     }
 
-    /// How long surplus from a worker's driver waits before a sibling is woken for it
-    /// (`None`: not at all): with `Builder::stay_behind_busy_siblings`, as long as the running
-    /// workers take every CPU that other threads leave (`Duration::MAX`; `contention.rs`,
-    /// "Staying"), else `Builder::sibling_wake_patience`
-    /// if it is set and every CPU is taken.
-    fn surplus_patience(&self) -> Option<Duration> {
+    /// How long surplus from a worker's driver waits before a sibling is woken for it.
+    fn surplus_patience(&self) -> Patience {
         if self.config.stay_behind && self.contention.no_cpu_left_by(self.idle.unparked_hint()) {
-            Some(Duration::MAX)
+            Patience::Staying
         } else if !self.config.wake_patience.is_zero() && self.contention.contended() {
-            Some(self.config.wake_patience)
+            Patience::For(self.config.wake_patience)
         } else {
-            None
+            Patience::None
         }
     }
 
@@ -521,7 +517,6 @@ mod tests {
     /// at once (no patience set).
     #[test]
     fn surplus_waits_while_running_workers_take_every_cpu_other_threads_leave() {
-        use std::time::Duration;
         let rt = crate::Builder::new_multi_thread()
             .worker_threads(2)
             .stay_behind_busy_siblings(true)
@@ -534,10 +529,10 @@ mod tests {
                         let (shared, cpus) = (&cx.shared, cx.shared.cpus());
                         // This worker runs: with the others taking all CPUs but one, none is left.
                         shared.contention.force_others(cpus - 1);
-                        assert_eq!(shared.surplus_patience(), Some(Duration::MAX));
+                        assert_eq!(shared.surplus_patience(), super::Patience::Staying);
                         // Other threads that fill every CPU: no patience unless one is set.
                         shared.contention.force_others(cpus);
-                        assert_eq!(shared.surplus_patience(), None);
+                        assert_eq!(shared.surplus_patience(), super::Patience::None);
                     }
                     _ => unreachable!("a task of a multi-thread runtime"),
                 })
@@ -572,7 +567,10 @@ mod tests {
                 crate::context::with_scheduler(|cx| match cx {
                     Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
                         cx.shared.contention.force(true);
-                        assert_eq!(cx.shared.surplus_patience(), Some(Duration::from_millis(1)));
+                        assert_eq!(
+                            cx.shared.surplus_patience(),
+                            super::Patience::For(Duration::from_millis(1))
+                        );
                     }
                     _ => unreachable!("a task of a multi-thread runtime"),
                 });

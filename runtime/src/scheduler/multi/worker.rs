@@ -45,7 +45,7 @@
 //! never waits for a worker that is gone.
 
 use super::queue::Local;
-use super::{SchedulerContext, Shared, WorkerExit};
+use super::{Patience, SchedulerContext, Shared, WorkerExit};
 use crate::cell::Notified;
 use crate::coop;
 use crate::driver::{Driver, ParkStats};
@@ -428,10 +428,13 @@ impl WorkerContext {
         };
         let notify = self.core.borrow().should_notify_others();
         if notify {
-            if let Some(patience) = self.shared.surplus_patience() {
-                if since.elapsed() < patience {
-                    return;
-                }
+            let wait = match self.shared.surplus_patience() {
+                Patience::None => false,
+                Patience::For(patience) => since.elapsed() < patience,
+                Patience::Staying => true,
+            };
+            if wait {
+                return;
             }
         }
         self.surplus_since.set(None);
@@ -450,8 +453,12 @@ impl WorkerContext {
         if !core.should_notify_others() {
             return false;
         }
-        let patience = self.shared.surplus_patience();
-        if patience.is_none() || (fired && patience == Some(Duration::MAX)) {
+        let wake = match self.shared.surplus_patience() {
+            Patience::None => true,
+            Patience::For(_) => false,
+            Patience::Staying => fired,
+        };
+        if wake {
             self.surplus_since.set(None);
             return true;
         }

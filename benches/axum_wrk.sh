@@ -3,7 +3,7 @@
 #   cargo build --profile bench --features hyper --example axum_server
 #   benches/axum_wrk.sh [ROUNDS] [DURATION]
 #   WRK_THREADS=1 benches/axum_wrk.sh       (wrk threads; default 2)
-#   KILN_ARGS="--stay" benches/axum_wrk.sh  (extra kiln server flags)
+#   KILN_ARGS="--no-stay" benches/axum_wrk.sh  (extra kiln server flags)
 # Needs `wrk` (Debian: apt-get install -y wrk). Prints each round's requests/s, p99 latency and
 # the server process's CPU time per request (from /proc, Linux only), then each side's medians.
 set -euo pipefail

@@ -1,6 +1,6 @@
 //! An axum app served through hyper on kiln's listener (`--features hyper`) — or, with
-//! `--tokio`, the same app on tokio, for side-by-side load tests. `--stay` turns on the kiln
-//! runtime's `Builder::stay_behind_busy_siblings`.
+//! `--tokio`, the same app on tokio, for side-by-side load tests. `--no-stay` turns off the kiln
+//! runtime's `Builder::stay_behind_busy_siblings` (on by default).
 //!
 //! ```text
 //! cargo run --release --features hyper --example axum_server -- 3000
@@ -219,12 +219,12 @@ fn main() -> std::io::Result<()> {
     let mut port = 3000u16;
     let mut tokio = false;
     let mut workers = 2usize;
-    let mut stay = false;
+    let mut stay = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
-            "--stay" => stay = true,
+            "--no-stay" => stay = false,
             "--workers" => {
                 workers = args
                     .next()
@@ -234,7 +234,7 @@ fn main() -> std::io::Result<()> {
             p => {
                 port = p
                     .parse()
-                    .expect("usage: axum_server [PORT] [--tokio] [--workers N] [--stay]")
+                    .expect("usage: axum_server [PORT] [--tokio] [--workers N] [--no-stay]")
             }
         }
     }

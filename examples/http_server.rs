@@ -24,7 +24,7 @@
 //! curl http://127.0.0.1:8080/tasks
 //! ```
 //!
-//! `--stay` turns on the kiln runtime's `Builder::stay_behind_busy_siblings`.
+//! `--no-stay` turns off the kiln runtime's `Builder::stay_behind_busy_siblings` (on by default).
 //!
 //! `--wake-patience US` sets the kiln runtime's `Builder::sibling_wake_patience` in
 //! microseconds (see `docs/tuning.md`).
@@ -42,8 +42,10 @@ use std::convert::Infallible;
 use std::io;
 use std::time::Duration;
 
-const USAGE: &str =
-    "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US] [--stay]";
+const USAGE: &str = concat!(
+    "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US] ",
+    "[--no-stay]"
+);
 
 /// How long an accept loop pauses after an error that retrying at once would only repeat.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -232,13 +234,13 @@ fn main() -> std::io::Result<()> {
     let mut observe = false;
     let mut workers = 2usize;
     let mut patience = Duration::ZERO;
-    let mut stay = false;
+    let mut stay = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tokio" => tokio = true,
             "--observe" => observe = true,
-            "--stay" => stay = true,
+            "--no-stay" => stay = false,
             "--wake-patience" => {
                 patience = args
                     .next()

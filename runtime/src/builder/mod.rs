@@ -131,7 +131,7 @@ impl Builder {
             metrics: true,
             timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
             wake_patience: Duration::ZERO,
-            stay_behind: false,
+            stay_behind: true,
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,
             blocking_time_slice: DEFAULT_BLOCKING_TIME_SLICE,

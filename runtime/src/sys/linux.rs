@@ -406,12 +406,19 @@ pub(super) fn set_time_slice(slice: Duration) {
 
 /// How many threads in the whole system are runnable (running or waiting for a CPU) right
 /// now, the calling one included (`/proc/loadavg`).
+///
+/// The file is opened once per process and read from offset 0 each time: the kernel writes
+/// the text afresh for every read that starts there, and one `pread` costs about a quarter of
+/// an open, a read and a close.
 pub(crate) fn runnable_threads() -> Option<usize> {
-    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    static LOADAVG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let f = LOADAVG
+        .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
+        .as_ref()?;
     // "0.52 0.58 0.59 <runnable>/<threads> <last pid>\n"
     let mut buf = [0u8; 128];
-    let mut f = std::fs::File::open("/proc/loadavg").ok()?;
-    let n = f.read(&mut buf).ok()?;
+    let n = f.read_at(&mut buf, 0).ok()?;
     let text = std::str::from_utf8(&buf[..n]).ok()?;
     let field = text.split_ascii_whitespace().nth(3)?;
     field.split('/').next()?.parse().ok()

@@ -11,8 +11,10 @@
 //! The count comes from [`crate::sys::runnable_threads`] (Linux: `/proc/loadavg`, which counts
 //! the calling worker too), so all CPUs are taken when it is at least the CPU count. Reading it
 //! costs a file read, so the hint is refreshed at most every [`CHECK_EVERY`], by whichever
-//! worker finds it due first: at a maintenance tick when a patience is set or workers may stay
-//! behind busy siblings, and when a worker about to park finds a sibling running tasks. It is
+//! worker finds it due first, and only where a decision reads it: when a harvest of a worker's
+//! driver leaves surplus to weigh (if a patience is set or workers may stay behind busy
+//! siblings), and when a worker about to park finds a sibling running tasks. A worker that
+//! only wakes for its own timers never reads it (the read would delay the task it woke). It is
 //! only a hint: a stale value makes a worker wake a sibling at once, or after the patience at
 //! the latest, or follow a sibling for at most one recheck interval. Where the count is unknown
 //! (the portable build), the CPUs count as free: siblings are woken at once, and parked workers
@@ -39,8 +41,7 @@
 //! from its driver (`Shared::surplus_patience`), and a worker about to park beside a busy
 //! sibling stays behind it (`Recheck::Stay`, `crate::driver` `follow.rs`). When the others
 //! alone fill every CPU, workers wake and park as usual: the OS shares the CPUs among runnable
-//! threads, and a runtime that kept workers asleep there would only get less of them. With the
-//! setting, the maintenance tick refreshes the count (at most every [`CHECK_EVERY`]).
+//! threads, and a runtime that kept workers asleep there would only get less of them.
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ pub(super) enum Patience {
     Staying,
 }
 
-/// The longest a refreshed hint is kept before the next maintenance tick reads the count again.
+/// The shortest time between two readings of the count.
 pub(super) const CHECK_EVERY: Duration = Duration::from_millis(2);
 
 /// See the module documentation.

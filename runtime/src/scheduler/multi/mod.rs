@@ -254,8 +254,8 @@ impl Shared {
         }
     }
 
-    /// At a maintenance tick: reads the CPUs' load again if it is due and a setting uses it
-    /// (`contention.rs`), counting the unparked workers with it.
+    /// Before weighing surplus from a driver: reads the CPUs' load again if it is due and a
+    /// setting uses it (`contention.rs`), counting the unparked workers with it.
     fn refresh_contention(&self) {
         if self.config.stay_behind || !self.config.wake_patience.is_zero() {
             self.read_contention();

@@ -233,7 +233,6 @@ impl WorkerContext {
 
     /// Polls the poller without blocking, fires due timers, publishes metrics.
     fn maintenance(&self) {
-        self.shared.refresh_contention();
         let (stats, (io_events, fired)) = self.harvest(
             || {
                 let stats = self.driver.borrow_mut().park(Some(Duration::ZERO));
@@ -453,6 +452,7 @@ impl WorkerContext {
         if !core.should_notify_others() {
             return false;
         }
+        self.shared.refresh_contention();
         let wake = match self.shared.surplus_patience() {
             Patience::None => true,
             Patience::For(_) => false,

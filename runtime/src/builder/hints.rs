@@ -42,29 +42,30 @@ impl Builder {
     }
 
     /// Whether a worker may stay asleep behind a busy sibling while the runtime's running
-    /// workers take every CPU that other threads leave (default off). Multi-thread flavor
+    /// workers take every CPU that other threads leave (default on). Multi-thread flavor
     /// only.
     ///
-    /// When on, each reading of the system's runnable threads (`/proc/loadavg` on Linux, at
-    /// most one per 2 ms) also counts the workers not parked; while the other threads,
-    /// steady over three readings, leave at least one CPU and the running workers take every
-    /// CPU they leave, a running worker keeps the tasks its sockets wake instead of waking a
-    /// sibling, and a worker that parks beside a busy sibling stays asleep behind it (its
-    /// sockets served by the sibling) until notified, until its own timer, or until the
-    /// sibling has not polled its sockets for 2 ms. Tasks that timers wake together still
-    /// wake a sibling at once, and when other threads alone fill every CPU nothing changes.
+    /// Each reading of the system's runnable threads (`/proc/loadavg` on Linux, at most one
+    /// per 2 ms) also counts the workers not parked; while the other threads, steady over
+    /// three readings, leave at least one CPU and the running workers take every CPU they
+    /// leave, a running worker keeps the tasks its sockets wake instead of waking a sibling,
+    /// and a worker that parks beside a busy sibling stays asleep behind it (its sockets
+    /// served by the sibling) until notified, until its own timer, or until the sibling has
+    /// not polled its sockets for 2 ms. Tasks that timers wake together still wake a sibling
+    /// at once; when other threads alone fill every CPU, or while a CPU is free, nothing
+    /// changes. Where the count cannot be read, workers wake siblings as if it were off.
     ///
-    /// It suits a server that shares its CPUs with a client, a load generator or a sidecar
+    /// It pays where a server shares its CPUs with a client, a load generator or a sidecar
     /// that keeps about one CPU busy: on 2 CPUs with `wrk -t1` beside it, a hyper hello-world
-    /// server served 1.12–1.19× tokio's requests per second with it on (0.87–0.99× off), at
-    /// 5–10 % less CPU per request than tokio (13–15 % less than off) and a p99 at most 1 %
-    /// above tokio's. Where the other threads' load moves from reading to reading (`wrk -t2`
-    /// on the same 2 CPUs), an axum server's p99 rose from 2.2–2.4 ms to 3.8–3.9 ms. See
-    /// `docs/tuning.md`.
+    /// server served 1.22× tokio's requests per second at a p99 0.68× tokio's and 7 % less CPU
+    /// per request (with it off: 0.93×, 1.20× and 14 % more). Turning it off makes every batch
+    /// of socket events wake a sibling at once, as tokio does; try that if the runnable count
+    /// does not describe the CPUs this process runs on (a container whose `/proc/loadavg`
+    /// counts a host's threads it shares no CPU with). See `docs/tuning.md`.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
-    ///     .stay_behind_busy_siblings(true)
+    ///     .stay_behind_busy_siblings(false) // wake a sibling for every batch, as tokio does
     ///     .build()
     ///     .unwrap();
     /// # drop(rt);

@@ -218,6 +218,11 @@ impl Contention {
         self.checked_ns.store(u64::MAX, Relaxed);
         self.others.store(others, Relaxed);
     }
+
+    /// When a refresh last claimed a reading (0: never).
+    pub(super) fn last_checked_ns(&self) -> u64 {
+        self.checked_ns.load(Relaxed)
+    }
 }
 
 /// Whether `runnable` threads leave no CPU of `cpus` free (0 threads: the count is unknown,

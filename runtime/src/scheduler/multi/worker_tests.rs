@@ -1,4 +1,5 @@
-//! Unit tests of a worker's core: when it takes a sibling's backlog.
+//! Unit tests of a worker: when its core takes a sibling's backlog, and when it reads the CPUs'
+//! load.
 
 use super::{Core, BACKLOG_STEAL_MIN};
 use crate::loom::sync::atomic::Ordering::Relaxed;
@@ -59,4 +60,37 @@ fn a_backlog_is_taken_only_from_a_sibling_that_made_no_progress() {
     while thief.local.pop().is_some() {}
     while victim.pop().is_some() {}
     drop(thief);
+}
+
+/// A worker that wakes only for its own timers never reads the CPUs' load (`contention.rs`):
+/// the read would delay the task the timer woke. Its sibling stays parked throughout (a timer
+/// wakes one task, no surplus to weigh), so no other path reads it either.
+#[test]
+fn a_worker_woken_only_by_its_timers_never_reads_the_cpus_load() {
+    use std::time::Duration;
+    fn last_checked() -> u64 {
+        crate::context::with_scheduler(|cx| match cx {
+            Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
+                cx.shared.contention.last_checked_ns()
+            }
+            _ => unreachable!("a task of a multi-thread runtime"),
+        })
+    }
+    let rt = crate::Builder::new_multi_thread()
+        .worker_threads(2)
+        .stay_behind_busy_siblings(true)
+        .build()
+        .unwrap();
+    let (before, after) = rt
+        .block_on(rt.spawn(async {
+            // Let the sibling park first: parking beside a running worker reads the load.
+            kiln_timer::sleep(Duration::from_millis(50)).await;
+            let before = last_checked();
+            for _ in 0..200 {
+                kiln_timer::sleep(Duration::from_micros(500)).await;
+            }
+            (before, last_checked())
+        }))
+        .unwrap();
+    assert_eq!(before, after, "a timer-only worker read the CPUs' load");
 }

@@ -452,11 +452,14 @@ impl WorkerContext {
         if !core.should_notify_others() {
             return false;
         }
-        self.shared.refresh_contention();
-        let wake = match self.shared.surplus_patience() {
-            Patience::None => true,
-            Patience::For(_) => false,
-            Patience::Staying => fired,
+        // A batch of timers wakes a sibling at once unless a patience is set: it reads no load.
+        let wake = (fired && self.shared.config.wake_patience.is_zero()) || {
+            self.shared.refresh_contention();
+            match self.shared.surplus_patience() {
+                Patience::None => true,
+                Patience::For(_) => false,
+                Patience::Staying => fired,
+            }
         };
         if wake {
             self.surplus_since.set(None);

@@ -57,7 +57,7 @@ impl Builder {
     ///
     /// It pays where a server shares its CPUs with a client, a load generator or a sidecar
     /// that keeps about one CPU busy: on 2 CPUs with `wrk -t1` beside it, a hyper hello-world
-    /// server served 1.21–1.27× tokio's requests per second at a p99 0.68–0.85× tokio's and
+    /// server served 1.15–1.27× tokio's requests per second at a p99 0.68–0.90× tokio's and
     /// 4–14 % less CPU per request (with it off: 0.93×, 1.20× and 14 % more). Turning it off makes every batch
     /// of socket events wake a sibling at once, as tokio does; try that if the runnable count
     /// does not describe the CPUs this process runs on (a container whose `/proc/loadavg`

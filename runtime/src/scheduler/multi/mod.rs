@@ -482,6 +482,16 @@ pub(crate) mod test_task {
     }
 }
 
+/// Runs `f` on the shared state of the multi-thread runtime whose task calls it (tests of the
+/// contention hint: `tests` below, `worker_tests.rs`).
+#[cfg(all(test, not(loom)))]
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> R {
+    crate::context::with_scheduler(|cx| match cx {
+        Some(SchedulerContext::Multi(cx)) => f(&cx.shared),
+        _ => unreachable!("called from a task of a multi-thread runtime"),
+    })
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
 
@@ -524,17 +534,14 @@ mod tests {
             .unwrap();
         let spawned = async {
             crate::spawn(async {
-                crate::context::with_scheduler(|cx| match cx {
-                    Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
-                        let (shared, cpus) = (&cx.shared, cx.shared.cpus());
-                        // This worker runs: with the others taking all CPUs but one, none is left.
-                        shared.contention.force_others(cpus - 1);
-                        assert_eq!(shared.surplus_patience(), super::Patience::Staying);
-                        // Other threads that fill every CPU: no patience unless one is set.
-                        shared.contention.force_others(cpus);
-                        assert_eq!(shared.surplus_patience(), super::Patience::None);
-                    }
-                    _ => unreachable!("a task of a multi-thread runtime"),
+                super::with_current_shared(|shared| {
+                    let cpus = shared.cpus();
+                    // This worker runs: with the others taking all CPUs but one, none is left.
+                    shared.contention.force_others(cpus - 1);
+                    assert_eq!(shared.surplus_patience(), super::Patience::Staying);
+                    // Other threads that fill every CPU: no patience unless one is set.
+                    shared.contention.force_others(cpus);
+                    assert_eq!(shared.surplus_patience(), super::Patience::None);
                 })
             })
             .await
@@ -564,15 +571,12 @@ mod tests {
         rt.block_on(async move {
             let ran = ran2;
             crate::spawn(async move {
-                crate::context::with_scheduler(|cx| match cx {
-                    Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
-                        cx.shared.contention.force(true);
-                        assert_eq!(
-                            cx.shared.surplus_patience(),
-                            super::Patience::For(Duration::from_millis(1))
-                        );
-                    }
-                    _ => unreachable!("a task of a multi-thread runtime"),
+                super::with_current_shared(|shared| {
+                    shared.contention.force(true);
+                    assert_eq!(
+                        shared.surplus_patience(),
+                        super::Patience::For(Duration::from_millis(1))
+                    );
                 });
                 // Spawned here, the tasks first run (and arm their sleeps) here, mostly: their
                 // sleeps end together and wake them as one batch of this worker's timers.

@@ -69,12 +69,7 @@ fn a_backlog_is_taken_only_from_a_sibling_that_made_no_progress() {
 fn a_worker_woken_only_by_its_timers_never_reads_the_cpus_load() {
     use std::time::Duration;
     fn last_checked() -> u64 {
-        crate::context::with_scheduler(|cx| match cx {
-            Some(crate::scheduler::SchedulerContext::Multi(cx)) => {
-                cx.shared.contention.last_checked_ns()
-            }
-            _ => unreachable!("a task of a multi-thread runtime"),
-        })
+        crate::scheduler::multi::with_current_shared(|s| s.contention.last_checked_ns())
     }
     let rt = crate::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,7 +1,7 @@
 //! Whether every CPU already has a runnable thread: the hint that makes a worker patient with
-//! surplus from its driver before it wakes a sleeping sibling (`worker.rs`, "patience"), and
-//! that makes a worker about to park while a sibling runs tasks follow or stay behind that
-//! sibling quietly instead of watching its sockets (`crate::driver::Peers::scan_io`).
+//! surplus from its driver before it wakes a sleeping sibling (`surplus.rs`), and that makes a
+//! worker about to park while a sibling runs tasks follow or stay behind that sibling quietly
+//! instead of watching its sockets (`crate::driver::Peers::scan_io`).
 //!
 //! A woken sibling helps only if a CPU is free for it. When every CPU already has a runnable
 //! thread, it waits for one, or takes one from a thread the runtime's work depends on (a client

@@ -44,6 +44,7 @@ mod contention;
 mod handoff;
 mod idle;
 mod queue;
+mod surplus;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -59,7 +60,6 @@ use crate::loom::sync::{
     Condvar, Mutex,
 };
 use crate::scheduler::SchedulerContext;
-use contention::Patience;
 use idle::Idle;
 use queue::{Inject, Steal};
 use std::sync::Arc;
@@ -241,25 +241,6 @@ impl Shared {
     /// The CPUs this process may run on (counted once, when the runtime is built).
     pub(crate) fn cpus(&self) -> usize {
         self.contention.cpus()
-    }
-
-    /// How long surplus from a worker's driver waits before a sibling is woken for it.
-    fn surplus_patience(&self) -> Patience {
-        if self.config.stay_behind && self.contention.no_cpu_left_by(self.idle.unparked_hint()) {
-            Patience::Staying
-        } else if !self.config.wake_patience.is_zero() && self.contention.contended() {
-            Patience::For(self.config.wake_patience)
-        } else {
-            Patience::None
-        }
-    }
-
-    /// Before weighing surplus from a driver: reads the CPUs' load again if it is due and a
-    /// setting uses it (`contention.rs`), counting the unparked workers with it.
-    fn refresh_contention(&self) {
-        if self.config.stay_behind || !self.config.wake_patience.is_zero() {
-            self.read_contention();
-        }
     }
 
     /// Reads the CPUs' load again if it is due (`contention.rs`).
@@ -520,94 +501,5 @@ mod tests {
             "a dead worker was waited for"
         );
         assert_eq!(shared.workers_running.load(super::SeqCst), 0);
-    }
-
-    /// While the running workers take every CPU that other threads leave, surplus from a
-    /// driver waits for no sibling; while other threads alone fill every CPU, it is handed on
-    /// at once (no patience set).
-    #[test]
-    fn surplus_waits_while_running_workers_take_every_cpu_other_threads_leave() {
-        let rt = crate::Builder::new_multi_thread()
-            .worker_threads(2)
-            .stay_behind_busy_siblings(true)
-            .build()
-            .unwrap();
-        let spawned = async {
-            crate::spawn(async {
-                super::with_current_shared(|shared| {
-                    let cpus = shared.cpus();
-                    // This worker runs: with the others taking all CPUs but one, none is left.
-                    shared.contention.force_others(cpus - 1);
-                    assert_eq!(shared.surplus_patience(), super::Patience::Staying);
-                    // Other threads that fill every CPU: no patience unless one is set.
-                    shared.contention.force_others(cpus);
-                    assert_eq!(shared.surplus_patience(), super::Patience::None);
-                })
-            })
-            .await
-        };
-        rt.block_on(spawned).unwrap();
-    }
-
-    /// With a patience set and every CPU taken, tasks that one worker's timers wake together
-    /// are first run by that worker, and a sleeping sibling is woken for what is still queued
-    /// once the patience has passed (or comes to steal on its own recheck bound): every task
-    /// runs, and both workers run some. This exercises the deferred path end to end (the
-    /// harvest's queueing without a notification, the check after each poll).
-
-    #[test]
-    fn surplus_from_timers_is_handed_to_a_sibling_after_the_patience() {
-        use std::sync::{Arc, Mutex};
-        use std::time::{Duration, Instant};
-        const TASKS: usize = 24;
-        const SPIN: Duration = Duration::from_millis(2);
-        let rt = crate::Builder::new_multi_thread()
-            .worker_threads(2)
-            .sibling_wake_patience(Duration::from_millis(1))
-            .build()
-            .unwrap();
-        let ran: Arc<Mutex<Vec<std::thread::ThreadId>>> = Arc::default();
-        let ran2 = ran.clone();
-        rt.block_on(async move {
-            let ran = ran2;
-            crate::spawn(async move {
-                super::with_current_shared(|shared| {
-                    shared.contention.force(true);
-                    assert_eq!(
-                        shared.surplus_patience(),
-                        super::Patience::For(Duration::from_millis(1))
-                    );
-                });
-                // Spawned here, the tasks first run (and arm their sleeps) here, mostly: their
-                // sleeps end together and wake them as one batch of this worker's timers.
-                let deadline = Instant::now() + Duration::from_millis(50);
-                let handles: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let ran = ran.clone();
-                        crate::spawn(async move {
-                            kiln_timer::sleep_until(deadline).await;
-                            let start = Instant::now();
-                            while start.elapsed() < SPIN {
-                                std::hint::spin_loop();
-                            }
-                            ran.lock().unwrap().push(std::thread::current().id());
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    h.await.unwrap();
-                }
-            })
-            .await
-            .unwrap();
-        });
-        let ran = ran.lock().unwrap();
-        assert_eq!(ran.len(), TASKS, "every task ran");
-        let first = ran[0];
-        assert!(
-            ran.iter().any(|t| *t != first),
-            "one worker ran all {TASKS} tasks ({:?} of work): the surplus never reached a sibling",
-            SPIN * TASKS as u32
-        );
     }
 }

@@ -23,17 +23,8 @@
 //! backlog at the end of that round. Stealing a visible backlog needs no searching token
 //! (`idle.rs`): the victim's queue is known to hold work, so it is no search.
 //!
-//! **Patience with surplus from the driver** (opt-in, `Builder::sibling_wake_patience`).
-//! Tasks that a worker's own driver wakes (the events and timers of a park, of `poll_own_io`,
-//! of the maintenance tick) normally wake a sleeping sibling at once if more than the one the
-//! worker runs next are queued. With a patience set and every CPU taken (`contention.rs`), the
-//! worker runs them itself first, and wakes a sibling only if that surplus is still queued
-//! after the patience, checked after each poll. A batch drained within the patience would
-//! only move to a sibling that must be woken (a futex wake, often an IPI, a context switch)
-//! and then competes for the CPUs with whatever produced the batch. Tasks woken or spawned by
-//! a task's poll still wake a sibling at once, as a poll may run long and a deferred surplus
-//! is seen only between polls. Bound: the patience, or the current poll if it runs longer; a
-//! parked sibling also comes to steal on its own recheck bound (see `crate::driver`).
+//! **Surplus from the driver** (the tasks a harvest or park of the worker's own driver wakes)
+//! is weighed in `surplus.rs`: hand it to a sleeping sibling at once, or run it here first.
 //!
 //! Stray panics: a task's poll is caught by the task cell, but a worker also runs user code
 //! outside any poll: wakers fired by I/O readiness and timers (each contained where it is
@@ -45,7 +36,7 @@
 //! never waits for a worker that is gone.
 
 use super::queue::Local;
-use super::{Patience, SchedulerContext, Shared, WorkerExit};
+use super::{SchedulerContext, Shared, WorkerExit};
 use crate::cell::Notified;
 use crate::coop;
 use crate::driver::{Driver, ParkStats};
@@ -75,7 +66,7 @@ pub(crate) struct Core {
     parked: bool,
     /// Set while this worker harvests its driver outside a blocking park (`harvest`): the
     /// tasks that wakes queue without notifying anyone.
-    harvesting: bool,
+    pub(super) harvesting: bool,
     rand: u32,
     /// Per sibling, the count of polls it had started (its probe's `polls_started`) when this
     /// worker last looked for a backlog there (module docs).
@@ -106,8 +97,8 @@ pub(crate) struct WorkerContext {
     /// (`block_in_place`, see `handoff.rs`); the fields then hold placeholders nothing reads.
     pub(super) handed_off: Cell<bool>,
     /// Since when the queue has held surplus from the driver that no sibling was told about
-    /// (module docs: patience); `None` if it holds none.
-    surplus_since: Cell<Option<Instant>>,
+    /// (`surplus.rs`); `None` if it holds none.
+    pub(super) surplus_since: Cell<Option<Instant>>,
 }
 
 impl WorkerContext {
@@ -131,7 +122,7 @@ impl WorkerContext {
         }
         // Not while parked: this worker is still on the sleepers list, so the notification
         // could pick itself. Neither for tasks its driver wakes: `park` and `harvest` weigh
-        // the whole batch afterwards (module docs: patience).
+        // the whole batch afterwards (`surplus.rs`).
         let should_notify = !core.parked && !core.harvesting && core.should_notify_others();
         drop(core);
         if should_notify {
@@ -400,77 +391,6 @@ impl WorkerContext {
         }
     }
 
-    /// Runs `f`, which harvests this worker's driver (or a sibling's) while not parked: the
-    /// tasks it wakes queue here without notifying anyone, then count as deferred surplus;
-    /// `fired` tells from its result whether timers fired.
-    fn harvest<R>(&self, f: impl FnOnce() -> R, fired: impl FnOnce(&R) -> bool) -> R {
-        self.core.borrow_mut().harvesting = true;
-        let r = f();
-        let notify = {
-            let mut core = self.core.borrow_mut();
-            core.harvesting = false;
-            self.weigh_surplus(&core, fired(&r))
-        };
-        if notify {
-            self.shared.notify_parked();
-        }
-        r
-    }
-
-    /// After a poll: wakes a sleeping sibling if surplus from the driver has waited longer
-    /// than the patience, or the CPUs are no longer all taken; forgets it once the queue
-    /// holds no surplus.
-    #[inline]
-    fn check_surplus(&self) {
-        let Some(since) = self.surplus_since.get() else {
-            return;
-        };
-        let notify = self.core.borrow().should_notify_others();
-        if notify {
-            let wait = match self.shared.surplus_patience() {
-                Patience::None => false,
-                Patience::For(patience) => since.elapsed() < patience,
-                Patience::Staying => true,
-            };
-            if wait {
-                return;
-            }
-        }
-        self.surplus_since.set(None);
-        if notify {
-            self.shared.notify_parked();
-        }
-    }
-
-    /// Weighs the surplus the driver just queued in `core`: true if a sleeping sibling
-    /// should be woken for it now (no patience set, or a CPU is free); else starts the
-    /// patience, unless it runs already (module docs). `fired`: timers fired in that batch.
-    /// A batch of timers is work that all came due at once (the grid coalesces deadlines),
-    /// which a second worker shortens even on a CPU it shares: only a set
-    /// `sibling_wake_patience` holds it, not `stay_behind_busy_siblings`.
-    fn weigh_surplus(&self, core: &Core, fired: bool) -> bool {
-        if !core.should_notify_others() {
-            return false;
-        }
-        // A batch of timers wakes a sibling at once unless a patience is set: it reads no load.
-        let wake = (fired && self.shared.config.wake_patience.is_zero()) || {
-            self.shared.refresh_contention();
-            match self.shared.surplus_patience() {
-                Patience::None => true,
-                Patience::For(_) => false,
-                Patience::Staying => fired,
-            }
-        };
-        if wake {
-            self.surplus_since.set(None);
-            return true;
-        }
-        if self.surplus_since.get().is_none() {
-            self.surplus_since.set(Some(Instant::now()));
-        }
-        false
-    }
-
     /// Steps 2–3 of the shutdown protocol for this worker.
     fn shutdown(&self, exit: &mut WorkerExit) {
         let drained: Vec<Notified> = {
@@ -543,7 +463,7 @@ impl Core {
     /// Whether this worker's queued work should wake a sleeping sibling: more than the one
     /// task it runs next, and no search under way by this worker (a searcher that finds work
     /// wakes the next one itself, see `run_task`).
-    fn should_notify_others(&self) -> bool {
+    pub(super) fn should_notify_others(&self) -> bool {
         !self.is_searching && self.local.len() + usize::from(self.lifo.is_some()) > 1
     }
 

@@ -27,7 +27,7 @@
 //! `--no-stay` turns off the kiln runtime's `Builder::stay_behind_busy_siblings` (on by default).
 //!
 //! `--wake-patience US` sets the kiln runtime's `Builder::sibling_wake_patience` in
-//! microseconds (see `docs/tuning.md`).
+//! microseconds (default 200; see `docs/tuning.md`).
 //!
 //! Both accept loops pause for
 //! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
@@ -149,15 +149,17 @@ fn run_kiln(
     port: u16,
     workers: usize,
     observe: bool,
-    patience: Duration,
+    patience: Option<Duration>,
     stay: bool,
 ) -> io::Result<()> {
     use kiln::net::hyper::HyperTimer;
     let mut builder = kiln::Builder::new_multi_thread();
     builder
         .worker_threads(workers)
-        .sibling_wake_patience(patience)
         .stay_behind_busy_siblings(stay);
+    if let Some(patience) = patience {
+        builder.sibling_wake_patience(patience);
+    }
     if observe {
         builder
             .stall_threshold(std::time::Duration::from_millis(100))
@@ -233,7 +235,7 @@ fn main() -> std::io::Result<()> {
     let mut tokio = false;
     let mut observe = false;
     let mut workers = 2usize;
-    let mut patience = Duration::ZERO;
+    let mut patience = None;
     let mut stay = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -242,11 +244,12 @@ fn main() -> std::io::Result<()> {
             "--observe" => observe = true,
             "--no-stay" => stay = false,
             "--wake-patience" => {
-                patience = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .map(Duration::from_micros)
-                    .expect("--wake-patience takes a number of microseconds")
+                patience = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .map(Duration::from_micros)
+                        .expect("--wake-patience takes a number of microseconds"),
+                )
             }
             "--workers" => {
                 workers = args

@@ -7,11 +7,18 @@ use std::time::Duration;
 /// The largest [`Builder::sibling_wake_patience`] `build` accepts.
 pub(super) const MAX_WAKE_PATIENCE: Duration = Duration::from_millis(10);
 
+/// [`Builder::sibling_wake_patience`] by default.
+pub(super) const DEFAULT_WAKE_PATIENCE: Duration = Duration::from_micros(200);
+
 impl Builder {
     /// How long tasks that a worker's own I/O events and timers woke may wait in its queue,
     /// beyond the one it runs next, before it wakes a sleeping sibling for them, while every
-    /// CPU already has a runnable thread. `Duration::ZERO` (the default) wakes a sibling at
-    /// once, as tokio does. Multi-thread flavor only; at most 10 ms, or `build` fails.
+    /// CPU already has a runnable thread (default 200 µs). `Duration::ZERO` wakes a sibling
+    /// at once, as tokio does. Multi-thread flavor only; at most 10 ms, or `build` fails.
+    /// Where [`Builder::stay_behind_busy_siblings`] applies (the runtime's running workers
+    /// take every CPU that other threads leave), it decides instead; the patience covers the
+    /// rest of the time every CPU is taken, when other threads alone fill them (busy
+    /// neighbours, a load generator with a thread per CPU).
     ///
     /// When all CPUs are taken, a woken sibling has to wait for a CPU or take one from a thread
     /// the work depends on (a client on the same machine, the worker that would have run the
@@ -23,15 +30,18 @@ impl Builder {
     /// 2 ms by a busy worker) a sibling is woken at once; where the count is unknown it always
     /// is.
     ///
-    /// On 2 CPUs shared with its `wrk` client, a hyper hello-world server with 400 µs served
-    /// 1.13× the requests per second of the default at 0.87× the CPU time per request, with a
-    /// p99 latency 1.07× the default's; a route that sleeps 1 ms got 0.91× the CPU time per
-    /// request but 0.94× the requests per second and 1.13× the p99 (`docs/tuning.md`). It
-    /// trades tail latency for CPU time: measure both on your load before keeping it.
+    /// Beside one busy loop per CPU on 2 CPUs, a hyper server whose route sleeps 1 ms spent
+    /// 0.81–0.89× the CPU time per request of a zero patience (1.04–1.13× tokio's, against
+    /// 1.27–1.28×), at 0.96–0.98× its requests per second and a p99 0.97–1.04× its own
+    /// (still 1.38× tokio's requests per second at 0.75–0.80× its p99); hello-world and
+    /// `spawn_blocking` routes were unchanged within the noise (`docs/tuning.md`). A request
+    /// at the end of a batch can wait up to the patience longer (or the current poll, if it
+    /// runs longer): set `Duration::ZERO` where the last percent of latency on a saturated
+    /// machine matters more than CPU time.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
-    ///     .sibling_wake_patience(std::time::Duration::from_micros(400))
+    ///     .sibling_wake_patience(std::time::Duration::ZERO) // wake a sibling at once
     ///     .build()
     ///     .unwrap();
     /// # drop(rt);
@@ -58,14 +68,16 @@ impl Builder {
     /// It pays where a server shares its CPUs with a client, a load generator or a sidecar
     /// that keeps about one CPU busy: on 2 CPUs with `wrk -t1` beside it, a hyper hello-world
     /// server served 1.15–1.27× tokio's requests per second at a p99 0.68–0.90× tokio's and
-    /// 4–14 % less CPU per request (with it off: 0.93×, 1.20× and 14 % more). Turning it off makes every batch
-    /// of socket events wake a sibling at once, as tokio does; try that if the runnable count
+    /// 4–14 % less CPU per request (with it off: 0.93×, 1.20× and 14 % more). Turning it off
+    /// (and [`Builder::sibling_wake_patience`] to zero) makes every batch of socket events
+    /// wake a sibling at once, as tokio does; try that if the runnable count
     /// does not describe the CPUs this process runs on (a container whose `/proc/loadavg`
     /// counts a host's threads it shares no CPU with). See `docs/tuning.md`.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()
-    ///     .stay_behind_busy_siblings(false) // wake a sibling for every batch, as tokio does
+    ///     .stay_behind_busy_siblings(false)
+    ///     .sibling_wake_patience(std::time::Duration::ZERO) // wake at once, as tokio does
     ///     .build()
     ///     .unwrap();
     /// # drop(rt);

@@ -130,7 +130,7 @@ impl Builder {
             observe: crate::observe::Settings::default(),
             metrics: true,
             timer_spin_limit: DEFAULT_TIMER_SPIN_LIMIT,
-            wake_patience: Duration::ZERO,
+            wake_patience: hints::DEFAULT_WAKE_PATIENCE,
             stay_behind: true,
             worker_time_slice: DEFAULT_WORKER_TIME_SLICE,
             blocking_nice: DEFAULT_BLOCKING_NICE,

@@ -12,9 +12,10 @@
 //! the calling worker too), so all CPUs are taken when it is at least the CPU count. Reading it
 //! costs a file read, so the hint is refreshed at most every [`CHECK_EVERY`], by whichever
 //! worker finds it due first, and only where a decision reads it: when a harvest of a worker's
-//! driver leaves surplus to weigh (if a patience is set or workers may stay behind busy
-//! siblings; for a batch of timers only if a patience is set), and when a worker about to park
-//! finds a sibling running tasks. A worker that only wakes for its own timers never reads it
+//! driver leaves surplus to weigh (if the patience is not zero or workers may stay behind
+//! busy siblings; for a batch of timers only if the patience is not zero), and when a worker
+//! about to park finds a sibling running tasks. A worker that only wakes for its own timers
+//! (one task at a time: no surplus) never reads it
 //! (the read would delay the tasks it woke). It is only a hint: a stale value makes a worker
 //! wake a sibling at once, or after the patience at the latest, or follow a sibling for at most
 //! one recheck interval. Where the count is unknown (the portable build), the CPUs count as

@@ -1,18 +1,20 @@
 //! Surplus from a worker's own driver: the tasks that a park, a harvest before parking
 //! (`poll_own_io`) or the maintenance tick of its driver wakes, beyond the one the worker
-//! runs next. By default it wakes a sleeping sibling at once, as tokio does. Two settings
-//! make the worker run it itself first (`Shared::surplus_patience`):
+//! runs next. While a CPU is free it wakes a sleeping sibling at once, as tokio does. While
+//! every CPU is taken, two settings make the worker run it itself first
+//! (`Shared::surplus_patience`):
 //!
 //! - **Staying** (`Builder::stay_behind_busy_siblings`, on by default): while the runtime's
 //!   running workers take every CPU that other threads leave (`contention.rs`, "Staying"), a
 //!   woken sibling would only take turns with a running worker, so the surplus waits for none,
 //!   however long. A batch of timers is the exception: it all came due at once (the grid
 //!   coalesces deadlines), and a second worker shortens it even on a CPU it shares.
-//! - **Patience** (opt-in, `Builder::sibling_wake_patience`): while every CPU is taken, a
-//!   sibling is woken only if the surplus is still queued after the patience. A batch drained
-//!   within it would only move to a sibling that must be woken (a futex wake, often an IPI, a
-//!   context switch) and then competes for the CPUs with whatever produced the batch. Timers
-//!   wait too.
+//! - **Patience** (`Builder::sibling_wake_patience`, 200 µs by default): the rest of the time
+//!   every CPU is taken (other threads alone fill them: busy neighbours, a load generator
+//!   with a thread per CPU), a sibling is woken only if the surplus is still queued after the
+//!   patience. A batch drained within it would only move to a sibling that must be woken (a
+//!   futex wake, often an IPI, a context switch) and then competes for the CPUs with whatever
+//!   produced the batch. Timers wait too.
 //!
 //! Protocol: while the worker harvests (`WorkerContext::harvest`) or dispatches a park's
 //! events, the tasks its driver wakes queue without notifying anyone; the batch is weighed
@@ -22,7 +24,7 @@
 //! long and a deferred surplus is seen only between polls. Bound: the patience, or the current
 //! poll if it runs longer; a parked sibling also comes to steal on its own recheck bound (see
 //! `crate::driver`). The CPUs' load is read only where a decision uses it: never for a batch
-//! of timers without a patience, which wakes a sibling whatever the reading.
+//! of timers with a zero patience, which wakes a sibling whatever the reading.
 
 use super::contention::Patience;
 use super::worker::{Core, WorkerContext};
@@ -126,30 +128,39 @@ mod tests {
     use super::Patience;
 
     /// While the running workers take every CPU that other threads leave, surplus from a
-    /// driver waits for no sibling; while other threads alone fill every CPU, it is handed on
-    /// at once (no patience set).
+    /// driver waits for no sibling; while other threads alone fill every CPU, it waits for the
+    /// patience (200 µs by default), and with a zero patience it is handed on at once.
     #[test]
     fn surplus_waits_while_running_workers_take_every_cpu_other_threads_leave() {
-        let rt = crate::Builder::new_multi_thread()
-            .worker_threads(2)
-            .stay_behind_busy_siblings(true)
-            .build()
-            .unwrap();
-        let spawned = async {
-            crate::spawn(async {
-                crate::scheduler::multi::with_current_shared(|shared| {
-                    let cpus = shared.cpus();
-                    // This worker runs: with the others taking all CPUs but one, none is left.
-                    shared.contention.force_others(cpus - 1);
-                    assert_eq!(shared.surplus_patience(), Patience::Staying);
-                    // Other threads that fill every CPU: no patience unless one is set.
-                    shared.contention.force_others(cpus);
-                    assert_eq!(shared.surplus_patience(), Patience::None);
+        use std::time::Duration;
+        for (patience, when_others_fill_every_cpu) in [
+            (None, Patience::For(Duration::from_micros(200))),
+            (Some(Duration::ZERO), Patience::None),
+        ] {
+            let mut builder = crate::Builder::new_multi_thread();
+            builder.worker_threads(2).stay_behind_busy_siblings(true);
+            if let Some(patience) = patience {
+                builder.sibling_wake_patience(patience);
+            }
+            let rt = builder.build().unwrap();
+            let spawned = async move {
+                crate::spawn(async move {
+                    crate::scheduler::multi::with_current_shared(|shared| {
+                        let cpus = shared.cpus();
+                        shared.contention.force(true);
+                        // This worker runs: with the others taking all CPUs but one, none is
+                        // left.
+                        shared.contention.force_others(cpus - 1);
+                        assert_eq!(shared.surplus_patience(), Patience::Staying);
+                        // Other threads that fill every CPU: the patience.
+                        shared.contention.force_others(cpus);
+                        assert_eq!(shared.surplus_patience(), when_others_fill_every_cpu);
+                    })
                 })
-            })
-            .await
-        };
-        rt.block_on(spawned).unwrap();
+                .await
+            };
+            rt.block_on(spawned).unwrap();
+        }
     }
 
     /// With a patience set and every CPU taken, tasks that one worker's timers wake together

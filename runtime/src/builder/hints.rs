@@ -31,13 +31,13 @@ impl Builder {
     /// is.
     ///
     /// Beside one busy loop per CPU on 2 CPUs, a hyper server whose route sleeps 1 ms spent
-    /// 0.81–0.89× the CPU time per request of a zero patience (1.04–1.13× tokio's, against
-    /// 1.27–1.28×), at 0.96–0.98× its requests per second and a p99 0.97–1.04× its own
-    /// (still 1.38× tokio's requests per second at 0.75–0.80× its p99); hello-world and
-    /// `spawn_blocking` routes were unchanged within the noise (`docs/tuning.md`). A request
-    /// at the end of a batch can wait up to the patience longer (or the current poll, if it
-    /// runs longer): set `Duration::ZERO` where the last percent of latency on a saturated
-    /// machine matters more than CPU time.
+    /// 0.82× and 0.89× the CPU time per request of a zero patience in two runs (1.04× and
+    /// 1.13× tokio's, against 1.27× and 1.28×; two shorter runs gave 0.78× and 1.01×), at
+    /// 0.96–0.98× its requests per second (still 1.38–1.40× tokio's) and a p99 within 4 % of
+    /// its own (0.75–0.80× tokio's); hello-world and `spawn_blocking` routes moved within the
+    /// noise (`docs/tuning.md`). A request at the end of a batch can wait up to the patience
+    /// longer (or the current poll, if it runs longer): set `Duration::ZERO` where the last
+    /// percent of latency on a saturated machine matters more than CPU time.
     ///
     /// ```
     /// let rt = kiln::Builder::new_multi_thread()

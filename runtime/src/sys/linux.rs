@@ -407,21 +407,64 @@ pub(super) fn set_time_slice(slice: Duration) {
 /// How many threads in the whole system are runnable (running or waiting for a CPU) right
 /// now, the calling one included (`/proc/loadavg`).
 ///
-/// The file is opened once per process and read from offset 0 each time: the kernel writes
-/// the text afresh for every read that starts there, and one `pread` costs about a quarter of
-/// an open, a read and a close.
+/// The file is kept open and read from offset 0 each time: the kernel writes the text afresh
+/// for every read that starts there, and one `pread` costs about a quarter of an open, a read
+/// and a close (see [`read_kept`] for a descriptor the program closed behind our back).
 pub(crate) fn runnable_threads() -> Option<usize> {
+    static LOADAVG: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+    read_kept(
+        &LOADAVG,
+        std::path::Path::new("/proc/loadavg"),
+        parse_loadavg,
+    )
+}
+
+/// The runnable count of a `/proc/loadavg` text, checked field by field ("0.52 0.58 0.59
+/// <runnable>/<threads> <last pid>"); `None` for any other text.
+pub(super) fn parse_loadavg(text: &str) -> Option<usize> {
+    let mut fields = text.split_ascii_whitespace();
+    for _ in 0..3 {
+        fields.next()?.parse::<f64>().ok()?;
+    }
+    let (runnable, threads) = fields.next()?.split_once('/')?;
+    threads.parse::<usize>().ok()?;
+    let runnable = runnable.parse().ok()?;
+    fields.next()?.parse::<u32>().ok()?;
+    fields.next().is_none().then_some(runnable)
+}
+
+/// Reads the file at `path` through the descriptor kept in `slot` (opened on first use) and
+/// parses it with `parse`.
+///
+/// A program may close descriptors it did not open (a daemon closing everything above
+/// stderr); the kept number then reads as nothing, or as whatever file took the number. A
+/// kept file whose text no longer parses is therefore dropped from `slot` *without closing
+/// it* (it may be someone else's now), and the path is opened again, once per call. A freshly
+/// opened file whose text does not parse is closed and not kept, so an unexpected format
+/// costs an open per call, never a descriptor.
+pub(super) fn read_kept(
+    slot: &std::sync::Mutex<Option<std::fs::File>>,
+    path: &std::path::Path,
+    parse: fn(&str) -> Option<usize>,
+) -> Option<usize> {
     use std::os::unix::fs::FileExt;
-    static LOADAVG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    let f = LOADAVG
-        .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
-        .as_ref()?;
-    // "0.52 0.58 0.59 <runnable>/<threads> <last pid>\n"
-    let mut buf = [0u8; 128];
-    let n = f.read_at(&mut buf, 0).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    let field = text.split_ascii_whitespace().nth(3)?;
-    field.split('/').next()?.parse().ok()
+    let read = |file: &std::fs::File| {
+        let mut buf = [0u8; 128];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        parse(std::str::from_utf8(&buf[..n]).ok()?)
+    };
+    // A panic while the lock is held leaves nothing half-written: the slot is still valid.
+    let mut kept = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(file) = kept.as_ref() {
+        if let Some(n) = read(file) {
+            return Some(n);
+        }
+        std::mem::forget(kept.take());
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let n = read(&file)?;
+    *kept = Some(file);
+    Some(n)
 }
 
 /// The calling thread's nice value.

@@ -44,6 +44,69 @@ fn nice_is_raised_once_for_this_thread_only() {
 }
 
 #[test]
+fn a_loadavg_text_parses_only_in_its_own_format() {
+    use super::{parse_loadavg, parse_loadavg as p};
+    assert_eq!(parse_loadavg("0.52 0.58 0.59 3/1234 56789\n"), Some(3));
+    assert_eq!(p("12.00 7.50 3.25 17/402 1"), Some(17));
+    // Other files a reused descriptor could read.
+    assert_eq!(p(""), None);
+    assert_eq!(p("hello world\n"), None);
+    assert_eq!(
+        p("1234 (sh) S 1 1234 1234 0 -1 4194560 153 0 0 0 0 0 0 0 20 0 1"),
+        None
+    );
+    assert_eq!(p("0.52 0.58 0.59 3/1234 56789 extra"), None);
+    assert_eq!(p("0.52 0.58 0.59 3 56789"), None);
+    assert_eq!(p("0.52 0.58 x 3/1234 56789"), None);
+}
+
+#[test]
+fn a_kept_descriptor_that_reads_as_another_file_is_replaced_without_closing_it() {
+    use super::{parse_loadavg, read_kept};
+    use std::sync::Mutex;
+    let dir = std::env::temp_dir().join(format!("kiln-loadavg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let loadavg = dir.join("loadavg");
+    let other = dir.join("other");
+    std::fs::write(&loadavg, "0.10 0.20 0.30 4/99 1000\n").unwrap();
+    std::fs::write(&other, "not a load average\n").unwrap();
+
+    // First use: opened and kept.
+    let slot = Mutex::new(None);
+    assert_eq!(read_kept(&slot, &loadavg, parse_loadavg), Some(4));
+    assert!(slot.lock().unwrap().is_some(), "the file is kept open");
+    // Kept: read again from the start, with the text as it is now.
+    std::fs::write(&loadavg, "0.10 0.20 0.30 7/99 1000\n").unwrap();
+    assert_eq!(read_kept(&slot, &loadavg, parse_loadavg), Some(7));
+
+    // The kept number now reads as another file (the program closed it and the number was
+    // reused): the path is opened again, and the other file stays open for its owner.
+    let owner = std::fs::File::open(&other).unwrap();
+    // SAFETY: a second `File` on the owner's descriptor stands for the kept number that now
+    // belongs to someone else. `read_kept` must forget it, never close it: if it closed it,
+    // the owner's read below fails and the test with it (and the owner's own close then
+    // aborts the test binary: std checks for closing a closed descriptor in debug builds).
+    let hijacked = Mutex::new(Some(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(
+            &owner,
+        ))
+    }));
+    assert_eq!(read_kept(&hijacked, &loadavg, parse_loadavg), Some(7));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &owner, &mut text).unwrap();
+    assert_eq!(
+        text, "not a load average\n",
+        "the owner's descriptor still reads"
+    );
+
+    // A path whose text never parses: nothing is kept.
+    let slot = Mutex::new(None);
+    assert_eq!(read_kept(&slot, &other, parse_loadavg), None);
+    assert!(slot.lock().unwrap().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn runnable_threads_counts_the_caller_at_every_read() {
     // The file stays open between reads: each must start again at its beginning (a plain
     // read of the kept file would find the end and give nothing the second time).

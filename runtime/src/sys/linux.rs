@@ -412,11 +412,7 @@ pub(super) fn set_time_slice(slice: Duration) {
 /// and a close (see [`read_kept`] for a descriptor the program closed behind our back).
 pub(crate) fn runnable_threads() -> Option<usize> {
     static LOADAVG: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
-    read_kept(
-        &LOADAVG,
-        std::path::Path::new("/proc/loadavg"),
-        parse_loadavg,
-    )
+    read_kept(&LOADAVG, std::path::Path::new("/proc/loadavg"))
 }
 
 /// The runnable count of a `/proc/loadavg` text, checked field by field ("0.52 0.58 0.59
@@ -433,8 +429,8 @@ pub(super) fn parse_loadavg(text: &str) -> Option<usize> {
     fields.next().is_none().then_some(runnable)
 }
 
-/// Reads the file at `path` through the descriptor kept in `slot` (opened on first use) and
-/// parses it with `parse`.
+/// Reads the load-average file at `path` through the descriptor kept in `slot` (opened on
+/// first use) and parses it ([`parse_loadavg`]).
 ///
 /// A program may close descriptors it did not open (a daemon closing everything above
 /// stderr); the kept number then reads as nothing, or as whatever file took the number. A
@@ -445,13 +441,12 @@ pub(super) fn parse_loadavg(text: &str) -> Option<usize> {
 pub(super) fn read_kept(
     slot: &std::sync::Mutex<Option<std::fs::File>>,
     path: &std::path::Path,
-    parse: fn(&str) -> Option<usize>,
 ) -> Option<usize> {
     use std::os::unix::fs::FileExt;
     let read = |file: &std::fs::File| {
         let mut buf = [0u8; 128];
         let n = file.read_at(&mut buf, 0).ok()?;
-        parse(std::str::from_utf8(&buf[..n]).ok()?)
+        parse_loadavg(std::str::from_utf8(&buf[..n]).ok()?)
     };
     // A panic while the lock is held leaves nothing half-written: the slot is still valid.
     let mut kept = slot.lock().unwrap_or_else(|e| e.into_inner());

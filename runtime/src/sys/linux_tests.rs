@@ -45,8 +45,8 @@ fn nice_is_raised_once_for_this_thread_only() {
 
 #[test]
 fn a_loadavg_text_parses_only_in_its_own_format() {
-    use super::{parse_loadavg, parse_loadavg as p};
-    assert_eq!(parse_loadavg("0.52 0.58 0.59 3/1234 56789\n"), Some(3));
+    use super::parse_loadavg as p;
+    assert_eq!(p("0.52 0.58 0.59 3/1234 56789\n"), Some(3));
     assert_eq!(p("12.00 7.50 3.25 17/402 1"), Some(17));
     // Other files a reused descriptor could read.
     assert_eq!(p(""), None);
@@ -62,7 +62,7 @@ fn a_loadavg_text_parses_only_in_its_own_format() {
 
 #[test]
 fn a_kept_descriptor_that_reads_as_another_file_is_replaced_without_closing_it() {
-    use super::{parse_loadavg, read_kept};
+    use super::read_kept;
     use std::sync::Mutex;
     let dir = std::env::temp_dir().join(format!("kiln-loadavg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -73,11 +73,11 @@ fn a_kept_descriptor_that_reads_as_another_file_is_replaced_without_closing_it()
 
     // First use: opened and kept.
     let slot = Mutex::new(None);
-    assert_eq!(read_kept(&slot, &loadavg, parse_loadavg), Some(4));
+    assert_eq!(read_kept(&slot, &loadavg), Some(4));
     assert!(slot.lock().unwrap().is_some(), "the file is kept open");
     // Kept: read again from the start, with the text as it is now.
     std::fs::write(&loadavg, "0.10 0.20 0.30 7/99 1000\n").unwrap();
-    assert_eq!(read_kept(&slot, &loadavg, parse_loadavg), Some(7));
+    assert_eq!(read_kept(&slot, &loadavg), Some(7));
 
     // The kept number now reads as another file (the program closed it and the number was
     // reused): the path is opened again, and the other file stays open for its owner.
@@ -91,7 +91,7 @@ fn a_kept_descriptor_that_reads_as_another_file_is_replaced_without_closing_it()
             &owner,
         ))
     }));
-    assert_eq!(read_kept(&hijacked, &loadavg, parse_loadavg), Some(7));
+    assert_eq!(read_kept(&hijacked, &loadavg), Some(7));
     let mut text = String::new();
     std::io::Read::read_to_string(&mut &owner, &mut text).unwrap();
     assert_eq!(
@@ -101,7 +101,7 @@ fn a_kept_descriptor_that_reads_as_another_file_is_replaced_without_closing_it()
 
     // A path whose text never parses: nothing is kept.
     let slot = Mutex::new(None);
-    assert_eq!(read_kept(&slot, &other, parse_loadavg), None);
+    assert_eq!(read_kept(&slot, &other), None);
     assert!(slot.lock().unwrap().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }

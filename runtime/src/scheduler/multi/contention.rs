@@ -15,11 +15,11 @@
 //! driver leaves surplus to weigh (if the patience is not zero or workers may stay behind
 //! busy siblings; for a batch of timers only if the patience is not zero), and when a worker
 //! about to park finds a sibling running tasks. A worker that only wakes for its own timers
-//! (one task at a time: no surplus) never reads it
-//! (the read would delay the tasks it woke). It is only a hint: a stale value makes a worker
-//! wake a sibling at once, or after the patience at the latest, or follow a sibling for at most
-//! one recheck interval. Where the count is unknown (the portable build), the CPUs count as
-//! free: siblings are woken at once, and parked workers watch busy siblings.
+//! (one task at a time: no surplus) never reads it (the read would delay the tasks it woke).
+//! It is only a hint: a stale value makes a worker wake a sibling at once, or after the
+//! patience at the latest, or follow a sibling for at most one recheck interval. Where the
+//! count is unknown (the portable build), the CPUs count as free: siblings are woken at once,
+//! and parked workers watch busy siblings.
 //!
 //! Protocol: a refresh is claimed by a compare-exchange on `checked_ns`, so one worker reads the
 //! count per period; `runnable` is a Relaxed value that orders nothing.

@@ -464,7 +464,7 @@ pub(crate) mod test_task {
 }
 
 /// Runs `f` on the shared state of the multi-thread runtime whose task calls it (tests of the
-/// contention hint: `tests` below, `worker_tests.rs`).
+/// contention hint: `surplus.rs`, `worker_tests.rs`).
 #[cfg(all(test, not(loom)))]
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> R {
     crate::context::with_scheduler(|cx| match cx {

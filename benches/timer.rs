@@ -7,8 +7,8 @@
 //!   (completion minus deadline) is printed in a table after the group.
 //! - `tick_lateness_idle`: a 1 ms interval on an otherwise idle runtime. The measured "time"
 //!   of one iteration is the lateness of one tick (completion minus its scheduled instant),
-//!   so criterion's numbers are mean lateness; p50/p99/p99.9 over a separate run of
-//!   `TABLE_TICKS` ticks per runtime are printed after the group.
+//!   so criterion's numbers are mean lateness; p50/p99/p99.9 and the process CPU time per
+//!   tick over a separate run of `TABLE_TICKS` ticks per runtime are printed after the group.
 //! - `tick_lateness_offload`: the same while two blocking-pool threads burn CPU
 //!   (`spawn_blocking` offload load).
 
@@ -44,29 +44,50 @@ fn spread(i: usize) -> Duration {
     Duration::from_micros(1_000 + (i as u64 * 7_919) % 49_000)
 }
 
-/// Lateness samples in microseconds, per runtime, printed as a table.
+/// Lateness samples in microseconds, per runtime, printed as a table, with the process CPU
+/// time per sample where it was measured.
 #[derive(Default)]
-struct Table(Vec<(&'static str, Vec<f64>)>);
+struct Table(Vec<Row>);
+
+struct Row {
+    name: &'static str,
+    late: Vec<f64>,
+    /// Process CPU time over the runs that produced `late`, if every one was measured.
+    cpu: Option<Duration>,
+}
 
 impl Table {
-    fn add(&mut self, name: &'static str, samples: &[f64]) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, v)) => v.extend_from_slice(samples),
-            None => self.0.push((name, samples.to_vec())),
+    /// Adds `samples` of runtime `name`; `cpu` is the process CPU time they took, if measured.
+    fn add(&mut self, name: &'static str, samples: &[f64], cpu: Option<Duration>) {
+        match self.0.iter_mut().find(|r| r.name == name) {
+            Some(r) => {
+                r.late.extend_from_slice(samples);
+                r.cpu = r.cpu.zip(cpu).map(|(a, b)| a + b);
+            }
+            None => self.0.push(Row {
+                name,
+                late: samples.to_vec(),
+                cpu,
+            }),
         }
     }
 
     fn print(&self, group: &str) {
-        eprintln!("\n{group}: lateness (µs)      p50       p99     p99.9       max   samples");
-        for (name, v) in &self.0 {
-            let mut v = v.clone();
+        eprintln!(
+            "\n{group}: lateness (µs)      p50       p99     p99.9       max   samples  cpu/sample"
+        );
+        for Row { name, late, cpu } in &self.0 {
+            let mut v = late.clone();
             if v.is_empty() {
                 continue;
             }
             v.sort_by(f64::total_cmp);
             let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+            let cpu = cpu.map_or("-".to_owned(), |c| {
+                format!("{:.1} µs", micros(c) / v.len() as f64)
+            });
             eprintln!(
-                "{group}: {name:<14} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9}",
+                "{group}: {name:<14} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9} {cpu:>11}",
                 q(0.5),
                 q(0.99),
                 q(0.999),
@@ -192,7 +213,7 @@ fn sleeps_100k(c: &mut Criterion) {
         let start = Instant::now();
         for _ in 0..iters {
             let late = rt.block_on(on_kiln::sleeps(NUM_TIMERS));
-            table.lock().unwrap().add("kiln", &late);
+            table.lock().unwrap().add("kiln", &late, None);
         }
         start.elapsed()
     });
@@ -202,7 +223,7 @@ fn sleeps_100k(c: &mut Criterion) {
         let start = Instant::now();
         for _ in 0..iters {
             let late = rt.block_on(on_tokio::sleeps(NUM_TIMERS));
-            table.lock().unwrap().add("tokio", &late);
+            table.lock().unwrap().add("tokio", &late, None);
         }
         start.elapsed()
     });
@@ -212,6 +233,12 @@ fn sleeps_100k(c: &mut Criterion) {
 
 /// One tick-lateness group; `load` starts background load on the runtime and returns its
 /// stop flag.
+///
+/// The lateness table's run of `TABLE_TICKS` ticks follows criterion's samples. Inside the
+/// first (warm-up) call, its seconds of wall time would count as that call's elapsed time,
+/// criterion would then size every sample at one iteration, and the CPU figure per iteration
+/// would be one spawn, one tick and one join instead of a tick. Its CPU time per tick is
+/// printed with the table (`cpu/tick`), a figure over thousands of ticks.
 fn tick_group(c: &mut Criterion, group: &str, load: bool) {
     let mut g = common::cpu::group(c, group);
     // Each iteration reports one tick's lateness, not its wall time: keep the budgets small
@@ -223,40 +250,40 @@ fn tick_group(c: &mut Criterion, group: &str, load: bool) {
     let mut table = Table::default();
     let stop = Arc::new(AtomicBool::new(false));
     let rt = kiln_rt();
-    let mut first = true;
+    let mut ran = false;
     g.bench_custom("kiln", |iters| {
-        // Set-up and the table's run happen only when this benchmark is selected (criterion
-        // discards this first, warm-up call; so does the CPU recorder).
-        if std::mem::take(&mut first) {
-            if load {
-                let _enter = rt.enter();
-                on_kiln::offload(&stop);
-            }
-            let late = rt.block_on(rt.spawn(on_kiln::ticks(TABLE_TICKS))).unwrap();
-            table.add("kiln", &late);
+        // The load starts only when this benchmark is selected (criterion discards this
+        // first, warm-up call; so does the CPU recorder).
+        if !std::mem::replace(&mut ran, true) && load {
+            let _enter = rt.enter();
+            on_kiln::offload(&stop);
         }
         let late = rt.block_on(rt.spawn(on_kiln::ticks(iters))).unwrap();
         Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
     });
+    if ran {
+        let (late, _, cpu) =
+            common::cpu::measure(|| rt.block_on(rt.spawn(on_kiln::ticks(TABLE_TICKS))).unwrap());
+        table.add("kiln", &late, Some(cpu));
+    }
     stop.store(true, Relaxed);
     drop(rt);
     let stop = Arc::new(AtomicBool::new(false));
     let rt = tokio_rt();
-    let mut first = true;
+    let mut ran = false;
     g.bench_custom("tokio", |iters| {
-        // Set-up and the table's run happen only when this benchmark is selected (criterion
-        // discards this first, warm-up call; so does the CPU recorder).
-        if std::mem::take(&mut first) {
-            if load {
-                let _enter = rt.enter();
-                on_tokio::offload(&stop);
-            }
-            let late = rt.block_on(rt.spawn(on_tokio::ticks(TABLE_TICKS))).unwrap();
-            table.add("tokio", &late);
+        if !std::mem::replace(&mut ran, true) && load {
+            let _enter = rt.enter();
+            on_tokio::offload(&stop);
         }
         let late = rt.block_on(rt.spawn(on_tokio::ticks(iters))).unwrap();
         Duration::from_secs_f64(late.iter().sum::<f64>() / 1e6)
     });
+    if ran {
+        let (late, _, cpu) =
+            common::cpu::measure(|| rt.block_on(rt.spawn(on_tokio::ticks(TABLE_TICKS))).unwrap());
+        table.add("tokio", &late, Some(cpu));
+    }
     stop.store(true, Relaxed);
     drop(rt);
     g.finish();

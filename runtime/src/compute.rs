@@ -1,5 +1,5 @@
 //! `spawn_compute`: CPU-heavy closures on the runtime's compute pool, a
-//! [`ThreadPool`](kiln_blocking::executor::ThreadPool) sized to the workers
+//! [`ThreadPool`] sized to the workers
 //! ([`Builder::compute_threads`](crate::Builder::compute_threads)) and separate from the
 //! elastic blocking pool.
 //!

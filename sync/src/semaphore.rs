@@ -1,6 +1,6 @@
 //! A fair counting semaphore.
 //!
-//! A thin public face over [`RawSemaphore`](crate::batch::RawSemaphore): permits are taken in
+//! A thin public face over [`RawSemaphore`]: permits are taken in
 //! strict FIFO order (a large `acquire_many` at the front is never overtaken by small ones),
 //! the uncontended paths are a single CAS, and dropping a pending acquire passes on whatever
 //! it had been handed.

@@ -1,5 +1,5 @@
 //! The thread-local "current timer": set by the runtime on each worker thread (and inside
-//! `block_on`), read by [`sleep`](crate::sleep) and friends when they are created.
+//! `block_on`), read by [`sleep`](crate::sleep()) and friends when they are created.
 //!
 //! Entering is nestable: each [`EnterGuard`] restores the handle that was current before it
 //! when dropped, so guards must be dropped in reverse order of creation (they are `!Send`,

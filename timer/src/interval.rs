@@ -60,7 +60,7 @@ impl MissedTickBehavior {
 }
 
 /// Yields at `start`, `start + period`, `start + 2·period`, … Created by
-/// [`interval`](crate::interval), [`interval_at`](crate::interval_at) or
+/// [`interval`](crate::interval()), [`interval_at`](crate::interval_at) or
 /// [`TimerHandle::interval_at`].
 ///
 /// ```

@@ -3,7 +3,7 @@
 //!
 //! # Shape
 //! Each worker owns a [`Driver`]: one wheel behind one lock. The runtime makes the worker's
-//! [`TimerHandle`] current with [`context::enter`]; [`sleep`], [`timeout`] and [`interval`]
+//! [`TimerHandle`] current with [`context::enter`]; [`sleep()`], [`timeout()`] and [`interval()`]
 //! capture it when created. A sleep stays registered with that driver even when its task
 //! moves to another worker, and may be polled, reset or dropped (cancelled) from any thread.
 //! Timer entries are intrusive: a [`Sleep`] carries its own wheel node, linked by address
@@ -62,7 +62,7 @@
 //! own microsecond, costs a wake-up and a context switch per timer. So a timer on the system
 //! clock fires on a grid: its deadline is rounded *up* to a multiple of the largest power of
 //! two microseconds that is at most a quarter of the time it has left when armed (for a
-//! [`sleep`] that is its length: it counts from its creation, which saves a clock read when
+//! [`sleep()`] that is its length: it counts from its creation, which saves a clock read when
 //! it is first polled), and at most 2,048 µs; below 4,096 µs left, that quarter is scaled
 //! down by `left / 4,096 µs`, since a short timer that fires alone gains nothing from a grid
 //! and many short timers get the busy floor (below). Timers whose deadlines fall in one grid

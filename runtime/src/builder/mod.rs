@@ -234,7 +234,7 @@ impl Builder {
     /// Runs on every runtime thread (workers and blocking threads) as it starts.
     ///
     /// A panic in the hook is reported by the panic hook and otherwise ignored: the thread
-    /// runs on as if the hook had returned (see [`Runtime`](crate::Runtime), "Panics").
+    /// runs on as if the hook had returned (see [`Runtime`], "Panics").
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};

@@ -249,7 +249,7 @@ pub(crate) struct DriverHandle {
     notifier: Arc<Notifier>,
     /// The sockets' own poller, registered with `poller` (see `sources.rs`).
     sources: Sources,
-    /// Nanoseconds since `epoch` of the owner's last poll, or [`PARKED`].
+    /// Nanoseconds since `epoch` of the owner's last poll, or [`PARKED`](steal::PARKED).
     last_poll: AtomicU64,
     /// Nanoseconds since `epoch` of the owner's last poll of its own: unlike `last_poll`, a
     /// sibling's harvest does not move it (`steal.rs`).
@@ -411,7 +411,8 @@ pub(crate) struct Driver {
     waiter: wait::Waiter,
     /// The owner's harvested socket events.
     io_events: IoEvents,
-    /// The current idle-watch bound (doubles up to [`RECHECK_BACKOFF_MAX`]).
+    /// The current idle-watch bound (doubles up to
+    /// [`RECHECK_BACKOFF_MAX`](steal::RECHECK_BACKOFF_MAX)).
     recheck_backoff: Duration,
     spin: Spin,
     /// Siblings' pollers registered with this one (multi-thread flavor, see `watch`).

@@ -415,8 +415,8 @@ pub(crate) fn runnable_threads() -> Option<usize> {
     read_kept(&LOADAVG, std::path::Path::new("/proc/loadavg"))
 }
 
-/// The runnable count of a `/proc/loadavg` text, checked field by field ("0.52 0.58 0.59
-/// <runnable>/<threads> <last pid>"); `None` for any other text.
+/// The runnable count of a `/proc/loadavg` text, checked field by field (`0.52 0.58 0.59
+/// <runnable>/<threads> <last pid>`); `None` for any other text.
 pub(super) fn parse_loadavg(text: &str) -> Option<usize> {
     let mut fields = text.split_ascii_whitespace();
     for _ in 0..3 {

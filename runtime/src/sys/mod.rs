@@ -22,7 +22,7 @@
 //!
 //! The rest is POSIX and lives here: [`set_nonblocking`], [`has_pending_events`] (`poll(2)`),
 //! [`thread_cpu_time`] (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`),
-//! [`recv_uninit`] (`recv(2)` into uninitialised memory), signal numbers ([`signum`]) and
+//! `recv_uninit` (`recv(2)` into uninitialised memory), signal numbers ([`signum`]) and
 //! handler installation ([`install_signal_action`]).
 //!
 //! Every function is a hint or has a working fallback: where the OS refuses (`ENOSYS`,

@@ -1,6 +1,6 @@
 //! Tasks as users see them: ids, yielding, the cooperative budget ([`consume_budget`],
 //! [`unconstrained`]), `block_in_place`, and the structured-concurrency
-//! API ([`JoinSet`], [`TaskGroup`] and [`group`], [`TaskTracker`]).
+//! API ([`JoinSet`], [`TaskGroup`] and [`group()`], [`TaskTracker`]).
 //!
 //! The task cell itself (the allocation, its state machine, [`JoinHandle`], the owned list)
 //! is `crate::cell`, a layer below the schedulers; this module sits above them and spawns

@@ -1,4 +1,5 @@
-//! [`GroupSpawner`]: the one spawn path of a group ([`TaskGroup`] spawns through its own).
+//! [`GroupSpawner`]: the one spawn path of a group ([`TaskGroup`](super::TaskGroup) spawns
+//! through its own).
 
 use super::{GroupSpawner, Id};
 use crate::Handle;

@@ -69,10 +69,10 @@
 //! cell fire in one wake-up. A 1 ms sleep may be up to 31 µs late from this, a 2 ms sleep
 //! 127 µs, a 5 ms sleep 1,023 µs, anything of 8 ms or more 2,047 µs (tokio rounds every
 //! deadline up to its 1 ms tick); under 182 µs left nothing is rounded. A driver that fires
-//! many timers per millisecond (16 or more: thousands of short sleeps) raises the grid of the
-//! timers armed on it to a *busy floor* of 1,024 µs (2,048 µs from 23 per millisecond), so
+//! many timers per millisecond (8 or more: a busy server's short sleeps) raises the grid of the
+//! timers armed on it to a *busy floor* of 1,024 µs (2,048 µs from 12 per millisecond), so
 //! its worker wakes about once per one or two milliseconds however many are due; the floor
-//! follows the driver's fire rate over the last few milliseconds (none below 8 µs, so a lone
+//! follows the driver's fire rate over the last few milliseconds (none below 32 µs, so a lone
 //! 1 ms ticker, 4 or 5 fires per 4,096 µs window, has none). In precise mode
 //! ([`Driver::set_precise`], set by a runtime that spins before deadlines) the grid is 1/256
 //! of the time left (a 1 ms sleep at most 1 µs late), the busy floor unchanged. Never early:

@@ -5,8 +5,9 @@
 //! Run: `cargo bench --bench observe`. Rounds alternate off/on in the order A/B/B/A, so both
 //! see the same machine state and each follows the other as often as itself (always running
 //! "on" right after "off" made "on" 3 % slower on `yield_many` with two identical runtimes),
-//! and each half of them runs on a fresh pair of runtimes built in the other order (see `main`); each run records wall time and the process's CPU time (`getrusage`), and
-//! the medians are printed. `OBSERVE_ROUNDS=n` sets the rounds (default 31);
+//! and each half of them runs on a fresh pair of runtimes built in the other order (see
+//! `main`); each run records wall time and the process's CPU time (`getrusage`), and the
+//! medians are printed. `OBSERVE_ROUNDS=n` sets the rounds (default 31);
 //! `OBSERVE_ONLY_OFF=1` measures the off runtime alone (to compare builds of the code);
 //! `OBSERVE_ONLY_ON=1` runs the on runtime alone (to profile it: `perf record` of this
 //! process then shows only the observed paths);

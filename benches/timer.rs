@@ -238,7 +238,7 @@ fn sleeps_100k(c: &mut Criterion) {
 /// first (warm-up) call, its seconds of wall time would count as that call's elapsed time,
 /// criterion would then size every sample at one iteration, and the CPU figure per iteration
 /// would be one spawn, one tick and one join instead of a tick. Its CPU time per tick is
-/// printed with the table (`cpu/tick`), a figure over thousands of ticks.
+/// printed with the table (`cpu/sample`), a figure over thousands of ticks.
 fn tick_group(c: &mut Criterion, group: &str, load: bool) {
     let mut g = common::cpu::group(c, group);
     // Each iteration reports one tick's lateness, not its wall time: keep the budgets small

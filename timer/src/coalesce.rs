@@ -26,7 +26,7 @@
 //! several times per millisecond, each wake-up costing more than the few timers it fires. So
 //! the driver counts the timers it fires per window of `2^WINDOW_SHIFT` ticks (4,096 µs;
 //! under its lock, in `process`), and from the count `n` of the last whole window derives a
-//! floor for the grid: the largest power of two at most `n² / FLOOR_DIV` µs, at most
+//! floor for the grid: the largest power of two at most `n²` µs, at most
 //! [`FLOOR_MAX`], and none below [`FLOOR_MIN`] (so few fires save no wake-up worth delaying
 //! a timer for): a 1 ms ticker (4 or 5 fires per window) has none, in precise mode too (its
 //! 2 µs length grid holds); 6 fires per window give a 32 µs floor, 4 per millisecond (16 per
@@ -74,9 +74,6 @@ const WINDOW_SHIFT: u32 = 12;
 /// The finest busy floor, in ticks (µs): a smaller one is none (6 fires per window or more
 /// give one; a 1 ms ticker's 4 or 5 do not).
 const FLOOR_MIN: u64 = 32;
-
-/// The busy floor is the square of the timers fired in the last window over this.
-const FLOOR_DIV: u64 = 1;
 
 /// The length grid of a timer with `left` ticks to go (before rounding to a power of two; see
 /// the module docs).
@@ -168,7 +165,7 @@ impl FireCount {
             };
             self.window = window;
             self.count = 0;
-            let f = (closed.saturating_mul(closed) / FLOOR_DIV).min(FLOOR_MAX);
+            let f = closed.saturating_mul(closed).min(FLOOR_MAX);
             let f = if f < FLOOR_MIN {
                 0
             } else {

@@ -10,6 +10,9 @@
 //! - `ticker_1ms`: one task, a 1 ms interval (missed ticks skipped), 1,000 ticks.
 //! - `ticker_1ms_precise`: the same with kiln in precise mode (`timer_spin_limit(250 µs)`),
 //!   against tokio's default: what precise mode's tail costs in CPU.
+//! - `tickers_4x1ms`: four tasks on the runtime's workers, each a 1 ms interval, their ticks
+//!   a quarter of a millisecond apart, 1,000 ticks each: timers too few for the busy floor to
+//!   merge them and too many for each to be free (tokio fires all four on one 1 ms tick).
 //! - `ticker_1ms_thread`: no runtime, the reference for the two above: one thread sleeping
 //!   (`std::thread::sleep`, 1 ns timer slack like kiln's `block_on` thread) until each 1 ms
 //!   deadline. Its lateness is how late this machine wakes a sleeping thread at all, the floor
@@ -235,6 +238,40 @@ macro_rules! workloads {
                 drop(rt);
                 Round::new(&hist, cpu, wall)
             }
+
+            /// `k` spawned tasks, each `ticks` ticks of a 1 ms interval, their ticks `1/k` ms
+            /// apart, on a fresh runtime.
+            pub fn tickers(k: u32, ticks: u64) -> Round {
+                let rt = $rt(WORKERS);
+                let hist = Hist::new();
+                let cpu = process_cpu();
+                let start = Instant::now();
+                let first = $time::Instant::now() + TICK;
+                let tasks: Vec<_> = {
+                    let _enter = rt.enter();
+                    (0..k)
+                        .map(|i| {
+                            let h = hist.clone();
+                            $spawn(async move {
+                                let mut iv = $time::interval_at(first + TICK * i / k, TICK);
+                                iv.set_missed_tick_behavior($time::MissedTickBehavior::Skip);
+                                for _ in 0..ticks {
+                                    let at = iv.tick().await;
+                                    h.record(at.into());
+                                }
+                            })
+                        })
+                        .collect()
+                };
+                rt.block_on(async move {
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                });
+                let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
+                drop(rt);
+                Round::new(&hist, cpu, wall)
+            }
         }
     };
 }
@@ -366,6 +403,9 @@ fn main() {
         for r in [on_kiln::ticker(20), on_tokio::ticker(20), precise, thread] {
             assert_eq!(r.samples, 20);
         }
+        for r in [on_kiln::tickers(4, 20), on_tokio::tickers(4, 20)] {
+            assert_eq!(r.samples, 80);
+        }
         return;
     }
     println!(
@@ -394,6 +434,14 @@ fn main() {
             rounds,
             || on_kiln::ticker_on(precise_rt(), TICKS),
             || on_tokio::ticker(TICKS),
+        );
+    }
+    if selected("tickers_4x1ms") {
+        compare(
+            "tickers_4x1ms",
+            rounds,
+            || on_kiln::tickers(4, TICKS),
+            || on_tokio::tickers(4, TICKS),
         );
     }
     if selected("ticker_1ms_thread") {

@@ -231,8 +231,8 @@ fn sleeps_100k(c: &mut Criterion) {
     table.lock().unwrap().print("sleeps_100k");
 }
 
-/// One tick-lateness group; `load` starts background load on the runtime and returns its
-/// stop flag.
+/// One tick-lateness group; with `load`, each runtime carries the offload load
+/// (`OFFLOAD_THREADS` burning blocking-pool closures) while it ticks.
 ///
 /// The lateness table's run of `TABLE_TICKS` ticks follows criterion's samples. Inside the
 /// first (warm-up) call, its seconds of wall time would count as that call's elapsed time,

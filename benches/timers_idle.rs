@@ -220,20 +220,23 @@ macro_rules! workloads {
                 ticker_on($rt(WORKERS), ticks)
             }
 
+            /// `ticks` ticks of a 1 ms interval whose first tick is at `first` (missed ticks
+            /// skipped), each one's lateness recorded in `hist`.
+            async fn tick(hist: Arc<Hist>, first: $time::Instant, ticks: u64) {
+                let mut iv = $time::interval_at(first, TICK);
+                iv.set_missed_tick_behavior($time::MissedTickBehavior::Skip);
+                for _ in 0..ticks {
+                    let at = iv.tick().await;
+                    hist.record(at.into());
+                }
+            }
+
             /// `ticks` ticks of a 1 ms interval on `rt`.
             pub fn ticker_on(rt: $rtty, ticks: u64) -> Round {
                 let hist = Hist::new();
-                let h = hist.clone();
                 let cpu = process_cpu();
                 let start = Instant::now();
-                rt.block_on(async move {
-                    let mut iv = $time::interval_at(($time::Instant::now() + TICK).into(), TICK);
-                    iv.set_missed_tick_behavior($time::MissedTickBehavior::Skip);
-                    for _ in 0..ticks {
-                        let at = iv.tick().await;
-                        h.record(at.into());
-                    }
-                });
+                rt.block_on(tick(hist.clone(), $time::Instant::now() + TICK, ticks));
                 let (cpu, wall) = (process_cpu() - cpu, start.elapsed());
                 drop(rt);
                 Round::new(&hist, cpu, wall)
@@ -250,17 +253,7 @@ macro_rules! workloads {
                 let tasks: Vec<_> = {
                     let _enter = rt.enter();
                     (0..k)
-                        .map(|i| {
-                            let h = hist.clone();
-                            $spawn(async move {
-                                let mut iv = $time::interval_at(first + TICK * i / k, TICK);
-                                iv.set_missed_tick_behavior($time::MissedTickBehavior::Skip);
-                                for _ in 0..ticks {
-                                    let at = iv.tick().await;
-                                    h.record(at.into());
-                                }
-                            })
-                        })
+                        .map(|i| $spawn(tick(hist.clone(), first + TICK * i / k, ticks)))
                         .collect()
                 };
                 rt.block_on(async move {

@@ -41,7 +41,7 @@
 //! slot start that `process` would skip.
 
 use crate::clock::{Clock, ManualClock, PausableClock};
-use crate::coalesce::{coalesce, FireCount, FloorWord};
+use crate::coalesce::{FireCount, FloorWord};
 use crate::entry::{fire_next, Shared};
 use crate::handle::TimerHandle;
 use crate::loom::sync::{
@@ -91,6 +91,9 @@ pub(crate) struct Inner {
     pub(crate) synced: Mutex<Synced>,
 }
 
+#[path = "driver_grid.rs"]
+mod grid;
+
 impl Inner {
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
@@ -111,59 +114,6 @@ impl Inner {
             None => 0,
             Some(d) => micros(d, d.subsec_nanos().div_ceil(1_000)),
         }
-    }
-
-    /// The tick a timer for `deadline` fires at: [`deadline_tick`](Inner::deadline_tick),
-    /// rounded up to the grid of its length (a quarter of the time left, less below 4,096 µs,
-    /// finer in precise mode) or the driver's busy floor,
-    /// whichever is coarser (a power of two microseconds, at most 2,048 µs; see the `coalesce`
-    /// module), so that timers due near each other share one wake-up ("Coalescing" in the
-    /// crate docs). A deadline on a manual or paused clock is not rounded.
-    pub(crate) fn fire_tick(&self, deadline: Instant) -> u64 {
-        let when = self.deadline_tick(deadline);
-        let now = match &self.clock {
-            Clock::System => Instant::now(),
-            Clock::Pausable(c) if !c.is_shifted() => Instant::now(),
-            // Tests on a controlled clock expect a timer due exactly at its deadline.
-            _ => return when,
-        };
-        let now = self.now_tick(now);
-        coalesce(
-            when,
-            when.saturating_sub(now),
-            self.floor.at(now),
-            self.is_precise(),
-        )
-    }
-
-    /// [`fire_tick`](Inner::fire_tick) for a timer that had `created_left` ticks to go when it
-    /// was created (`sleep(d)`; 0: unknown, which is `fire_tick` itself): the grid is sized
-    /// from that instead of a fresh clock read, so registering reads no clock. A timer first
-    /// polled long after its creation may then fire up to a quarter of its whole length late
-    /// (still at most 2,048 µs) rather than a quarter of what was left.
-    pub(crate) fn fire_tick_after(&self, deadline: Instant, created_left: u64) -> u64 {
-        if created_left == 0 {
-            return self.fire_tick(deadline);
-        }
-        let when = self.deadline_tick(deadline);
-        match &self.clock {
-            Clock::System => {}
-            Clock::Pausable(c) if !c.is_shifted() => {}
-            _ => return when,
-        }
-        // The timer's creation: "now" for the busy floor, without reading the clock.
-        let created = when.saturating_sub(created_left);
-        coalesce(
-            when,
-            created_left,
-            self.floor.at(created),
-            self.is_precise(),
-        )
-    }
-
-    fn is_precise(&self) -> bool {
-        // Relaxed: a setting; a stale read only changes how one timer is rounded.
-        self.precise.load(Ordering::Relaxed)
     }
 
     /// The last tick at or before `t`.
@@ -496,10 +446,39 @@ impl Driver {
     /// Like [`next_deadline`](Driver::next_deadline), and records that the owner parks until
     /// then: a timer registered or reset earlier than that from any thread calls
     /// [`Unpark::unpark`] until [`after_park`](Driver::after_park).
+    ///
+    /// A busy driver (one that has fired timers at a high rate over the last few
+    /// milliseconds, outside precise mode, on the system clock) may return a later instant
+    /// than `next_deadline`: the last deadline within its busy slack after the earliest, so
+    /// that one wake-up fires both ("The busy slack" in the `coalesce` module; floor and
+    /// slack together at most 2,048 µs).
+    ///
+    /// ```
+    /// use kiln_timer::{Driver, Unpark};
+    /// use std::future::Future;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// struct Nop;
+    /// impl Unpark for Nop {
+    ///     fn unpark(&self) {}
+    /// }
+    /// let driver = Driver::new(Arc::new(Nop));
+    /// let mut sleep = std::pin::pin!(driver.handle().sleep(Duration::from_millis(1)));
+    /// let waker = futures::task::noop_waker();
+    /// assert!(sleep.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+    /// // An idle driver parks until its one timer is due.
+    /// let until = driver.before_park().unwrap();
+    /// assert_eq!(Some(until), driver.next_deadline());
+    /// driver.after_park();
+    /// assert_eq!(driver.process_at(until), 1);
+    /// ```
     pub fn before_park(&self) -> Option<Instant> {
         let inner = &self.handle.inner;
         let mut synced = inner.synced.lock();
-        let tick = inner.park_tick(&synced);
+        let tick = inner
+            .park_tick(&synced)
+            .map(|t| inner.merge_tick(&synced, t));
         synced.parked_until = Some(tick.unwrap_or(u64::MAX));
         drop(synced);
         tick.and_then(|t| inner.tick_instant(t))

@@ -73,7 +73,12 @@
 //! timers armed on it to a *busy floor* of 1,024 µs (2,048 µs from 12 per millisecond), so
 //! its worker wakes about once per one or two milliseconds however many are due; the floor
 //! follows the driver's fire rate over the last few milliseconds (none below 32 µs, so a lone
-//! 1 ms ticker, 4 or 5 fires per 4,096 µs window, has none). In precise mode
+//! 1 ms ticker, 4 or 5 fires per 4,096 µs window, has none). A driver with a floor also
+//! parks past its earliest timer, by up to a *busy slack* (`16 · n²` µs for `n` fires per
+//! window, floor and slack together at most 2,048 µs), to the last timer due within it, and
+//! fires them together: timers a few hundred microseconds apart, which no grid cell holds
+//! together, then share a wake-up, and a timer with nothing due soon after it is not delayed
+//! ([`Driver::before_park`]). In precise mode
 //! ([`Driver::set_precise`], set by a runtime that spins before deadlines) the grid is 1/256
 //! of the time left (a 1 ms sleep at most 1 µs late), the busy floor unchanged. Never early:
 //! [`Sleep::deadline`] keeps the requested instant. A manual or paused clock is never rounded

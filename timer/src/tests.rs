@@ -524,3 +524,53 @@ fn the_deadline_hint_is_a_lower_bound_read_without_the_lock() {
     assert_eq!(driver.process(), 0);
     assert_eq!(driver.deadline_hint(), None);
 }
+
+/// The instant `before_park` returns for sleeps of `lengths` armed at once, on a driver that
+/// fired `per_window` timers in the last 4,096 µs window (0: none), and the sleeps' deadlines.
+/// `None` if the thread was held up so long that a sleep was due when first polled.
+fn park_for(
+    per_window: u64,
+    precise: bool,
+    lengths: &[Duration],
+) -> Option<(Instant, Vec<Instant>)> {
+    let driver = Driver::new(Arc::new(CountUnpark::default()));
+    driver.set_precise(precise);
+    driver.handle().inner.seed_fire_rate(per_window);
+    let (_, w) = counting_waker();
+    let mut sleeps: Vec<Pin<Box<Sleep>>> = lengths
+        .iter()
+        .map(|&d| Box::pin(driver.handle().sleep(d)))
+        .collect();
+    for s in &mut sleeps {
+        if s.as_mut().poll(&mut Context::from_waker(&w)).is_ready() {
+            return None;
+        }
+    }
+    let until = driver.before_park().unwrap();
+    Some((until, sleeps.iter().map(|s| s.deadline()).collect()))
+}
+
+/// `park_for`, again until no sleep was due at its first poll (a thread held up for 2 ms).
+fn park_for_armed(per_window: u64, precise: bool, lengths: &[Duration]) -> (Instant, Vec<Instant>) {
+    (0..1_000)
+        .find_map(|_| park_for(per_window, precise, lengths))
+        .expect("the test thread never got 2 ms without being held up")
+}
+
+#[test]
+fn a_busy_driver_parks_to_fire_timers_a_few_hundred_us_apart_together() {
+    let pair = [2 * MS, 2 * MS + 600 * US];
+    // Not busy: the earliest timer's grid tick (at most 128 µs late for 2 ms).
+    let (until, d) = park_for_armed(0, false, &pair);
+    assert!(until >= d[0] && until < d[1], "{until:?} {d:?}");
+    // 16 fires per window: a 256 µs floor and 1,792 µs of slack, so one wake-up at the
+    // second timer's grid tick fires both.
+    let (until, d) = park_for_armed(16, false, &pair);
+    assert!(until >= d[1] && until <= d[1] + 256 * US, "{until:?} {d:?}");
+    // Nothing due within the slack after the earliest: no delay.
+    let (until, d) = park_for_armed(16, false, &[2 * MS, 7 * MS]);
+    assert!(until >= d[0] && until <= d[0] + 256 * US, "{until:?} {d:?}");
+    // Precise mode has no slack.
+    let (until, d) = park_for_armed(16, true, &pair);
+    assert!(until >= d[0] && until < d[1], "{until:?} {d:?}");
+}

@@ -108,6 +108,24 @@ impl<T> Level<T> {
             .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
     }
 
+    /// The highest occupied slot at or below `slot`.
+    fn last_occupied_upto(&self, slot: usize) -> Option<usize> {
+        let mut word = slot / 64;
+        // Bits 0..=slot % 64 of the first word looked at.
+        let mut mask = u64::MAX >> (63 - slot % 64);
+        loop {
+            let bits = self.occupied[word] & mask;
+            if bits != 0 {
+                return Some(word * 64 + 63 - bits.leading_zeros() as usize);
+            }
+            if word == 0 {
+                return None;
+            }
+            word -= 1;
+            mask = u64::MAX;
+        }
+    }
+
     fn clear(&mut self, slot: usize) {
         self.occupied[slot / 64] &= !(1u64 << (slot % 64));
     }
@@ -220,6 +238,69 @@ impl<T: Node> Wheel<T> {
             cur = next;
         }
         Some(if cur.is_none() { earliest } else { at })
+    }
+
+    /// The latest tick in `from..=limit` at which an entry is due, as far as it is found
+    /// cheaply, else `from`: a level-0 slot is one tick, and a higher-level slot's list is
+    /// scanned when it holds at most [`SCAN_LIMIT`] entries (a longer one is passed over).
+    /// The owner parks until then to fire, in one wake-up, the entries due between its
+    /// earliest deadline `from` and `limit` (the driver's busy slack).
+    pub(crate) fn latest_due_by(&self, from: u64, limit: u64) -> u64 {
+        let mut best = from;
+        // Every entry of a level is due after every entry of the levels below it (see the
+        // invariants), so each level can only move `best` later.
+        for (level, lv) in self.levels.iter().enumerate() {
+            let shift = SLOT_BITS * level as u32;
+            let block = self.elapsed & !span_mask(level);
+            if block > limit {
+                // `elapsed` is past `limit`: nothing is due in the range.
+                break;
+            }
+            let mut slot = ((limit - block) >> shift).min(SLOTS as u64 - 1) as usize;
+            while let Some(s) = lv.last_occupied_upto(slot) {
+                let start = block + ((s as u64) << shift);
+                if start.saturating_add((1u64 << shift) - 1) <= best {
+                    // This slot and every slot below it end at or before `best`.
+                    break;
+                }
+                if let Some(when) = self.latest_in_slot(level, s, limit) {
+                    best = best.max(when);
+                    break;
+                }
+                if s == 0 {
+                    break;
+                }
+                slot = s - 1;
+            }
+        }
+        best
+    }
+
+    /// The latest `when` at or before `limit` in slot `slot` of level `level` (exact for
+    /// level 0; `None` for a higher-level list longer than [`SCAN_LIMIT`]).
+    fn latest_in_slot(&self, level: usize, slot: usize, limit: u64) -> Option<u64> {
+        let mut cur = self.levels[level].heads[slot];
+        let mut latest = None;
+        for _ in 0..SCAN_LIMIT {
+            let Some(node) = cur else {
+                return latest;
+            };
+            // SAFETY: a node in a slot list is linked here; `&self` excludes `&mut` users.
+            let (when, next) = unsafe { T::with_links(node, |l| (l.when, l.next)) };
+            if when <= limit {
+                latest = latest.max(Some(when));
+                if level == 0 {
+                    // A level-0 slot is a single tick.
+                    return latest;
+                }
+            }
+            cur = next;
+        }
+        if cur.is_none() {
+            latest
+        } else {
+            None
+        }
     }
 
     fn next_slot(&self) -> Option<(usize, usize, u64)> {

@@ -275,3 +275,71 @@ fn dense_fill_small_steps_fires_everything_once() {
     }
     assert!(seen.iter().all(|s| *s));
 }
+
+#[test]
+fn latest_due_by_finds_the_last_entry_of_a_range_across_levels() {
+    let mut h = Harness::new();
+    // Nothing linked: the range's start.
+    assert_eq!(h.wheel.latest_due_by(10, 5_000), 10);
+    // Level 0 (this 256-tick block), level 1 (later 256-tick blocks), level 2.
+    for (id, when) in [(0, 100), (1, 200), (2, 900), (3, 1_700), (4, 70_000)] {
+        h.insert(when, id).unwrap();
+    }
+    assert_eq!(h.wheel.latest_due_by(100, 150), 100);
+    assert_eq!(h.wheel.latest_due_by(100, 200), 200);
+    assert_eq!(h.wheel.latest_due_by(100, 899), 200);
+    assert_eq!(h.wheel.latest_due_by(100, 1_000), 900);
+    assert_eq!(h.wheel.latest_due_by(100, 69_999), 1_700);
+    assert_eq!(h.wheel.latest_due_by(100, 80_000), 70_000);
+    // A later `from` is kept when nothing lies between it and the limit.
+    assert_eq!(h.wheel.latest_due_by(1_800, 2_000), 1_800);
+    // After firing up to 1,000: the wheel's `elapsed` moved, the rest is found from there.
+    assert_eq!(h.fire_all(1_000).len(), 3);
+    assert_eq!(h.wheel.latest_due_by(1_700, 3_000), 1_700);
+    assert_eq!(h.wheel.latest_due_by(1_700, 70_000), 70_000);
+}
+
+#[test]
+fn latest_due_by_against_a_model() {
+    let mut h = Harness::new();
+    let mut model: Vec<u64> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut now = 0u64;
+    let mut id = 0u32;
+    let mut exact = 0;
+    for round in 0..2_000 {
+        // A few entries within the next few milliseconds, few enough per slot to be scanned.
+        for _ in 0..3 {
+            let when = now + 1 + rnd() % 6_000;
+            h.insert(when, id).unwrap();
+            model.push(when);
+            id += 1;
+        }
+        let Some(&from) = model.iter().min() else {
+            continue;
+        };
+        let limit = from + rnd() % 3_000;
+        let expect = model.iter().copied().filter(|&w| w <= limit).max().unwrap();
+        // Never past the last due tick, always one that is due (or `from`); exact unless a
+        // slot holds more entries than a scan reads (a level-2 slot just before a 65,536-tick
+        // block that the wheel has not reached).
+        let got = h.wheel.latest_due_by(from, limit);
+        assert!(
+            got <= expect && (got == from || model.contains(&got)),
+            "round {round}"
+        );
+        exact += usize::from(got == expect);
+        if round % 3 == 0 {
+            now += rnd() % 2_000;
+            h.fire_all(now);
+            model.retain(|&w| w > now);
+        }
+    }
+    assert!(exact > 1_900, "{exact} of 2,000 exact");
+}

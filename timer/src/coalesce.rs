@@ -55,8 +55,8 @@
 //! grid plus the slack late. Only the owner reads the slack (under the lock, when it parks);
 //! a sibling or busy owner that calls `process` before then fires the earliest timers on
 //! time. Measured: four 1 ms tickers a quarter of a millisecond apart on two workers cost
-//! 1.1–1.4× tokio's CPU time with a lateness p99 of 0.7–1.0 ms (tokio's: 1.9 ms), against
-//! 2.1–2.3× and 0.2–0.3 ms without the slack; each worker still wakes for its own tickers.
+//! 1.1–1.5× tokio's CPU time with a lateness p99 of 0.7–1.05 ms (tokio's: 1.9 ms), against
+//! 2.2–2.5× and 0.3 ms without the slack; each worker still wakes for its own tickers.
 //!
 //! The floor is published in one atomic ([`FloorWord`]) with the tick until which it holds:
 //! the end of the window after the one being counted. A driver that stops firing therefore

@@ -29,6 +29,9 @@
 //! `--wake-patience US` sets the kiln runtime's `Builder::sibling_wake_patience` in
 //! microseconds (default 200; see `docs/tuning.md`).
 //!
+//! `--worker-slice US` sets the kiln runtime's `Builder::worker_time_slice` in microseconds
+//! (default 100; 0 keeps the OS scheduler's default slice).
+//!
 //! Both accept loops pause for
 //! [`ACCEPT_BACKOFF`] after an accept error that retrying at once would only repeat (out of
 //! file descriptors or memory), as hyper-util's and tokio's examples do, instead of spinning.
@@ -44,7 +47,7 @@ use std::time::Duration;
 
 const USAGE: &str = concat!(
     "usage: http_server [PORT] [--tokio] [--workers N] [--observe] [--wake-patience US] ",
-    "[--no-stay]"
+    "[--no-stay] [--worker-slice US]"
 );
 
 /// How long an accept loop pauses after an error that retrying at once would only repeat.
@@ -151,6 +154,7 @@ fn run_kiln(
     observe: bool,
     patience: Option<Duration>,
     stay: bool,
+    slice: Option<Duration>,
 ) -> io::Result<()> {
     use kiln::net::hyper::HyperTimer;
     let mut builder = kiln::Builder::new_multi_thread();
@@ -159,6 +163,9 @@ fn run_kiln(
         .stay_behind_busy_siblings(stay);
     if let Some(patience) = patience {
         builder.sibling_wake_patience(patience);
+    }
+    if let Some(slice) = slice {
+        builder.worker_time_slice(slice);
     }
     if observe {
         builder
@@ -237,6 +244,7 @@ fn main() -> std::io::Result<()> {
     let mut workers = 2usize;
     let mut patience = None;
     let mut stay = true;
+    let mut slice = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -251,6 +259,14 @@ fn main() -> std::io::Result<()> {
                         .expect("--wake-patience takes a number of microseconds"),
                 )
             }
+            "--worker-slice" => {
+                slice = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .map(Duration::from_micros)
+                        .expect("--worker-slice takes a number of microseconds"),
+                )
+            }
             "--workers" => {
                 workers = args
                     .next()
@@ -263,6 +279,6 @@ fn main() -> std::io::Result<()> {
     if tokio {
         run_tokio(port, workers)
     } else {
-        run_kiln(port, workers, observe, patience, stay)
+        run_kiln(port, workers, observe, patience, stay, slice)
     }
 }

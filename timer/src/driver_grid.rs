@@ -17,13 +17,10 @@ impl Inner {
     /// crate docs). A deadline on a manual or paused clock is not rounded.
     pub(crate) fn fire_tick(&self, deadline: Instant) -> u64 {
         let when = self.deadline_tick(deadline);
-        let now = match &self.clock {
-            Clock::System => Instant::now(),
-            Clock::Pausable(c) if !c.is_shifted() => Instant::now(),
-            // Tests on a controlled clock expect a timer due exactly at its deadline.
-            _ => return when,
-        };
-        let now = self.now_tick(now);
+        if !self.coalesces() {
+            return when;
+        }
+        let now = self.now_tick(Instant::now());
         coalesce(
             when,
             when.saturating_sub(now),

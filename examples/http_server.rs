@@ -237,6 +237,14 @@ fn run_tokio(port: u16, workers: usize) -> std::io::Result<()> {
     })
 }
 
+/// The value of flag `flag`, a number of microseconds; panics with the flag's name otherwise.
+fn micros(value: Option<String>, flag: &str) -> Duration {
+    value
+        .and_then(|n| n.parse().ok())
+        .map(Duration::from_micros)
+        .unwrap_or_else(|| panic!("{flag} takes a number of microseconds"))
+}
+
 fn main() -> std::io::Result<()> {
     let mut port = 8080u16;
     let mut tokio = false;
@@ -251,22 +259,8 @@ fn main() -> std::io::Result<()> {
             "--tokio" => tokio = true,
             "--observe" => observe = true,
             "--no-stay" => stay = false,
-            "--wake-patience" => {
-                patience = Some(
-                    args.next()
-                        .and_then(|n| n.parse().ok())
-                        .map(Duration::from_micros)
-                        .expect("--wake-patience takes a number of microseconds"),
-                )
-            }
-            "--worker-slice" => {
-                slice = Some(
-                    args.next()
-                        .and_then(|n| n.parse().ok())
-                        .map(Duration::from_micros)
-                        .expect("--worker-slice takes a number of microseconds"),
-                )
-            }
+            "--wake-patience" => patience = Some(micros(args.next(), "--wake-patience")),
+            "--worker-slice" => slice = Some(micros(args.next(), "--worker-slice")),
             "--workers" => {
                 workers = args
                     .next()

@@ -209,18 +209,22 @@ fn nodes_stay_linked_across_cascades() {
     assert_eq!(h.fire_all(2_000_000), vec![1]);
 }
 
+/// A xorshift generator from `seed` (not 0): the tests' reproducible pseudo-random numbers.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 #[test]
 fn pseudo_random_against_sorted_model() {
     let mut h = Harness::new();
     let mut model: Vec<(u64, u32)> = Vec::new();
     let mut ids = Vec::new();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1du64);
     let mut now = 0u64;
     for id in 0..5000u32 {
         let when = now + 1 + rnd() % (1 << (rnd() % 34));
@@ -303,13 +307,7 @@ fn latest_due_by_finds_the_last_entry_of_a_range_across_levels() {
 fn latest_due_by_against_a_model() {
     let mut h = Harness::new();
     let mut model: Vec<u64> = Vec::new();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15u64);
     let mut now = 0u64;
     let mut id = 0u32;
     let mut exact = 0;

@@ -226,18 +226,33 @@ impl<T: Node> Wheel<T> {
         if level == 0 {
             return Some(at);
         }
+        Some(
+            self.fold_slot(level, slot, u64::MAX, u64::min)
+                .unwrap_or(at),
+        )
+    }
+
+    /// `f` folded over the `when`s of slot `slot` of level `level`, from `init`; `None` if
+    /// its list holds more than [`SCAN_LIMIT`] entries.
+    fn fold_slot(
+        &self,
+        level: usize,
+        slot: usize,
+        init: u64,
+        f: impl Fn(u64, u64) -> u64,
+    ) -> Option<u64> {
         let mut cur = self.levels[level].heads[slot];
-        let mut earliest = u64::MAX;
+        let mut acc = init;
         for _ in 0..SCAN_LIMIT {
             let Some(node) = cur else {
-                return Some(earliest);
+                return Some(acc);
             };
             // SAFETY: a node in a slot list is linked here; `&self` excludes `&mut` users.
             let (when, next) = unsafe { T::with_links(node, |l| (l.when, l.next)) };
-            earliest = earliest.min(when);
+            acc = f(acc, when);
             cur = next;
         }
-        Some(if cur.is_none() { earliest } else { at })
+        cur.is_none().then_some(acc)
     }
 
     /// The latest tick in `from..=limit` at which an entry is due, as far as it is found
@@ -263,7 +278,16 @@ impl<T: Node> Wheel<T> {
                     // This slot and every slot below it end at or before `best`.
                     break;
                 }
-                if let Some(when) = self.latest_in_slot(level, s, limit) {
+                // A level-0 slot is one tick (at most `limit`: `slot` starts there at most);
+                // a higher one's latest `when` up to `limit`, if its list is short enough (0:
+                // none; every `when` is after `elapsed`, so above 0).
+                let latest = if level == 0 {
+                    Some(start)
+                } else {
+                    self.fold_slot(level, s, 0, |m, w| if w <= limit { m.max(w) } else { m })
+                        .filter(|&m| m != 0)
+                };
+                if let Some(when) = latest {
                     best = best.max(when);
                     break;
                 }
@@ -274,33 +298,6 @@ impl<T: Node> Wheel<T> {
             }
         }
         best
-    }
-
-    /// The latest `when` at or before `limit` in slot `slot` of level `level` (exact for
-    /// level 0; `None` for a higher-level list longer than [`SCAN_LIMIT`]).
-    fn latest_in_slot(&self, level: usize, slot: usize, limit: u64) -> Option<u64> {
-        let mut cur = self.levels[level].heads[slot];
-        let mut latest = None;
-        for _ in 0..SCAN_LIMIT {
-            let Some(node) = cur else {
-                return latest;
-            };
-            // SAFETY: a node in a slot list is linked here; `&self` excludes `&mut` users.
-            let (when, next) = unsafe { T::with_links(node, |l| (l.when, l.next)) };
-            if when <= limit {
-                latest = latest.max(Some(when));
-                if level == 0 {
-                    // A level-0 slot is a single tick.
-                    return latest;
-                }
-            }
-            cur = next;
-        }
-        if cur.is_none() {
-            latest
-        } else {
-            None
-        }
     }
 
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
